@@ -1,0 +1,1 @@
+//! Tollgate: an MCP gateway.
