@@ -1,0 +1,140 @@
+//! Backends: the MCP servers behind the gateway. Each client session gets its own upstream
+//! session, and every message the backend sends comes back through the session's [`Deliver`].
+
+mod http;
+mod sse;
+mod stdio;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::config::{BackendKind, Limits, ServerConfig};
+use crate::error::{BackendError, GatewayError};
+use crate::jsonrpc::{Id, Message};
+
+pub use stdio::shutdown_all as shutdown_stdio;
+
+/// Where a backend's messages go: implemented by the client session.
+pub trait Deliver: Send + Sync + 'static {
+    /// A message from the backend. `related` names the client request whose stream carried it.
+    fn deliver(&self, msg: Message, related: Option<Id>) -> BoxFuture<'_, ()>;
+    /// The upstream session ended on its own (process exit, stream closed, session lost).
+    fn closed(&self, cause: BackendError);
+}
+
+pub type Inbox = Arc<dyn Deliver>;
+
+/// One configured backend, shared by all sessions of its server.
+#[derive(Clone)]
+pub enum Backend {
+    Http(Arc<http::HttpBackend>),
+    Sse(Arc<sse::SseBackend>),
+    Stdio(Arc<stdio::StdioBackend>),
+}
+
+/// One upstream MCP session, owned by one client session.
+pub enum Upstream {
+    Http(http::HttpUpstream),
+    Sse(sse::SseUpstream),
+    Stdio(stdio::StdioUpstream),
+}
+
+impl Backend {
+    pub fn new(server: &ServerConfig, limits: &Limits) -> Result<Backend, GatewayError> {
+        let timeout = server.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        Ok(match server.backend.kind() {
+            BackendKind::Http(url) => Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, limits, timeout)?)),
+            BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
+            BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
+        })
+    }
+
+    /// Opens a new upstream session. The first message sent on it must be `initialize`.
+    pub async fn connect(&self, inbox: Inbox) -> Result<Upstream, BackendError> {
+        match self {
+            Backend::Http(b) => Ok(Upstream::Http(b.connect(inbox))),
+            Backend::Sse(b) => Ok(Upstream::Sse(b.connect(inbox).await?)),
+            Backend::Stdio(b) => Ok(Upstream::Stdio(b.connect(inbox).await?)),
+        }
+    }
+
+    /// Whether the backend answers at all: for readiness.
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        match self {
+            Backend::Http(b) => b.probe().await,
+            Backend::Sse(b) => b.probe().await,
+            Backend::Stdio(_) => Ok(()),
+        }
+    }
+}
+
+impl Upstream {
+    /// Sends one message. For a request, the answer comes later through the inbox;
+    /// an error here means the request never reached the backend.
+    pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
+        match self {
+            Upstream::Http(u) => u.send(msg).await,
+            Upstream::Sse(u) => u.send(msg).await,
+            Upstream::Stdio(u) => u.send(msg).await,
+        }
+    }
+
+    /// Ends the upstream session (DELETE, closing the stream, stopping the process).
+    pub async fn close(&self) {
+        match self {
+            Upstream::Http(u) => u.close().await,
+            Upstream::Sse(u) => u.close(),
+            Upstream::Stdio(u) => u.close().await,
+        }
+    }
+}
+
+/// The error a client request gets when its backend failed it, as a JSON-RPC response.
+pub fn failure(server: &str, id: &Id, cause: BackendError) -> Message {
+    let w = GatewayError::backend(server, cause).wire(true);
+    Message::error(Some(id.clone()), w.code, &w.message, w.data)
+}
+
+/// A bounded excerpt of a body for error messages.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Builds the headers configured for a backend, refusing values that are not valid header text.
+fn static_headers(headers: &std::collections::BTreeMap<String, String>) -> Result<reqwest::header::HeaderMap, GatewayError> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| GatewayError::BadRequest(format!("invalid header name {k}")))?;
+        let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| GatewayError::BadRequest(format!("invalid value for header {k}")))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap) -> Result<reqwest::Client, GatewayError> {
+    reqwest::Client::builder()
+        .connect_timeout(limits.connect_timeout())
+        .default_headers(headers)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| GatewayError::BadRequest(format!("cannot build HTTP client: {e}")))
+}
+
+fn describe(e: &reqwest::Error) -> BackendError {
+    if e.is_timeout() {
+        return BackendError::Timeout(Duration::ZERO);
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    if e.is_connect() { BackendError::Unreachable(msg) } else { BackendError::Closed(msg) }
+}

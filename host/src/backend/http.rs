@@ -1,0 +1,295 @@
+//! A Streamable HTTP backend: one POST per client message, answers as JSON or an SSE stream,
+//! and a GET stream for what the backend sends unasked.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use tokio::task::JoinHandle;
+
+use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
+use crate::config::Limits;
+use crate::error::{BackendError, GatewayError};
+use crate::jsonrpc::{Id, Kind, Message};
+use crate::sse;
+
+const SESSION: &str = "mcp-session-id";
+const VERSION: &str = "mcp-protocol-version";
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+/// Times a broken answer stream is resumed with `Last-Event-ID` before the request is failed.
+const MAX_RESUMES: usize = 3;
+
+pub struct HttpBackend {
+    server: Arc<str>,
+    url: reqwest::Url,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpBackend {
+    pub fn new(server: &str, url: &str, headers: &std::collections::BTreeMap<String, String>, limits: &Limits, timeout: Duration) -> Result<HttpBackend, GatewayError> {
+        let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
+        Ok(HttpBackend { server: server.into(), url, client: http_client(limits, static_headers(headers)?)?, timeout })
+    }
+
+    pub fn connect(self: &Arc<Self>, inbox: Inbox) -> HttpUpstream {
+        HttpUpstream { backend: self.clone(), inbox, state: Arc::new(Mutex::new(State::default())) }
+    }
+
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        // Any HTTP answer means something listens; only a transport failure is a failed probe.
+        self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| describe(&e))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    session: Option<HeaderValue>,
+    version: Option<HeaderValue>,
+    listener: Option<JoinHandle<()>>,
+    closed: bool,
+}
+
+pub struct HttpUpstream {
+    backend: Arc<HttpBackend>,
+    inbox: Inbox,
+    state: Arc<Mutex<State>>,
+}
+
+impl HttpUpstream {
+    fn post(&self, msg: &Message) -> reqwest::RequestBuilder {
+        let b = &self.backend;
+        let mut req = b.client.post(b.url.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
+        let st = self.state.lock().expect("state lock");
+        if let Some(s) = &st.session {
+            req = req.header(SESSION, s.clone());
+        }
+        if let Some(v) = &st.version {
+            req = req.header(VERSION, v.clone());
+        }
+        drop(st);
+        req.body(msg.to_bytes())
+    }
+
+    /// A GET for the session's stream, resuming after `last_event` when given.
+    fn get(&self, last_event: Option<&str>) -> reqwest::RequestBuilder {
+        let mut req = self.backend.client.get(self.backend.url.clone()).header(ACCEPT, "text/event-stream");
+        let st = self.state.lock().expect("state lock");
+        if let Some(s) = &st.session {
+            req = req.header(SESSION, s.clone());
+        }
+        if let Some(v) = &st.version {
+            req = req.header(VERSION, v.clone());
+        }
+        if let Some(id) = last_event {
+            req = req.header("last-event-id", id);
+        }
+        req
+    }
+
+    pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
+        let resp = self.post(msg).send().await.map_err(|e| match describe(&e) {
+            BackendError::Timeout(_) => BackendError::Timeout(self.backend.timeout),
+            other => other,
+        })?;
+        let status = resp.status();
+        let had_session = self.state.lock().expect("state lock").session.is_some();
+        if status == reqwest::StatusCode::NOT_FOUND && had_session {
+            return Err(BackendError::SessionLost);
+        }
+        if msg.method() == Some("initialize") {
+            if let Some(s) = resp.headers().get(SESSION) {
+                self.state.lock().expect("state lock").session = Some(s.clone());
+            }
+        }
+        if status == reqwest::StatusCode::ACCEPTED {
+            if msg.kind == Kind::Request {
+                return Err(BackendError::Protocol("answered a request with 202 and no body".into()));
+            }
+            if msg.method() == Some("notifications/initialized") {
+                self.start_listener();
+            }
+            return Ok(());
+        }
+        let is_sse = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            // A backend may refuse with a proper JSON-RPC error for this id: pass that on as is.
+            if let (Some(id), Ok(answer)) = (&msg.id, Message::parse(&body)) {
+                if answer.kind == Kind::Response && answer.id.as_ref() == Some(id) {
+                    self.inbox.deliver(answer, Some(id.clone())).await;
+                    return Ok(());
+                }
+            }
+            return Err(BackendError::Status { status: status.as_u16(), detail: excerpt(&body) });
+        }
+        let Some(id) = msg.id.clone().filter(|_| msg.kind == Kind::Request) else {
+            return Ok(()); // a notification or response that got 200: nothing to read
+        };
+        let init = msg.method() == Some("initialize");
+        if is_sse {
+            let this = Reader { upstream: self.clone_handle(), id, init };
+            tokio::spawn(this.read_stream(resp));
+            return Ok(());
+        }
+        let body = resp.bytes().await.map_err(|e| describe(&e))?;
+        let answer = Message::parse(&body).map_err(|e| BackendError::Protocol(e.to_string()))?;
+        if init {
+            self.note_version(&answer);
+        }
+        self.inbox.deliver(answer, Some(id)).await;
+        Ok(())
+    }
+
+    fn clone_handle(&self) -> HttpUpstream {
+        HttpUpstream { backend: self.backend.clone(), inbox: self.inbox.clone(), state: self.state.clone() }
+    }
+
+    fn note_version(&self, answer: &Message) {
+        let v = answer.body.get("result").and_then(|r| r.get("protocolVersion")).and_then(|v| v.as_str());
+        if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
+            self.state.lock().expect("state lock").version = Some(v);
+        }
+    }
+
+    /// The GET stream, reopened while the session lives; a backend that does not offer one (405) is fine.
+    fn start_listener(&self) {
+        let this = self.clone_handle();
+        let task = tokio::spawn(async move {
+            let mut last_id: Option<String> = None;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match this.get(last_id.as_deref()).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        backoff = Duration::from_millis(100);
+                        let mut body = resp.bytes_stream();
+                        let mut dec = sse::Decoder::default();
+                        let mut events = Vec::new();
+                        while let Some(Ok(chunk)) = body.next().await {
+                            if dec.feed(&chunk, &mut events).is_err() {
+                                break;
+                            }
+                            for ev in events.drain(..) {
+                                if ev.id.is_some() {
+                                    last_id = ev.id.clone();
+                                }
+                                if let Ok(m) = Message::parse(ev.data.as_bytes()) {
+                                    this.inbox.deliver(m, None).await;
+                                }
+                            }
+                        }
+                    }
+                    Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => {
+                        this.inbox.closed(BackendError::SessionLost);
+                        return;
+                    }
+                    Ok(_) => return, // 405 and the like: this backend has no GET stream
+                    Err(_) => {}
+                }
+                if this.state.lock().expect("state lock").closed {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        });
+        let mut st = self.state.lock().expect("state lock");
+        if let Some(old) = st.listener.replace(task) {
+            old.abort();
+        }
+    }
+
+    pub async fn close(&self) {
+        let session = {
+            let mut st = self.state.lock().expect("state lock");
+            st.closed = true;
+            if let Some(t) = st.listener.take() {
+                t.abort();
+            }
+            st.session.clone()
+        };
+        if let Some(s) = session {
+            let _ = self.backend.client.delete(self.backend.url.clone()).header(SESSION, s).timeout(Duration::from_secs(2)).send().await;
+        }
+    }
+}
+
+/// Reads one request's SSE answer, resuming with `Last-Event-ID` if the backend drops the connection early.
+struct Reader {
+    upstream: HttpUpstream,
+    id: Id,
+    init: bool,
+}
+
+impl Reader {
+    async fn read_stream(self, first: reqwest::Response) {
+        let mut resp = first;
+        let mut last_event: Option<String> = None;
+        let mut retry = Duration::from_millis(0);
+        let mut resumes = 0;
+        loop {
+            let mut body = resp.bytes_stream();
+            let mut dec = sse::Decoder::default();
+            let mut events = Vec::new();
+            let mut cause = BackendError::Closed("the stream ended before the answer".into());
+            loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Err(e) = dec.feed(&chunk, &mut events) {
+                            cause = BackendError::Protocol(e.to_string());
+                            break;
+                        }
+                        for ev in events.drain(..) {
+                            if ev.id.is_some() {
+                                last_event = ev.id.clone();
+                            }
+                            if let Some(r) = ev.retry {
+                                retry = Duration::from_millis(r.min(10_000));
+                            }
+                            if ev.data.trim().is_empty() {
+                                continue; // priming event
+                            }
+                            let Ok(m) = Message::parse(ev.data.as_bytes()) else { continue };
+                            let done = m.kind == Kind::Response && m.id.as_ref() == Some(&self.id);
+                            if done && self.init {
+                                self.upstream.note_version(&m);
+                            }
+                            self.upstream.inbox.deliver(m, Some(self.id.clone())).await;
+                            if done {
+                                return;
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        cause = describe(&e);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            // The backend closed before answering: resume if it gave us an event id to resume from.
+            let Some(last) = last_event.clone().filter(|_| resumes < MAX_RESUMES) else {
+                let server = self.upstream.backend.server.clone();
+                self.upstream.inbox.deliver(failure(&server, &self.id, cause), Some(self.id.clone())).await;
+                return;
+            };
+            resumes += 1;
+            tokio::time::sleep(retry).await;
+            match self.upstream.get(Some(&last)).send().await {
+                Ok(r) if r.status().is_success() => resp = r,
+                Ok(r) => {
+                    let server = self.upstream.backend.server.clone();
+                    let cause = BackendError::Status { status: r.status().as_u16(), detail: "resuming the answer stream failed".into() };
+                    self.upstream.inbox.deliver(failure(&server, &self.id, cause), Some(self.id.clone())).await;
+                    return;
+                }
+                Err(e) => {
+                    let server = self.upstream.backend.server.clone();
+                    self.upstream.inbox.deliver(failure(&server, &self.id, describe(&e)), Some(self.id.clone())).await;
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! A legacy HTTP+SSE backend (protocol 2024-11-05): one long GET stream that announces
+//! where to POST, and carries every answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::{Inbox, describe, excerpt, http_client, static_headers};
+use crate::config::Limits;
+use crate::error::{BackendError, GatewayError};
+use crate::jsonrpc::Message;
+use crate::sse;
+
+pub struct SseBackend {
+    url: reqwest::Url,
+    client: reqwest::Client,
+    connect_timeout: Duration,
+}
+
+impl SseBackend {
+    pub fn new(_server: &str, url: &str, headers: &std::collections::BTreeMap<String, String>, limits: &Limits) -> Result<SseBackend, GatewayError> {
+        let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
+        Ok(SseBackend { url, client: http_client(limits, static_headers(headers)?)?, connect_timeout: limits.connect_timeout() })
+    }
+
+    pub async fn connect(self: &Arc<Self>, inbox: Inbox) -> Result<SseUpstream, BackendError> {
+        let resp = self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(|e| describe(&e))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(BackendError::Status { status, detail: excerpt(&body) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let base = self.url.clone();
+        let reader = tokio::spawn(read(resp, base, inbox, tx));
+        let endpoint = match tokio::time::timeout(self.connect_timeout, rx).await {
+            Ok(Ok(Ok(url))) => url,
+            Ok(Ok(Err(e))) => {
+                reader.abort();
+                return Err(e);
+            }
+            Ok(Err(_)) => return Err(BackendError::Closed("the SSE stream ended before announcing its endpoint".into())),
+            Err(_) => {
+                reader.abort();
+                return Err(BackendError::Protocol("no `endpoint` event arrived on the SSE stream".into()));
+            }
+        };
+        Ok(SseUpstream { backend: self.clone(), endpoint, reader })
+    }
+
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        self.client.head(self.url.clone()).timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| describe(&e))
+    }
+}
+
+/// Reads the stream: the first `endpoint` event resolves the POST URL, then messages go to the inbox.
+async fn read(resp: reqwest::Response, base: reqwest::Url, inbox: Inbox, endpoint: oneshot::Sender<Result<reqwest::Url, BackendError>>) {
+    let mut endpoint = Some(endpoint);
+    let mut body = resp.bytes_stream();
+    let mut dec = sse::Decoder::default();
+    let mut events = Vec::new();
+    let cause = loop {
+        let chunk = match body.next().await {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => break describe(&e),
+            None => break BackendError::Closed("the SSE stream ended".into()),
+        };
+        if let Err(e) = dec.feed(&chunk, &mut events) {
+            break BackendError::Protocol(e.to_string());
+        }
+        for ev in events.drain(..) {
+            match ev.event.as_deref() {
+                Some("endpoint") => {
+                    // The announced endpoint is used verbatim, resolved against the SSE URL.
+                    let url = base.join(ev.data.trim()).map_err(|e| BackendError::Protocol(format!("bad endpoint '{}': {e}", ev.data)));
+                    if let Some(tx) = endpoint.take() {
+                        let _ = tx.send(url);
+                    }
+                }
+                None | Some("message") => {
+                    if let Ok(m) = Message::parse(ev.data.as_bytes()) {
+                        inbox.deliver(m, None).await;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    };
+    if endpoint.is_none() {
+        inbox.closed(cause);
+    }
+}
+
+pub struct SseUpstream {
+    backend: Arc<SseBackend>,
+    endpoint: reqwest::Url,
+    reader: JoinHandle<()>,
+}
+
+impl SseUpstream {
+    pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
+        let resp = self.backend.client.post(self.endpoint.clone()).header(CONTENT_TYPE, "application/json").timeout(self.backend.connect_timeout * 2)
+            .body(msg.to_bytes()).send().await.map_err(|e| describe(&e))?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap_or_default();
+        if status == 404 {
+            return Err(BackendError::SessionLost);
+        }
+        Err(BackendError::Status { status, detail: excerpt(&body) })
+    }
+
+    pub fn close(&self) {
+        self.reader.abort();
+    }
+}
+
+impl Drop for SseUpstream {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}

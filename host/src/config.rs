@@ -1,0 +1,268 @@
+//! The gateway's configuration: typed, parsed in this module only, and checked once at load.
+//!
+//! Every problem found is reported with the place in the file (`servers[1].backend.http`, line 7),
+//! so `tollgate validate` can print all of them at once.
+
+mod locate;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use locate::Locator;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where MCP clients connect. Loopback by default: exposing the gateway is a deliberate choice.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The public base URL clients use, when the gateway sits behind a proxy (for logs and metadata).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub sessions: Sessions,
+    pub servers: Vec<ServerConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// Protection against DNS rebinding and cross-site use of a local gateway.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// `Origin` values allowed besides loopback origins (`https://app.example.com`, or `*` for any).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// `Host` values allowed besides loopback names and the listen address (`mcp.example.com`, or `*`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Bounds on what one client may cost the gateway.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    /// Time to establish a connection to an HTTP backend.
+    pub connect_timeout_ms: u64,
+    /// Time a backend has to answer one request before the client gets a timeout error.
+    pub request_timeout_ms: u64,
+    /// A server-to-client stream with no traffic for this long gets a keep-alive comment.
+    pub keepalive_ms: u64,
+    /// How long in-flight requests may run after SIGTERM before the gateway stops anyway.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 << 20,
+            max_header_bytes: 64 << 10,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 120_000,
+            keepalive_ms: 15_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_millis(self.keepalive_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Client sessions issued by the gateway.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    /// A session unused for this long is closed, and its backend session with it.
+    pub idle_timeout_s: u64,
+    /// Upper bound on live sessions; a new client beyond it gets 503.
+    pub max_sessions: usize,
+    /// Server-to-client messages kept per stream for `Last-Event-ID` resumption.
+    pub replay_buffer: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions { idle_timeout_s: 1800, max_sessions: 10_000, replay_buffer: 256 }
+    }
+}
+
+/// One MCP server as clients see it: `/{name}/mcp` and `/{name}/sse`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub backend: BackendConfig,
+}
+
+/// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio` is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// A Streamable HTTP MCP endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// A legacy HTTP+SSE endpoint (the GET URL that announces the POST endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<String>,
+    /// A local process speaking MCP on stdin/stdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<StdioConfig>,
+    /// Headers sent to an HTTP backend on every request. The client's own headers never are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Overrides `limits.request_timeout_ms` for this backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// A child process the gateway supervises.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdioConfig {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Processes started ahead of demand, so a new session does not wait for a cold start.
+    #[serde(default = "default_warm")]
+    pub warm: usize,
+    /// Upper bound on processes alive at once for this server.
+    #[serde(default = "default_max_processes")]
+    pub max_processes: usize,
+}
+
+fn default_warm() -> usize {
+    1
+}
+fn default_max_processes() -> usize {
+    256
+}
+
+/// What a backend is, once validated.
+#[derive(Debug, Clone)]
+pub enum BackendKind<'a> {
+    Http(&'a str),
+    Sse(&'a str),
+    Stdio(&'a StdioConfig),
+}
+
+impl BackendConfig {
+    /// The one transport chosen; validation has made sure there is exactly one.
+    pub fn kind(&self) -> BackendKind<'_> {
+        match (&self.http, &self.sse, &self.stdio) {
+            (Some(u), _, _) => BackendKind::Http(u),
+            (_, Some(u), _) => BackendKind::Sse(u),
+            (_, _, Some(s)) => BackendKind::Stdio(s),
+            _ => unreachable!("validated config has a backend"),
+        }
+    }
+}
+
+/// One thing wrong with a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: ")?,
+            (Some(l), None) => write!(f, "line {l}: ")?,
+            _ => {}
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A config that could not be loaded: every problem found, each with its place.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} problem(s) in {}:\n{}", problems.len(), file.display(), list(problems))]
+    Invalid { file: PathBuf, problems: Vec<Problem> },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::parse(&text).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
+    }
+
+    /// Parses and validates config text; on failure, all problems found.
+    pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        let locator = Locator::new(text);
+        let de = serde_norway::Deserializer::from_str(text);
+        let config: Config = match serde_path_to_error::deserialize(de) {
+            Ok(c) => c,
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let (line, column) = match inner.location() {
+                    Some(l) => (Some(l.line()), Some(l.column())),
+                    None => (locator.line_of(&path), None),
+                };
+                let message = strip_location(&inner.to_string());
+                let path = if path == "." { String::new() } else { path };
+                return Err(vec![Problem { path, line, column, message }]);
+            }
+        };
+        let problems = validate::check(&config, &locator);
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
+    }
+}
+
+/// serde_norway appends "at line X column Y"; the Problem carries that itself.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Checks that need more than the types: one backend per server, unique names, usable URLs.
+
+use std::collections::HashMap;
+
+use super::{Config, Locator, Problem};
+
+pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
+    let mut out = Problems { locator, list: Vec::new() };
+    if config.servers.is_empty() {
+        out.push("servers", "at least one server is required");
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, server) in config.servers.iter().enumerate() {
+        let at = format!("servers[{i}]");
+        check_name(&mut out, &format!("{at}.name"), &server.name);
+        if let Some(first) = seen.insert(server.name.as_str(), i) {
+            out.push(&format!("{at}.name"), &format!("server name '{}' is already used by servers[{first}]", server.name));
+        }
+        check_backend(&mut out, &format!("{at}.backend"), &server.backend);
+    }
+    for (i, origin) in config.security.allowed_origins.iter().enumerate() {
+        if origin != "*" && url::Url::parse(origin).is_err() {
+            out.push(&format!("security.allowed_origins[{i}]"), &format!("'{origin}' is not an origin such as https://app.example.com"));
+        }
+    }
+    let l = &config.limits;
+    for (name, v) in [("limits.max_body_bytes", l.max_body_bytes as u64), ("limits.max_header_bytes", l.max_header_bytes as u64),
+        ("limits.connect_timeout_ms", l.connect_timeout_ms), ("limits.request_timeout_ms", l.request_timeout_ms),
+        ("limits.keepalive_ms", l.keepalive_ms)] {
+        if v == 0 {
+            out.push(name, "must be greater than zero");
+        }
+    }
+    if config.sessions.max_sessions == 0 {
+        out.push("sessions.max_sessions", "must be greater than zero");
+    }
+    if config.sessions.idle_timeout_s == 0 {
+        out.push("sessions.idle_timeout_s", "must be greater than zero");
+    }
+    out.list
+}
+
+struct Problems<'a> {
+    locator: &'a Locator,
+    list: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn push(&mut self, path: &str, message: &str) {
+        self.list.push(Problem { path: path.to_owned(), line: self.locator.line_of(path), column: None, message: message.to_owned() });
+    }
+}
+
+/// Names become URL path segments and metric labels, so they are kept plain.
+fn check_name(out: &mut Problems, at: &str, name: &str) {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with(['-', '_']);
+    if !plain {
+        out.push(at, &format!("'{name}' is not a valid server name: use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit"));
+    }
+    if [".well-known", "healthz", "readyz"].contains(&name) {
+        out.push(at, &format!("'{name}' is reserved"));
+    }
+}
+
+fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConfig) {
+    let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some()].iter().filter(|x| **x).count();
+    match set {
+        0 => out.push(at, "a backend needs one of `http`, `sse` or `stdio`"),
+        1 => {}
+        _ => out.push(at, "a backend takes only one of `http`, `sse` or `stdio`"),
+    }
+    for (key, value) in [("http", &b.http), ("sse", &b.sse)] {
+        if let Some(u) = value {
+            check_url(out, &format!("{at}.{key}"), u);
+        }
+    }
+    if let Some(s) = &b.stdio {
+        if s.command.trim().is_empty() {
+            out.push(&format!("{at}.stdio.command"), "the command must not be empty");
+        }
+        if s.max_processes == 0 {
+            out.push(&format!("{at}.stdio.max_processes"), "must be greater than zero");
+        }
+        if s.warm > s.max_processes {
+            out.push(&format!("{at}.stdio.warm"), "cannot be more than max_processes");
+        }
+        if !b.headers.is_empty() {
+            out.push(&format!("{at}.headers"), "headers apply to HTTP backends only");
+        }
+    }
+    for name in b.headers.keys() {
+        let lower = name.to_ascii_lowercase();
+        if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            out.push(&format!("{at}.headers.{name}"), &format!("'{name}' is not a valid header name"));
+        } else if crate::transport::headers::is_hop_by_hop(&lower) || lower == "host" || lower == "content-length" {
+            out.push(&format!("{at}.headers.{name}"), &format!("'{name}' is set by the gateway and cannot be configured"));
+        }
+    }
+    if b.request_timeout_ms == Some(0) {
+        out.push(&format!("{at}.request_timeout_ms"), "must be greater than zero");
+    }
+}
+
+fn check_url(out: &mut Problems, at: &str, u: &str) {
+    match url::Url::parse(u) {
+        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
+            if url.host().is_none() {
+                out.push(at, &format!("'{u}' has no host"));
+            }
+        }
+        Ok(url) => out.push(at, &format!("'{u}' must be an http or https URL, not {}", url.scheme())),
+        Err(e) => out.push(at, &format!("'{u}' is not a URL: {e}")),
+    }
+}

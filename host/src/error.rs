@@ -1,0 +1,138 @@
+//! The gateway's errors, and the one place where each becomes a JSON-RPC code and an HTTP status.
+//!
+//! Gateway-defined codes sit in the implementation-defined range -32000..-32019; the README lists them.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+/// JSON-RPC codes the gateway itself uses.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// A transport-level refusal: bad header, missing session, unsupported version.
+    pub const BAD_REQUEST: i64 = -32000;
+    pub const UNAUTHORIZED: i64 = -32001;
+    pub const FORBIDDEN: i64 = -32003;
+    pub const BACKEND_UNAVAILABLE: i64 = -32004;
+    pub const BACKEND_TIMEOUT: i64 = -32005;
+    pub const BACKEND_FAILED: i64 = -32006;
+    pub const POLICY_FAILED: i64 = -32007;
+    pub const OVERLOADED: i64 = -32008;
+    pub const RATE_LIMITED: i64 = -32009;
+    pub const QUOTA_EXCEEDED: i64 = -32010;
+    /// 2026-07-28: a request header disagrees with the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the requested protocol version is not supported.
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
+}
+
+/// What went wrong with a backend, as the client is told it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("answered HTTP {status}{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+    Status { status: u16, detail: String },
+    #[error("sent something that is not MCP: {0}")]
+    Protocol(String),
+    #[error("closed the connection: {0}")]
+    Closed(String),
+    #[error("lost the session (it restarted or expired it)")]
+    SessionLost,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("Parse error: {0}")]
+    Parse(String),
+    #[error("Invalid Request: {0}")]
+    InvalidRequest(String),
+    #[error("Not Acceptable: {0}")]
+    NotAcceptable(&'static str),
+    #[error("Unsupported Media Type: Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Payload Too Large: the body exceeds {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("Not Found: no MCP server named '{0}'")]
+    UnknownServer(String),
+    #[error("Method Not Allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    #[error("Bad Request: {0}")]
+    BadRequest(String),
+    #[error("Bad Request: Mcp-Session-Id header is required")]
+    SessionRequired,
+    #[error("Session not found: it expired or was closed; initialize a new session")]
+    SessionNotFound,
+    #[error("Bad Request: Unsupported protocol version: {requested} (supported versions: {})", .supported.join(", "))]
+    UnsupportedVersion { requested: String, supported: Vec<&'static str> },
+    #[error("Bad Request: header {header} does not match the body: {detail}")]
+    HeaderMismatch { header: String, detail: String },
+    #[error("Forbidden: Origin '{0}' is not allowed")]
+    ForbiddenOrigin(String),
+    #[error("Misdirected Request: Host '{0}' is not allowed")]
+    MisdirectedHost(String),
+    #[error("Service Unavailable: {0}")]
+    Overloaded(&'static str),
+    #[error("backend of server '{server}' {cause}")]
+    Backend { server: String, cause: BackendError },
+    #[error("Method not found: {0}")]
+    MethodNotFound(String),
+}
+
+/// An error as it goes on the wire.
+#[derive(Debug)]
+pub struct WireError {
+    pub status: StatusCode,
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+}
+
+impl GatewayError {
+    pub fn backend(server: &str, cause: BackendError) -> GatewayError {
+        GatewayError::Backend { server: server.to_owned(), cause }
+    }
+
+    /// The JSON-RPC code and HTTP status for this error. `has_id` tells whether a request id
+    /// can carry the error in a normal response (then a backend failure is not an HTTP failure).
+    pub fn wire(&self, has_id: bool) -> WireError {
+        use GatewayError as E;
+        let (status, code, data) = match self {
+            E::Parse(_) => (StatusCode::BAD_REQUEST, code::PARSE_ERROR, None),
+            E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, None),
+            E::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, code::BAD_REQUEST, None),
+            E::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code::BAD_REQUEST, None),
+            E::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, None),
+            E::UnknownServer(_) => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),
+            E::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, code::BAD_REQUEST, None),
+            E::BadRequest(_) | E::SessionRequired => (StatusCode::BAD_REQUEST, code::BAD_REQUEST, None),
+            E::SessionNotFound => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),
+            E::UnsupportedVersion { requested, supported } => (
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                Some(json!({ "supported": supported, "requested": requested })),
+            ),
+            E::HeaderMismatch { .. } => (StatusCode::BAD_REQUEST, code::HEADER_MISMATCH, None),
+            E::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, code::FORBIDDEN, None),
+            E::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, code::BAD_REQUEST, None),
+            E::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, None),
+            E::MethodNotFound(_) => (StatusCode::NOT_FOUND, code::METHOD_NOT_FOUND, None),
+            E::Backend { cause, .. } => {
+                let (status, code) = match cause {
+                    BackendError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, code::BACKEND_TIMEOUT),
+                    BackendError::Unreachable(_) => (StatusCode::BAD_GATEWAY, code::BACKEND_UNAVAILABLE),
+                    _ => (StatusCode::BAD_GATEWAY, code::BACKEND_FAILED),
+                };
+                // With an id the error travels in a normal JSON-RPC response.
+                (if has_id { StatusCode::OK } else { status }, code, None)
+            }
+        };
+        WireError { status, code, message: self.to_string(), data }
+    }
+}

@@ -1,0 +1,46 @@
+//! The running gateway: its servers and their backends, and the sessions of their clients.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::config::{Config, ServerConfig};
+use crate::error::GatewayError;
+use crate::session::Registry;
+
+/// One MCP server as clients see it.
+pub struct Server {
+    pub name: String,
+    pub config: ServerConfig,
+    pub backend: Backend,
+    /// How long a request may wait for its answer.
+    pub timeout: Duration,
+}
+
+pub struct Gateway {
+    pub config: Config,
+    pub servers: HashMap<String, Arc<Server>>,
+    pub sessions: Arc<Registry>,
+    pub draining: AtomicBool,
+}
+
+impl Gateway {
+    /// Builds the runtime from a validated config. Must run inside a tokio runtime (stdio pools start here).
+    pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+        let mut servers = HashMap::new();
+        for s in &config.servers {
+            let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(config.limits.request_timeout());
+            let backend = Backend::new(s, &config.limits)?;
+            servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout }));
+        }
+        let sessions = Arc::new(Registry::new(config.sessions.clone()));
+        tokio::spawn(sessions.clone().expire_idle());
+        Ok(Arc::new(Gateway { config, servers, sessions, draining: AtomicBool::new(false) }))
+    }
+
+    pub fn server(&self, name: &str) -> Result<Arc<Server>, GatewayError> {
+        self.servers.get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
+    }
+}

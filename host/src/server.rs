@@ -1,0 +1,117 @@
+//! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use hyper::StatusCode;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::transport::{headers, legacy, respond, streamable};
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
+        .route("/{name}/sse", get(legacy::connect))
+        .route("/{name}/message", axum::routing::post(legacy::message))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(gw.clone(), guard))
+        .with_state(gw)
+}
+
+/// Runs before any route: refuse while draining, and refuse foreign origins and host names.
+async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    if gw.draining.load(Ordering::Acquire) {
+        return respond::error(&GatewayError::Overloaded("the gateway is shutting down"), None);
+    }
+    if let Err(e) = headers::check_origin_and_host(req.headers(), &gw.config.security) {
+        return respond::error(&e, None);
+    }
+    next.run(req).await
+}
+
+async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut down = Vec::new();
+    for s in gw.servers.values() {
+        if let Err(e) = s.backend.probe().await {
+            down.push(format!("{}: {e}", s.name));
+        }
+    }
+    let (status, body) = if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) };
+    Response::builder().status(status).body(body.into()).expect("static response parts")
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let e = match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
+        [name, "mcp" | "sse" | "message"] => GatewayError::UnknownServer(name.to_owned()),
+        _ => GatewayError::MethodNotFound(format!("no route for {path}; MCP servers are at /{{name}}/mcp and /{{name}}/sse")),
+    };
+    let mut r = respond::error(&e, None);
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish within the grace period.
+pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    let app = router(gw.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(gw.config.limits.max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    gw.draining.store(true, Ordering::Release);
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+    let grace = gw.config.limits.shutdown_grace();
+    // Long-lived streams never finish on their own: closing sessions ends them.
+    let drained = tokio::time::timeout(grace, async {
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = async { tokio::time::sleep(grace / 2).await; gw.sessions.close_all().await; std::future::pending::<()>().await } => {}
+        }
+    }).await;
+    if drained.is_err() {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+    gw.sessions.close_all().await;
+    crate::backend::shutdown_stdio(std::time::Duration::from_secs(2)).await;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! Client sessions. The gateway issues its own unguessable session ids, each bound to one
+//! upstream session; messages from the backend are routed to the stream of the client
+//! request they belong to, or to the session's GET stream.
+
+mod registry;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub use registry::Registry;
+pub use stream::{Event, OutStream};
+
+use crate::backend::{self, Deliver, Upstream};
+use crate::error::{BackendError, GatewayError};
+use crate::gateway::Server;
+use crate::jsonrpc::{Id, Kind, Message};
+
+/// How the client is connected, which decides where messages go.
+pub enum Mode {
+    /// Streamable HTTP: each request has its own answer stream, plus an optional GET stream.
+    Streamable,
+    /// Legacy HTTP+SSE: everything goes down one SSE connection.
+    Legacy(Arc<OutStream>),
+}
+
+/// A request of the client's waiting for its answer.
+struct Pending {
+    stream: Arc<OutStream>,
+    progress: Option<String>,
+}
+
+pub struct Session {
+    pub id: String,
+    pub server: Arc<Server>,
+    mode: Mode,
+    upstream: tokio::sync::RwLock<Option<Arc<Upstream>>>,
+    /// The client's `initialize`, replayed to open a new upstream session when the backend lost ours.
+    init: Mutex<Option<Message>>,
+    pending: Mutex<HashMap<Id, Pending>>,
+    progress: Mutex<HashMap<String, Id>>,
+    /// Answers to requests the gateway itself sent upstream.
+    internal: Mutex<HashMap<Id, oneshot::Sender<Message>>>,
+    standalone: Arc<OutStream>,
+    streams: Mutex<HashMap<u64, Arc<OutStream>>>,
+    next_stream: AtomicU64,
+    lost: AtomicBool,
+    closed: AtomicBool,
+    last_used: Mutex<tokio::time::Instant>,
+    pub protocol_version: Mutex<Option<String>>,
+    replay: usize,
+    weak: Weak<Session>,
+}
+
+/// The session as its backend sees it: a weak handle, so the two do not keep each other alive.
+struct Inbox(Weak<Session>);
+
+impl Deliver for Inbox {
+    fn deliver(&self, msg: Message, related: Option<Id>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(s) = self.0.upgrade() {
+                s.route(msg, related);
+            }
+        })
+    }
+
+    fn closed(&self, cause: BackendError) {
+        if let Some(s) = self.0.upgrade() {
+            s.upstream_lost(cause);
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(id: String, server: Arc<Server>, mode: Mode, replay: usize) -> Arc<Session> {
+        Arc::new_cyclic(|weak| Session {
+            id,
+            server,
+            mode,
+            upstream: tokio::sync::RwLock::new(None),
+            init: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
+            internal: Mutex::new(HashMap::new()),
+            standalone: Arc::new(OutStream::new(0, replay)),
+            streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU64::new(1),
+            lost: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            last_used: Mutex::new(tokio::time::Instant::now()),
+            protocol_version: Mutex::new(None),
+            replay,
+            weak: weak.clone(),
+        })
+    }
+
+    fn inbox(&self) -> Arc<dyn Deliver> {
+        Arc::new(Inbox(self.weak.clone()))
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    pub fn touch(&self) {
+        *self.last_used.lock().expect("session lock") = tokio::time::Instant::now();
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.lock().expect("session lock").elapsed()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Opens the upstream session and forwards the client's `initialize`.
+    pub async fn initialize(&self, msg: &Message) -> Result<Arc<OutStream>, GatewayError> {
+        *self.init.lock().expect("session lock") = Some(msg.clone());
+        let upstream = self.server.backend.connect(self.inbox()).await.map_err(|e| self.fail(e))?;
+        *self.upstream.write().await = Some(Arc::new(upstream));
+        self.request(msg).await
+    }
+
+    /// Registers a client request's answer stream, then sends the request upstream.
+    pub async fn request(&self, msg: &Message) -> Result<Arc<OutStream>, GatewayError> {
+        let id = msg.id.clone().expect("a request has an id");
+        let stream = match &self.mode {
+            Mode::Legacy(out) => out.clone(),
+            Mode::Streamable => {
+                let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
+                let s = Arc::new(OutStream::new(n, self.replay));
+                self.streams.lock().expect("session lock").insert(n, s.clone());
+                s
+            }
+        };
+        let progress = msg.progress_token().map(Value::to_string);
+        if let Some(t) = &progress {
+            self.progress.lock().expect("session lock").insert(t.clone(), id.clone());
+        }
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress });
+        if prior.is_some() {
+            self.forget(&id);
+            return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
+        }
+        if let Err(e) = self.send(msg).await {
+            self.forget(&id);
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    /// Sends a notification or a response (to a request of the backend's) upstream.
+    pub async fn notify(&self, msg: &Message) -> Result<(), GatewayError> {
+        if msg.method() == Some("notifications/cancelled") {
+            // The client gave up on a request: no answer will be shown, so stop waiting for one.
+            let cancelled = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
+            if let Some(id) = cancelled {
+                if let Some(p) = self.forget(&id) {
+                    if matches!(self.mode, Mode::Streamable) {
+                        p.stream.close();
+                    }
+                }
+            }
+        }
+        self.send(msg).await
+    }
+
+    /// Sends upstream, recovering the upstream session once if the backend lost it.
+    async fn send(&self, msg: &Message) -> Result<(), GatewayError> {
+        if self.lost.load(Ordering::Acquire) {
+            self.recover().await?;
+        }
+        let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
+        match upstream.send(msg).await {
+            Err(BackendError::SessionLost) if msg.method() != Some("initialize") => {
+                tracing::info!(server = %self.server.name, session = %self.id, "backend lost the session; opening a new one");
+                self.lost.store(true, Ordering::Release);
+                self.recover().await?;
+                let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
+                upstream.send(msg).await.map_err(|e| self.fail(e))
+            }
+            other => other.map_err(|e| self.fail(e)),
+        }
+    }
+
+    fn fail(&self, cause: BackendError) -> GatewayError {
+        let cause = match cause {
+            BackendError::Timeout(d) if d.is_zero() => BackendError::Timeout(self.server.timeout),
+            c => c,
+        };
+        GatewayError::backend(&self.server.name, cause)
+    }
+
+    /// Opens a new upstream session and replays the client's `initialize` on it.
+    async fn recover(&self) -> Result<(), GatewayError> {
+        let mut slot = self.upstream.write().await;
+        if !self.lost.load(Ordering::Acquire) {
+            return Ok(()); // another request recovered while this one waited
+        }
+        let Some(init) = self.init.lock().expect("session lock").clone() else {
+            return Err(GatewayError::SessionNotFound);
+        };
+        if let Some(old) = slot.take() {
+            old.close().await;
+        }
+        let upstream = self.server.backend.connect(self.inbox()).await.map_err(|e| self.fail(e))?;
+        let id = Id::Str(format!("tollgate-reinit-{}", self.next_stream.fetch_add(1, Ordering::Relaxed)));
+        let mut replay = init;
+        replay.id = Some(id.clone());
+        replay.body.insert("id".into(), id.to_value());
+        let (tx, rx) = oneshot::channel();
+        self.internal.lock().expect("session lock").insert(id.clone(), tx);
+        upstream.send(&replay).await.map_err(|e| self.fail(e))?;
+        let answer = tokio::time::timeout(self.server.timeout, rx).await
+            .map_err(|_| self.fail(BackendError::Timeout(self.server.timeout)))?
+            .map_err(|_| self.fail(BackendError::Closed("the new session closed during initialize".into())))?;
+        if answer.is_error() {
+            return Err(self.fail(BackendError::Protocol("the backend refused the replayed initialize".into())));
+        }
+        upstream.send(&Message::notification("notifications/initialized", Value::Object(Default::default()))).await.map_err(|e| self.fail(e))?;
+        *slot = Some(Arc::new(upstream));
+        self.lost.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Sends `notifications/cancelled` for a request the client will no longer wait for.
+    pub async fn cancel(&self, id: &Id, reason: &str) {
+        if self.forget(id).is_some() {
+            let note = Message::notification("notifications/cancelled", serde_json::json!({ "requestId": id.to_value(), "reason": reason }));
+            if let Some(up) = self.upstream.read().await.clone() {
+                let _ = up.send(&note).await;
+            }
+        }
+    }
+
+    fn forget(&self, id: &Id) -> Option<Pending> {
+        let p = self.pending.lock().expect("session lock").remove(id)?;
+        if let Some(t) = &p.progress {
+            self.progress.lock().expect("session lock").remove(t);
+        }
+        Some(p)
+    }
+
+    /// Routes one message from the backend to the client stream it belongs on.
+    fn route(&self, msg: Message, related: Option<Id>) {
+        if msg.kind == Kind::Response {
+            let Some(id) = msg.id.clone() else { return };
+            if let Some(tx) = self.internal.lock().expect("session lock").remove(&id) {
+                let _ = tx.send(msg);
+                return;
+            }
+            if msg.body.get("result").and_then(|r| r.get("protocolVersion")).is_some() {
+                let v = msg.body["result"]["protocolVersion"].as_str().map(str::to_owned);
+                *self.protocol_version.lock().expect("session lock") = v;
+            }
+            let Some(p) = self.forget(&id) else {
+                tracing::debug!(server = %self.server.name, session = %self.id, %id, "answer to a request no one waits for");
+                return;
+            };
+            let legacy = matches!(self.mode, Mode::Legacy(_));
+            p.stream.push(msg.to_bytes(), !legacy);
+            if !legacy && p.stream.fully_delivered() {
+                self.streams.lock().expect("session lock").remove(&p.stream.id);
+            }
+            return;
+        }
+        let stream = self.stream_for(&msg, related);
+        stream.push(msg.to_bytes(), false);
+    }
+
+    fn stream_for(&self, msg: &Message, related: Option<Id>) -> Arc<OutStream> {
+        if let Mode::Legacy(out) = &self.mode {
+            return out.clone();
+        }
+        let pending = self.pending.lock().expect("session lock");
+        if msg.method() == Some("notifications/progress") {
+            let token = msg.params().and_then(|p| p.get("progressToken")).map(Value::to_string);
+            let owner = token.and_then(|t| self.progress.lock().expect("session lock").get(&t).cloned());
+            if let Some(p) = owner.and_then(|id| pending.get(&id)) {
+                return p.stream.clone();
+            }
+        }
+        if let Some(p) = related.and_then(|id| pending.get(&id)) {
+            return p.stream.clone();
+        }
+        // A backend request with no known origin (stdio, legacy SSE) must still reach a client
+        // that has no GET stream open: give it to a request stream the client is reading.
+        if msg.kind == Kind::Request && !self.standalone.is_live() {
+            if let Some(p) = pending.values().find(|p| p.stream.is_live()) {
+                return p.stream.clone();
+            }
+        }
+        self.standalone.clone()
+    }
+
+    /// The backend ended our upstream session: fail what waits on it; the next request reconnects.
+    fn upstream_lost(&self, cause: BackendError) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        tracing::warn!(server = %self.server.name, session = %self.id, %cause, "upstream session ended");
+        self.lost.store(true, Ordering::Release);
+        let waiting: Vec<(Id, Pending)> = self.pending.lock().expect("session lock").drain().collect();
+        self.progress.lock().expect("session lock").clear();
+        let legacy = matches!(self.mode, Mode::Legacy(_));
+        for (id, p) in waiting {
+            let err = backend::failure(&self.server.name, &id, cause.clone());
+            p.stream.push(err.to_bytes(), !legacy);
+        }
+    }
+
+    /// The GET stream, or a request stream being resumed after `Last-Event-ID`.
+    pub fn stream(&self, id: u64) -> Option<Arc<OutStream>> {
+        if id == 0 {
+            return Some(self.standalone.clone());
+        }
+        self.streams.lock().expect("session lock").get(&id).cloned()
+    }
+
+    pub fn standalone(&self) -> Arc<OutStream> {
+        self.standalone.clone()
+    }
+
+    /// Ends the session and its upstream session.
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for (_, p) in self.pending.lock().expect("session lock").drain() {
+            p.stream.close();
+        }
+        self.standalone.close();
+        if let Mode::Legacy(out) = &self.mode {
+            out.close();
+        }
+        for (_, s) in self.streams.lock().expect("session lock").drain() {
+            s.close();
+        }
+        if let Some(up) = self.upstream.write().await.take() {
+            up.close().await;
+        }
+    }
+}

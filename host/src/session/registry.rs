@@ -1,0 +1,83 @@
+//! All live sessions, keyed by the id the gateway issued, with idle expiry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use rand::RngCore;
+
+use super::{Mode, Session};
+use crate::config::Sessions as SessionConfig;
+use crate::error::GatewayError;
+use crate::gateway::Server;
+
+pub struct Registry {
+    sessions: DashMap<String, Arc<Session>>,
+    config: SessionConfig,
+}
+
+impl Registry {
+    pub fn new(config: SessionConfig) -> Registry {
+        Registry { sessions: DashMap::new(), config }
+    }
+
+    /// A new session with a fresh id: 128 random bits, so ids cannot be guessed.
+    pub fn create(&self, server: Arc<Server>, mode: Mode) -> Result<Arc<Session>, GatewayError> {
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(GatewayError::Overloaded("the gateway holds its maximum number of sessions"));
+        }
+        let mut raw = [0u8; 16];
+        rand::rng().fill_bytes(&mut raw);
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let session = Session::new(id.clone(), server, mode, self.config.replay_buffer);
+        self.sessions.insert(id, session.clone());
+        Ok(session)
+    }
+
+    /// The session with this id, if it belongs to `server` and is still open.
+    pub fn get(&self, id: &str, server: &str) -> Result<Arc<Session>, GatewayError> {
+        match self.sessions.get(id) {
+            Some(s) if s.server.name == server && !s.is_closed() => {
+                s.touch();
+                Ok(s.clone())
+            }
+            _ => Err(GatewayError::SessionNotFound),
+        }
+    }
+
+    pub async fn remove(&self, id: &str) {
+        if let Some((_, s)) = self.sessions.remove(id) {
+            s.close().await;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Closes sessions idle for longer than the configured timeout, forever.
+    pub async fn expire_idle(self: Arc<Self>) {
+        let timeout = Duration::from_secs(self.config.idle_timeout_s);
+        let tick = (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(tick).await;
+            let idle: Vec<String> = self.sessions.iter().filter(|s| s.idle_for() >= timeout).map(|s| s.key().clone()).collect();
+            for id in idle {
+                tracing::info!(session = %id, "session expired");
+                self.remove(&id).await;
+            }
+        }
+    }
+
+    /// Closes every session (shutdown).
+    pub async fn close_all(&self) {
+        let ids: Vec<String> = self.sessions.iter().map(|s| s.key().clone()).collect();
+        for id in ids {
+            self.remove(&id).await;
+        }
+    }
+}

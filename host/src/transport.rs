@@ -1,0 +1,7 @@
+//! Client-facing transports. Each turns HTTP into session calls and session streams back
+//! into HTTP; none of them knows what kind of backend sits behind the session.
+
+pub mod headers;
+pub mod legacy;
+pub mod respond;
+pub mod streamable;

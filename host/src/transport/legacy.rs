@@ -1,0 +1,98 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05) at `/{name}/sse`: a GET stream that
+//! announces `/{name}/message?sessionId=…`, where the client then POSTs every message.
+//! The session lives exactly as long as the SSE connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use hyper::HeaderMap;
+
+use super::headers;
+use super::respond;
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::jsonrpc::{Kind, Message};
+use crate::session::{Mode, OutStream};
+
+pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+    let server = match gw.server(&name).and_then(|s| headers::accepts_sse(&h).map(|_| s)) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    let out = Arc::new(OutStream::new(0, gw.config.sessions.replay_buffer));
+    let session = match gw.sessions.create(server, Mode::Legacy(out.clone())) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    let rx = out.attach(None);
+    let endpoint = format!("/{name}/message?sessionId={}", session.id);
+    // When the client goes away the body is dropped, and the session with it.
+    let guard = Closer { gw: gw.clone(), id: session.id.clone() };
+    let mut resp = respond::stream(rx, gw.config.limits.keepalive(), Some(endpoint));
+    let body = std::mem::replace(resp.body_mut(), Body::empty());
+    *resp.body_mut() = Body::from_stream(Guarded { inner: body.into_data_stream(), _guard: guard });
+    resp
+}
+
+struct Closer {
+    gw: Arc<Gateway>,
+    id: String,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let (gw, id) = (self.gw.clone(), std::mem::take(&mut self.id));
+        tokio::spawn(async move { gw.sessions.remove(&id).await });
+    }
+}
+
+struct Guarded<S> {
+    inner: S,
+    _guard: Closer,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<S::Item>> {
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, h: HeaderMap, body: Body) -> Response {
+    if let Err(e) = gw.server(&name).and_then(|_| headers::is_json(&h)) {
+        return respond::error(&e, None);
+    }
+    let Some(sid) = q.get("sessionId") else {
+        return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
+    };
+    let session = match gw.sessions.get(sid, &name) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    let bytes = match axum::body::to_bytes(body, gw.config.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return respond::error(&GatewayError::PayloadTooLarge(gw.config.limits.max_body_bytes), None),
+    };
+    let msg = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return respond::error(&e, None),
+    };
+    let result = match msg.kind {
+        Kind::Request if msg.method() == Some("initialize") => session.initialize(&msg).await.map(|_| ()),
+        Kind::Request => session.request(&msg).await.map(|_| ()),
+        _ => session.notify(&msg).await,
+    };
+    if let Err(e) = result {
+        // The answer to a request belongs on the SSE stream, errors included.
+        if let (Some(id), Mode::Legacy(out)) = (msg.id.clone(), session.mode()) {
+            let w = e.wire(true);
+            out.push(Message::error(Some(id), w.code, &w.message, w.data).to_bytes(), false);
+        } else {
+            return respond::error(&e, None);
+        }
+    }
+    respond::accepted()
+}

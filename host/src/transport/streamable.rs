@@ -1,0 +1,143 @@
+//! Streamable HTTP at `/{name}/mcp`: POST carries client messages, GET opens the stream for
+//! messages the server sends unasked (or resumes one with `Last-Event-ID`), DELETE ends the session.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use hyper::{HeaderMap, StatusCode};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::headers::{self, LAST_EVENT_ID, MODERN_VERSION, SESSION_ID};
+use super::respond::{self, Deadline};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::jsonrpc::{Kind, Message};
+use crate::session::{Mode, stream::parse_event_id};
+
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap, body: Body) -> Response {
+    let server = match gw.server(&name) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    if let Err(e) = headers::accepts_post(&h).and_then(|_| headers::is_json(&h)) {
+        return respond::error(&e, None);
+    }
+    let bytes = match axum::body::to_bytes(body, gw.config.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return respond::error(&GatewayError::PayloadTooLarge(gw.config.limits.max_body_bytes), None),
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
+    };
+    if value.is_array() {
+        return respond::error(&GatewayError::InvalidRequest("JSON-RPC batches are not supported (removed in protocol 2025-06-18); send one message per POST".into()), None);
+    }
+    let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
+    let msg = match Message::from_value(value) {
+        Ok(m) => m,
+        Err(e) => return respond::error(&e, id_hint),
+    };
+    let keepalive = gw.config.limits.keepalive();
+
+    let Some(sid) = headers::get(&h, SESSION_ID) else {
+        if msg.method() == Some("initialize") && msg.kind == Kind::Request {
+            let session = match gw.sessions.create(server.clone(), Mode::Streamable) {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, msg.id.clone()),
+            };
+            let id = msg.id.clone().expect("requests have ids");
+            let stream = match session.initialize(&msg).await {
+                Ok(s) => s,
+                Err(e) => {
+                    gw.sessions.remove(&session.id).await;
+                    return respond::error(&e, Some(id));
+                }
+            };
+            let rx = stream.attach(None);
+            let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
+            return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
+        }
+        if headers::get(&h, headers::PROTOCOL_VERSION) == Some(MODERN_VERSION) || msg.method() == Some("server/discover") {
+            // Sessions are how this gateway carries a client to its backend; a client of the stateless
+            // revision takes this answer as the signal to fall back to `initialize`.
+            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
+        }
+        return respond::error(&GatewayError::SessionRequired, msg.id.clone());
+    };
+
+    let session = match gw.sessions.get(sid, &name) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, msg.id.clone()),
+    };
+    if let Err(e) = headers::check_version(&h) {
+        return respond::error(&e, msg.id.clone());
+    }
+    match msg.kind {
+        Kind::Request if msg.method() == Some("initialize") => {
+            respond::error(&GatewayError::InvalidRequest("the session is already initialized".into()), msg.id.clone())
+        }
+        Kind::Request => {
+            let id = msg.id.clone().expect("requests have ids");
+            let stream = match session.request(&msg).await {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, Some(id)),
+            };
+            let rx = stream.attach(None);
+            let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
+            respond::answer(rx, deadline, keepalive, None).await
+        }
+        Kind::Notification | Kind::Response => match session.notify(&msg).await {
+            Ok(()) => respond::accepted(),
+            Err(e) => respond::error(&e, None),
+        },
+    }
+}
+
+pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+    if let Err(e) = gw.server(&name).and_then(|_| headers::accepts_sse(&h)) {
+        return respond::error(&e, None);
+    }
+    let Some(sid) = headers::get(&h, SESSION_ID) else {
+        return respond::error(&GatewayError::SessionRequired, None);
+    };
+    let session = match gw.sessions.get(sid, &name) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    if let Err(e) = headers::check_version(&h) {
+        return respond::error(&e, None);
+    }
+    let rx = match headers::get(&h, LAST_EVENT_ID) {
+        Some(last) => {
+            let Some((stream_id, seq)) = parse_event_id(last) else {
+                return respond::error(&GatewayError::BadRequest(format!("Last-Event-ID '{last}' was not issued by this gateway")), None);
+            };
+            match session.stream(stream_id) {
+                Some(s) => s.attach(Some(seq)),
+                None => return respond::error(&GatewayError::BadRequest(format!("the stream of event '{last}' has ended and cannot be resumed")), None),
+            }
+        }
+        None => session.standalone().attach(None),
+    };
+    respond::stream(rx, gw.config.limits.keepalive(), None)
+}
+
+pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+    if let Err(e) = gw.server(&name) {
+        return respond::error(&e, None);
+    }
+    let Some(sid) = headers::get(&h, SESSION_ID) else {
+        return respond::error(&GatewayError::SessionRequired, None);
+    };
+    match gw.sessions.get(sid, &name) {
+        Ok(s) => {
+            gw.sessions.remove(&s.id).await;
+            Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response parts")
+        }
+        Err(e) => respond::error(&e, None),
+    }
+}
