@@ -60,6 +60,14 @@ impl Backend {
         }
     }
 
+    /// Sends a request of the stateless revision, where the backend can take one (HTTP only).
+    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Option<Result<Stateless, BackendError>> {
+        match self {
+            Backend::Http(b) => Some(b.stateless(body, headers).await),
+            _ => None,
+        }
+    }
+
     /// Whether the backend answers at all: for readiness.
     pub async fn probe(&self) -> Result<(), BackendError> {
         match self {
@@ -68,6 +76,13 @@ impl Backend {
             Backend::Stdio(_) => Ok(()),
         }
     }
+}
+
+/// The answer to a stateless request, relayed without buffering.
+pub struct Stateless {
+    pub status: u16,
+    pub content_type: String,
+    pub body: futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>,
 }
 
 impl Upstream {

@@ -37,6 +37,22 @@ impl HttpBackend {
         HttpUpstream { backend: self.clone(), inbox, state: Arc::new(Mutex::new(State::default())) }
     }
 
+    /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
+    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Result<super::Stateless, BackendError> {
+        let mut req = self.client.post(self.url.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.body(body).send().await.map_err(|e| match describe(&e) {
+            BackendError::Timeout(_) => BackendError::Timeout(self.timeout),
+            other => other,
+        })?;
+        let status = resp.status().as_u16();
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let body = resp.bytes_stream().map(|r| r.map_err(|e| describe(&e)));
+        Ok(super::Stateless { status, content_type, body: Box::pin(body) })
+    }
+
     pub async fn probe(&self) -> Result<(), BackendError> {
         // Any HTTP answer means something listens; only a transport failure is a failed probe.
         self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| describe(&e))

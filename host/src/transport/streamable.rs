@@ -10,7 +10,7 @@ use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::headers::{self, LAST_EVENT_ID, MODERN_VERSION, SESSION_ID};
+use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::respond::{self, Deadline};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
@@ -61,10 +61,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
             return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
         }
-        if headers::get(&h, headers::PROTOCOL_VERSION) == Some(MODERN_VERSION) || msg.method() == Some("server/discover") {
-            // Sessions are how this gateway carries a client to its backend; a client of the stateless
-            // revision takes this answer as the signal to fall back to `initialize`.
-            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
+        if super::modern::is_modern(&h, &msg) {
+            return super::modern::handle(server, &h, bytes, msg).await;
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
