@@ -220,7 +220,7 @@ async def main() -> int:
     if http_client is not None:
         await http_client.aclose()
 
-    print(f"# py client: {checks.passed} passed, {checks.failed} failed", flush=True)
+    print(f"# py client totals: ok={checks.passed} fail={checks.failed}", flush=True)
     return 1 if checks.failed else 0
 
 

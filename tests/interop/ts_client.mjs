@@ -342,7 +342,7 @@ async function main() {
 }
 
 function finish() {
-  console.log(`# ts client: ${passes} passed, ${failures} failed`);
+  console.log(`# ts client totals: ok=${passes} fail=${failures}`);
   process.exit(failures > 0 ? 1 : 0);
 }
 
