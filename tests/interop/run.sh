@@ -16,6 +16,8 @@
 #   TOLLGATE_BIN            gateway binary (default: target/debug/tollgate under the repo root)
 #   INTEROP_CLIENT_TIMEOUT  seconds allowed per client run (default 60)
 #   INTEROP_CLIENTS         which clients to run: "ts py" (default), "ts" or "py"
+#   INTEROP_PY_MODE         Python client connect mode: auto (default: server/discover
+#                           probe, then initialize) or legacy (initialize only)
 #
 # Prints one line per check, then `N passed, N failed` alone on a line; exits
 # non-zero when any check failed. Needs scripts/setup.sh to have been run.
@@ -33,7 +35,7 @@ for arg in "$@"; do
     --direct-only) GATEWAY=0 ;;
     --gateway-only) DIRECT=0 ;;
     --keep-logs) KEEP_LOGS=1 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -142,7 +144,7 @@ run_client() {
   if [[ "$kind" == ts ]]; then
     cmd=(node "$HERE/ts_client.mjs" --transport "$transport" --url "$url" "$@")
   else
-    cmd=("$PY" "$HERE/py_client.py" --transport "$transport" --url "$url" "$@")
+    cmd=("$PY" "$HERE/py_client.py" --transport "$transport" --url "$url" --mode "${INTEROP_PY_MODE:-auto}" "$@")
   fi
   echo "# --- $label: $kind client, $transport, $url"
   (cd "$HERE" && timeout -k 5 "$CLIENT_TIMEOUT" "${cmd[@]}") >"$out" 2>"$WORK/client.err"
