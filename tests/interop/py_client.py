@@ -18,8 +18,11 @@ import os
 import sys
 import traceback
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import base64
 
 import anyio
 import httpx2
@@ -117,6 +120,16 @@ async def main() -> int:
         counters["roots"] += 1
         return types.ListRootsResult(roots=[types.Root(uri=root_uri, name=f"tollgate-root-{token}")])
 
+    log_messages: list[Any] = []
+    resource_updates: list[str] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        log_messages.append(params)
+
+    async def on_message(message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            resource_updates.append(str(message.params.uri))
+
     # Observe the HTTP exchange to check session handling at the end.
     http_log: dict[str, Any] = {"session_id": None, "delete_status": None, "protocol_header": None}
 
@@ -148,6 +161,8 @@ async def main() -> int:
         sampling_callback=on_sampling,
         elicitation_callback=on_elicit,
         list_roots_callback=on_list_roots,
+        logging_callback=on_log,
+        message_handler=on_message,
         client_info=types.Implementation(name="tollgate-interop-py", version="0.1.0"),
         read_timeout_seconds=CHECK_TIMEOUT,
         cache=None,
@@ -172,7 +187,10 @@ async def main() -> int:
                     require(client.server_capabilities.tools is not None, "server capabilities lack tools")
 
                 if await checks.run("connect", connected):
-                    await run_checks(client, checks, args, token, sampling_answer, elicit_name, root_uri, counters)
+                    await run_checks(
+                        client, checks, args, token, sampling_answer, elicit_name, root_uri, counters,
+                        log_messages, resource_updates,
+                    )
             closed_ok = True
     except Exception as e:  # noqa: BLE001 - report as a failed check line
         if not entered:
@@ -238,6 +256,8 @@ async def run_checks(
     elicit_name: str,
     root_uri: str,
     counters: dict[str, int],
+    log_messages: list[Any],
+    resource_updates: list[str],
 ) -> None:
     wanted = [
         "echo",
@@ -317,6 +337,92 @@ async def run_checks(
         require(f"{city}, NJ" in text, f"prompt text lacks the arguments: {text!r}")
 
     await checks.run("get-prompt", get_prompt)
+
+    async def ping() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await client.session.send_ping()
+
+    await checks.run("ping", ping)
+
+    async def structured_content() -> None:
+        res = await client.call_tool("get-structured-content", {"location": "Chicago"})
+        require(not res.is_error, f"tool returned is_error: {text_of(res)}")
+        want = {"temperature": 36, "conditions": "Light rain / drizzle", "humidity": 82}
+        require(res.structured_content == want, f"structured_content {res.structured_content!r}")
+
+    await checks.run("structured-content", structured_content)
+
+    async def image_content() -> None:
+        res = await client.call_tool("get-tiny-image", {})
+        require(not res.is_error, f"tool returned is_error: {text_of(res)}")
+        imgs = [c for c in res.content if isinstance(c, types.ImageContent)]
+        require(imgs, f"no image content in {[c.type for c in res.content]}")
+        require(imgs[0].mime_type == "image/png", f"mime_type {imgs[0].mime_type}")
+        require(base64.b64decode(imgs[0].data)[:8] == b"\x89PNG\r\n\x1a\n", "data is not a PNG")
+
+    await checks.run("image-content", image_content)
+
+    async def resource_template() -> None:
+        res = await client.list_resource_templates()
+        templates = [t.uri_template for t in res.resource_templates]
+        require(
+            any(t.startswith("demo://resource/dynamic/text/") for t in templates), f"templates {templates}"
+        )
+        uri = "demo://resource/dynamic/text/7"
+        read = await client.read_resource(uri)
+        require(read.contents and str(read.contents[0].uri) == uri, f"read {read!r}"[:200])
+
+    await checks.run("resource-template", resource_template)
+
+    async def completion() -> None:
+        res = await client.complete(
+            types.PromptReference(type="ref/prompt", name="completable-prompt"),
+            {"name": "department", "value": "Eng"},
+        )
+        require(res.completion.values == ["Engineering"], f"completion values {res.completion.values}")
+
+    await checks.run("completion", completion)
+
+    async def wait_for(pred: Callable[[], bool], seconds: float) -> bool:
+        with anyio.move_on_after(seconds):
+            while not pred():
+                await anyio.sleep(0.1)
+        return pred()
+
+    async def logging_check() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await client.session.set_logging_level("debug")
+        before = len(log_messages)
+        res = await client.call_tool("toggle-simulated-logging", {})
+        try:
+            require(not res.is_error, f"tool returned is_error: {text_of(res)}")
+            arrived = await wait_for(lambda: len(log_messages) > before, 4)
+            require(arrived, "no notifications/message arrived within 4 s")
+        finally:
+            await client.call_tool("toggle-simulated-logging", {})
+
+    await checks.run("logging", logging_check)
+
+    async def resource_subscription() -> None:
+        require(resources, "no resource to subscribe to")
+        uri = str(resources[0].uri)
+        await client.subscribe_resource(uri)
+        before = len(resource_updates)
+        res = await client.call_tool("toggle-subscriber-updates", {})
+        try:
+            require(not res.is_error, f"tool returned is_error: {text_of(res)}")
+            arrived = await wait_for(lambda: uri in resource_updates[before:], 4)
+            require(
+                arrived,
+                f"no notifications/resources/updated for {uri} within 4 s (got {resource_updates[before:]})",
+            )
+        finally:
+            await client.call_tool("toggle-subscriber-updates", {})
+            await client.unsubscribe_resource(uri)
+
+    await checks.run("resource-subscription", resource_subscription)
 
     async def progress() -> None:
         seen: list[tuple[float, float | None]] = []

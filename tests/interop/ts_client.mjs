@@ -16,6 +16,8 @@ import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
@@ -151,6 +153,15 @@ async function main() {
     }
   };
 
+  const logMessages = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+    logMessages.push(n.params);
+  });
+  const resourceUpdates = [];
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => {
+    resourceUpdates.push(n.params.uri);
+  });
+
   let toolsChanged = 0;
   client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
     toolsChanged++;
@@ -248,6 +259,87 @@ async function main() {
     const res = await client.getPrompt({ name: "args-prompt", arguments: { city, state: "NJ" } }, REQUEST_OPTS);
     const text = res.messages.map((m) => m.content?.text ?? "").join(" ");
     assert(text.includes(`${city}, NJ`), `prompt text lacks the arguments: ${JSON.stringify(text)}`);
+  });
+
+  await check("ping", async () => {
+    const res = await client.ping(REQUEST_OPTS);
+    assert(res && typeof res === "object", `unexpected ping result ${JSON.stringify(res)}`);
+  });
+
+  await check("structured-content", async () => {
+    const res = await client.callTool(
+      { name: "get-structured-content", arguments: { location: "Chicago" } },
+      undefined,
+      REQUEST_OPTS,
+    );
+    assert(!res.isError, `tool returned isError: ${textOf(res)}`);
+    const want = { temperature: 36, conditions: "Light rain / drizzle", humidity: 82 };
+    assert(
+      JSON.stringify(res.structuredContent) === JSON.stringify(want),
+      `structuredContent ${JSON.stringify(res.structuredContent)}`,
+    );
+  });
+
+  await check("image-content", async () => {
+    const res = await client.callTool({ name: "get-tiny-image", arguments: {} }, undefined, REQUEST_OPTS);
+    assert(!res.isError, `tool returned isError: ${textOf(res)}`);
+    const img = (res.content ?? []).find((c) => c.type === "image");
+    assert(img, `no image content in ${JSON.stringify(res.content?.map((c) => c.type))}`);
+    assert(img.mimeType === "image/png", `mimeType ${img.mimeType}`);
+    const bytes = Buffer.from(img.data, "base64");
+    assert(bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), "data is not a PNG");
+  });
+
+  await check("resource-template", async () => {
+    const res = await client.listResourceTemplates(undefined, REQUEST_OPTS);
+    const templates = res.resourceTemplates.map((t) => t.uriTemplate);
+    assert(templates.some((t) => t.startsWith("demo://resource/dynamic/text/")), `templates ${templates.join(", ")}`);
+    const uri = "demo://resource/dynamic/text/7";
+    const read = await client.readResource({ uri }, REQUEST_OPTS);
+    assert(read.contents.length > 0 && read.contents[0].uri === uri, `read ${JSON.stringify(read).slice(0, 200)}`);
+  });
+
+  await check("completion", async () => {
+    const res = await client.complete(
+      { ref: { type: "ref/prompt", name: "completable-prompt" }, argument: { name: "department", value: "Eng" } },
+      REQUEST_OPTS,
+    );
+    const values = res.completion.values;
+    assert(JSON.stringify(values) === JSON.stringify(["Engineering"]), `completion values ${JSON.stringify(values)}`);
+  });
+
+  await check("logging", async () => {
+    await client.setLoggingLevel("debug", REQUEST_OPTS);
+    const before = logMessages.length;
+    const res = await client.callTool({ name: "toggle-simulated-logging", arguments: {} }, undefined, REQUEST_OPTS);
+    try {
+      assert(!res.isError, `tool returned isError: ${textOf(res)}`);
+      const deadline = Date.now() + 4000;
+      while (logMessages.length === before && Date.now() < deadline) await sleep(100);
+      assert(logMessages.length > before, "no notifications/message arrived within 4 s");
+    } finally {
+      await client.callTool({ name: "toggle-simulated-logging", arguments: {} }, undefined, REQUEST_OPTS);
+    }
+  });
+
+  await check("resource-subscription", async () => {
+    const uri = resources[0]?.uri;
+    assert(uri, "no resource to subscribe to");
+    await client.subscribeResource({ uri }, REQUEST_OPTS);
+    const before = resourceUpdates.length;
+    const res = await client.callTool({ name: "toggle-subscriber-updates", arguments: {} }, undefined, REQUEST_OPTS);
+    try {
+      assert(!res.isError, `tool returned isError: ${textOf(res)}`);
+      const deadline = Date.now() + 4000;
+      while (!resourceUpdates.slice(before).includes(uri) && Date.now() < deadline) await sleep(100);
+      assert(
+        resourceUpdates.slice(before).includes(uri),
+        `no notifications/resources/updated for ${uri} within 4 s (got ${JSON.stringify(resourceUpdates.slice(before))})`,
+      );
+    } finally {
+      await client.callTool({ name: "toggle-subscriber-updates", arguments: {} }, undefined, REQUEST_OPTS);
+      await client.unsubscribeResource({ uri }, REQUEST_OPTS);
+    }
   });
 
   await check("progress", async () => {
