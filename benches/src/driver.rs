@@ -213,8 +213,8 @@ impl Session {
     /// DELETE the session, if the server gave one. Errors are ignored.
     async fn close(&mut self) {
         if self.session_id.is_some() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, None))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, None)).await;
         }
     }
 
@@ -228,7 +228,10 @@ impl Session {
         });
         let (value, _) = self.rpc(Bytes::from(serde_json::to_vec(&call)?)).await?;
         if value.get("id").and_then(Value::as_u64) != Some(id) {
-            bail!("response id mismatch: {}", value.get("id").unwrap_or(&Value::Null));
+            bail!(
+                "response id mismatch: {}",
+                value.get("id").unwrap_or(&Value::Null)
+            );
         }
         if let Some(err) = value.get("error") {
             bail!("JSON-RPC error: {err}");
@@ -245,6 +248,46 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Opens a session and makes one call, returning each raw exchange as
+/// text (status, the headers that matter, body), for `--show-exchange`.
+pub async fn show_exchange(target: &Target) -> anyhow::Result<String> {
+    fn describe(what: &str, reply: &Reply) -> String {
+        format!(
+            "--> {what}\n<-- {} content-type: {:?} mcp-session-id: {:?}\n{}\n",
+            reply.status,
+            reply.content_type,
+            reply.session_id,
+            String::from_utf8_lossy(&reply.body).trim_end()
+        )
+    }
+    let mut s = Session::new(target.clone());
+    let mut out = String::new();
+    let init = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                   "clientInfo": {"name": "tollgate-loadgen", "version": env!("CARGO_PKG_VERSION")}}
+    });
+    let reply = s
+        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&init)?)))
+        .await?;
+    out += &describe("initialize", &reply);
+    s.session_id = reply.session_id.clone();
+    s.protocol = Some(HeaderValue::from_static(PROTOCOL_VERSION));
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let reply = s
+        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&note)?)))
+        .await?;
+    out += &describe("notifications/initialized", &reply);
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "hello"}}});
+    let reply = s
+        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&call)?)))
+        .await?;
+    out += &describe("tools/call echo", &reply);
+    s.close().await;
+    Ok(out)
 }
 
 /// Pulls the JSON-RPC response out of a body that is either
@@ -414,8 +457,11 @@ mod tests {
 
     #[test]
     fn json_body() {
-        let v = parse_rpc_response("application/json", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
-            .unwrap();
+        let v = parse_rpc_response(
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        )
+        .unwrap();
         assert_eq!(v["id"], 1);
     }
 

@@ -75,6 +75,11 @@ struct Args {
     #[arg(long, default_value_t = 15.0)]
     startup_timeout: f64,
 
+    /// Before measuring each target, print one raw initialize + tools/call
+    /// exchange with it (to stderr).
+    #[arg(long)]
+    show_exchange: bool,
+
     /// Worker threads of the loadgen runtime (driver and backend share it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -187,6 +192,25 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("backend: {backend_url} ({})", args.backend_mode.describe());
     let scratch = gateway::TempDir::new()?;
 
+    // Start each gateway config once before measuring anything, so a bad
+    // config fails in a second rather than after the direct runs.
+    for plan in &plans {
+        if let Some(template) = &plan.template {
+            let listen = gateway::free_port()?;
+            let config = gateway::render(template, listen, &backend_url);
+            gateway::start(
+                &args.gateway,
+                &scratch.0,
+                &format!("{}-preflight", plan.label),
+                &config,
+                listen,
+                Duration::from_secs_f64(args.startup_timeout),
+            )
+            .await
+            .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
+        }
+    }
+
     let mut rows = Vec::new();
     for plan in &plans {
         let (target, gw) = match &plan.template {
@@ -210,12 +234,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 )
                 .await
                 .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
-                eprintln!(
-                    "{}: gateway pid {} on {}",
-                    plan.label,
-                    gw.pid(),
-                    gw.addr
-                );
+                eprintln!("{}: gateway pid {} on {}", plan.label, gw.pid(), gw.addr);
                 (
                     Target {
                         addr: gw.addr,
@@ -225,6 +244,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 )
             }
         };
+        if args.show_exchange {
+            match driver::show_exchange(&target).await {
+                Ok(text) => eprintln!("{}: one exchange:\n{text}", plan.label),
+                Err(err) => eprintln!("{}: exchange failed: {err:#}", plan.label),
+            }
+        }
         for &concurrency in &args.concurrency {
             eprintln!(
                 "{}: concurrency {concurrency}, {}s warm-up + {}s ...",
@@ -234,16 +259,17 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             let gw_cpu0 = gw_pid.and_then(|pid| gateway::cpu_time(Some(pid)));
             let own_cpu0 = gateway::cpu_time(None);
             let started = std::time::Instant::now();
-            let result = driver::run(&target, &spec_for(concurrency))
-                .await
-                .map_err(|err| match &gw {
-                    Some(gw) => err.context(format!(
-                        "{} run; gateway output:\n{}",
-                        plan.label,
-                        gw.log_tail()
-                    )),
-                    None => err.context(format!("{} run", plan.label)),
-                })?;
+            let result =
+                driver::run(&target, &spec_for(concurrency))
+                    .await
+                    .map_err(|err| match &gw {
+                        Some(gw) => err.context(format!(
+                            "{} run; gateway output:\n{}",
+                            plan.label,
+                            gw.log_tail()
+                        )),
+                        None => err.context(format!("{} run", plan.label)),
+                    })?;
             let wall = started.elapsed();
             let gateway_cpu = match (gw_cpu0, gw_pid.and_then(|p| gateway::cpu_time(Some(p)))) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
