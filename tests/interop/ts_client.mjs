@@ -9,6 +9,7 @@
 // with `#` are informational. Exits non-zero when any check failed.
 
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -274,10 +275,8 @@ async function main() {
     );
     assert(!res.isError, `tool returned isError: ${textOf(res)}`);
     const want = { temperature: 36, conditions: "Light rain / drizzle", humidity: 82 };
-    assert(
-      JSON.stringify(res.structuredContent) === JSON.stringify(want),
-      `structuredContent ${JSON.stringify(res.structuredContent)}`,
-    );
+    // JSON objects are unordered: compare by value, not by serialisation.
+    assert(isDeepStrictEqual(res.structuredContent, want), `structuredContent ${JSON.stringify(res.structuredContent)}`);
   });
 
   await check("image-content", async () => {
