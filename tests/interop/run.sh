@@ -135,28 +135,35 @@ wait_port() {
   return 1
 }
 
-# run_client LABEL KIND(ts|py) TRANSPORT URL [extra args...]
-run_client() {
-  local label="$1" kind="$2" transport="$3" url="$4"
+CLIENT_SEQ=0
+
+# exec_client ID KIND(ts|py) TRANSPORT URL [extra args...]: run one client
+# (bounded by timeout) with its output in $WORK/c.ID.{out,err,rc}.
+exec_client() {
+  local id="$1" kind="$2" transport="$3" url="$4"
   shift 4
-  local out="$WORK/client.out" rc
   local -a cmd
   if [[ "$kind" == ts ]]; then
     cmd=(node "$HERE/ts_client.mjs" --transport "$transport" --url "$url" "$@")
   else
     cmd=("$PY" "$HERE/py_client.py" --transport "$transport" --url "$url" --mode "${INTEROP_PY_MODE:-auto}" "$@")
   fi
-  echo "# --- $label: $kind client, $transport, $url"
-  (cd "$HERE" && timeout -k 5 "$CLIENT_TIMEOUT" "${cmd[@]}") >"$out" 2>"$WORK/client.err"
-  rc=$?
-  local ok=0 bad=0 line
+  (cd "$HERE" && timeout -k 5 "$CLIENT_TIMEOUT" "${cmd[@]}") >"$WORK/c.$id.out" 2>"$WORK/c.$id.err"
+  echo $? >"$WORK/c.$id.rc"
+}
+
+# collect ID LABEL KIND: print a finished client's lines and count its checks.
+collect() {
+  local id="$1" label="$2" kind="$3"
+  local rc ok=0 bad=0 line
+  rc="$(cat "$WORK/c.$id.rc" 2>/dev/null || echo 255)"
   while IFS= read -r line; do
     case "$line" in
       "ok "*) ok=$((ok + 1)); echo "[$label $kind] $line" ;;
       "FAIL "*) bad=$((bad + 1)); echo "[$label $kind] $line" ;;
       *) echo "[$label $kind] $line" ;;
     esac
-  done <"$out"
+  done <"$WORK/c.$id.out"
   if ((rc == 124 || rc == 137)); then
     bad=$((bad + 1))
     echo "[$label $kind] FAIL client-timeout: client run exceeded ${CLIENT_TIMEOUT}s and was killed"
@@ -164,15 +171,50 @@ run_client() {
     bad=$((bad + 1))
     echo "[$label $kind] FAIL client-exit: exited with status $rc without a failed check"
   fi
-  if ((bad > 0)) && [[ -s "$WORK/client.err" ]]; then
+  if ((bad > 0)) && [[ -s "$WORK/c.$id.err" ]]; then
     echo "[$label $kind] # client stderr (last 15 lines):"
-    tail -n 15 "$WORK/client.err" | sed "s/^/[$label $kind] #   /"
+    tail -n 15 "$WORK/c.$id.err" | sed "s/^/[$label $kind] #   /"
   fi
   PASSED=$((PASSED + ok))
   FAILED=$((FAILED + bad))
   if [[ "$label" == gateway* ]]; then
     GATEWAY_FAILED=$((GATEWAY_FAILED + bad))
   fi
+}
+
+# run_client LABEL KIND(ts|py) TRANSPORT URL [extra args...]
+run_client() {
+  local label="$1" kind="$2" transport="$3" url="$4"
+  shift 4
+  CLIENT_SEQ=$((CLIENT_SEQ + 1))
+  echo "# --- $label: $kind client, $transport, $url"
+  exec_client "$CLIENT_SEQ" "$kind" "$transport" "$url" "$@"
+  collect "$CLIENT_SEQ" "$label" "$kind"
+}
+
+# run_parallel LABEL TRANSPORT URL COPIES [extra args...]: COPIES of every
+# selected client at once on the same endpoint, so their sessions overlap.
+# Each client uses its own tokens in sampling, elicitation and roots answers,
+# so a server-to-client request routed to the wrong session fails a check.
+run_parallel() {
+  local label="$1" transport="$2" url="$3" copies="$4"
+  shift 4
+  local -a ids=() kinds=() pids=()
+  local kind n i
+  echo "# --- $label: $copies x ($CLIENTS) clients at once, $transport, $url"
+  for ((n = 1; n <= copies; n++)); do
+    for kind in $CLIENTS; do
+      CLIENT_SEQ=$((CLIENT_SEQ + 1))
+      exec_client "$CLIENT_SEQ" "$kind" "$transport" "$url" "$@" &
+      pids+=($!)
+      ids+=("$CLIENT_SEQ")
+      kinds+=("$kind")
+    done
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+  for i in "${!ids[@]}"; do
+    collect "${ids[$i]}" "$label #$((i + 1))" "${kinds[$i]}"
+  done
 }
 
 # run_pair LABEL TRANSPORT URL [extra args...]: every selected client once.
@@ -217,6 +259,7 @@ echo "# server-everything: streamableHttp on 127.0.0.1:$HTTP_PORT, sse on 127.0.
 if [[ "$DIRECT" == 1 ]]; then
   run_pair "direct http" streamable "http://127.0.0.1:$HTTP_PORT/mcp"
   run_pair "direct sse" sse "http://127.0.0.1:$SSE_PORT/sse"
+  run_parallel "direct http parallel" streamable "http://127.0.0.1:$HTTP_PORT/mcp" 2
 fi
 
 # --- through the gateway -----------------------------------------------------
@@ -308,6 +351,15 @@ EOF
         break
       fi
     done
+    if kill -0 "$PID_gateway" 2>/dev/null; then
+      for name in everything-http everything-stdio; do
+        run_parallel "gateway $name mcp parallel" streamable "http://127.0.0.1:$GW_PORT/$name/mcp" 2
+      done
+      run_parallel "gateway everything-http sse parallel" sse "http://127.0.0.1:$GW_PORT/everything-http/sse" 2
+      if ! kill -0 "$PID_gateway" 2>/dev/null; then
+        fail_setup "gateway-alive: the gateway process died during the parallel runs"
+      fi
+    fi
   else
     fail_setup "gateway-ready: gateway not ready within 60s (${how:-no answer on 127.0.0.1:$GW_PORT})"
     GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
