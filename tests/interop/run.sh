@@ -78,6 +78,13 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-interop.XXXXXX")"
 PIDS=()
+# Passed as an extra (ignored) argument to the stdio backends the gateway
+# starts, so this run can find exactly its own backend processes.
+RUN_MARK="--tollgate-interop-run=$(basename "$WORK")"
+
+marked_pids() {
+  pgrep -f -- "$RUN_MARK" 2>/dev/null || true
+}
 
 cleanup() {
   local pid
@@ -95,6 +102,10 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   PIDS=()
+  # stdio backends that left the gateway's process group, if any.
+  for pid in $(marked_pids); do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   if [[ "$KEEP_LOGS" == 1 ]]; then
     echo "# logs kept in $WORK"
   else
@@ -292,7 +303,7 @@ servers:
     backend:
       stdio:
         command: node
-        args: ["$SE_JS", "stdio"]
+        args: ["$SE_JS", "stdio", "$RUN_MARK"]
         env:
           TOLLGATE_INTEROP_ENV: "$ENV_TOKEN"
 EOF
@@ -363,6 +374,37 @@ EOF
   else
     fail_setup "gateway-ready: gateway not ready within 60s (${how:-no answer on 127.0.0.1:$GW_PORT})"
     GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+  fi
+  if kill -0 "$PID_gateway" 2>/dev/null; then
+    # Graceful stop: SIGTERM to the gateway alone; it should exit promptly and
+    # take the stdio backends it started with it.
+    kill -TERM "$PID_gateway" 2>/dev/null
+    stop_deadline=$((SECONDS + 15))
+    while kill -0 "$PID_gateway" 2>/dev/null && ((SECONDS < stop_deadline)); do sleep 0.1; done
+    if kill -0 "$PID_gateway" 2>/dev/null; then
+      fail_setup "gateway-shutdown: still running 15s after SIGTERM"
+      GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+    else
+      wait "$PID_gateway" 2>/dev/null
+      st=$?
+      if ((st == 0 || st == 143)); then
+        echo "ok gateway-shutdown (exit status $st after SIGTERM)"
+        PASSED=$((PASSED + 1))
+      else
+        fail_setup "gateway-shutdown: exited with status $st after SIGTERM"
+        GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+      fi
+      orphan_deadline=$((SECONDS + 5))
+      while [[ -n "$(marked_pids)" ]] && ((SECONDS < orphan_deadline)); do sleep 0.1; done
+      left="$(marked_pids | tr '\n' ' ')"
+      if [[ -z "$left" ]]; then
+        echo "ok gateway-no-orphans"
+        PASSED=$((PASSED + 1))
+      else
+        fail_setup "gateway-no-orphans: stdio backend processes still running after the gateway exited: pids $left"
+        GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+      fi
+    fi
   fi
   if ((GATEWAY_FAILED > 0)); then
     gateway_log_tail
