@@ -50,7 +50,7 @@ apt_install() {
 
 # --- tools the suite calls directly ------------------------------------------
 
-for tool in curl:curl setsid:util-linux timeout:coreutils sha256sum:coreutils; do
+for tool in curl:curl setsid:util-linux pgrep:procps timeout:coreutils sha256sum:coreutils; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || apt_install "${tool##*:}"
 done
 

@@ -291,6 +291,29 @@ async def run_checks(
 
     await checks.run("call-echo", call_echo)
 
+    async def call_echo_large() -> None:
+        # 256 KiB of multi-byte text: crosses any single read or frame boundary.
+        msg = f"{token}:" + "ü€😀abc" * (256 * 1024 // 16)
+        res = await client.call_tool("echo", {"message": msg})
+        require(not res.is_error, f"tool returned is_error: {text_of(res)[:200]}")
+        text = text_of(res)
+        require(text == f"Echo: {msg}", f"echo of {len(msg)} chars came back as {len(text)} chars, not equal")
+
+    await checks.run("call-echo-large", call_echo_large)
+
+    async def cancel() -> None:
+        # Cancel a long call: the SDK sends notifications/cancelled; the call
+        # must end promptly and the session must keep working.
+        started = anyio.current_time()
+        with anyio.move_on_after(0.3) as scope:
+            await client.call_tool("trigger-long-running-operation", {"duration": 10, "steps": 10})
+        require(scope.cancelled_caught, "the long call finished before it was cancelled")
+        res = await client.call_tool("echo", {"message": "after-cancel"})
+        require(text_of(res) == "Echo: after-cancel", f"echo after cancel: {text_of(res)}")
+        require(anyio.current_time() - started < 5, "the session was slow to recover after the cancel")
+
+    await checks.run("cancel", cancel)
+
     async def unknown_tool() -> None:
         try:
             res = await client.call_tool(f"no-such-tool-{token}", {})

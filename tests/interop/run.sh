@@ -78,6 +78,13 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-interop.XXXXXX")"
 PIDS=()
+# Passed as an extra (ignored) argument to the stdio backends the gateway
+# starts, so this run can find exactly its own backend processes.
+RUN_MARK="--tollgate-interop-run=$(basename "$WORK")"
+
+marked_pids() {
+  pgrep -f -- "$RUN_MARK" 2>/dev/null || true
+}
 
 cleanup() {
   local pid
@@ -95,6 +102,10 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   PIDS=()
+  # stdio backends that left the gateway's process group, if any.
+  for pid in $(marked_pids); do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   if [[ "$KEEP_LOGS" == 1 ]]; then
     echo "# logs kept in $WORK"
   else
@@ -135,28 +146,35 @@ wait_port() {
   return 1
 }
 
-# run_client LABEL KIND(ts|py) TRANSPORT URL [extra args...]
-run_client() {
-  local label="$1" kind="$2" transport="$3" url="$4"
+CLIENT_SEQ=0
+
+# exec_client ID KIND(ts|py) TRANSPORT URL [extra args...]: run one client
+# (bounded by timeout) with its output in $WORK/c.ID.{out,err,rc}.
+exec_client() {
+  local id="$1" kind="$2" transport="$3" url="$4"
   shift 4
-  local out="$WORK/client.out" rc
   local -a cmd
   if [[ "$kind" == ts ]]; then
     cmd=(node "$HERE/ts_client.mjs" --transport "$transport" --url "$url" "$@")
   else
     cmd=("$PY" "$HERE/py_client.py" --transport "$transport" --url "$url" --mode "${INTEROP_PY_MODE:-auto}" "$@")
   fi
-  echo "# --- $label: $kind client, $transport, $url"
-  (cd "$HERE" && timeout -k 5 "$CLIENT_TIMEOUT" "${cmd[@]}") >"$out" 2>"$WORK/client.err"
-  rc=$?
-  local ok=0 bad=0 line
+  (cd "$HERE" && timeout -k 5 "$CLIENT_TIMEOUT" "${cmd[@]}") >"$WORK/c.$id.out" 2>"$WORK/c.$id.err"
+  echo $? >"$WORK/c.$id.rc"
+}
+
+# collect ID LABEL KIND: print a finished client's lines and count its checks.
+collect() {
+  local id="$1" label="$2" kind="$3"
+  local rc ok=0 bad=0 line
+  rc="$(cat "$WORK/c.$id.rc" 2>/dev/null || echo 255)"
   while IFS= read -r line; do
     case "$line" in
       "ok "*) ok=$((ok + 1)); echo "[$label $kind] $line" ;;
       "FAIL "*) bad=$((bad + 1)); echo "[$label $kind] $line" ;;
       *) echo "[$label $kind] $line" ;;
     esac
-  done <"$out"
+  done <"$WORK/c.$id.out"
   if ((rc == 124 || rc == 137)); then
     bad=$((bad + 1))
     echo "[$label $kind] FAIL client-timeout: client run exceeded ${CLIENT_TIMEOUT}s and was killed"
@@ -164,15 +182,50 @@ run_client() {
     bad=$((bad + 1))
     echo "[$label $kind] FAIL client-exit: exited with status $rc without a failed check"
   fi
-  if ((bad > 0)) && [[ -s "$WORK/client.err" ]]; then
+  if ((bad > 0)) && [[ -s "$WORK/c.$id.err" ]]; then
     echo "[$label $kind] # client stderr (last 15 lines):"
-    tail -n 15 "$WORK/client.err" | sed "s/^/[$label $kind] #   /"
+    tail -n 15 "$WORK/c.$id.err" | sed "s/^/[$label $kind] #   /"
   fi
   PASSED=$((PASSED + ok))
   FAILED=$((FAILED + bad))
   if [[ "$label" == gateway* ]]; then
     GATEWAY_FAILED=$((GATEWAY_FAILED + bad))
   fi
+}
+
+# run_client LABEL KIND(ts|py) TRANSPORT URL [extra args...]
+run_client() {
+  local label="$1" kind="$2" transport="$3" url="$4"
+  shift 4
+  CLIENT_SEQ=$((CLIENT_SEQ + 1))
+  echo "# --- $label: $kind client, $transport, $url"
+  exec_client "$CLIENT_SEQ" "$kind" "$transport" "$url" "$@"
+  collect "$CLIENT_SEQ" "$label" "$kind"
+}
+
+# run_parallel LABEL TRANSPORT URL COPIES [extra args...]: COPIES of every
+# selected client at once on the same endpoint, so their sessions overlap.
+# Each client uses its own tokens in sampling, elicitation and roots answers,
+# so a server-to-client request routed to the wrong session fails a check.
+run_parallel() {
+  local label="$1" transport="$2" url="$3" copies="$4"
+  shift 4
+  local -a ids=() kinds=() pids=()
+  local kind n i
+  echo "# --- $label: $copies x ($CLIENTS) clients at once, $transport, $url"
+  for ((n = 1; n <= copies; n++)); do
+    for kind in $CLIENTS; do
+      CLIENT_SEQ=$((CLIENT_SEQ + 1))
+      exec_client "$CLIENT_SEQ" "$kind" "$transport" "$url" "$@" &
+      pids+=($!)
+      ids+=("$CLIENT_SEQ")
+      kinds+=("$kind")
+    done
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+  for i in "${!ids[@]}"; do
+    collect "${ids[$i]}" "$label #$((i + 1))" "${kinds[$i]}"
+  done
 }
 
 # run_pair LABEL TRANSPORT URL [extra args...]: every selected client once.
@@ -217,6 +270,7 @@ echo "# server-everything: streamableHttp on 127.0.0.1:$HTTP_PORT, sse on 127.0.
 if [[ "$DIRECT" == 1 ]]; then
   run_pair "direct http" streamable "http://127.0.0.1:$HTTP_PORT/mcp"
   run_pair "direct sse" sse "http://127.0.0.1:$SSE_PORT/sse"
+  run_parallel "direct http parallel" streamable "http://127.0.0.1:$HTTP_PORT/mcp" 2
 fi
 
 # --- through the gateway -----------------------------------------------------
@@ -249,7 +303,7 @@ servers:
     backend:
       stdio:
         command: node
-        args: ["$SE_JS", "stdio"]
+        args: ["$SE_JS", "stdio", "$RUN_MARK"]
         env:
           TOLLGATE_INTEROP_ENV: "$ENV_TOKEN"
 EOF
@@ -278,8 +332,23 @@ EOF
   if [[ "$ready" == 1 ]]; then
     echo "ok gateway-ready ($how)"
     PASSED=$((PASSED + 1))
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$GW_PORT/readyz" 2>/dev/null)"
-    echo "# gateway /readyz answered HTTP $code"
+    # /readyz may answer 503 while backends are still coming up; it should
+    # turn 200 soon after. A gateway without /readyz (404) is not held to it.
+    rz_start=$SECONDS
+    rz_deadline=$((SECONDS + 20))
+    while :; do
+      code="$(curl -s -o "$WORK/readyz.body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$GW_PORT/readyz" 2>/dev/null)"
+      [[ "$code" == 200 || "$code" == 404 ]] && break
+      ((SECONDS >= rz_deadline)) && break
+      sleep 0.2
+    done
+    case "$code" in
+      200) echo "ok gateway-readyz (200 after $((SECONDS - rz_start))s)"; PASSED=$((PASSED + 1)) ;;
+      404) echo "# gateway has no /readyz (404); not checked" ;;
+      *)
+        echo "FAIL gateway-readyz: /readyz still answered HTTP $code after 20s: $(head -c 300 "$WORK/readyz.body" 2>/dev/null | tr '\n' ' ')"
+        FAILED=$((FAILED + 1)); GATEWAY_FAILED=$((GATEWAY_FAILED + 1)) ;;
+    esac
 
     for name in everything-http everything-sse everything-stdio; do
       extra=()
@@ -293,9 +362,49 @@ EOF
         break
       fi
     done
+    if kill -0 "$PID_gateway" 2>/dev/null; then
+      for name in everything-http everything-stdio; do
+        run_parallel "gateway $name mcp parallel" streamable "http://127.0.0.1:$GW_PORT/$name/mcp" 2
+      done
+      run_parallel "gateway everything-http sse parallel" sse "http://127.0.0.1:$GW_PORT/everything-http/sse" 2
+      if ! kill -0 "$PID_gateway" 2>/dev/null; then
+        fail_setup "gateway-alive: the gateway process died during the parallel runs"
+      fi
+    fi
   else
     fail_setup "gateway-ready: gateway not ready within 60s (${how:-no answer on 127.0.0.1:$GW_PORT})"
     GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+  fi
+  if kill -0 "$PID_gateway" 2>/dev/null; then
+    # Graceful stop: SIGTERM to the gateway alone; it should exit promptly and
+    # take the stdio backends it started with it.
+    kill -TERM "$PID_gateway" 2>/dev/null
+    stop_deadline=$((SECONDS + 15))
+    while kill -0 "$PID_gateway" 2>/dev/null && ((SECONDS < stop_deadline)); do sleep 0.1; done
+    if kill -0 "$PID_gateway" 2>/dev/null; then
+      fail_setup "gateway-shutdown: still running 15s after SIGTERM"
+      GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+    else
+      wait "$PID_gateway" 2>/dev/null
+      st=$?
+      if ((st == 0 || st == 143)); then
+        echo "ok gateway-shutdown (exit status $st after SIGTERM)"
+        PASSED=$((PASSED + 1))
+      else
+        fail_setup "gateway-shutdown: exited with status $st after SIGTERM"
+        GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+      fi
+      orphan_deadline=$((SECONDS + 5))
+      while [[ -n "$(marked_pids)" ]] && ((SECONDS < orphan_deadline)); do sleep 0.1; done
+      left="$(marked_pids | tr '\n' ' ')"
+      if [[ -z "$left" ]]; then
+        echo "ok gateway-no-orphans"
+        PASSED=$((PASSED + 1))
+      else
+        fail_setup "gateway-no-orphans: stdio backend processes still running after the gateway exited: pids $left"
+        GATEWAY_FAILED=$((GATEWAY_FAILED + 1))
+      fi
+    fi
   fi
   if ((GATEWAY_FAILED > 0)); then
     gateway_log_tail

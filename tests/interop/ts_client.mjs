@@ -9,6 +9,7 @@
 // with `#` are informational. Exits non-zero when any check failed.
 
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -220,6 +221,38 @@ async function main() {
     assert(text === `Echo: ${msg}`, `unexpected echo text: ${JSON.stringify(text)}`);
   });
 
+  await check("call-echo-large", async () => {
+    // 256 KiB of multi-byte text: crosses any single read or frame boundary.
+    const msg = `${token}:` + "ü€😀abc".repeat(256 * 1024 / 16);
+    const res = await client.callTool({ name: "echo", arguments: { message: msg } }, undefined, REQUEST_OPTS);
+    assert(!res.isError, `tool returned isError: ${textOf(res).slice(0, 200)}`);
+    const text = textOf(res);
+    assert(text === `Echo: ${msg}`, `echo of ${msg.length} chars came back as ${text.length} chars, not equal`);
+  });
+
+  await check("cancel", async () => {
+    // Abort a long call: the SDK sends notifications/cancelled; the call must
+    // end promptly and the session must keep working.
+    const ac = new AbortController();
+    const started = Date.now();
+    const p = client.callTool(
+      { name: "trigger-long-running-operation", arguments: { duration: 10, steps: 10 } },
+      undefined,
+      { ...REQUEST_OPTS, signal: ac.signal },
+    );
+    setTimeout(() => ac.abort("interop cancel"), 300);
+    let rejected = false;
+    try {
+      await p;
+    } catch {
+      rejected = true;
+    }
+    assert(rejected, "the aborted call resolved instead of rejecting");
+    assert(Date.now() - started < 5000, `the aborted call took ${Date.now() - started} ms to end`);
+    const res = await client.callTool({ name: "echo", arguments: { message: "after-cancel" } }, undefined, REQUEST_OPTS);
+    assert(textOf(res) === "Echo: after-cancel", `echo after cancel: ${textOf(res)}`);
+  });
+
   await check("call-unknown-tool-errors", async () => {
     let res;
     try {
@@ -274,10 +307,8 @@ async function main() {
     );
     assert(!res.isError, `tool returned isError: ${textOf(res)}`);
     const want = { temperature: 36, conditions: "Light rain / drizzle", humidity: 82 };
-    assert(
-      JSON.stringify(res.structuredContent) === JSON.stringify(want),
-      `structuredContent ${JSON.stringify(res.structuredContent)}`,
-    );
+    // JSON objects are unordered: compare by value, not by serialisation.
+    assert(isDeepStrictEqual(res.structuredContent, want), `structuredContent ${JSON.stringify(res.structuredContent)}`);
   });
 
   await check("image-content", async () => {
