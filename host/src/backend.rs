@@ -141,9 +141,10 @@ fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap) -> Result<r
         .map_err(|e| GatewayError::BadRequest(format!("cannot build HTTP client: {e}")))
 }
 
-fn describe(e: &reqwest::Error) -> BackendError {
+/// Names the cause of a failed HTTP exchange; `timeout` is the bound that applied to it.
+fn describe(e: &reqwest::Error, timeout: Duration) -> BackendError {
     if e.is_timeout() {
-        return BackendError::Timeout(Duration::ZERO);
+        return BackendError::Timeout(timeout);
     }
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);

@@ -23,8 +23,12 @@ const MAX_LINE: usize = 16 << 20;
 /// Every child alive, so shutdown can stop them all whatever state their sessions are in.
 static CHILDREN: LazyLock<Mutex<HashSet<u32>>> = LazyLock::new(Default::default);
 
+/// Set once shutdown begins: processes dying then are expected, not restarted.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Stops every child process (SIGTERM, then SIGKILL after `grace`).
 pub async fn shutdown_all(grace: Duration) {
+    STOPPING.store(true, std::sync::atomic::Ordering::Release);
     let pids: Vec<u32> = CHILDREN.lock().expect("children lock").iter().copied().collect();
     for pid in &pids {
         signal(*pid, libc::SIGTERM);
@@ -97,8 +101,8 @@ impl StdioBackend {
     async fn keep_warm(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            if Arc::strong_count(&self) == 1 {
-                return; // the server was removed
+            if Arc::strong_count(&self) == 1 || STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+                return; // the server was removed, or the gateway is stopping
             }
             let (have, died) = {
                 let mut warm = self.warm.lock().expect("warm lock");
