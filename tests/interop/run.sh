@@ -156,6 +156,8 @@ exec_client() {
   local -a cmd
   if [[ "$kind" == ts ]]; then
     cmd=(node "$HERE/ts_client.mjs" --transport "$transport" --url "$url" "$@")
+  elif [[ "$kind" == modern ]]; then
+    cmd=("$PY" "$HERE/modern_client.py" --url "$url" "$@")
   else
     cmd=("$PY" "$HERE/py_client.py" --transport "$transport" --url "$url" --mode "${INTEROP_PY_MODE:-auto}" "$@")
   fi
@@ -247,9 +249,12 @@ while [[ "$SSE_PORT" == "$HTTP_PORT" ]]; do SSE_PORT="$(free_port)"; done
 export NODE_OPTIONS="--require $HERE/loopback.cjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
 start se-http "$WORK/se-http.log" env PORT="$HTTP_PORT" node "$SE_JS" streamableHttp
 start se-sse "$WORK/se-sse.log" env PORT="$SSE_PORT" node "$SE_JS" sse
+MODERN_PORT="$(free_port)"
+while [[ "$MODERN_PORT" == "$HTTP_PORT" || "$MODERN_PORT" == "$SSE_PORT" ]]; do MODERN_PORT="$(free_port)"; done
+start modern "$WORK/modern.log" "$PY" "$HERE/modern_server.py" "$MODERN_PORT"
 
 backends_up=1
-for pair in "se-http:$HTTP_PORT" "se-sse:$SSE_PORT"; do
+for pair in "se-http:$HTTP_PORT" "se-sse:$SSE_PORT" "modern:$MODERN_PORT"; do
   name="${pair%%:*}"
   port="${pair##*:}"
   var="PID_${name//-/_}"
@@ -271,6 +276,7 @@ if [[ "$DIRECT" == 1 ]]; then
   run_pair "direct http" streamable "http://127.0.0.1:$HTTP_PORT/mcp"
   run_pair "direct sse" sse "http://127.0.0.1:$SSE_PORT/sse"
   run_parallel "direct http parallel" streamable "http://127.0.0.1:$HTTP_PORT/mcp" 2
+  run_client "direct modern" modern streamable "http://127.0.0.1:$MODERN_PORT/mcp"
 fi
 
 # --- through the gateway -----------------------------------------------------
@@ -306,6 +312,9 @@ servers:
         args: ["$SE_JS", "stdio", "$RUN_MARK"]
         env:
           TOLLGATE_INTEROP_ENV: "$ENV_TOKEN"
+  - name: modern-http
+    backend:
+      http: http://127.0.0.1:$MODERN_PORT/mcp
 EOF
   echo "# gateway: $TOLLGATE_BIN serve --config $CONFIG (127.0.0.1:$GW_PORT)"
   # The gateway's own stdio children need no loopback preload.
@@ -367,6 +376,7 @@ EOF
         run_parallel "gateway $name mcp parallel" streamable "http://127.0.0.1:$GW_PORT/$name/mcp" 2
       done
       run_parallel "gateway everything-http sse parallel" sse "http://127.0.0.1:$GW_PORT/everything-http/sse" 2
+      run_client "gateway modern-http" modern streamable "http://127.0.0.1:$GW_PORT/modern-http/mcp"
       if ! kill -0 "$PID_gateway" 2>/dev/null; then
         fail_setup "gateway-alive: the gateway process died during the parallel runs"
       fi
