@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -70,6 +71,8 @@ impl ServerHandler for EchoServer {
 /// A running backend; the server task stops when this is dropped.
 pub struct Backend {
     pub addr: SocketAddr,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -107,13 +110,20 @@ pub async fn start(mode: BackendMode) -> anyhow::Result<Backend> {
     let addr = listener.local_addr()?;
     // Responses go out in several small writes (SSE events): without
     // TCP_NODELAY, Nagle and delayed ACKs add tens of milliseconds.
-    let listener = listener.tap_io(|tcp| {
+    let connections = Arc::new(AtomicU64::new(0));
+    let counter = connections.clone();
+    let listener = listener.tap_io(move |tcp| {
         let _ = tcp.set_nodelay(true);
+        counter.fetch_add(1, Ordering::Relaxed);
     });
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
             eprintln!("backend stopped: {err}");
         }
     });
-    Ok(Backend { addr, task })
+    Ok(Backend {
+        addr,
+        connections,
+        task,
+    })
 }

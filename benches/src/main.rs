@@ -9,6 +9,7 @@ mod driver;
 mod gateway;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -103,6 +104,8 @@ struct Row {
     loadgen_cpu: Option<Duration>,
     /// Wall time of the run, warm-up included.
     wall: Duration,
+    /// TCP connections the backend accepted during the run.
+    backend_connections: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -258,6 +261,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             let gw_pid = gw.as_ref().map(|g| g.pid());
             let gw_cpu0 = gw_pid.and_then(|pid| gateway::cpu_time(Some(pid)));
             let own_cpu0 = gateway::cpu_time(None);
+            let conns0 = backend.connections.load(Ordering::Relaxed);
             let started = std::time::Instant::now();
             let result =
                 driver::run(&target, &spec_for(concurrency))
@@ -271,6 +275,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                         None => err.context(format!("{} run", plan.label)),
                     })?;
             let wall = started.elapsed();
+            let backend_connections = backend.connections.load(Ordering::Relaxed) - conns0;
             let gateway_cpu = match (gw_cpu0, gw_pid.and_then(|p| gateway::cpu_time(Some(p)))) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
@@ -280,11 +285,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 _ => None,
             };
             eprintln!(
-                "  {:.0} req/s, p50 {} us, p99 {} us, {} errors",
+                "  {:.0} req/s, p50 {} us, p99 {} us, {} errors, {} backend connections opened",
                 result.rps(),
                 result.hist.value_at_quantile(0.50),
                 result.hist.value_at_quantile(0.99),
-                result.errors
+                result.errors,
+                backend_connections
             );
             for sample in &result.error_samples {
                 eprintln!("  error: {sample}");
@@ -296,6 +302,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 gateway_cpu,
                 loadgen_cpu,
                 wall,
+                backend_connections,
             });
         }
         drop(gw);
@@ -405,6 +412,14 @@ fn print_cpu_note(rows: &[Row]) {
     println!(
         "Loadgen CPU us/req (driver + backend, one process): {}.",
         parts.join("; ")
+    );
+    let conns: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} c{}: {}", r.label, r.concurrency, r.backend_connections))
+        .collect();
+    println!(
+        "TCP connections the backend accepted (warm-up included): {}.",
+        conns.join("; ")
     );
 }
 
