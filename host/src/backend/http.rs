@@ -20,6 +20,8 @@ const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 /// Times a broken answer stream is resumed with `Last-Event-ID` before the request is failed.
 const MAX_RESUMES: usize = 3;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a finished answer stream may take to close before its connection is given up.
+const DRAIN: Duration = Duration::from_secs(1);
 
 pub struct HttpBackend {
     server: Arc<str>,
@@ -269,6 +271,8 @@ impl Reader {
                             }
                             self.upstream.inbox.deliver(m, Some(self.id.clone())).await;
                             if done {
+                                // Read the stream to its end so the connection goes back to the pool.
+                                let _ = tokio::time::timeout(DRAIN, async { while let Some(Ok(_)) = body.next().await {} }).await;
                                 return;
                             }
                         }
