@@ -121,6 +121,17 @@ impl Client {
         self.received.progress.lock().expect("lock").clone()
     }
 
+    /// The messages of the progress notifications this client received, once there are at least
+    /// `count` of them, in the order of their progress values. The SDK hands each notification to
+    /// the handler on a task of its own, so they may land out of order, and just after the answer.
+    pub async fn progress_messages(&self, count: usize) -> Vec<String> {
+        let enough = || self.received.progress.lock().expect("lock").len() >= count;
+        crate::eventually(10, &format!("{count} progress notifications arrive"), enough).await;
+        let mut progress = self.progress();
+        progress.sort_by(|a, b| a.progress.total_cmp(&b.progress));
+        progress.into_iter().filter_map(|p| p.message).collect()
+    }
+
     /// Logging notifications this client received, as their data's text.
     pub fn logs(&self) -> Vec<String> {
         self.received.logs.lock().expect("lock").iter().map(|l| l.data.as_str().map(str::to_owned).unwrap_or_else(|| l.data.to_string())).collect()

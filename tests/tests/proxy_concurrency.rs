@@ -35,7 +35,7 @@ async fn one_hundred_and_twenty_sessions_get_only_their_own_answers_and_progress
     tollgate_tests::within(90, "all clients finish", join_all(work)).await;
 
     for (i, client) in clients.iter().enumerate() {
-        let messages: Vec<String> = client.progress().iter().filter_map(|p| p.message.clone()).collect();
+        let messages = client.progress_messages(STEPS as usize).await;
         let expected: Vec<String> = (1..=STEPS).map(|s| format!("client-{i} {s}")).collect();
         assert_eq!(messages, expected, "client {i} saw progress that is not exactly its own");
     }

@@ -20,7 +20,7 @@ async fn a_client_lists_and_calls_the_tools_of_a_stdio_server() {
     assert!(client.list_tools().await.contains(&"echo".to_owned()));
     assert_eq!(client.echo("over stdio").await, "over stdio");
     assert_eq!(client.call_tool("progress", json!({ "steps": 2, "label": "stdio" })).await.unwrap(), "stdio: 2 steps");
-    let messages: Vec<String> = client.progress().iter().filter_map(|p| p.message.clone()).collect();
+    let messages = client.progress_messages(2).await;
     assert_eq!(messages, ["stdio 1", "stdio 2"]);
     assert_eq!(client.call_tool("ask", json!({ "question": "ping?" })).await.unwrap(), "answer to: ping?");
 }

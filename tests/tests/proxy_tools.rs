@@ -30,7 +30,7 @@ async fn progress_reaches_the_client_whose_request_asked_for_it() {
     let answer = worker.call_tool("progress", json!({ "steps": 5, "label": "worker" })).await.unwrap();
 
     assert_eq!(answer, "worker: 5 steps");
-    let messages: Vec<String> = worker.progress().iter().filter_map(|p| p.message.clone()).collect();
+    let messages = worker.progress_messages(5).await;
     assert_eq!(messages, ["worker 1", "worker 2", "worker 3", "worker 4", "worker 5"]);
     assert!(watcher.progress().is_empty(), "another session got progress it never asked for: {:?}", watcher.progress());
 }
