@@ -14,9 +14,11 @@ pub struct Raw {
     url: String,
 }
 
-/// A request being built: by default a POST with the headers a correct client sends.
+/// A request being built: by default a POST with the headers a correct client sends, each of
+/// which a test may replace.
 pub struct RawRequest {
     req: reqwest::RequestBuilder,
+    headers: reqwest::header::HeaderMap,
 }
 
 /// An answer, read whole.
@@ -35,8 +37,9 @@ impl Raw {
 
     /// A POST of `body` with `Content-Type: application/json` and an Accept of both types.
     pub fn post(&self, body: impl Into<String>) -> RawRequest {
-        let req = self.http.post(&self.url).header("content-type", "application/json").header("accept", ACCEPT_BOTH).body(body.into());
-        RawRequest { req }
+        RawRequest { req: self.http.post(&self.url).body(body.into()), headers: Default::default() }
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
     }
 
     /// A POST of a JSON value.
@@ -46,11 +49,11 @@ impl Raw {
 
     /// A GET for the session's stream of server-initiated messages.
     pub fn get(&self, session: &str) -> RawRequest {
-        RawRequest { req: self.http.get(&self.url).header("accept", "text/event-stream").header("mcp-session-id", session) }
+        RawRequest { req: self.http.get(&self.url), headers: Default::default() }.header("accept", "text/event-stream").header("mcp-session-id", session)
     }
 
     pub fn delete(&self, session: &str) -> RawRequest {
-        RawRequest { req: self.http.delete(&self.url).header("mcp-session-id", session) }
+        RawRequest { req: self.http.delete(&self.url), headers: Default::default() }.header("mcp-session-id", session)
     }
 
     /// Initializes a session the way a client of revision 2025-11-25 does; returns its id.
@@ -66,8 +69,10 @@ impl Raw {
 }
 
 impl RawRequest {
+    /// Sets a header, replacing any value it had.
     pub fn header(mut self, name: &str, value: &str) -> RawRequest {
-        self.req = self.req.header(name, value);
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        self.headers.insert(name, value.parse().expect("a header value"));
         self
     }
 
@@ -78,7 +83,7 @@ impl RawRequest {
 
     /// Sends, and reads the whole answer.
     pub async fn send(self) -> RawResponse {
-        let resp = crate::within(20, "HTTP request", self.req.send()).await.expect("the gateway answers");
+        let resp = crate::within(20, "HTTP request", self.req.headers(self.headers).send()).await.expect("the gateway answers");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = crate::within(20, "HTTP body", resp.text()).await.expect("the answer's body");
@@ -87,7 +92,7 @@ impl RawRequest {
 
     /// Sends, and returns the answer still streaming (for a GET stream).
     pub async fn open(self) -> reqwest::Response {
-        crate::within(20, "HTTP request", self.req.send()).await.expect("the gateway answers")
+        crate::within(20, "HTTP request", self.req.headers(self.headers).send()).await.expect("the gateway answers")
     }
 }
 
