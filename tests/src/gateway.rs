@@ -105,10 +105,10 @@ impl Gateway {
             let mut addr_tx = Some(addr_tx);
             while let Ok(Some(line)) = lines.next_line().await {
                 let line = strip_ansi(&line);
-                if line.contains("tollgate is listening") {
-                    if let Some(tx) = addr_tx.take() {
-                        let _ = tx.send(listening_addr(&line));
-                    }
+                if line.contains("tollgate is listening")
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(listening_addr(&line));
                 }
                 let mut l = sink.lock().expect("log lock");
                 l.push_str(&line);
@@ -124,10 +124,10 @@ impl Gateway {
         let health = format!("http://{addr}/healthz");
         crate::within(15, "tollgate /healthz", async {
             loop {
-                if let Ok(r) = reqwest::get(&health).await {
-                    if r.status().is_success() {
-                        break;
-                    }
+                if let Ok(r) = reqwest::get(&health).await
+                    && r.status().is_success()
+                {
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 /// The gateway binary is not built by `cargo test -p tollgate-tests`: run
 /// `cargo build -p tollgate` first (the CI script does), or point `TOLLGATE_BIN` at one.
 pub fn binary(name: &str) -> PathBuf {
-    if name == "tollgate" {
-        if let Some(p) = std::env::var_os("TOLLGATE_BIN") {
-            return PathBuf::from(p);
-        }
+    if name == "tollgate"
+        && let Some(p) = std::env::var_os("TOLLGATE_BIN")
+    {
+        return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("the test executable's path");
     for dir in exe.ancestors().skip(1) {

@@ -102,7 +102,7 @@ impl RawResponse {
         if let Ok(v) = serde_json::from_str(&self.body) {
             return v;
         }
-        let last = self.body.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).filter(|d| !d.is_empty()).last();
+        let last = self.body.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).rfind(|d| !d.is_empty());
         last.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_else(|| panic!("no JSON-RPC message in {self:?}"))
     }
 
