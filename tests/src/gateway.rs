@@ -183,13 +183,23 @@ impl RunningGateway {
     }
 }
 
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(dir) = self._config.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Runs `tollgate` with arguments and a config text; returns how it exited and what it printed.
 pub async fn run_tollgate(args: &[&str], config_text: &str) -> (ExitStatus, String) {
     let file = write_temp("config.yaml", config_text);
     let mut cmd = Command::new(process::binary("tollgate"));
     cmd.args(args).arg("--config").arg(&file).env("NO_COLOR", "1").stdin(Stdio::null()).kill_on_drop(true);
     let out = crate::within(15, "tollgate to finish", cmd.output()).await.expect("run tollgate");
-    let _ = std::fs::remove_file(&file);
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status, strip_ansi(&text))
 }
