@@ -68,6 +68,12 @@ impl Gateway {
         self.set("limits", "shutdown_grace_ms", json!(ms))
     }
 
+    /// Serves clients over TLS with this certificate chain and key (PEM files).
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Gateway {
+        self.config.insert("tls".into(), json!({ "cert": cert, "key": key }));
+        self
+    }
+
     fn set(mut self, section: &str, key: &str, value: Value) -> Gateway {
         let s = self.config.entry(section).or_insert_with(|| json!({}));
         s.as_object_mut().expect("a config section is a map").insert(key.into(), value);
@@ -121,10 +127,13 @@ impl Gateway {
             _ => panic!("tollgate did not say where it listens; its log:\n{}", log.lock().expect("log lock")),
         };
         let gw = RunningGateway { addr, pid, child: tokio::sync::Mutex::new(child), log, _config: file };
-        let health = format!("http://{addr}/healthz");
+        let scheme = if self.config.contains_key("tls") { "https" } else { "http" };
+        let health = format!("{scheme}://{addr}/healthz");
+        // Only readiness is checked here; the TLS tests check the certificate themselves.
+        let probe = reqwest::Client::builder().danger_accept_invalid_certs(true).build().expect("probe client");
         crate::within(15, "tollgate /healthz", async {
             loop {
-                if let Ok(r) = reqwest::get(&health).await
+                if let Ok(r) = probe.get(&health).send().await
                     && r.status().is_success()
                 {
                     break;
