@@ -124,6 +124,12 @@ impl Catalog {
     }
 }
 
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("title", &self.title).field("base_url", &self.base_url).field("tools", &self.index.len()).finish()
+    }
+}
+
 /// One configured OpenAPI server, shared by all its sessions.
 pub struct OpenApiBackend {
     server: Arc<str>,
