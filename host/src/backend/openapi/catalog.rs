@@ -129,10 +129,30 @@ pub(super) fn glob(pattern: &str, s: &str) -> bool {
 
 fn suggest(wanted: &str, keys: &[String]) -> String {
     let lower = wanted.to_ascii_lowercase();
-    match keys.iter().find(|k| k.to_ascii_lowercase() == lower || k.to_ascii_lowercase().contains(&lower)) {
+    let close = |k: &String| {
+        let k = k.to_ascii_lowercase();
+        k == lower || k.contains(&lower) || distance(&k, &lower) <= 2
+    };
+    match keys.iter().find(|k| close(k)) {
         Some(k) => format!(" (did you mean '{k}'?)"),
         None => String::new(),
     }
+}
+
+/// Edit distance, for suggesting the operation a typo meant.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverride>) -> Result<Tool, SpecError> {
