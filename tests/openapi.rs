@@ -300,3 +300,48 @@ fn validate_reports_an_unreadable_spec_an_unknown_operation_and_a_duplicate_name
     assert!(out.contains("line 9: servers[0].backend.openapi.tools.showPetById: two tools are named 'listPets'"), "{out}");
     assert!(out.contains("line 13: servers[1].backend.openapi.spec: cannot read /nonexistent/openapi.yaml"), "{out}");
 }
+
+/// The Python Petstore of `examples/`, stopped when dropped.
+struct PythonPetstore(std::process::Child);
+
+impl Drop for PythonPetstore {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_shipped_example_serves_the_petstore() {
+    use std::io::BufRead;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let port = closed_port();
+    let mut child = std::process::Command::new("python3")
+        .arg(root.join("examples/petstore-backend.py"))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the example backend");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let _backend = PythonPetstore(child);
+    assert!(first.starts_with("petstore listening"), "{first}");
+    let config = std::fs::read_to_string(root.join("examples/petstore.yaml")).unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"))
+        .replace("spec: openapi/petstore.yaml", &format!("spec: {}", spec("petstore.yaml")));
+    let gw = Gateway::start("example", &config);
+    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let names: Vec<String> = client.tools().await.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["listPets", "createPets", "get_pet"]);
+    let created = client.call("createPets", json!({ "body": { "id": 3, "name": "Kit", "tag": "cat" } })).await;
+    assert_eq!(text(&created), "HTTP 201 Created");
+    let pet = client.call("get_pet", json!({ "petId": "3" })).await;
+    assert_eq!(pet["structuredContent"], json!({ "id": 3, "name": "Kit", "tag": "cat" }));
+    let list = client.call("listPets", json!({ "limit": 2 })).await;
+    assert_eq!(serde_json::from_str::<Value>(text(&list)).unwrap().as_array().unwrap().len(), 2);
+    let missing = client.call("get_pet", json!({ "petId": "99" })).await;
+    assert_eq!(missing["isError"], true);
+    assert!(text(&missing).contains("HTTP 404"), "{missing}");
+}
