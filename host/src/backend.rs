@@ -51,7 +51,7 @@ impl Backend {
             BackendKind::Http(url) => Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, limits, timeout)?)),
             BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
             BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
-            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits)?)),
+            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits, timeout)?)),
         })
     }
 

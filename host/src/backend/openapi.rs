@@ -94,7 +94,8 @@ impl Catalog {
                 String::new()
             }
         };
-        let tools = match catalog::build(doc, &cfg.operations, &cfg.tools) {
+        let fixed = cfg.headers.keys().map(|k| k.to_ascii_lowercase()).collect();
+        let tools = match catalog::build(doc, &cfg.operations, &cfg.tools, &fixed) {
             Ok(t) => t,
             Err(p) => {
                 problems.extend(p);
@@ -141,7 +142,9 @@ pub struct OpenApiBackend {
 }
 
 impl OpenApiBackend {
-    pub fn new(server: &str, cfg: &OpenApiConfig, limits: &Limits) -> Result<OpenApiBackend, GatewayError> {
+    /// `deadline` is how long the gateway waits for any answer of this server; a call's own
+    /// timeout defaults to a little less, so the model gets a tool error rather than a bare timeout.
+    pub fn new(server: &str, cfg: &OpenApiConfig, limits: &Limits, deadline: Duration) -> Result<OpenApiBackend, GatewayError> {
         let catalog = match cfg.loaded.get() {
             Some(c) => c,
             None => Arc::new(Catalog::load(cfg, limits.connect_timeout()).map_err(|p| {
@@ -149,7 +152,7 @@ impl OpenApiBackend {
             })?),
         };
         let base = catalog.base_url.trim_end_matches('/').to_owned();
-        let timeout = cfg.timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        let timeout = cfg.timeout_ms.map(Duration::from_millis).unwrap_or_else(|| deadline.saturating_sub((deadline / 10).min(Duration::from_secs(1))));
         let client = http_client(limits, static_headers(&cfg.headers)?)?;
         Ok(OpenApiBackend { server: server.into(), catalog, client, base, timeout, max_body: limits.max_body_bytes })
     }

@@ -144,8 +144,12 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
                 Err(e) => push(format!("{at}.base_url"), format!("'{u}' is not a URL: {e}")),
             }
         }
-        if o.timeout_ms == Some(0) {
-            push(format!("{at}.timeout_ms"), "must be greater than zero".into());
+        let deadline = server.backend.request_timeout_ms.unwrap_or(config.limits.request_timeout_ms);
+        match o.timeout_ms {
+            Some(0) => push(format!("{at}.timeout_ms"), "must be greater than zero".into()),
+            // Past the gateway's own deadline the client gets a bare timeout instead of the tool error.
+            Some(t) if t >= deadline => push(format!("{at}.timeout_ms"), format!("must be less than the request timeout of the server ({deadline} ms)")),
+            _ => {}
         }
         for name in o.headers.keys() {
             let lower = name.to_ascii_lowercase();

@@ -30,8 +30,9 @@ pub struct Tool {
     pub structured: bool,
 }
 
-/// Builds the tools chosen by `operations`, renamed by `overrides`.
-pub fn build(doc: &Document, operations: &Operations, overrides: &std::collections::BTreeMap<String, ToolOverride>) -> Result<Vec<Tool>, Vec<Problem>> {
+/// Builds the tools chosen by `operations`, renamed by `overrides`. Header parameters named in
+/// `fixed` are left out: the gateway sends the configured value, and a model must not replace it.
+pub fn build(doc: &Document, operations: &Operations, overrides: &std::collections::BTreeMap<String, ToolOverride>, fixed: &HashSet<String>) -> Result<Vec<Tool>, Vec<Problem>> {
     let raw = doc.operations().map_err(|e| vec![Problem { place: Place::Spec, message: e.to_string() }])?;
     let keys: Vec<String> = raw.iter().map(key).collect();
     let mut problems = Vec::new();
@@ -66,7 +67,7 @@ pub fn build(doc: &Document, operations: &Operations, overrides: &std::collectio
     let mut names: HashMap<String, String> = HashMap::new();
     for n in chosen {
         let o = overrides.get(&keys[n]);
-        match tool(doc, &raw[n], &keys[n], o) {
+        match tool(doc, &raw[n], &keys[n], o, fixed) {
             Ok(t) => {
                 if let Some(other) = names.insert(t.name.clone(), keys[n].clone()) {
                     let place = if o.and_then(|o| o.name.as_ref()).is_some() { Place::Tool(keys[n].clone()) } else { Place::Spec };
@@ -155,9 +156,10 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverride>) -> Result<Tool, SpecError> {
+fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverride>, fixed: &HashSet<String>) -> Result<Tool, SpecError> {
     let mut inliner = Inliner::new(doc);
-    let specs = parameters(doc, raw)?;
+    let mut specs = parameters(doc, raw)?;
+    specs.retain(|(p, _)| !(p.location == Location::Header && fixed.contains(&p.name.to_ascii_lowercase())));
     let has_body = raw.op.get("requestBody").is_some();
     let mut taken: HashMap<String, usize> = HashMap::new();
     for (p, _) in &specs {
@@ -261,8 +263,10 @@ fn parameters<'a>(doc: &'a Document, raw: &RawOperation<'a>) -> Result<Vec<(Para
             let Some(location) = decl.get("in").and_then(Value::as_str).and_then(Location::parse) else {
                 return Err(SpecError::Syntax(format!("parameter '{name}' has no valid `in`")));
             };
-            // OpenAPI says these three header parameters are ignored: the gateway sets them.
-            if location == Location::Header && ["accept", "content-type", "authorization"].contains(&name.to_ascii_lowercase().as_str()) {
+            // OpenAPI says the first three are ignored; the others describe the connection. The
+            // gateway sets all of them, never a model.
+            const GATEWAY_SET: [&str; 8] = ["accept", "content-type", "authorization", "host", "content-length", "connection", "transfer-encoding", "cookie"];
+            if location == Location::Header && GATEWAY_SET.contains(&name.to_ascii_lowercase().as_str()) {
                 continue;
             }
             if location == Location::Header && hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {

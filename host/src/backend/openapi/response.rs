@@ -65,7 +65,7 @@ pub fn error(text: String) -> Value {
     json!({ "content": [{ "type": "text", "text": text }], "isError": true })
 }
 
-/// At most `max` bytes of a body as text, cut on a character boundary.
+/// At most `max` bytes of a body as text (a character cut in two shows as U+FFFD).
 fn excerpt(body: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
     let mut s = text.trim().to_owned();

@@ -186,6 +186,15 @@ fn headers_refuse_line_breaks_and_join_arrays() {
 }
 
 #[test]
+fn configured_headers_are_not_the_models_to_set() {
+    let text = "openapi: 3.1.0\ninfo: { title: t, version: '1' }\npaths:\n  /k:\n    get:\n      operationId: k\n      parameters:\n        - { name: X-Api-Key, in: header, required: true, schema: { type: string } }\n        - { name: Host, in: header, schema: { type: string } }\n        - { name: X-Trace, in: header, schema: { type: string } }\n      responses: { '204': { description: none } }\n";
+    let mut c = cfg("inline", Operations::All);
+    c.headers.insert("x-api-key".into(), "secret".into());
+    let catalog = Catalog::from_text(text, &c).unwrap();
+    assert_eq!(catalog.tools[0].listing["inputSchema"], json!({ "type": "object", "properties": { "X-Trace": { "type": "string" } } }));
+}
+
+#[test]
 fn selection_problems_name_their_place() {
     let path = examples().join("petstore.yaml");
     let mut c = cfg(path.to_str().unwrap(), Operations::Only(vec!["listPets".into(), "showPetByID".into(), "delete*".into()]));
