@@ -52,16 +52,11 @@ pub struct ToolOverride {
 }
 
 /// `all`, or a list of operationIds and globs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Operations {
+    #[default]
     All,
     Only(Vec<String>),
-}
-
-impl Default for Operations {
-    fn default() -> Self {
-        Operations::All
-    }
 }
 
 impl<'de> Deserialize<'de> for Operations {
@@ -159,10 +154,8 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
                 push(format!("{at}.headers.{name}"), format!("'{name}' is set by the gateway and cannot be configured"));
             }
         }
-        if let Operations::Only(list) = &o.operations {
-            if list.is_empty() {
-                push(format!("{at}.operations"), "list at least one operation, or write `all`".into());
-            }
+        if let Operations::Only(list) = &o.operations && list.is_empty() {
+            push(format!("{at}.operations"), "list at least one operation, or write `all`".into());
         }
         match Catalog::load(o, config.limits.connect_timeout()) {
             Ok(catalog) => {

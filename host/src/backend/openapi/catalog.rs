@@ -252,9 +252,12 @@ fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverri
     Ok(Tool { name, listing, op, structured })
 }
 
+/// A parameter and the declaration it came from.
+type Declared<'a> = (Param, &'a Map<String, Value>);
+
 /// Path-item and operation parameters merged (the operation's win), with their declarations.
-fn parameters<'a>(doc: &'a Document, raw: &RawOperation<'a>) -> Result<Vec<(Param, &'a Map<String, Value>)>, SpecError> {
-    let mut out: Vec<(Param, &Map<String, Value>)> = Vec::new();
+fn parameters<'a>(doc: &'a Document, raw: &RawOperation<'a>) -> Result<Vec<Declared<'a>>, SpecError> {
+    let mut out: Vec<Declared<'a>> = Vec::new();
     let lists = [raw.item.get("parameters"), raw.op.get("parameters")];
     for list in lists.into_iter().flatten() {
         for decl in list.as_array().into_iter().flatten() {

@@ -39,15 +39,14 @@ pub fn result(a: &Answer<'_>, structured: bool) -> Value {
         return json!({ "content": [{ "type": "text", "text": format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end() }] });
     }
     let ct = a.content_type.unwrap_or("");
-    if is_json(ct) || (ct.is_empty() && a.body.first().is_some_and(|b| *b == b'{' || *b == b'[')) {
-        if let Ok(v) = serde_json::from_slice::<Value>(a.body) {
-            let text = serde_json::to_string(&v).expect("a JSON value always serializes");
-            return match v {
-                Value::Object(_) => json!({ "content": [{ "type": "text", "text": text }], "structuredContent": v }),
-                _ if structured => error(format!("The API answered with JSON that is not an object, though its description promises one: {}", excerpt(a.body, ERROR_EXCERPT))),
-                _ => json!({ "content": [{ "type": "text", "text": text }] }),
-            };
-        }
+    let looks_json = is_json(ct) || (ct.is_empty() && a.body.first().is_some_and(|b| *b == b'{' || *b == b'['));
+    if looks_json && let Ok(v) = serde_json::from_slice::<Value>(a.body) {
+        let text = serde_json::to_string(&v).expect("a JSON value always serializes");
+        return match v {
+            Value::Object(_) => json!({ "content": [{ "type": "text", "text": text }], "structuredContent": v }),
+            _ if structured => error(format!("The API answered with JSON that is not an object, though its description promises one: {}", excerpt(a.body, ERROR_EXCERPT))),
+            _ => json!({ "content": [{ "type": "text", "text": text }] }),
+        };
     }
     if structured {
         return error(format!("The API answered {} instead of the JSON object its description promises: {}", if ct.is_empty() { "without a content type" } else { ct }, excerpt(a.body, ERROR_EXCERPT)));

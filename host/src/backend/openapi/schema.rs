@@ -124,10 +124,8 @@ impl<'a> Inliner<'a> {
 
     /// Puts the definitions used so far at the root of `schema`.
     pub fn finish(self, mut schema: Value) -> Value {
-        if !self.defs.is_empty() {
-            if let Value::Object(o) = &mut schema {
-                o.insert("$defs".into(), Value::Object(self.defs.into_iter().collect()));
-            }
+        if !self.defs.is_empty() && let Value::Object(o) = &mut schema {
+            o.insert("$defs".into(), Value::Object(self.defs.into_iter().collect()));
         }
         schema
     }
@@ -169,10 +167,8 @@ fn from_30(src: &Map<String, Value>, out: &mut Map<String, Value>) {
                 return;
             }
         }
-        if let Some(Value::Array(e)) = out.get_mut("enum") {
-            if !e.contains(&Value::Null) {
-                e.push(Value::Null);
-            }
+        if let Some(Value::Array(e)) = out.get_mut("enum") && !e.contains(&Value::Null) {
+            e.push(Value::Null);
         }
     }
 }
