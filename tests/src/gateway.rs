@@ -11,18 +11,19 @@ pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let release = !cfg!(debug_assertions);
+            // The test runs from <target>/<profile>/deps/; the binary goes to <target>/<profile>/.
+            let exe = std::env::current_exe().expect("the test's own path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("a profile folder");
+            let target_dir = profile_dir.parent().expect("a target folder");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--package", "tollgate", "--bin", "tollgate"]);
-            if release {
+            cmd.args(["build", "--quiet", "--package", "tollgate", "--bin", "tollgate", "--target-dir"]).arg(target_dir);
+            if !cfg!(debug_assertions) {
                 cmd.arg("--release");
             }
             let status = cmd.status().expect("cargo runs");
             assert!(status.success(), "building tollgate failed");
-            // The test runs from <target>/<profile>/deps/; the binary sits in <target>/<profile>/.
-            let exe = std::env::current_exe().expect("the test's own path");
-            exe.parent().and_then(Path::parent).expect("a target folder").join("tollgate")
+            profile_dir.join("tollgate")
         })
         .clone()
 }
