@@ -65,6 +65,14 @@ impl Backend {
         }
     }
 
+    /// Sends a request of the stateless revision, where the backend can take one (HTTP only).
+    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Option<Result<Stateless, BackendError>> {
+        match self {
+            Backend::Http(b) => Some(b.stateless(body, headers).await),
+            _ => None,
+        }
+    }
+
     /// Whether the backend answers at all: for readiness.
     pub async fn probe(&self) -> Result<(), BackendError> {
         match self {
@@ -74,6 +82,13 @@ impl Backend {
             Backend::OpenApi(b) => b.probe().await,
         }
     }
+}
+
+/// The answer to a stateless request, relayed without buffering.
+pub struct Stateless {
+    pub status: u16,
+    pub content_type: String,
+    pub body: futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>,
 }
 
 impl Upstream {
@@ -134,9 +149,10 @@ fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap) -> Result<r
         .map_err(|e| GatewayError::BadRequest(format!("cannot build HTTP client: {e}")))
 }
 
-fn describe(e: &reqwest::Error) -> BackendError {
+/// Names the cause of a failed HTTP exchange; `timeout` is the bound that applied to it.
+fn describe(e: &reqwest::Error, timeout: Duration) -> BackendError {
     if e.is_timeout() {
-        return BackendError::Timeout(Duration::ZERO);
+        return BackendError::Timeout(timeout);
     }
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
