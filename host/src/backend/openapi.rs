@@ -163,7 +163,7 @@ impl OpenApiBackend {
 
     /// Any HTTP answer from the API's base URL means it is up.
     pub async fn probe(&self) -> Result<(), BackendError> {
-        self.client.get(&self.base).timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| super::describe(&e))
+        self.client.get(&self.base).timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| super::describe(&e, Duration::from_secs(2)))
     }
 
     /// Makes the REST call for one tool and maps its answer; failures become results the model can read.
@@ -201,8 +201,8 @@ impl OpenApiBackend {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> String {
-        let why = match super::describe(e) {
-            BackendError::Timeout(_) => format!("did not answer within {} ms", self.timeout.as_millis()),
+        let why = match super::describe(e, self.timeout) {
+            BackendError::Timeout(t) => format!("did not answer within {} ms", t.as_millis()),
             BackendError::Unreachable(m) => format!("is unreachable: {m}"),
             other => other.to_string(),
         };
