@@ -102,7 +102,7 @@ impl Document {
         Ok(Document { root, version, url: None })
     }
 
-    /// Every operation in the document, sorted by path then method so tool order is stable.
+    /// Every operation in the document, path by path, methods in a fixed order: tool order is stable.
     pub fn operations(&self) -> Result<Vec<RawOperation<'_>>, SpecError> {
         let mut out = Vec::new();
         let Some(paths) = self.root.get("paths").and_then(Value::as_object) else { return Ok(out) };

@@ -101,7 +101,8 @@ components:
 fn parameters_that_share_a_name_are_kept_apart_and_the_body_has_its_own_place() {
     let c = from_text(COLLIDING);
     let input = &c.tools[0].listing["inputSchema"];
-    let props: Vec<&String> = input["properties"].as_object().unwrap().keys().collect();
+    let mut props: Vec<&String> = input["properties"].as_object().unwrap().keys().collect();
+    props.sort();
     assert_eq!(props, ["body", "header_body", "path_id", "query_id", "session"]);
     assert!(input["properties"].get("Authorization").is_none(), "the gateway never lets a model set Authorization");
     assert_eq!(input["required"], json!(["path_id", "body"]));
