@@ -27,6 +27,9 @@ pub struct Config {
     /// The public base URL clients use, when the gateway sits behind a proxy (for logs and metadata).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Serve clients over TLS instead of plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub security: Security,
     #[serde(default)]
@@ -38,6 +41,14 @@ pub struct Config {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Protection against DNS rebinding and cross-site use of a local gateway.

@@ -31,6 +31,11 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push(name, "must be greater than zero");
         }
     }
+    if let Some(tls) = &config.tls {
+        if let Err(e) = crate::server::tls::acceptor(tls) {
+            out.push("tls", &e);
+        }
+    }
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }

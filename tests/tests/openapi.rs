@@ -3,6 +3,7 @@
 //! client speaking Streamable HTTP.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,56 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tollgate_tests::client::{Client, text};
-use tollgate_tests::gateway::{self, Gateway};
+use tollgate_tests::client::Client;
+use tollgate_tests::gateway::{Gateway, RunningGateway, run_tollgate};
+use tollgate_tests::raw::{Raw, request};
+
+/// A session with one server, spoken as plain JSON-RPC so whole tool results can be checked
+/// (`structuredContent`, `isError`), with an `Authorization` of the client's own when asked.
+struct Mcp {
+    raw: Raw,
+    session: String,
+    next: AtomicI64,
+    authorization: Option<&'static str>,
+}
+
+impl Mcp {
+    async fn connect(gw: &RunningGateway, server: &str) -> Mcp {
+        let raw = Raw::new(&gw.mcp_url(server));
+        let session = raw.initialize().await;
+        Mcp { raw, session, next: AtomicI64::new(2), authorization: None }
+    }
+
+    fn with_authorization(mut self, value: &'static str) -> Mcp {
+        self.authorization = Some(value);
+        self
+    }
+
+    async fn request(&self, method: &str, params: Value) -> Value {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.raw.post_json(&request(id, method, params)).session(&self.session);
+        if let Some(a) = self.authorization {
+            req = req.header("authorization", a);
+        }
+        req.send().await.message()
+    }
+
+    async fn tools(&self) -> Vec<Value> {
+        let answer = self.request("tools/list", json!({})).await;
+        answer["result"]["tools"].as_array().unwrap_or_else(|| panic!("tools/list failed: {answer}")).clone()
+    }
+
+    /// A tool result, which may carry `isError`.
+    async fn call(&self, tool: &str, arguments: Value) -> Value {
+        let answer = self.request("tools/call", json!({ "name": tool, "arguments": arguments })).await;
+        answer.get("result").cloned().unwrap_or_else(|| panic!("tools/call {tool} failed: {answer}"))
+    }
+}
+
+/// The text of a tool result's first content item.
+fn text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text content: {result}"))
+}
 
 /// One request as the REST API received it: the request target exactly as sent, undecoded.
 #[derive(Debug, Clone)]
@@ -93,58 +142,24 @@ fn closed_port() -> u16 {
 }
 
 /// The gateway with one server per case, all backed by `api`.
-fn start_gateway(name: &str, api: &Api) -> Gateway {
-    let config = format!(
-        r#"
-listen: 127.0.0.1:0
-servers:
-  - name: petstore
-    backend:
-      openapi:
-        spec: {petstore}
-        base_url: {v1}
-        operations: [listPets, showPetById, "create*"]
-        timeout_ms: 500
-  - name: expanded
-    backend:
-      openapi:
-        spec: {expanded}
-        base_url: {api}
-        operations: [findPets]
-  - name: hooks
-    backend:
-      openapi:
-        spec: {hooks}
-        base_url: {v1}
-  - name: echo
-    backend:
-      openapi:
-        spec: {echo}
-        base_url: {echo_url}
-        headers: {{ X-Api-Key: key-of-the-api }}
-  - name: down
-    backend:
-      openapi:
-        spec: {petstore}
-        base_url: http://127.0.0.1:{closed}/v1
-"#,
-        petstore = spec("petstore.yaml"),
-        expanded = spec("petstore-expanded.yaml"),
-        hooks = spec("webhook-example.yaml"),
-        echo = spec("echo.yaml"),
-        v1 = api.url("/v1"),
-        api = api.url("/api"),
-        echo_url = api.url("/echo"),
-        closed = closed_port(),
-    );
-    Gateway::start(name, &config)
+async fn start_gateway(api: &Api) -> RunningGateway {
+    Gateway::new()
+        .server_with("petstore", json!({ "openapi": {
+            "spec": spec("petstore.yaml"), "base_url": api.url("/v1"),
+            "operations": ["listPets", "showPetById", "create*"], "timeout_ms": 500 } }))
+        .server_with("expanded", json!({ "openapi": { "spec": spec("petstore-expanded.yaml"), "base_url": api.url("/api"), "operations": ["findPets"] } }))
+        .server_with("hooks", json!({ "openapi": { "spec": spec("webhook-example.yaml"), "base_url": api.url("/v1") } }))
+        .server_with("echo", json!({ "openapi": { "spec": spec("echo.yaml"), "base_url": api.url("/echo"), "headers": { "X-Api-Key": "key-of-the-api" } } }))
+        .server_with("down", json!({ "openapi": { "spec": spec("petstore.yaml"), "base_url": format!("http://127.0.0.1:{}/v1", closed_port()) } }))
+        .start()
+        .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn petstore_operations_are_listed_as_tools_with_their_schemas() {
     let api = Api::start().await;
-    let gw = start_gateway("listed", &api);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "petstore").await;
     let tools = client.tools().await;
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["listPets", "createPets", "showPetById"]);
@@ -158,11 +173,11 @@ async fn petstore_operations_are_listed_as_tools_with_their_schemas() {
     assert_eq!(pet.get("isError"), None);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_path_query_header_and_cookie_go_where_the_spec_says_in_one_call() {
     let api = Api::start().await;
-    let gw = start_gateway("locations", &api);
-    let client = Client::connect_with(&gw.mcp_url("echo"), Some("Bearer the-clients-own-token")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "echo").await.with_authorization("Bearer the-clients-own-token");
     let args = json!({
         "thingId": "box 1",
         "tags": ["red", "blue"],
@@ -185,11 +200,11 @@ async fn body_path_query_header_and_cookie_go_where_the_spec_says_in_one_call() 
     assert_eq!(result["structuredContent"]["target"], got.target);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_body_is_sent_and_an_empty_answer_is_reported() {
     let api = Api::start().await;
-    let gw = start_gateway("create", &api);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "petstore").await;
     let result = client.call("createPets", json!({ "body": { "id": 9, "name": "Kit" } })).await;
     assert_eq!(text(&result), "HTTP 201 Created");
     let got = api.last();
@@ -200,11 +215,11 @@ async fn a_json_body_is_sent_and_an_empty_answer_is_reported() {
     assert!(text(&missing).contains("missing required argument 'body'"), "{missing}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_parameters_cannot_climb_out_of_their_segment() {
     let api = Api::start().await;
-    let gw = start_gateway("traversal", &api);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "petstore").await;
     for (value, target) in [("../../admin", "/v1/pets/..%2F..%2Fadmin"), ("%2F..%2Fadmin", "/v1/pets/%252F..%252Fadmin"), ("a/b?c#d", "/v1/pets/a%2Fb%3Fc%23d")] {
         let result = client.call("showPetById", json!({ "petId": value })).await;
         assert_eq!(api.last().target, target, "{value}");
@@ -219,22 +234,22 @@ async fn path_parameters_cannot_climb_out_of_their_segment() {
     assert_eq!(api.count(), before, "a dot segment never reaches the API");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrays_in_the_query_are_repeated_as_form_style_says() {
     let api = Api::start().await;
-    let gw = start_gateway("arrays", &api);
-    let client = Client::connect(&gw.mcp_url("expanded")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "expanded").await;
     let result = client.call("findPets", json!({ "tags": ["dog", "small & loud"], "limit": 2 })).await;
     assert_eq!(api.last().target, "/api/pets?tags=dog&tags=small%20%26%20loud&limit=2");
     assert!(result.get("structuredContent").is_none(), "an array answer is text only");
     assert_eq!(serde_json::from_str::<Value>(text(&result)).unwrap()[1]["name"], "Tom");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openapi_31_document_is_served() {
     let api = Api::start().await;
-    let gw = start_gateway("v31", &api);
-    let client = Client::connect(&gw.mcp_url("hooks")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "hooks").await;
     let tools = client.tools().await;
     assert_eq!(tools.len(), 1);
     assert_eq!(tools[0]["inputSchema"]["properties"]["limit"], json!({ "type": "integer", "format": "int32", "description": "How many items to return at one time (max 100)" }));
@@ -242,11 +257,11 @@ async fn an_openapi_31_document_is_served() {
     assert_eq!(api.last().target, "/v1/pets?limit=5");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_of_the_api_become_tool_errors_with_status_and_a_bounded_excerpt() {
     let api = Api::start().await;
-    let gw = start_gateway("errors", &api);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "petstore").await;
     let not_found = client.call("showPetById", json!({ "petId": "missing" })).await;
     assert_eq!(not_found["isError"], true);
     assert_eq!(text(&not_found), r#"The API answered HTTP 404 Not Found: {"code":404,"message":"no pet with that id"}"#);
@@ -256,16 +271,16 @@ async fn errors_of_the_api_become_tool_errors_with_status_and_a_bounded_excerpt(
     assert!(text(&failed).len() < 2_100, "the excerpt is bounded: {} bytes", text(&failed).len());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_that_is_down_or_too_slow_gives_a_clear_tool_error() {
     let api = Api::start().await;
-    let gw = start_gateway("down", &api);
-    let down = Client::connect(&gw.mcp_url("down")).await;
+    let gw = start_gateway(&api).await;
+    let down = Mcp::connect(&gw, "down").await;
     let result = down.call("listPets", json!({})).await;
     assert_eq!(result["isError"], true);
     assert!(text(&result).starts_with("The REST API of server 'down' at http://127.0.0.1:"), "{result}");
     assert!(text(&result).contains("unreachable"), "{result}");
-    let slow = Client::connect(&gw.mcp_url("petstore")).await;
+    let slow = Mcp::connect(&gw, "petstore").await;
     let started = Instant::now();
     let result = slow.call("showPetById", json!({ "petId": "slow" })).await;
     assert_eq!(result["isError"], true);
@@ -275,11 +290,11 @@ async fn an_api_that_is_down_or_too_slow_gives_a_clear_tool_error() {
     assert_eq!(after["structuredContent"]["id"], 7, "the session still works after a timeout");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tools_and_methods_are_protocol_errors() {
     let api = Api::start().await;
-    let gw = start_gateway("protocol", &api);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
+    let gw = start_gateway(&api).await;
+    let client = Mcp::connect(&gw, "petstore").await;
     let unknown = client.request("tools/call", json!({ "name": "deletePet", "arguments": {} })).await;
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     let method = client.request("resources/list", json!({})).await;
@@ -288,13 +303,13 @@ async fn unknown_tools_and_methods_are_protocol_errors() {
     assert_eq!(api.count(), 0);
 }
 
-#[test]
-fn validate_reports_an_unreadable_spec_an_unknown_operation_and_a_duplicate_name() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_reports_an_unreadable_spec_an_unknown_operation_and_a_duplicate_name() {
     let config = format!(
         "servers:\n  - name: pets\n    backend:\n      openapi:\n        spec: {}\n        base_url: http://127.0.0.1:9/v1\n        operations: [listPets, showPetById, lstPets]\n        tools:\n          showPetById: {{ name: listPets }}\n  - name: gone\n    backend:\n      openapi:\n        spec: /nonexistent/openapi.yaml\n",
         spec("petstore.yaml")
     );
-    let (status, out) = gateway::validate("validate", &config);
+    let (status, out) = run_tollgate(&["validate"], &config).await;
     assert_eq!(status.code(), Some(2), "{out}");
     assert!(out.contains("line 7: servers[0].backend.openapi.operations[2]: unknown operation 'lstPets' (did you mean 'listPets'?)"), "{out}");
     assert!(out.contains("line 9: servers[0].backend.openapi.tools.showPetById: two tools are named 'listPets'"), "{out}");
@@ -311,7 +326,7 @@ impl Drop for PythonPetstore {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_example_serves_the_petstore() {
     use std::io::BufRead;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
@@ -331,12 +346,17 @@ async fn the_shipped_example_serves_the_petstore() {
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"))
         .replace("spec: openapi/petstore.yaml", &format!("spec: {}", spec("petstore.yaml")));
-    let gw = Gateway::start("example", &config);
-    let client = Client::connect(&gw.mcp_url("petstore")).await;
-    let names: Vec<String> = client.tools().await.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(names, ["listPets", "createPets", "get_pet"]);
-    let created = client.call("createPets", json!({ "body": { "id": 3, "name": "Kit", "tag": "cat" } })).await;
-    assert_eq!(text(&created), "HTTP 201 Created");
+    let (status, out) = run_tollgate(&["validate"], &config).await;
+    assert!(status.success(), "{out}");
+    let parsed: Value = serde_norway::from_str(&config).expect("the example is YAML");
+    let gw = Gateway::new().server_with("petstore", parsed["servers"][0]["backend"].clone()).start().await;
+    // The official Rust SDK as the client.
+    let sdk = Client::connect(&gw.mcp_url("petstore")).await;
+    assert_eq!(sdk.list_tools().await, ["listPets", "createPets", "get_pet"]);
+    assert_eq!(sdk.call_tool("createPets", json!({ "body": { "id": 3, "name": "Kit", "tag": "cat" } })).await.unwrap(), "HTTP 201 Created");
+    assert_eq!(sdk.call_tool("get_pet", json!({ "petId": "3" })).await.unwrap(), r#"{"id":3,"name":"Kit","tag":"cat"}"#);
+    sdk.close().await;
+    let client = Mcp::connect(&gw, "petstore").await;
     let pet = client.call("get_pet", json!({ "petId": "3" })).await;
     assert_eq!(pet["structuredContent"], json!({ "id": 3, "name": "Kit", "tag": "cat" }));
     let list = client.call("listPets", json!({ "limit": 2 })).await;
@@ -345,3 +365,4 @@ async fn the_shipped_example_serves_the_petstore() {
     assert_eq!(missing["isError"], true);
     assert!(text(&missing).contains("HTTP 404"), "{missing}");
 }
+
