@@ -2,6 +2,7 @@
 //! session, and every message the backend sends comes back through the session's [`Deliver`].
 
 mod http;
+pub mod openapi;
 mod sse;
 mod stdio;
 
@@ -32,6 +33,7 @@ pub enum Backend {
     Http(Arc<http::HttpBackend>),
     Sse(Arc<sse::SseBackend>),
     Stdio(Arc<stdio::StdioBackend>),
+    OpenApi(Arc<openapi::OpenApiBackend>),
 }
 
 /// One upstream MCP session, owned by one client session.
@@ -39,6 +41,7 @@ pub enum Upstream {
     Http(http::HttpUpstream),
     Sse(sse::SseUpstream),
     Stdio(stdio::StdioUpstream),
+    OpenApi(openapi::OpenApiUpstream),
 }
 
 impl Backend {
@@ -48,6 +51,7 @@ impl Backend {
             BackendKind::Http(url) => Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, limits, timeout)?)),
             BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
             BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
+            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits, timeout)?)),
         })
     }
 
@@ -57,6 +61,7 @@ impl Backend {
             Backend::Http(b) => Ok(Upstream::Http(b.connect(inbox))),
             Backend::Sse(b) => Ok(Upstream::Sse(b.connect(inbox).await?)),
             Backend::Stdio(b) => Ok(Upstream::Stdio(b.connect(inbox).await?)),
+            Backend::OpenApi(b) => Ok(Upstream::OpenApi(b.connect(inbox))),
         }
     }
 
@@ -74,6 +79,7 @@ impl Backend {
             Backend::Http(b) => b.probe().await,
             Backend::Sse(b) => b.probe().await,
             Backend::Stdio(_) => Ok(()),
+            Backend::OpenApi(b) => b.probe().await,
         }
     }
 }
@@ -93,6 +99,7 @@ impl Upstream {
             Upstream::Http(u) => u.send(msg).await,
             Upstream::Sse(u) => u.send(msg).await,
             Upstream::Stdio(u) => u.send(msg).await,
+            Upstream::OpenApi(u) => u.send(msg).await,
         }
     }
 
@@ -102,6 +109,7 @@ impl Upstream {
             Upstream::Http(u) => u.close().await,
             Upstream::Sse(u) => u.close(),
             Upstream::Stdio(u) => u.close().await,
+            Upstream::OpenApi(u) => u.close(),
         }
     }
 }

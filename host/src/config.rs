@@ -4,6 +4,7 @@
 //! so `tollgate validate` can print all of them at once.
 
 mod locate;
+mod openapi;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use locate::Locator;
+pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -133,7 +135,7 @@ pub struct ServerConfig {
     pub backend: BackendConfig,
 }
 
-/// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio` is set.
+/// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
@@ -146,6 +148,9 @@ pub struct BackendConfig {
     /// A local process speaking MCP on stdin/stdout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<StdioConfig>,
+    /// A REST API described by OpenAPI, served by the gateway itself as an MCP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApiConfig>,
     /// Headers sent to an HTTP backend on every request. The client's own headers never are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
@@ -186,15 +191,17 @@ pub enum BackendKind<'a> {
     Http(&'a str),
     Sse(&'a str),
     Stdio(&'a StdioConfig),
+    OpenApi(&'a OpenApiConfig),
 }
 
 impl BackendConfig {
     /// The one transport chosen; validation has made sure there is exactly one.
     pub fn kind(&self) -> BackendKind<'_> {
-        match (&self.http, &self.sse, &self.stdio) {
-            (Some(u), _, _) => BackendKind::Http(u),
-            (_, Some(u), _) => BackendKind::Sse(u),
-            (_, _, Some(s)) => BackendKind::Stdio(s),
+        match (&self.http, &self.sse, &self.stdio, &self.openapi) {
+            (Some(u), _, _, _) => BackendKind::Http(u),
+            (_, Some(u), _, _) => BackendKind::Sse(u),
+            (_, _, Some(s), _) => BackendKind::Stdio(s),
+            (_, _, _, Some(o)) => BackendKind::OpenApi(o),
             _ => unreachable!("validated config has a backend"),
         }
     }
@@ -241,14 +248,19 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::parse(&text).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
+        Config::parse_in(&text, path.parent()).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
     }
 
     /// Parses and validates config text; on failure, all problems found.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        Config::parse_in(text, None)
+    }
+
+    /// As [`Config::parse`], with relative file paths in the config taken from `dir`.
+    pub fn parse_in(text: &str, dir: Option<&Path>) -> Result<Config, Vec<Problem>> {
         let locator = Locator::new(text);
         let de = serde_norway::Deserializer::from_str(text);
-        let config: Config = match serde_path_to_error::deserialize(de) {
+        let mut config: Config = match serde_path_to_error::deserialize(de) {
             Ok(c) => c,
             Err(e) => {
                 let path = e.path().to_string();
@@ -262,7 +274,9 @@ impl Config {
                 return Err(vec![Problem { path, line, column, message }]);
             }
         };
-        let problems = validate::check(&config, &locator);
+        openapi::resolve_paths(&mut config, dir);
+        let mut problems = validate::check(&config, &locator);
+        problems.extend(openapi::check(&config, &locator));
         if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
 }

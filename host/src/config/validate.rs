@@ -71,11 +71,11 @@ fn check_name(out: &mut Problems, at: &str, name: &str) {
 }
 
 fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConfig) {
-    let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some()].iter().filter(|x| **x).count();
+    let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some(), b.openapi.is_some()].iter().filter(|x| **x).count();
     match set {
-        0 => out.push(at, "a backend needs one of `http`, `sse` or `stdio`"),
+        0 => out.push(at, "a backend needs one of `http`, `sse`, `stdio` or `openapi`"),
         1 => {}
-        _ => out.push(at, "a backend takes only one of `http`, `sse` or `stdio`"),
+        _ => out.push(at, "a backend takes only one of `http`, `sse`, `stdio` or `openapi`"),
     }
     for (key, value) in [("http", &b.http), ("sse", &b.sse)] {
         if let Some(u) = value {
