@@ -4,6 +4,7 @@
 //! so `tollgate validate` can print all of them at once.
 
 mod locate;
+mod policy;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use locate::Locator;
+pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,6 +122,9 @@ pub struct ServerConfig {
     #[serde(default)]
     pub description: Option<String>,
     pub backend: BackendConfig,
+    /// The policy chain every message of this server passes, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyBinding>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio` is set.

@@ -1,10 +1,12 @@
 //! Streamable HTTP at `/{name}/mcp`: POST carries client messages, GET opens the stream for
 //! messages the server sends unasked (or resumes one with `Last-Event-ID`), DELETE ends the session.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -15,9 +17,10 @@ use super::respond::{self, Deadline};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
+use crate::policy::Caller;
 use crate::session::{Mode, stream::parse_event_id};
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
     let server = match gw.server(&name) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -42,6 +45,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
         Err(e) => return respond::error(&e, id_hint),
     };
     let keepalive = gw.config.limits.keepalive();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer.map(|c| c.0.0) });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
@@ -50,7 +54,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
                 Err(e) => return respond::error(&e, msg.id.clone()),
             };
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.initialize(&msg).await {
+            let stream = match session.initialize(&msg, caller).await {
                 Ok(s) => s,
                 Err(e) => {
                     gw.sessions.remove(&session.id).await;
@@ -82,7 +86,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
         }
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.request(&msg).await {
+            let stream = match session.request(&msg, caller).await {
                 Ok(s) => s,
                 Err(e) => return respond::error(&e, Some(id)),
             };
@@ -90,7 +94,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
             let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
             respond::answer(rx, deadline, keepalive, None).await
         }
-        Kind::Notification | Kind::Response => match session.notify(&msg).await {
+        Kind::Notification | Kind::Response => match session.notify(&msg, caller).await {
             Ok(()) => respond::accepted(),
             Err(e) => respond::error(&e, None),
         },
