@@ -24,7 +24,12 @@ fn with<P: Policy, R>(f: impl FnOnce(&mut P) -> R) -> R {
 
 impl<P: Policy> Guest for Adapter<P> {
     fn init(config: String) -> Result<Hooks, String> {
-        let config: P::Config = serde_json::from_str(&config).map_err(|e| format!("invalid config: {e}"))?;
+        let config: P::Config = serde_json::from_str(&config).map_err(|e| {
+            // The position is in the JSON the host passed, not in the user's file: leave it out.
+            let text = e.to_string();
+            let text = text.find(" at line ").map_or(text.as_str(), |i| &text[..i]).to_owned();
+            format!("invalid config: {text}")
+        })?;
         let policy = P::new(config)?;
         let hooks = policy.hooks();
         INSTANCE.with_borrow_mut(|slot| *slot = Some(Box::new(policy)));

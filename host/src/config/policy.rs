@@ -67,6 +67,15 @@ impl PolicyBinding {
         self.policy.ends_with(".wasm") || self.policy.contains('/')
     }
 
+    /// The name logs and errors use: the standard name, or the component's file stem.
+    pub fn name(&self) -> &str {
+        if !self.is_path() {
+            return &self.policy;
+        }
+        let file = self.policy.rsplit('/').next().unwrap_or(&self.policy);
+        file.strip_suffix(".wasm").unwrap_or(file)
+    }
+
     /// The component file, with a relative path taken from the config file's directory.
     pub fn path(&self, base: &Path) -> Option<PathBuf> {
         self.is_path().then(|| base.join(&self.policy))

@@ -38,11 +38,11 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
         let mut names: HashSet<String> = HashSet::new();
         for (j, b) in server.policies.iter().enumerate() {
             let at = format!("servers[{i}].policies[{j}]");
-            let mut namespace = format!("{}/{}", server.name, b.policy);
+            let mut namespace = format!("{}/{}", server.name, b.name());
             let mut k = 1;
             while !names.insert(namespace.clone()) {
                 k += 1;
-                namespace = format!("{}/{}#{k}", server.name, b.policy);
+                namespace = format!("{}/{}#{k}", server.name, b.name());
             }
             match bind(rt, &server.name, b, base, namespace, &mut loaded.files).await {
                 Ok(binding) => chain.bindings.push(binding),
@@ -83,7 +83,7 @@ async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, base: &Path
         granted.insert(name.clone(), value);
     }
     let grants = Arc::new(Grants {
-        policy: b.policy.as_str().into(),
+        policy: b.name().into(),
         server: server.into(),
         namespace,
         allow_hosts: b.allow_hosts.clone(),
@@ -100,8 +100,8 @@ async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, base: &Path
     };
     let hooks = match Instance::start(rt, &pre, &config, b.limits, grants.clone(), canary).await {
         Ok((_, hooks)) => hooks,
-        Err(Fault::Refused(msg)) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.policy))),
-        Err(fault) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.policy))),
+        Err(Fault::Refused(msg)) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
+        Err(fault) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
     };
     Ok(Binding { rt, pre, config, hooks, fail_open: b.fail_open, limits: b.limits, grants })
 }
