@@ -25,8 +25,19 @@ fn gatekeeper(config: &str) -> String {
 
 #[tokio::test]
 async fn a_denial_reaches_the_client_with_its_code_status_and_headers() {
+    a_denial_reaches_the_client(&gatekeeper("{ api_key: k1 }")).await;
+}
+
+/// The same test, for the same policy written in Python (tests/guests-py/gatekeeper).
+#[tokio::test]
+async fn a_denial_by_a_python_policy_is_the_same_as_by_its_rust_twin() {
+    let binding = format!("      - policy: {}\n        config: {{ api_key: k1 }}\n        limits: {{ memory_mb: 64, timeout_ms: 5000 }}\n", support::python_guest("gatekeeper"));
+    a_denial_reaches_the_client(&binding).await;
+}
+
+async fn a_denial_reaches_the_client(binding: &str) {
     let up = Upstream::start().await;
-    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &gatekeeper("{ api_key: k1 }")))).await;
+    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, binding))).await;
 
     let denied = gw.client("s").initialize().await;
     assert_eq!(denied.status, 401, "{denied:?}");

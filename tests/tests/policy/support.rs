@@ -17,6 +17,32 @@ pub fn guest(name: &str) -> String {
     format!("{}/{name}.wasm", env!("TOLLGATE_GUESTS"))
 }
 
+/// A test policy written in Python, built with componentize-py (`tests/guests-py/<name>/app.py`).
+pub fn python_guest(name: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("guests-py").join(name);
+    let out = root.join("guests-py/target").join(format!("{name}.wasm"));
+    let stale = |o: &Path| match (std::fs::metadata(o).and_then(|m| m.modified()), std::fs::metadata(src.join("app.py")).and_then(|m| m.modified())) {
+        (Ok(built), Ok(edited)) => built < edited,
+        _ => true,
+    };
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _one = BUILD.lock().unwrap();
+    if stale(&out) {
+        let venv = root.join("interop/.venv/bin/componentize-py");
+        let tool = std::env::var("COMPONENTIZE_PY").map(PathBuf::from).unwrap_or(if venv.exists() { venv } else { PathBuf::from("componentize-py") });
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let status = Command::new(&tool)
+            .current_dir(&src)
+            .args(["-d", root.join("../wit").to_str().unwrap(), "-w", "gateway-policy", "componentize", "app", "-o", out.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("{} not found ({e}): scripts/setup.sh installs it", tool.display()));
+        assert!(status.success(), "componentize-py failed");
+    }
+    out.display().to_string()
+}
+
 // === upstream ===
 
 /// What the backend received: one entry per JSON-RPC message.
