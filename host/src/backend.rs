@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use crate::config::{BackendKind, Limits, ServerConfig};
 use crate::error::{BackendError, GatewayError};
 use crate::jsonrpc::{Id, Message};
+use crate::policy::HeaderEdits;
 
 pub use stdio::shutdown_all as shutdown_stdio;
 
@@ -95,8 +96,14 @@ impl Upstream {
     /// Sends one message. For a request, the answer comes later through the inbox;
     /// an error here means the request never reached the backend.
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
+        self.send_with(msg, &HeaderEdits::default()).await
+    }
+
+    /// Sends one message with the headers policies set for it (HTTP backends only: a stdio
+    /// or legacy SSE backend has no per-message headers).
+    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), BackendError> {
         match self {
-            Upstream::Http(u) => u.send(msg).await,
+            Upstream::Http(u) => u.send(msg, headers).await,
             Upstream::Sse(u) => u.send(msg).await,
             Upstream::Stdio(u) => u.send(msg).await,
             Upstream::OpenApi(u) => u.send(msg).await,

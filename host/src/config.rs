@@ -5,6 +5,7 @@
 
 mod locate;
 mod openapi;
+mod policy;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
+pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -133,6 +135,9 @@ pub struct ServerConfig {
     #[serde(default)]
     pub description: Option<String>,
     pub backend: BackendConfig,
+    /// The policy chain every message of this server passes, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyBinding>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.

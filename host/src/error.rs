@@ -84,6 +84,9 @@ pub enum GatewayError {
     Backend { server: String, cause: BackendError },
     #[error("Method not found: {0}")]
     MethodNotFound(String),
+    /// A policy refused the message (or failed closed): its own code, status and headers.
+    #[error("{}", .0.message)]
+    Denied(crate::policy::Rejection),
 }
 
 /// An error as it goes on the wire.
@@ -93,6 +96,8 @@ pub struct WireError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
+    /// Response headers the error brings (`WWW-Authenticate`, `Retry-After`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl GatewayError {
@@ -104,6 +109,11 @@ impl GatewayError {
     /// can carry the error in a normal response (then a backend failure is not an HTTP failure).
     pub fn wire(&self, has_id: bool) -> WireError {
         use GatewayError as E;
+        if let E::Denied(r) = self {
+            let fallback = if has_id { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+            let status = r.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(fallback);
+            return WireError { status, code: r.code, message: r.message.clone(), data: r.data.clone(), headers: r.headers.clone() };
+        }
         let (status, code, data) = match self {
             E::Parse(_) => (StatusCode::BAD_REQUEST, code::PARSE_ERROR, None),
             E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, None),
@@ -124,6 +134,7 @@ impl GatewayError {
             E::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, code::BAD_REQUEST, None),
             E::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, None),
             E::MethodNotFound(_) => (StatusCode::NOT_FOUND, code::METHOD_NOT_FOUND, None),
+            E::Denied(_) => unreachable!("handled above"),
             E::Backend { cause, .. } => {
                 let (status, code) = match cause {
                     BackendError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, code::BACKEND_TIMEOUT),
@@ -134,6 +145,6 @@ impl GatewayError {
                 (if has_id { StatusCode::OK } else { status }, code, None)
             }
         };
-        WireError { status, code, message: self.to_string(), data }
+        WireError { status, code, message: self.to_string(), data, headers: Vec::new() }
     }
 }

@@ -17,6 +17,8 @@ pub struct Server {
     pub backend: Backend,
     /// How long a request may wait for its answer.
     pub timeout: Duration,
+    /// The policy chain, swapped whole on reload.
+    pub policies: arc_swap::ArcSwap<crate::policy::Chain>,
 }
 
 pub struct Gateway {
@@ -33,7 +35,7 @@ impl Gateway {
         for s in &config.servers {
             let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(config.limits.request_timeout());
             let backend = Backend::new(s, &config.limits)?;
-            servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout }));
+            servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout, policies: Default::default() }));
         }
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());

@@ -1,13 +1,14 @@
 //! Tollgate: an MCP gateway. Clients connect over Streamable HTTP or legacy HTTP+SSE; each
 //! message flows one way through the layers below, and back:
 //!
-//! `transport` (HTTP in and out) -> `session` (ids, routing, streams) -> `backend` (the MCP server).
+//! `transport` (HTTP in and out) -> `session` (ids, routing, streams) -> `policy` (the chain) -> `backend` (the MCP server).
 
 pub mod backend;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod jsonrpc;
+pub mod policy;
 pub mod server;
 pub mod session;
 pub mod sse;

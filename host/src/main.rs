@@ -34,21 +34,25 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => match Config::load(&config) {
-            Ok(c) => {
-                println!("{}: ok ({} server(s))", config.display(), c.servers.len());
-                ExitCode::SUCCESS
+        Command::Validate { config } => {
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            match rt.block_on(load(&config)) {
+                Ok((c, loaded)) => {
+                    let policies: usize = loaded.chains.values().map(|c| c.len()).sum();
+                    println!("{}: ok ({} server(s), {policies} policy binding(s))", config.display(), c.servers.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(e),
             }
-            Err(e) => report(e),
-        },
+        }
         Command::Serve { config } => {
-            let cfg = match Config::load(&config) {
-                Ok(c) => c,
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            let (cfg, loaded) = match rt.block_on(load(&config)) {
+                Ok(x) => x,
                 Err(e) => return report(e),
             };
             init_tracing();
-            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-            match rt.block_on(serve(cfg)) {
+            match rt.block_on(serve(cfg, loaded, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tollgate: {e:#}");
@@ -57,6 +61,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The config, and its policies loaded: each policy has checked its own config.
+async fn load(path: &std::path::Path) -> Result<(Config, tollgate::policy::Loaded), ConfigError> {
+    let cfg = Config::load(path)?;
+    let loaded = tollgate::policy::load(&cfg, path).await?;
+    Ok((cfg, loaded))
 }
 
 fn report(e: ConfigError) -> ExitCode {
@@ -69,10 +80,12 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
+    tollgate::policy::install(&gw, &policies);
+    tollgate::policy::reload::watch(gw.clone(), file, policies.files);
     for s in gw.config.servers.iter() {
         tracing::info!(server = %s.name, streamable = %format!("http://{addr}/{}/mcp", s.name), sse = %format!("http://{addr}/{}/sse", s.name), "serving");
     }

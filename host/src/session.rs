@@ -21,6 +21,7 @@ use crate::backend::{self, Deliver, Upstream};
 use crate::error::{BackendError, GatewayError};
 use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
+use crate::policy::{self, Admission, Caller, HeaderEdits, Route, Trail};
 
 /// How the client is connected, which decides where messages go.
 pub enum Mode {
@@ -34,6 +35,8 @@ pub enum Mode {
 struct Pending {
     stream: Arc<OutStream>,
     progress: Option<String>,
+    /// Where the policy chain left this request, for its answer's way back.
+    trail: Option<Trail>,
 }
 
 pub struct Session {
@@ -65,7 +68,7 @@ impl Deliver for Inbox {
     fn deliver(&self, msg: Message, related: Option<Id>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(s) = self.0.upgrade() {
-                s.route(msg, related);
+                s.route(msg, related).await;
             }
         })
     }
@@ -121,15 +124,47 @@ impl Session {
     }
 
     /// Opens the upstream session and forwards the client's `initialize`.
-    pub async fn initialize(&self, msg: &Message) -> Result<Arc<OutStream>, GatewayError> {
+    pub async fn initialize(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
         *self.init.lock().expect("session lock") = Some(msg.clone());
         let upstream = self.server.backend.connect(self.inbox()).await.map_err(|e| self.fail(e))?;
         *self.upstream.write().await = Some(Arc::new(upstream));
-        self.request(msg).await
+        self.request(msg, caller).await
+    }
+
+    /// Passes a client request through the policy chain, then sends it upstream (or answers
+    /// it, if a policy did).
+    pub async fn request(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
+        let chain = policy::current(&self.server);
+        if chain.is_empty() {
+            return self.forward(msg, &HeaderEdits::default(), None).await;
+        }
+        match chain.admit(msg.clone(), self.policy_route(), caller).await {
+            Admission::Forward { msg, headers, trail } => self.forward(&msg, &headers, trail).await,
+            Admission::Answer { msg, trail } => {
+                let answer = match trail {
+                    Some(t) => t.settle(msg).await,
+                    None => msg,
+                };
+                let legacy = matches!(self.mode, Mode::Legacy(_));
+                let stream = match &self.mode {
+                    Mode::Legacy(out) => out.clone(),
+                    Mode::Streamable => Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay)),
+                };
+                stream.push(answer.to_bytes(), !legacy);
+                Ok(stream)
+            }
+            Admission::Deny(r) => Err(GatewayError::Denied(r)),
+            Admission::Drop => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
+        }
+    }
+
+    fn policy_route(&self) -> Route {
+        let version = self.protocol_version.lock().expect("session lock").clone();
+        Route { server: self.server.name.as_str().into(), session_id: Some(self.id.clone()), protocol_version: version }
     }
 
     /// Registers a client request's answer stream, then sends the request upstream.
-    pub async fn request(&self, msg: &Message) -> Result<Arc<OutStream>, GatewayError> {
+    async fn forward(&self, msg: &Message, headers: &HeaderEdits, trail: Option<Trail>) -> Result<Arc<OutStream>, GatewayError> {
         let id = msg.id.clone().expect("a request has an id");
         let stream = match &self.mode {
             Mode::Legacy(out) => out.clone(),
@@ -144,12 +179,12 @@ impl Session {
         if let Some(t) = &progress {
             self.progress.lock().expect("session lock").insert(t.clone(), id.clone());
         }
-        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress });
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail });
         if prior.is_some() {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
         }
-        if let Err(e) = self.send(msg).await {
+        if let Err(e) = self.send(msg, headers).await {
             self.forget(&id);
             return Err(e);
         }
@@ -157,7 +192,20 @@ impl Session {
     }
 
     /// Sends a notification or a response (to a request of the backend's) upstream.
-    pub async fn notify(&self, msg: &Message) -> Result<(), GatewayError> {
+    /// Client notifications pass the policy chain first; responses go as they are.
+    pub async fn notify(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
+        let chain = policy::current(&self.server);
+        if chain.is_empty() || msg.kind != Kind::Notification {
+            return self.notify_upstream(msg, &HeaderEdits::default()).await;
+        }
+        match chain.admit(msg.clone(), self.policy_route(), caller).await {
+            Admission::Forward { msg, headers, .. } => self.notify_upstream(&msg, &headers).await,
+            Admission::Deny(r) => Err(GatewayError::Denied(r)),
+            Admission::Answer { .. } | Admission::Drop => Ok(()),
+        }
+    }
+
+    async fn notify_upstream(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), GatewayError> {
         if msg.method() == Some("notifications/cancelled") {
             // The client gave up on a request: no answer will be shown, so stop waiting for one.
             let cancelled = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
@@ -169,22 +217,22 @@ impl Session {
                 }
             }
         }
-        self.send(msg).await
+        self.send(msg, headers).await
     }
 
     /// Sends upstream, recovering the upstream session once if the backend lost it.
-    async fn send(&self, msg: &Message) -> Result<(), GatewayError> {
+    async fn send(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), GatewayError> {
         if self.lost.load(Ordering::Acquire) {
             self.recover().await?;
         }
         let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
-        match upstream.send(msg).await {
+        match upstream.send_with(msg, headers).await {
             Err(BackendError::SessionLost) if msg.method() != Some("initialize") => {
                 tracing::info!(server = %self.server.name, session = %self.id, "backend lost the session; opening a new one");
                 self.lost.store(true, Ordering::Release);
                 self.recover().await?;
                 let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
-                upstream.send(msg).await.map_err(|e| self.fail(e))
+                upstream.send_with(msg, headers).await.map_err(|e| self.fail(e))
             }
             other => other.map_err(|e| self.fail(e)),
         }
@@ -244,8 +292,9 @@ impl Session {
         Some(p)
     }
 
-    /// Routes one message from the backend to the client stream it belongs on.
-    fn route(&self, msg: Message, related: Option<Id>) {
+    /// Routes one message from the backend to the client stream it belongs on. An answer to
+    /// a client request first passes the response phase of the chain the request ran on.
+    async fn route(&self, msg: Message, related: Option<Id>) {
         if msg.kind == Kind::Response {
             let Some(id) = msg.id.clone() else { return };
             if let Some(tx) = self.internal.lock().expect("session lock").remove(&id) {
@@ -259,6 +308,10 @@ impl Session {
             let Some(p) = self.forget(&id) else {
                 tracing::debug!(server = %self.server.name, session = %self.id, %id, "answer to a request no one waits for");
                 return;
+            };
+            let msg = match p.trail {
+                Some(t) => t.settle(msg).await,
+                None => msg,
             };
             let legacy = matches!(self.mode, Mode::Legacy(_));
             p.stream.push(msg.to_bytes(), !legacy);

@@ -12,6 +12,7 @@ use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
 use crate::config::Limits;
 use crate::error::{BackendError, GatewayError};
 use crate::jsonrpc::{Id, Kind, Message};
+use crate::policy::HeaderEdits;
 use crate::sse;
 
 const SESSION: &str = "mcp-session-id";
@@ -27,13 +28,16 @@ pub struct HttpBackend {
     server: Arc<str>,
     url: reqwest::Url,
     client: reqwest::Client,
+    /// The configured headers, added per request so a policy can leave one out.
+    headers: reqwest::header::HeaderMap,
     timeout: Duration,
 }
 
 impl HttpBackend {
     pub fn new(server: &str, url: &str, headers: &std::collections::BTreeMap<String, String>, limits: &Limits, timeout: Duration) -> Result<HttpBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
-        Ok(HttpBackend { server: server.into(), url, client: http_client(limits, static_headers(headers)?)?, timeout })
+        let headers = static_headers(headers)?;
+        Ok(HttpBackend { server: server.into(), url, client: http_client(limits, Default::default())?, headers, timeout })
     }
 
     pub fn connect(self: &Arc<Self>, inbox: Inbox) -> HttpUpstream {
@@ -42,7 +46,7 @@ impl HttpBackend {
 
     /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
     pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Result<super::Stateless, BackendError> {
-        let mut req = self.client.post(self.url.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
+        let mut req = self.client.post(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -56,7 +60,7 @@ impl HttpBackend {
 
     pub async fn probe(&self) -> Result<(), BackendError> {
         // Any HTTP answer means something listens; only a transport failure is a failed probe.
-        self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").timeout(PROBE_TIMEOUT).send().await.map(|_| ()).map_err(|e| describe(&e, PROBE_TIMEOUT))
+        self.client.get(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, "text/event-stream").timeout(PROBE_TIMEOUT).send().await.map(|_| ()).map_err(|e| describe(&e, PROBE_TIMEOUT))
     }
 }
 
@@ -75,9 +79,22 @@ pub struct HttpUpstream {
 }
 
 impl HttpUpstream {
-    fn post(&self, msg: &Message) -> reqwest::RequestBuilder {
+    fn post(&self, msg: &Message, edits: &HeaderEdits) -> reqwest::RequestBuilder {
         let b = &self.backend;
-        let mut req = b.client.post(b.url.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
+        let mut headers = b.headers.clone();
+        for name in &edits.remove {
+            headers.remove(name.as_str());
+        }
+        for (k, v) in &edits.set {
+            match (reqwest::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                (Ok(k), Ok(mut v)) if settable(k.as_str()) => {
+                    v.set_sensitive(true);
+                    headers.insert(k, v);
+                }
+                _ => tracing::debug!(header = %k, "a policy set a header the gateway does not pass on"),
+            }
+        }
+        let mut req = b.client.post(b.url.clone()).headers(headers).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
@@ -91,7 +108,7 @@ impl HttpUpstream {
 
     /// A GET for the session's stream, resuming after `last_event` when given.
     fn get(&self, last_event: Option<&str>) -> reqwest::RequestBuilder {
-        let mut req = self.backend.client.get(self.backend.url.clone()).header(ACCEPT, "text/event-stream");
+        let mut req = self.backend.client.get(self.backend.url.clone()).headers(self.backend.headers.clone()).header(ACCEPT, "text/event-stream");
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
@@ -105,8 +122,8 @@ impl HttpUpstream {
         req
     }
 
-    pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
-        let resp = self.post(msg).send().await.map_err(|e| describe(&e, self.backend.timeout))?;
+    pub async fn send(&self, msg: &Message, edits: &HeaderEdits) -> Result<(), BackendError> {
+        let resp = self.post(msg, edits).send().await.map_err(|e| describe(&e, self.backend.timeout))?;
         let status = resp.status();
         let had_session = self.state.lock().expect("state lock").session.is_some();
         if status == reqwest::StatusCode::NOT_FOUND && had_session {
@@ -224,9 +241,14 @@ impl HttpUpstream {
             st.session.clone()
         };
         if let Some(s) = session {
-            let _ = self.backend.client.delete(self.backend.url.clone()).header(SESSION, s).timeout(Duration::from_secs(2)).send().await;
+            let _ = self.backend.client.delete(self.backend.url.clone()).headers(self.backend.headers.clone()).header(SESSION, s).timeout(Duration::from_secs(2)).send().await;
         }
     }
+}
+
+/// Headers the gateway owns on the way to a backend: a policy cannot set these.
+fn settable(lower: &str) -> bool {
+    !(crate::transport::headers::is_hop_by_hop(lower) || matches!(lower, "host" | "content-length" | "content-type" | "accept" | SESSION | VERSION))
 }
 
 /// Reads one request's SSE answer, resuming with `Last-Event-ID` if the backend drops the connection early.

@@ -17,6 +17,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push(&format!("{at}.name"), &format!("server name '{}' is already used by servers[{first}]", server.name));
         }
         check_backend(&mut out, &format!("{at}.backend"), &server.backend);
+        super::policy::check(&mut out, &format!("{at}.policies"), &server.policies);
     }
     for (i, origin) in config.security.allowed_origins.iter().enumerate() {
         if origin != "*" && url::Url::parse(origin).is_err() {
@@ -45,13 +46,13 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     out.list
 }
 
-struct Problems<'a> {
+pub(super) struct Problems<'a> {
     locator: &'a Locator,
     list: Vec<Problem>,
 }
 
 impl Problems<'_> {
-    fn push(&mut self, path: &str, message: &str) {
+    pub(super) fn push(&mut self, path: &str, message: &str) {
         self.list.push(Problem { path: path.to_owned(), line: self.locator.line_of(path), column: None, message: message.to_owned() });
     }
 }

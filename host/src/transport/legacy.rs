@@ -3,10 +3,12 @@
 //! The session lives exactly as long as the SSE connection.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::Response;
 use hyper::HeaderMap;
 
@@ -15,6 +17,7 @@ use super::respond;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
+use crate::policy::Caller;
 use crate::session::{Mode, OutStream};
 
 pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
@@ -61,7 +64,7 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, h: HeaderMap, body: Body) -> Response {
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
     if let Err(e) = gw.server(&name).and_then(|_| headers::is_json(&h)) {
         return respond::error(&e, None);
     }
@@ -80,10 +83,11 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Q
         Ok(m) => m,
         Err(e) => return respond::error(&e, None),
     };
+    let caller = Arc::new(Caller { headers: h, addr: peer.map(|c| c.0.0) });
     let result = match msg.kind {
-        Kind::Request if msg.method() == Some("initialize") => session.initialize(&msg).await.map(|_| ()),
-        Kind::Request => session.request(&msg).await.map(|_| ()),
-        _ => session.notify(&msg).await,
+        Kind::Request if msg.method() == Some("initialize") => session.initialize(&msg, caller).await.map(|_| ()),
+        Kind::Request => session.request(&msg, caller).await.map(|_| ()),
+        _ => session.notify(&msg, caller).await,
     };
     if let Err(e) = result {
         // The answer to a request belongs on the SSE stream, errors included.

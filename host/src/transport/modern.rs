@@ -96,6 +96,11 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, body: bytes::Bytes, msg:
     if let Err(e) = check_headers(h, &msg) {
         return refuse(&e, &msg);
     }
+    // Policies run inside a session: with a chain bound, the client falls back to `initialize`
+    // rather than reach the backend around it.
+    if !crate::policy::current(&server).is_empty() {
+        return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
+    }
     // Only routing and protocol headers are forwarded; credentials never are.
     let mut forward: Vec<(String, String)> = Vec::new();
     for (name, value) in h {

@@ -26,7 +26,13 @@ pub fn error(err: &GatewayError, id: Option<Id>) -> Response {
         tracing::debug!(error = %err, "request refused");
     }
     let msg = Message::error(id, w.code, &w.message, w.data);
-    json(w.status, msg.to_bytes())
+    let mut resp = json(w.status, msg.to_bytes());
+    for (k, v) in &w.headers {
+        if let (Ok(k), Ok(v)) = (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(v)) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
 }
 
 pub fn json(status: StatusCode, body: Bytes) -> Response {

@@ -1,10 +1,12 @@
 //! Streamable HTTP at `/{name}/mcp`: POST carries client messages, GET opens the stream for
 //! messages the server sends unasked (or resumes one with `Last-Event-ID`), DELETE ends the session.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -16,9 +18,10 @@ use super::respond::{self, Deadline};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
+use crate::policy::Caller;
 use crate::session::{Mode, stream::parse_event_id};
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
     let server = match gw.server(&name) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -35,7 +38,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &name, &h, items).await;
+        return batch(&gw, &name, &h, peer.map(|c| c.0.0), items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -43,6 +46,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
         Err(e) => return respond::error(&e, id_hint),
     };
     let keepalive = gw.config.limits.keepalive();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer.map(|c| c.0.0) });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
@@ -51,7 +55,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
                 Err(e) => return respond::error(&e, msg.id.clone()),
             };
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.initialize(&msg).await {
+            let stream = match session.initialize(&msg, caller).await {
                 Ok(s) => s,
                 Err(e) => {
                     gw.sessions.remove(&session.id).await;
@@ -81,7 +85,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
         }
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.request(&msg).await {
+            let stream = match session.request(&msg, caller).await {
                 Ok(s) => s,
                 Err(e) => return respond::error(&e, Some(id)),
             };
@@ -89,7 +93,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: H
             let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
             respond::answer(rx, deadline, keepalive, None).await
         }
-        Kind::Notification | Kind::Response => match session.notify(&msg).await {
+        Kind::Notification | Kind::Response => match session.notify(&msg, caller).await {
             Ok(()) => respond::accepted(),
             Err(e) => respond::error(&e, None),
         },
@@ -143,7 +147,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
@@ -160,6 +164,7 @@ async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, items: Vec<Value>) 
     }
     let mut streams = Vec::new();
     let mut errors = Vec::new();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
     for item in items {
         let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
         let msg = match Message::from_value(item) {
@@ -175,8 +180,8 @@ async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, items: Vec<Value>) 
             }
         };
         let outcome = match msg.kind {
-            Kind::Request => session.request(&msg).await.map(|s| streams.push(s.attach(None))),
-            _ => session.notify(&msg).await,
+            Kind::Request => session.request(&msg, caller.clone()).await.map(|s| streams.push(s.attach(None))),
+            _ => session.notify(&msg, caller.clone()).await,
         };
         if let Err(e) = outcome {
             let w = e.wire(true);

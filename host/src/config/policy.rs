@@ -1,0 +1,112 @@
+//! Policy bindings in the config: `servers[].policies`, an ordered chain per server.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::Problems;
+
+/// Upper bound on `limits.memory_mb`: the pooling allocator reserves this much per slot.
+pub const MAX_MEMORY_MB: u32 = 64;
+
+/// One policy bound to a server. The chain runs in list order on requests, in reverse on answers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBinding {
+    /// A standard policy's name, or a path to a `.wasm` component (relative to the config file).
+    pub policy: String,
+    /// The policy's own settings; the policy checks them itself at load.
+    #[serde(default = "empty_mapping")]
+    pub config: serde_json::Value,
+    /// When the policy fails (trap, timeout, memory), let the message through instead of refusing it.
+    #[serde(default)]
+    pub fail_open: bool,
+    #[serde(default)]
+    pub limits: PolicyLimits,
+    /// Hosts the policy may reach over HTTP: `idp.example.com`, or `*.example.com`.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Secrets granted to the policy, by the name it asks for.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+fn empty_mapping() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// Resources one invocation of a policy may use.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyLimits {
+    pub memory_mb: u32,
+    /// Wall time for one hook, outbound HTTP included.
+    pub timeout_ms: u64,
+}
+
+impl Default for PolicyLimits {
+    fn default() -> Self {
+        PolicyLimits { memory_mb: 16, timeout_ms: 100 }
+    }
+}
+
+/// Where a secret's value comes from. Exactly one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl PolicyBinding {
+    /// A path names a custom component; a bare name names a standard policy.
+    pub fn is_path(&self) -> bool {
+        self.policy.ends_with(".wasm") || self.policy.contains('/')
+    }
+
+    /// The name logs and errors use: the standard name, or the component's file stem.
+    pub fn name(&self) -> &str {
+        if !self.is_path() {
+            return &self.policy;
+        }
+        let file = self.policy.rsplit('/').next().unwrap_or(&self.policy);
+        file.strip_suffix(".wasm").unwrap_or(file)
+    }
+
+    /// The component file, with a relative path taken from the config file's directory.
+    pub fn path(&self, base: &Path) -> Option<PathBuf> {
+        self.is_path().then(|| base.join(&self.policy))
+    }
+}
+
+pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
+    for (j, b) in bindings.iter().enumerate() {
+        let at = format!("{at}[{j}]");
+        if b.policy.trim().is_empty() {
+            out.push(&format!("{at}.policy"), "name a standard policy or a path to a .wasm component");
+        }
+        if !b.config.is_object() {
+            out.push(&format!("{at}.config"), "must be a mapping");
+        }
+        if b.limits.memory_mb == 0 || b.limits.memory_mb > MAX_MEMORY_MB {
+            out.push(&format!("{at}.limits.memory_mb"), &format!("must be between 1 and {MAX_MEMORY_MB}"));
+        }
+        if b.limits.timeout_ms == 0 || b.limits.timeout_ms > 60_000 {
+            out.push(&format!("{at}.limits.timeout_ms"), "must be between 1 and 60000");
+        }
+        for (k, h) in b.allow_hosts.iter().enumerate() {
+            let name = h.strip_prefix("*.").unwrap_or(h);
+            if name.is_empty() || name.contains(['/', ':', '*', ' ']) {
+                out.push(&format!("{at}.allow_hosts[{k}]"), &format!("'{h}' is not a host name such as idp.example.com or *.example.com"));
+            }
+        }
+        for (name, s) in &b.secrets {
+            if s.env.is_some() == s.file.is_some() {
+                out.push(&format!("{at}.secrets.{name}"), "give exactly one of `env` or `file`");
+            }
+        }
+    }
+}

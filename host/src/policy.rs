@@ -1,0 +1,48 @@
+//! The policy runtime. Every governance policy is a WebAssembly component (`wit/policy.wit`)
+//! that sees each MCP message of the servers it is bound to, sandboxed from the gateway and
+//! from other requests, in a fresh instance per step.
+//!
+//! `transport` -> `session` -> [`Chain::admit`] -> backend -> [`Trail::settle`] -> client.
+
+mod bindings;
+mod capability;
+mod chain;
+mod engine;
+mod exchange;
+mod loader;
+pub mod reload;
+mod standard;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use bindings::Rejection;
+pub use capability::state::{MemoryStore, StateStore};
+pub use chain::{Admission, Chain, HeaderEdits, Route, Trail};
+pub use engine::Fault;
+pub use exchange::Caller;
+pub use loader::Loaded;
+
+use crate::config::{Config, ConfigError, Locator};
+use crate::gateway::Gateway;
+
+/// Loads every server's chain for a config read from `file`: components are compiled, and
+/// each policy checks its own config. Problems carry their place in the file.
+pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_owned(), source })?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    loader::load(config, base, &Locator::new(&text)).await.map_err(|problems| ConfigError::Invalid { file: file.to_owned(), problems })
+}
+
+/// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they began with.
+pub fn install(gw: &Gateway, loaded: &Loaded) {
+    for (name, server) in &gw.servers {
+        let chain = loaded.chains.get(name).cloned().unwrap_or_default();
+        server.policies.store(chain);
+    }
+}
+
+/// The chain a server runs now.
+pub fn current(server: &crate::gateway::Server) -> Arc<Chain> {
+    server.policies.load_full()
+}

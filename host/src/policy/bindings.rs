@@ -1,0 +1,111 @@
+//! The one `bindgen!` of the policy world, and the conversions between its types and the
+//! gateway's. Nothing else in the crate names generated paths.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+pub use super::exchange::ExchangeRep;
+use crate::jsonrpc::Id;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gateway-policy",
+        imports: {
+            "tollgate:policy/outbound.fetch": async | trappable,
+            "tollgate:policy/state": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
+        with: { "tollgate:policy/exchange.exchange": super::ExchangeRep },
+    });
+}
+
+pub use generated::GatewayPolicyPre as PolicyPre;
+pub use generated::tollgate::policy::exchange::{Host as ExchangeHost, HostExchange};
+pub use generated::tollgate::policy::types::{Hooks, Phase, RequestId, RpcError};
+pub use generated::tollgate::policy::{clock, log, outbound, secrets, state};
+pub use generated::tollgate::policy::types::Host as TypesHost;
+pub(super) use generated::GatewayPolicy;
+pub(super) use generated::tollgate::policy::types::{Mutation, Rejection as WitRejection, Verdict as WitVerdict};
+
+/// A policy's answer, in the gateway's terms.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Continue(Changes),
+    Deny(Rejection),
+    Respond(Value),
+}
+
+/// What a `continue` changes.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub params: Option<Value>,
+    pub set_headers: Vec<(String, String)>,
+    pub remove_headers: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A refusal as the client will see it: the JSON-RPC error, and optionally an HTTP status
+/// and response headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Turns what a guest returned into a verdict; JSON that does not parse is the policy's fault.
+pub(super) fn verdict(v: WitVerdict) -> Result<Verdict, String> {
+    Ok(match v {
+        WitVerdict::Continue(m) => Verdict::Continue(changes(m)?),
+        WitVerdict::Deny(r) => Verdict::Deny(rejection(r)?),
+        WitVerdict::Respond(json) => Verdict::Respond(parse(&json, "respond")?),
+    })
+}
+
+fn changes(m: Mutation) -> Result<Changes, String> {
+    Ok(Changes {
+        params: m.params.as_deref().map(|p| parse(p, "params")).transpose()?,
+        set_headers: m.set_headers,
+        remove_headers: m.remove_headers,
+        attributes: m.attributes.into_iter().collect(),
+    })
+}
+
+fn rejection(r: WitRejection) -> Result<Rejection, String> {
+    if let Some(s) = r.http_status {
+        if !(400..=599).contains(&s) {
+            return Err(format!("denied with HTTP status {s}; a denial needs a 4xx or 5xx status"));
+        }
+    }
+    Ok(Rejection {
+        code: r.error.code.into(),
+        message: r.error.message,
+        data: r.error.data.as_deref().map(|d| parse(d, "error data")).transpose()?,
+        status: r.http_status,
+        headers: r.headers,
+    })
+}
+
+fn parse(json: &str, what: &str) -> Result<Value, String> {
+    serde_json::from_str(json).map_err(|e| format!("returned {what} that is not JSON: {e}"))
+}
+
+pub(super) fn request_id(id: &Id) -> RequestId {
+    match id {
+        Id::Num(n) => RequestId::Number(*n),
+        Id::Str(s) => RequestId::Text(s.clone()),
+    }
+}
+
+pub(super) fn rpc_error(e: &Value) -> RpcError {
+    RpcError {
+        code: e.get("code").and_then(Value::as_i64).unwrap_or(0) as i32,
+        message: e.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
+        data: e.get("data").map(Value::to_string),
+    }
+}

@@ -1,0 +1,228 @@
+//! The Wasm runtime, in four lifetimes: the [`Runtime`] once per process (engine, linker,
+//! epoch ticker, instance pool); a [`PolicyPre`] per component, compiled once and shared by
+//! its bindings; a binding's [`Grants`]; and an [`Instance`] per policy step of one exchange.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{self, GatewayPolicy, Hooks, PolicyPre, Verdict};
+use super::capability::Grants;
+use super::capability::state::{MemoryStore, StateStore};
+use super::exchange::{ExchangeRep, View};
+use crate::config::{MAX_MEMORY_MB, PolicyLimits};
+
+/// Instances alive at once. Each holds a pool slot only for one hook, so this bounds
+/// concurrency of policy code, not of requests; beyond it, steps wait for a slot.
+const SLOTS: u32 = 256;
+/// The epoch ticks once a millisecond: per-call deadlines are counted in ticks.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Once per process: one engine and one linker, so components compile and link once.
+pub struct Runtime {
+    pub(super) engine: Engine,
+    linker: Linker<Host>,
+    slots: Arc<Semaphore>,
+    /// Compiled components by content, so a reload compiles only what changed.
+    compiled: Mutex<HashMap<u64, PolicyPre<Host>>>,
+    /// Host-owned state: it outlives instances and reloads.
+    pub(super) state: Arc<dyn StateStore>,
+    pub(super) http: reqwest::Client,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+impl Runtime {
+    /// The process's runtime, created on first use.
+    pub fn get() -> Result<&'static Runtime, String> {
+        RUNTIME.get_or_init(|| Runtime::new().map_err(|e| format!("cannot start the policy runtime: {e:#}"))).as_ref().map_err(Clone::clone)
+    }
+
+    fn new() -> wasmtime::Result<Runtime> {
+        let mut pool = PoolingAllocationConfig::default();
+        // Sized for small policies: tens of MiB per memory, not the 4 GiB default reservation.
+        pool.total_component_instances(SLOTS)
+            .total_core_instances(SLOTS * 4)
+            .total_memories(SLOTS)
+            .total_tables(SLOTS * 4)
+            .total_stacks(SLOTS)
+            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+            .max_core_instance_size(1 << 20)
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
+        let mut cfg = wasmtime::Config::new();
+        cfg.epoch_interruption(true)
+            .memory_reservation((MAX_MEMORY_MB as u64) << 20)
+            .memory_guard_size(64 << 10)
+            .max_wasm_stack(256 << 10)
+            .async_stack_size(512 << 10)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        GatewayPolicy::add_to_linker::<Host, wasmtime::component::HasSelf<Host>>(&mut linker, |h| h)?;
+        let weak = engine.weak();
+        std::thread::Builder::new().name("policy-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })?;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Runtime {
+            engine,
+            linker,
+            slots: Arc::new(Semaphore::new(SLOTS as usize)),
+            compiled: Mutex::new(HashMap::new()),
+            state: Arc::new(MemoryStore::default()),
+            http,
+        })
+    }
+
+    /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request path.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<PolicyPre<Host>, String> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        let key = h.finish();
+        if let Some(pre) = self.compiled.lock().expect("cache lock").get(&key) {
+            return Ok(pre.clone());
+        }
+        let component = Component::from_binary(&self.engine, bytes).map_err(|e| format!("not a valid component: {e:#}"))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| format!("imports something the gateway does not provide: {e:#}"))?;
+        let pre = PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@0.1.0: {e:#}"))?;
+        self.compiled.lock().expect("cache lock").insert(key, pre.clone());
+        Ok(pre)
+    }
+}
+
+/// Why an invocation produced no verdict. The chain applies the binding's failure mode.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Fault {
+    #[error("exceeded its time limit of {0} ms")]
+    Timeout(u64),
+    #[error("exceeded its memory limit of {0} MiB")]
+    Memory(u32),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("refused its config: {0}")]
+    Refused(String),
+    #[error("returned an invalid verdict: {0}")]
+    Invalid(String),
+    #[error("could not start: {0}")]
+    Start(String),
+}
+
+/// The data of one store: the exchange it looks at, and the binding's grants.
+pub struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) view: View,
+    pub(super) grants: Arc<Grants>,
+    memory_limit: usize,
+    memory_exceeded: bool,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl ResourceLimiter for Host {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_exceeded = true;
+            return Err(wasmtime::Error::msg("memory limit exceeded"));
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A locked-down WASI: no files, sockets, environment, arguments or stdio. Rust's std links
+/// these interfaces, so they exist, but each finds nothing behind it.
+fn sealed_wasi() -> WasiCtx {
+    WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build()
+}
+
+/// One instance of one policy, for one step of one exchange. Dropped after the step.
+pub struct Instance {
+    store: Store<Host>,
+    policy: GatewayPolicy,
+    limits: PolicyLimits,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    /// Instantiates the component and runs `init(config)`: the policy's hooks on success.
+    pub async fn start(rt: &Runtime, pre: &PolicyPre<Host>, config: &String, limits: PolicyLimits, grants: Arc<Grants>, view: View) -> Result<(Instance, Hooks), Fault> {
+        let slot = rt.slots.clone().acquire_owned().await.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
+        let host = Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
+        let mut store = Store::new(&rt.engine, host);
+        store.limiter(|h| h);
+        store.set_epoch_deadline(limits.timeout_ms);
+        store.epoch_deadline_trap();
+        let policy = match pre.instantiate_async(&mut store).await {
+            Ok(p) => p,
+            Err(e) => return Err(classify(&store, &limits, e)),
+        };
+        let mut inst = Instance { store, policy, limits, _slot: slot };
+        let hooks = match inst.policy.tollgate_policy_policy().call_init(&mut inst.store, config).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(msg)) => return Err(Fault::Refused(msg)),
+            Err(e) => return Err(inst.fault(e)),
+        };
+        Ok((inst, hooks))
+    }
+
+    pub fn view_mut(&mut self) -> &mut View {
+        &mut self.store.data_mut().view
+    }
+
+    pub async fn on_request(&mut self) -> Result<Verdict, Fault> {
+        let r = self.policy.tollgate_policy_policy().call_on_request(&mut self.store, handle()).await;
+        self.verdict(r)
+    }
+
+    pub async fn on_response(&mut self) -> Result<Verdict, Fault> {
+        let r = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle()).await;
+        self.verdict(r)
+    }
+
+    pub async fn visible(&mut self, tool: &str) -> Result<bool, Fault> {
+        self.policy.tollgate_policy_policy().call_visible(&mut self.store, handle(), tool).await.map_err(|e| self.fault(e))
+    }
+
+    fn verdict(&self, r: wasmtime::Result<bindings::WitVerdict>) -> Result<Verdict, Fault> {
+        let v = r.map_err(|e| self.fault(e))?;
+        bindings::verdict(v).map_err(Fault::Invalid)
+    }
+
+    fn fault(&self, e: wasmtime::Error) -> Fault {
+        classify(&self.store, &self.limits, e)
+    }
+}
+
+fn handle() -> Resource<ExchangeRep> {
+    Resource::new_borrow(0)
+}
+
+fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> Fault {
+    if store.data().memory_exceeded {
+        return Fault::Memory(limits.memory_mb);
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault::Timeout(limits.timeout_ms),
+        Some(t) => Fault::Trap(t.to_string()),
+        None => Fault::Trap(format!("{e}")),
+    }
+}

@@ -1,0 +1,100 @@
+//! The exchange a policy reads: the client's message, where it came from, the attributes
+//! earlier policies set, and in the response phase the answer. Shared by `Arc` between the
+//! steps of a chain, so a step costs no copy; accessors copy only what the guest asks for.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+use serde_json::Value;
+use wasmtime::component::Resource;
+
+use super::bindings::{ExchangeHost, HostExchange, Phase, RequestId, RpcError, TypesHost, request_id, rpc_error};
+use super::engine::Host;
+use crate::jsonrpc::Message;
+
+/// The guest's handle on the exchange. A store holds exactly one exchange, so the handle
+/// carries no data: the accessors read [`View`] from the store.
+pub struct ExchangeRep;
+
+/// Who sent a message: the parts of the HTTP request a policy may read.
+#[derive(Debug, Default)]
+pub struct Caller {
+    pub headers: HeaderMap,
+    pub addr: Option<SocketAddr>,
+}
+
+/// The client's message and its context, after the changes of the policies so far.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub msg: Message,
+    pub server: Arc<str>,
+    pub session_id: Option<String>,
+    pub protocol_version: Option<String>,
+    pub caller: Arc<Caller>,
+}
+
+pub type Attributes = BTreeMap<String, String>;
+
+/// What one policy invocation sees.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub phase: Phase,
+    pub call: Arc<Call>,
+    pub attributes: Arc<Attributes>,
+    pub outcome: Option<Arc<Message>>,
+}
+
+impl TypesHost for Host {}
+impl ExchangeHost for Host {}
+
+type R<T> = wasmtime::Result<T>;
+
+impl HostExchange for Host {
+    fn phase(&mut self, _: Resource<ExchangeRep>) -> R<Phase> {
+        Ok(self.view.phase)
+    }
+    fn method(&mut self, _: Resource<ExchangeRep>) -> R<String> {
+        Ok(self.view.call.msg.method().unwrap_or_default().to_owned())
+    }
+    fn id(&mut self, _: Resource<ExchangeRep>) -> R<Option<RequestId>> {
+        Ok(self.view.call.msg.id.as_ref().map(request_id))
+    }
+    fn target(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.msg.target().map(str::to_owned))
+    }
+    fn params(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.msg.params().map(Value::to_string))
+    }
+    fn protocol_version(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.protocol_version.clone())
+    }
+    fn session_id(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.session_id.clone())
+    }
+    fn server(&mut self, _: Resource<ExchangeRep>) -> R<String> {
+        Ok(self.view.call.server.to_string())
+    }
+    fn client_addr(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.caller.addr.map(|a| a.to_string()))
+    }
+    fn header(&mut self, _: Resource<ExchangeRep>, name: String) -> R<Option<String>> {
+        let h = &self.view.call.caller.headers;
+        Ok(h.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned))
+    }
+    fn attribute(&mut self, _: Resource<ExchangeRep>, key: String) -> R<Option<String>> {
+        Ok(self.view.attributes.get(&key).cloned())
+    }
+    fn outcome(&mut self, _: Resource<ExchangeRep>) -> R<Option<Result<String, RpcError>>> {
+        let Some(m) = &self.view.outcome else { return Ok(None) };
+        Ok(match (m.body.get("result"), m.body.get("error")) {
+            (Some(r), _) => Some(Ok(r.to_string())),
+            (None, Some(e)) => Some(Err(rpc_error(e))),
+            _ => None,
+        })
+    }
+    fn drop(&mut self, _: Resource<ExchangeRep>) -> R<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Hot reload: when the config file or a policy component changes, or on SIGHUP, load the
+//! chains again off the request path and swap them in. A load that fails changes nothing.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+
+/// Editors write a file in several steps: wait for quiet before reloading.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// Watches `file` and the components it names, and SIGHUP, for as long as the gateway runs.
+pub fn watch(gw: Arc<Gateway>, file: PathBuf, components: Vec<PathBuf>) {
+    let (tx, rx) = mpsc::channel::<()>(1);
+    let watched = Arc::new(std::sync::Mutex::new(watched_set(&file, &components)));
+    let (filter, events) = (watched.clone(), tx.clone());
+    let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            let set = filter.lock().expect("watch lock");
+            if ev.paths.iter().any(|p| set.contains(&normalize(p)) || set.contains(p)) {
+                let _ = events.try_send(());
+            }
+        }
+    });
+    let mut watcher = watcher.inspect_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP")).ok();
+    if let Some(w) = watcher.as_mut() {
+        watch_dirs(w, &watched.lock().expect("watch lock"));
+    }
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading policies");
+                    let _ = tx.send(()).await;
+                }
+            });
+        }
+        let mut rx = rx;
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(SETTLE).await;
+            while rx.try_recv().is_ok() {}
+            if let Some(components) = reload(&gw, &file).await {
+                let set = watched_set(&file, &components);
+                if let Some(w) = watcher.as_mut() {
+                    watch_dirs(w, &set);
+                }
+                *watched.lock().expect("watch lock") = set;
+            }
+        }
+    });
+}
+
+/// Loads and swaps in new chains; the component files on success.
+pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
+    let config = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload failed; the policies in place stay:\n{e}");
+            return None;
+        }
+    };
+    let loaded = match super::load(&config, file).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("reload failed; the policies in place stay:\n{e}");
+            return None;
+        }
+    };
+    for s in &config.servers {
+        if !gw.servers.contains_key(&s.name) {
+            tracing::warn!(server = %s.name, "a new server needs a restart; its policies were loaded but not served");
+        }
+    }
+    super::install(gw, &loaded);
+    let counts: Vec<String> = loaded.chains.iter().map(|(s, c)| format!("{s}: {}", c.len())).collect();
+    tracing::info!(chains = %counts.join(", "), "policies reloaded");
+    Some(loaded.files)
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())
+}
+
+fn watched_set(file: &Path, components: &[PathBuf]) -> HashSet<PathBuf> {
+    std::iter::once(file).chain(components.iter().map(PathBuf::as_path)).flat_map(|p| [normalize(p), p.to_owned()]).collect()
+}
+
+/// Watches directories, not files: editors and build tools replace a file by renaming over it.
+fn watch_dirs(w: &mut notify::RecommendedWatcher, set: &HashSet<PathBuf>) {
+    let dirs: HashSet<PathBuf> = set.iter().filter_map(|p| p.parent().map(Path::to_owned)).filter(|d| d.is_dir()).collect();
+    for d in dirs {
+        let _ = w.watch(&d, RecursiveMode::NonRecursive);
+    }
+}

@@ -1,0 +1,111 @@
+//! A policy that exercises every verdict: it denies without an API key, hides tools, changes
+//! arguments, injects a credential from a secret, answers cached tools itself, and marks answers.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, export_policy, secret};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Requests need `x-api-key` with this value; refused with 401 otherwise.
+    #[serde(default)]
+    api_key: Option<String>,
+    /// Tools no caller sees or calls, unless an earlier policy set `role` to `admin`.
+    #[serde(default)]
+    hidden: Vec<String>,
+    /// Sends the named secret to the backend as `authorization: Bearer …`.
+    #[serde(default)]
+    bearer_secret: Option<String>,
+    /// Merged into the arguments of every `tools/call`.
+    #[serde(default)]
+    add_arguments: Map<String, Value>,
+    /// Tools answered by the policy with this result, without calling the backend.
+    #[serde(default)]
+    cached: Map<String, Value>,
+    /// Adds `"marked": true` to every result on the way back.
+    #[serde(default)]
+    mark_answers: bool,
+    /// Sets this attribute on every request (for the policies after it).
+    #[serde(default)]
+    role: Option<String>,
+}
+
+struct Gatekeeper(Config);
+
+impl Policy for Gatekeeper {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        if config.api_key.as_deref() == Some("") {
+            return Err("api_key must not be empty".into());
+        }
+        if config.hidden.iter().any(String::is_empty) {
+            return Err("hidden: tool names must not be empty".into());
+        }
+        Ok(Gatekeeper(config))
+    }
+
+    fn hooks(&self) -> Hooks {
+        let mut h = Hooks::REQUEST | Hooks::VISIBILITY;
+        if self.0.mark_answers {
+            h |= Hooks::RESPONSE;
+        }
+        h
+    }
+
+    fn on_request(&mut self, ex: &Exchange) -> Verdict {
+        let c = &self.0;
+        if let Some(key) = &c.api_key {
+            if ex.header("x-api-key").as_deref() != Some(key) {
+                return Rejection::unauthorized("Unauthorized: a valid x-api-key is required")
+                    .header("www-authenticate", "ApiKey realm=\"tollgate\"")
+                    .into();
+            }
+        }
+        let mut m = Mutation::new();
+        if let Some(role) = &c.role {
+            m = m.attribute("role", role);
+        }
+        if let Some(name) = &c.bearer_secret {
+            match secret(name) {
+                Some(token) => m = m.set_header("authorization", &format!("Bearer {token}")),
+                None => return Rejection::new(-32603, "the credential is not configured").into(),
+            }
+        }
+        if ex.method() == "tools/call" {
+            let target = ex.target().unwrap_or_default();
+            if let Some(result) = c.cached.get(&target) {
+                return Verdict::respond(result);
+            }
+            if !c.add_arguments.is_empty() {
+                let mut params: Value = ex.params().ok().flatten().unwrap_or(Value::Null);
+                let args = params.as_object_mut().map(|p| p.entry("arguments").or_insert_with(|| Value::Object(Map::new())));
+                if let Some(Value::Object(args)) = args {
+                    args.extend(c.add_arguments.clone());
+                }
+                m = m.params(&params);
+            }
+        }
+        m.into()
+    }
+
+    fn on_response(&mut self, ex: &Exchange) -> Verdict {
+        match ex.outcome() {
+            Some(Ok(text)) => {
+                let mut result: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if let Some(obj) = result.as_object_mut() {
+                    obj.insert("marked".into(), Value::Bool(true));
+                }
+                Mutation::new().params(&result).into()
+            }
+            _ => Verdict::next(),
+        }
+    }
+
+    fn visible(&mut self, ex: &Exchange, tool: &str) -> bool {
+        ex.attribute("role").as_deref() == Some("admin") || !self.0.hidden.iter().any(|h| h == tool)
+    }
+}
+
+export_policy!(Gatekeeper);
