@@ -2,6 +2,7 @@
 //! session, and every message the backend sends comes back through the session's [`Deliver`].
 
 mod http;
+pub mod openapi;
 mod sse;
 mod stdio;
 
@@ -33,6 +34,7 @@ pub enum Backend {
     Http(Arc<http::HttpBackend>),
     Sse(Arc<sse::SseBackend>),
     Stdio(Arc<stdio::StdioBackend>),
+    OpenApi(Arc<openapi::OpenApiBackend>),
 }
 
 /// One upstream MCP session, owned by one client session.
@@ -40,6 +42,7 @@ pub enum Upstream {
     Http(http::HttpUpstream),
     Sse(sse::SseUpstream),
     Stdio(stdio::StdioUpstream),
+    OpenApi(openapi::OpenApiUpstream),
 }
 
 impl Backend {
@@ -49,6 +52,7 @@ impl Backend {
             BackendKind::Http(url) => Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, limits, timeout)?)),
             BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
             BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
+            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits, timeout)?)),
         })
     }
 
@@ -58,6 +62,15 @@ impl Backend {
             Backend::Http(b) => Ok(Upstream::Http(b.connect(inbox))),
             Backend::Sse(b) => Ok(Upstream::Sse(b.connect(inbox).await?)),
             Backend::Stdio(b) => Ok(Upstream::Stdio(b.connect(inbox).await?)),
+            Backend::OpenApi(b) => Ok(Upstream::OpenApi(b.connect(inbox))),
+        }
+    }
+
+    /// Sends a request of the stateless revision, where the backend can take one (HTTP only).
+    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Option<Result<Stateless, BackendError>> {
+        match self {
+            Backend::Http(b) => Some(b.stateless(body, headers).await),
+            _ => None,
         }
     }
 
@@ -67,8 +80,16 @@ impl Backend {
             Backend::Http(b) => b.probe().await,
             Backend::Sse(b) => b.probe().await,
             Backend::Stdio(_) => Ok(()),
+            Backend::OpenApi(b) => b.probe().await,
         }
     }
+}
+
+/// The answer to a stateless request, relayed without buffering.
+pub struct Stateless {
+    pub status: u16,
+    pub content_type: String,
+    pub body: futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>,
 }
 
 impl Upstream {
@@ -85,6 +106,7 @@ impl Upstream {
             Upstream::Http(u) => u.send(msg, headers).await,
             Upstream::Sse(u) => u.send(msg).await,
             Upstream::Stdio(u) => u.send(msg).await,
+            Upstream::OpenApi(u) => u.send(msg).await,
         }
     }
 
@@ -94,6 +116,7 @@ impl Upstream {
             Upstream::Http(u) => u.close().await,
             Upstream::Sse(u) => u.close(),
             Upstream::Stdio(u) => u.close().await,
+            Upstream::OpenApi(u) => u.close(),
         }
     }
 }
@@ -133,9 +156,10 @@ fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap) -> Result<r
         .map_err(|e| GatewayError::BadRequest(format!("cannot build HTTP client: {e}")))
 }
 
-fn describe(e: &reqwest::Error) -> BackendError {
+/// Names the cause of a failed HTTP exchange; `timeout` is the bound that applied to it.
+fn describe(e: &reqwest::Error, timeout: Duration) -> BackendError {
     if e.is_timeout() {
-        return BackendError::Timeout(Duration::ZERO);
+        return BackendError::Timeout(timeout);
     }
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);

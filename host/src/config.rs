@@ -4,6 +4,7 @@
 //! so `tollgate validate` can print all of them at once.
 
 mod locate;
+mod openapi;
 mod policy;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use locate::Locator;
+pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
 
 /// The whole file.
@@ -27,6 +29,9 @@ pub struct Config {
     /// The public base URL clients use, when the gateway sits behind a proxy (for logs and metadata).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Serve clients over TLS instead of plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub security: Security,
     #[serde(default)]
@@ -38,6 +43,14 @@ pub struct Config {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Protection against DNS rebinding and cross-site use of a local gateway.
@@ -127,7 +140,7 @@ pub struct ServerConfig {
     pub policies: Vec<PolicyBinding>,
 }
 
-/// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio` is set.
+/// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
@@ -140,6 +153,9 @@ pub struct BackendConfig {
     /// A local process speaking MCP on stdin/stdout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<StdioConfig>,
+    /// A REST API described by OpenAPI, served by the gateway itself as an MCP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApiConfig>,
     /// Headers sent to an HTTP backend on every request. The client's own headers never are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
@@ -180,15 +196,17 @@ pub enum BackendKind<'a> {
     Http(&'a str),
     Sse(&'a str),
     Stdio(&'a StdioConfig),
+    OpenApi(&'a OpenApiConfig),
 }
 
 impl BackendConfig {
     /// The one transport chosen; validation has made sure there is exactly one.
     pub fn kind(&self) -> BackendKind<'_> {
-        match (&self.http, &self.sse, &self.stdio) {
-            (Some(u), _, _) => BackendKind::Http(u),
-            (_, Some(u), _) => BackendKind::Sse(u),
-            (_, _, Some(s)) => BackendKind::Stdio(s),
+        match (&self.http, &self.sse, &self.stdio, &self.openapi) {
+            (Some(u), _, _, _) => BackendKind::Http(u),
+            (_, Some(u), _, _) => BackendKind::Sse(u),
+            (_, _, Some(s), _) => BackendKind::Stdio(s),
+            (_, _, _, Some(o)) => BackendKind::OpenApi(o),
             _ => unreachable!("validated config has a backend"),
         }
     }
@@ -235,14 +253,19 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::parse(&text).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
+        Config::parse_in(&text, path.parent()).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
     }
 
     /// Parses and validates config text; on failure, all problems found.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        Config::parse_in(text, None)
+    }
+
+    /// As [`Config::parse`], with relative file paths in the config taken from `dir`.
+    pub fn parse_in(text: &str, dir: Option<&Path>) -> Result<Config, Vec<Problem>> {
         let locator = Locator::new(text);
         let de = serde_norway::Deserializer::from_str(text);
-        let config: Config = match serde_path_to_error::deserialize(de) {
+        let mut config: Config = match serde_path_to_error::deserialize(de) {
             Ok(c) => c,
             Err(e) => {
                 let path = e.path().to_string();
@@ -256,7 +279,9 @@ impl Config {
                 return Err(vec![Problem { path, line, column, message }]);
             }
         };
-        let problems = validate::check(&config, &locator);
+        openapi::resolve_paths(&mut config, dir);
+        let mut problems = validate::check(&config, &locator);
+        problems.extend(openapi::check(&config, &locator));
         if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
 }

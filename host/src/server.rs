@@ -1,5 +1,7 @@
 //! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -73,6 +75,10 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
     builder.http1().max_buf_size(gw.config.limits.max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let tls = match &gw.config.tls {
+        Some(t) => Some(tls::acceptor(t).map_err(std::io::Error::other)?),
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
@@ -93,13 +99,31 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
             let mut app = app.clone();
             async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
+                let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     gw.draining.store(true, Ordering::Release);
     tracing::info!("shutting down: no new connections; waiting for requests in flight");

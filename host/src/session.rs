@@ -239,10 +239,6 @@ impl Session {
     }
 
     fn fail(&self, cause: BackendError) -> GatewayError {
-        let cause = match cause {
-            BackendError::Timeout(d) if d.is_zero() => BackendError::Timeout(self.server.timeout),
-            c => c,
-        };
         GatewayError::backend(&self.server.name, cause)
     }
 

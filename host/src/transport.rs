@@ -3,5 +3,6 @@
 
 pub mod headers;
 pub mod legacy;
+pub mod modern;
 pub mod respond;
 pub mod streamable;

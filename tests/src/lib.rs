@@ -1,1 +1,30 @@
-//! Shared support for the end-to-end tests.
+//! Shared support for the end-to-end tests: a small vocabulary for starting the real gateway
+//! binary, real MCP backends and real MCP clients, so each test reads as what it checks.
+
+pub mod backend;
+pub mod client;
+pub mod gateway;
+pub mod process;
+pub mod raw;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than `secs`: nothing here may hang.
+pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no result within {secs} s"),
+    }
+}
+
+/// Polls `check` every 50 ms until it holds, failing the test with `what` after `secs`.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what}: still not true after {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -20,6 +20,9 @@ const VERSION: &str = "mcp-protocol-version";
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 /// Times a broken answer stream is resumed with `Last-Event-ID` before the request is failed.
 const MAX_RESUMES: usize = 3;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a finished answer stream may take to close before its connection is given up.
+const DRAIN: Duration = Duration::from_secs(1);
 
 pub struct HttpBackend {
     server: Arc<str>,
@@ -41,9 +44,23 @@ impl HttpBackend {
         HttpUpstream { backend: self.clone(), inbox, state: Arc::new(Mutex::new(State::default())) }
     }
 
+    /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
+    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Result<super::Stateless, BackendError> {
+        let mut req = self.client.post(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.body(body).send().await.map_err(|e| describe(&e, self.timeout))?;
+        let status = resp.status().as_u16();
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let timeout = self.timeout;
+        let body = resp.bytes_stream().map(move |r| r.map_err(|e| describe(&e, timeout)));
+        Ok(super::Stateless { status, content_type, body: Box::pin(body) })
+    }
+
     pub async fn probe(&self) -> Result<(), BackendError> {
         // Any HTTP answer means something listens; only a transport failure is a failed probe.
-        self.client.get(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, "text/event-stream").timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| describe(&e))
+        self.client.get(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, "text/event-stream").timeout(PROBE_TIMEOUT).send().await.map(|_| ()).map_err(|e| describe(&e, PROBE_TIMEOUT))
     }
 }
 
@@ -106,10 +123,7 @@ impl HttpUpstream {
     }
 
     pub async fn send(&self, msg: &Message, edits: &HeaderEdits) -> Result<(), BackendError> {
-        let resp = self.post(msg, edits).send().await.map_err(|e| match describe(&e) {
-            BackendError::Timeout(_) => BackendError::Timeout(self.backend.timeout),
-            other => other,
-        })?;
+        let resp = self.post(msg, edits).send().await.map_err(|e| describe(&e, self.backend.timeout))?;
         let status = resp.status();
         let had_session = self.state.lock().expect("state lock").session.is_some();
         if status == reqwest::StatusCode::NOT_FOUND && had_session {
@@ -150,7 +164,7 @@ impl HttpUpstream {
             tokio::spawn(this.read_stream(resp));
             return Ok(());
         }
-        let body = resp.bytes().await.map_err(|e| describe(&e))?;
+        let body = resp.bytes().await.map_err(|e| describe(&e, self.backend.timeout))?;
         let answer = Message::parse(&body).map_err(|e| BackendError::Protocol(e.to_string()))?;
         if init {
             self.note_version(&answer);
@@ -279,12 +293,14 @@ impl Reader {
                             }
                             self.upstream.inbox.deliver(m, Some(self.id.clone())).await;
                             if done {
+                                // Read the stream to its end so the connection goes back to the pool.
+                                let _ = tokio::time::timeout(DRAIN, async { while let Some(Ok(_)) = body.next().await {} }).await;
                                 return;
                             }
                         }
                     }
                     Some(Err(e)) => {
-                        cause = describe(&e);
+                        cause = describe(&e, self.upstream.backend.timeout);
                         break;
                     }
                     None => break,
@@ -308,7 +324,7 @@ impl Reader {
                 }
                 Err(e) => {
                     let server = self.upstream.backend.server.clone();
-                    self.upstream.inbox.deliver(failure(&server, &self.id, describe(&e)), Some(self.id.clone())).await;
+                    self.upstream.inbox.deliver(failure(&server, &self.id, describe(&e, self.upstream.backend.timeout)), Some(self.id.clone())).await;
                     return;
                 }
             }

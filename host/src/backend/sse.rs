@@ -28,7 +28,7 @@ impl SseBackend {
     }
 
     pub async fn connect(self: &Arc<Self>, inbox: Inbox) -> Result<SseUpstream, BackendError> {
-        let resp = self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(|e| describe(&e))?;
+        let resp = self.client.get(self.url.clone()).header(ACCEPT, "text/event-stream").send().await.map_err(|e| describe(&e, self.connect_timeout))?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body = resp.bytes().await.unwrap_or_default();
@@ -52,8 +52,15 @@ impl SseBackend {
         Ok(SseUpstream { backend: self.clone(), endpoint, reader })
     }
 
+    /// A TCP connection is the probe: any request to the SSE URL would open a backend session.
     pub async fn probe(&self) -> Result<(), BackendError> {
-        self.client.head(self.url.clone()).timeout(Duration::from_secs(2)).send().await.map(|_| ()).map_err(|e| describe(&e))
+        let addrs = self.url.socket_addrs(|| None).map_err(|e| BackendError::Unreachable(e.to_string()))?;
+        let connect = tokio::net::TcpStream::connect(&addrs[..]);
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(BackendError::Unreachable(e.to_string())),
+            Err(_) => Err(BackendError::Timeout(self.connect_timeout)),
+        }
     }
 }
 
@@ -66,7 +73,7 @@ async fn read(resp: reqwest::Response, base: reqwest::Url, inbox: Inbox, endpoin
     let cause = loop {
         let chunk = match body.next().await {
             Some(Ok(c)) => c,
-            Some(Err(e)) => break describe(&e),
+            Some(Err(e)) => break describe(&e, Duration::ZERO),
             None => break BackendError::Closed("the SSE stream ended".into()),
         };
         if let Err(e) = dec.feed(&chunk, &mut events) {
@@ -104,7 +111,7 @@ pub struct SseUpstream {
 impl SseUpstream {
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
         let resp = self.backend.client.post(self.endpoint.clone()).header(CONTENT_TYPE, "application/json").timeout(self.backend.connect_timeout * 2)
-            .body(msg.to_bytes()).send().await.map_err(|e| describe(&e))?;
+            .body(msg.to_bytes()).send().await.map_err(|e| describe(&e, self.backend.connect_timeout * 2))?;
         if resp.status().is_success() {
             return Ok(());
         }

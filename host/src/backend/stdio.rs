@@ -23,8 +23,12 @@ const MAX_LINE: usize = 16 << 20;
 /// Every child alive, so shutdown can stop them all whatever state their sessions are in.
 static CHILDREN: LazyLock<Mutex<HashSet<u32>>> = LazyLock::new(Default::default);
 
+/// Set once shutdown begins: processes dying then are expected, not restarted.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Stops every child process (SIGTERM, then SIGKILL after `grace`).
 pub async fn shutdown_all(grace: Duration) {
+    STOPPING.store(true, std::sync::atomic::Ordering::Release);
     let pids: Vec<u32> = CHILDREN.lock().expect("children lock").iter().copied().collect();
     for pid in &pids {
         signal(*pid, libc::SIGTERM);
@@ -52,10 +56,22 @@ fn signal(pid: u32, sig: i32) {
 
 /// A spawned process, not yet bound to a session.
 struct Proc {
+    pid: u32,
     child: Child,
     stdin: ChildStdin,
     stdout: ChildStdout,
     permit: OwnedSemaphorePermit,
+}
+
+impl Proc {
+    /// Whether the process still runs; one that exited is forgotten.
+    fn running(&mut self) -> bool {
+        let running = matches!(self.child.try_wait(), Ok(None));
+        if !running {
+            CHILDREN.lock().expect("children lock").remove(&self.pid);
+        }
+        running
+    }
 }
 
 pub struct StdioBackend {
@@ -79,21 +95,33 @@ impl StdioBackend {
         b
     }
 
-    /// Keeps `warm` processes ready, backing off when they fail to start or die at once.
+    /// Keeps `warm` processes ready. A process that fails to start, or dies before any session
+    /// used it, doubles the wait before the next attempt (up to 30 s), so a broken command
+    /// cannot spin.
     async fn keep_warm(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            let have = {
+            if Arc::strong_count(&self) == 1 || STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+                return; // the server was removed, or the gateway is stopping
+            }
+            let (have, died) = {
                 let mut warm = self.warm.lock().expect("warm lock");
-                warm.retain_mut(|p| matches!(p.child.try_wait(), Ok(None)));
-                warm.len()
+                let before = warm.len();
+                warm.retain_mut(Proc::running);
+                (warm.len(), before - warm.len())
             };
-            if have < self.config.warm && Arc::strong_count(&self) > 1 {
-                match self.slots.clone().try_acquire_owned() {
-                    Ok(permit) => match self.spawn(permit) {
+            if died > 0 {
+                tracing::warn!(server = %self.server, retry_in_ms = backoff.as_millis() as u64, "stdio backend exited before use");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            if have < self.config.warm {
+                if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+                    match self.spawn(permit) {
                         Ok(p) => {
                             self.warm.lock().expect("warm lock").push(p);
-                            backoff = Duration::from_millis(200);
+                            // Let a process that is going to die at once show it before trusting it.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                         Err(e) => {
@@ -102,16 +130,14 @@ impl StdioBackend {
                             backoff = (backoff * 2).min(Duration::from_secs(30));
                             continue;
                         }
-                    },
-                    Err(_) => {}
+                    }
                 }
-            }
-            if Arc::strong_count(&self) == 1 {
-                return; // the server was removed
+            } else if died == 0 {
+                backoff = Duration::from_millis(200);
             }
             tokio::select! {
                 _ = self.refill.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     }
@@ -139,11 +165,15 @@ impl StdioBackend {
         }
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
-        Ok(Proc { child, stdin, stdout, permit })
+        Ok(Proc { pid, child, stdin, stdout, permit })
     }
 
     pub async fn connect(self: &Arc<Self>, inbox: Inbox) -> Result<StdioUpstream, BackendError> {
-        let warm = self.warm.lock().expect("warm lock").pop();
+        let warm = {
+            let mut warm = self.warm.lock().expect("warm lock");
+            warm.retain_mut(Proc::running);
+            warm.pop()
+        };
         self.refill.notify_one();
         let proc = match warm {
             Some(p) => p,
@@ -152,8 +182,7 @@ impl StdioBackend {
                 self.spawn(permit)?
             }
         };
-        let Proc { child, stdin, stdout, permit } = proc;
-        let pid = child.id().unwrap_or_default();
+        let Proc { pid, child, stdin, stdout, permit } = proc;
         let reader = tokio::spawn(read(self.server.clone(), child, stdout, inbox, permit, pid));
         Ok(StdioUpstream { stdin: tokio::sync::Mutex::new(Some(stdin)), reader, pid })
     }

@@ -32,6 +32,11 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push(name, "must be greater than zero");
         }
     }
+    if let Some(tls) = &config.tls {
+        if let Err(e) = crate::server::tls::acceptor(tls) {
+            out.push("tls", &e);
+        }
+    }
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }
@@ -67,11 +72,11 @@ fn check_name(out: &mut Problems, at: &str, name: &str) {
 }
 
 fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConfig) {
-    let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some()].iter().filter(|x| **x).count();
+    let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some(), b.openapi.is_some()].iter().filter(|x| **x).count();
     match set {
-        0 => out.push(at, "a backend needs one of `http`, `sse` or `stdio`"),
+        0 => out.push(at, "a backend needs one of `http`, `sse`, `stdio` or `openapi`"),
         1 => {}
-        _ => out.push(at, "a backend takes only one of `http`, `sse` or `stdio`"),
+        _ => out.push(at, "a backend takes only one of `http`, `sse`, `stdio` or `openapi`"),
     }
     for (key, value) in [("http", &b.http), ("sse", &b.sse)] {
         if let Some(u) = value {

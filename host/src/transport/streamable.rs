@@ -10,9 +10,10 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
+use futures::StreamExt;
 use tokio::time::Instant;
 
-use super::headers::{self, LAST_EVENT_ID, MODERN_VERSION, SESSION_ID};
+use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::respond::{self, Deadline};
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
@@ -36,8 +37,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Ok(v) => v,
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
-    if value.is_array() {
-        return respond::error(&GatewayError::InvalidRequest("JSON-RPC batches are not supported (removed in protocol 2025-06-18); send one message per POST".into()), None);
+    if let Value::Array(items) = value {
+        return batch(&gw, &name, &h, peer.map(|c| c.0.0), items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -65,10 +66,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
             return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
         }
-        if headers::get(&h, headers::PROTOCOL_VERSION) == Some(MODERN_VERSION) || msg.method() == Some("server/discover") {
-            // Sessions are how this gateway carries a client to its backend; a client of the stateless
-            // revision takes this answer as the signal to fall back to `initialize`.
-            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
+        if super::modern::is_modern(&h, &msg) {
+            return super::modern::handle(server, &h, bytes, msg).await;
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
@@ -144,4 +143,65 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
         }
         Err(e) => respond::error(&e, None),
     }
+}
+
+/// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
+/// upstream, and the answers share one SSE stream that ends when the last one is in.
+async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
+    let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
+    let Some(sid) = headers::get(h, SESSION_ID) else {
+        return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
+    };
+    let session = match gw.sessions.get(sid, name) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    if session.protocol_version.lock().expect("session lock").as_deref() != Some("2025-03-26") {
+        return refuse("JSON-RPC batches are only part of protocol 2025-03-26 (removed in 2025-06-18); send one message per POST");
+    }
+    if items.is_empty() {
+        return refuse("an empty batch");
+    }
+    let mut streams = Vec::new();
+    let mut errors = Vec::new();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
+    for item in items {
+        let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
+        let msg = match Message::from_value(item) {
+            Ok(m) if m.method() == Some("initialize") => {
+                errors.push(Message::error(m.id.clone(), crate::error::code::INVALID_REQUEST, "initialize must not be part of a batch", None));
+                continue;
+            }
+            Ok(m) => m,
+            Err(e) => {
+                let w = e.wire(true);
+                errors.push(Message::error(id_hint, w.code, &w.message, None));
+                continue;
+            }
+        };
+        let outcome = match msg.kind {
+            Kind::Request => session.request(&msg, caller.clone()).await.map(|s| streams.push(s.attach(None))),
+            _ => session.notify(&msg, caller.clone()).await,
+        };
+        if let Err(e) = outcome {
+            let w = e.wire(true);
+            errors.push(Message::error(msg.id.clone(), w.code, &w.message, w.data));
+        }
+    }
+    if streams.is_empty() && errors.is_empty() {
+        return respond::accepted();
+    }
+    let deadline = tokio::time::sleep(session.server.timeout);
+    let early = futures::stream::iter(errors.into_iter().map(|m| crate::sse::encode(None, Some("message"), &m.to_bytes())));
+    let answers = futures::stream::select_all(streams.into_iter().map(|rx| {
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (crate::sse::encode(Some(&ev.id), Some("message"), &ev.data), rx)) })
+            .boxed()
+    }));
+    let body = early.chain(answers).take_until(deadline).map(Ok::<_, std::convert::Infallible>);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(body))
+        .expect("static response parts")
 }

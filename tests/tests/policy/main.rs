@@ -75,8 +75,9 @@ async fn with_env<F: std::future::Future<Output = Gateway>>(var: &str, value: &s
 #[tokio::test]
 async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_response_phase() {
     let up = Upstream::start().await;
-    let cfg = "{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } }, mark_answers: true }";
-    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &gatekeeper(cfg)))).await;
+    // The marker runs first, so the answer of the cache after it passes back through it.
+    let chain = format!("{}{}", gatekeeper("{ mark_answers: true }"), gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }"));
+    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &chain))).await;
     let mut c = gw.client("s");
     c.initialize().await;
     let cached = c.call_tool("cached-tool", json!({})).await;

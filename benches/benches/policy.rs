@@ -1,0 +1,88 @@
+//! Cost of the policy runtime: one invocation of a no-op policy (a fresh instance, `init`,
+//! `on-request`), and a chain of four, against an empty chain. Runs the same path requests
+//! take (`Chain::admit`), without HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use tollgate::config::Config;
+use tollgate::jsonrpc::{Id, Message};
+use tollgate::policy::{self, Admission, Caller, Chain, Route};
+
+/// Builds the test policies (tests/guests) and returns where they are.
+fn guests() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&dir)
+        .args(["build", "-q", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the test policies failed");
+    dir.join("target/wasm32-wasip2/release")
+}
+
+fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
+    let g = guests();
+    let g = g.display();
+    let yaml = format!(
+        "servers:
+  - name: one
+    backend: {{ http: http://127.0.0.1:9/mcp }}
+    policies:
+      - policy: {g}/noop.wasm
+  - name: four
+    backend: {{ http: http://127.0.0.1:9/mcp }}
+    policies:
+      - policy: {g}/gatekeeper.wasm
+        config: {{ api_key: k1 }}
+      - policy: {g}/gatekeeper.wasm
+        config: {{ hidden: [secret-tool], role: user }}
+      - policy: {g}/gatekeeper.wasm
+        config: {{ add_arguments: {{ tenant: acme }} }}
+      - policy: {g}/noop.wasm
+"
+    );
+    let file = std::env::temp_dir().join(format!("tollgate-bench-{}.yaml", std::process::id()));
+    std::fs::write(&file, yaml).unwrap();
+    let config = Config::load(&file).unwrap();
+    let loaded = rt.block_on(policy::load(&config, &file)).unwrap();
+    let _ = std::fs::remove_file(&file);
+    (loaded.chains["one"].clone(), loaded.chains["four"].clone())
+}
+
+fn call() -> Message {
+    Message::request(Id::Num(7), "tools/call", json!({ "name": "echo", "arguments": { "text": "hello" } }))
+}
+
+fn caller() -> Arc<Caller> {
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert("x-api-key", "k1".parse().unwrap());
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
+}
+
+async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
+    let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()) };
+    match chain.admit(call(), route, caller.clone()).await {
+        Admission::Forward { .. } => {}
+        _ => panic!("the bench chain forwards"),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (one, four) = chains(&rt);
+    let empty = Arc::new(Chain::default());
+    let who = caller();
+    let mut g = c.benchmark_group("policy");
+    g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
+    g.bench_function("no-op policy (instantiate + init + on-request)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
+    g.bench_function("chain of four", |b| b.to_async(&rt).iter(|| admit(&four, &who)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

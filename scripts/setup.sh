@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs what Tollgate's builds and tests need on a fresh Debian machine that
+# already has Rust (rustup), node 20 and python 3.11:
+#   - the wasm32-wasip2 Rust target
+#   - the interop suite's node packages (npm ci in tests/interop)
+#   - the interop suite's Python venv (tests/interop/.venv)
+#
+# Idempotent: steps whose inputs have not changed are skipped. Quiet on
+# success; on failure prints the failing step's output and exits non-zero.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INTEROP="$ROOT/tests/interop"
+LOG="$(mktemp "${TMPDIR:-/tmp}/tollgate-setup.XXXXXX")"
+trap 'rm -f "$LOG"' EXIT
+
+die() {
+  echo "setup.sh: error: $*" >&2
+  exit 1
+}
+
+# step DESCRIPTION CMD... : run CMD with its output captured; show it on failure.
+step() {
+  local desc="$1"
+  shift
+  if ! "$@" >"$LOG" 2>&1; then
+    echo "setup.sh: FAILED: $desc" >&2
+    echo "setup.sh: command: $*" >&2
+    sed 's/^/  | /' "$LOG" >&2
+    exit 1
+  fi
+}
+
+sha() {
+  sha256sum "$@" | sha256sum | cut -d' ' -f1
+}
+
+apt_updated=0
+apt_install() {
+  if [[ "$(id -u)" != 0 ]]; then
+    die "missing $* and not root: install it with apt-get"
+  fi
+  if [[ "$apt_updated" == 0 ]]; then
+    step "apt-get update" apt-get update -q
+    apt_updated=1
+  fi
+  step "apt-get install $*" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# --- tools the suite calls directly ------------------------------------------
+
+for tool in curl:curl setsid:util-linux pgrep:procps timeout:coreutils sha256sum:coreutils; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || apt_install "${tool##*:}"
+done
+
+command -v rustup >/dev/null 2>&1 || die "rustup not found (install Rust with rustup first)"
+command -v node >/dev/null 2>&1 || die "node not found (node 20 or newer is required)"
+command -v npm >/dev/null 2>&1 || die "npm not found (it ships with node)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+((node_major >= 20)) || die "node $(node --version) is too old; node 20 or newer is required"
+
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (python 3.11 or newer is required)"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+  || die "$("$PYTHON" --version 2>&1) is too old; python 3.11 or newer is required"
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  pyver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+  apt_install "python${pyver}-venv"
+fi
+
+# --- Rust --------------------------------------------------------------------
+
+if ! rustup target list --installed 2>/dev/null | grep -qx 'wasm32-wasip2'; then
+  step "rustup target add wasm32-wasip2" rustup target add wasm32-wasip2
+fi
+
+# --- node packages for the interop suite ---------------------------------------
+
+node_stamp="$INTEROP/node_modules/.tollgate-setup-stamp"
+node_want="$(sha "$INTEROP/package.json" "$INTEROP/package-lock.json")-$(node --version)"
+if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$node_want" ]]; then
+  step "npm ci in tests/interop" npm ci --prefix "$INTEROP" --no-audit --no-fund --loglevel=error
+  echo "$node_want" >"$node_stamp"
+fi
+
+# --- Python venv for the interop suite -----------------------------------------
+
+VENV="$INTEROP/.venv"
+if [[ -d "$VENV" ]] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  rm -rf "$VENV" # a venv left behind by another python is unusable
+fi
+if [[ ! -x "$VENV/bin/python" ]]; then
+  step "create venv $VENV" "$PYTHON" -m venv "$VENV"
+fi
+py_stamp="$VENV/.tollgate-setup-stamp"
+py_want="$(sha "$INTEROP/requirements.txt")-$("$VENV/bin/python" --version 2>&1)"
+if [[ ! -f "$py_stamp" || "$(cat "$py_stamp")" != "$py_want" ]]; then
+  step "pip install -r tests/interop/requirements.txt" \
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$INTEROP/requirements.txt"
+  step "import mcp in the venv" "$VENV/bin/python" -c 'import mcp.client, mcp_types'
+  echo "$py_want" >"$py_stamp"
+fi

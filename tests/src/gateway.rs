@@ -1,0 +1,247 @@
+//! The gateway under test: the real `tollgate` binary, started with a config the test describes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::process;
+
+/// A gateway config, built up server by server.
+#[derive(Clone)]
+pub struct Gateway {
+    config: Map<String, Value>,
+    servers: Vec<Value>,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway::new()
+    }
+}
+
+impl Gateway {
+    /// Listens on a free loopback port.
+    pub fn new() -> Gateway {
+        let mut config = Map::new();
+        config.insert("listen".into(), json!("127.0.0.1:0"));
+        Gateway { config, servers: Vec::new() }
+    }
+
+    /// A server whose backend is a Streamable HTTP URL.
+    pub fn server(self, name: &str, url: impl Into<String>) -> Gateway {
+        self.server_with(name, json!({ "http": url.into() }))
+    }
+
+    /// A server whose backend is a Streamable HTTP URL, sent these headers on every request.
+    pub fn server_with_headers(self, name: &str, url: impl Into<String>, headers: &[(&str, &str)]) -> Gateway {
+        let headers: Map<String, Value> = headers.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        self.server_with(name, json!({ "http": url.into(), "headers": headers }))
+    }
+
+    /// A server whose backend is a local process speaking MCP on stdin/stdout.
+    pub fn stdio_server(self, name: &str, command: &Path, args: &[&str]) -> Gateway {
+        self.server_with(name, json!({ "stdio": { "command": command, "args": args } }))
+    }
+
+    /// A server with any `backend:` section.
+    pub fn server_with(mut self, name: &str, backend: Value) -> Gateway {
+        self.servers.push(json!({ "name": name, "backend": backend }));
+        self
+    }
+
+    pub fn idle_timeout_s(self, secs: u64) -> Gateway {
+        self.set("sessions", "idle_timeout_s", json!(secs))
+    }
+
+    pub fn max_body_bytes(self, bytes: usize) -> Gateway {
+        self.set("limits", "max_body_bytes", json!(bytes))
+    }
+
+    pub fn shutdown_grace_ms(self, ms: u64) -> Gateway {
+        self.set("limits", "shutdown_grace_ms", json!(ms))
+    }
+
+    /// Serves clients over TLS with this certificate chain and key (PEM files).
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Gateway {
+        self.config.insert("tls".into(), json!({ "cert": cert, "key": key }));
+        self
+    }
+
+    fn set(mut self, section: &str, key: &str, value: Value) -> Gateway {
+        let s = self.config.entry(section).or_insert_with(|| json!({}));
+        s.as_object_mut().expect("a config section is a map").insert(key.into(), value);
+        self
+    }
+
+    /// The config file text. JSON is YAML, so the config is written as JSON.
+    pub fn yaml(&self) -> String {
+        let mut c = self.config.clone();
+        c.insert("servers".into(), Value::Array(self.servers.clone()));
+        serde_json::to_string_pretty(&Value::Object(c)).expect("config serializes")
+    }
+
+    /// Starts `tollgate serve` and waits until it answers on `/healthz`.
+    pub async fn start(self) -> RunningGateway {
+        let file = write_temp("gateway.yaml", &self.yaml());
+        let mut child = Command::new(process::binary("tollgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .env("NO_COLOR", "1")
+            .env("TOLLGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start tollgate");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = strip_ansi(&line);
+                if line.contains("tollgate is listening")
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(listening_addr(&line));
+                }
+                let mut l = sink.lock().expect("log lock");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let pid = child.id().expect("tollgate has a pid");
+        let addr = match tokio::time::timeout(Duration::from_secs(15), addr_rx).await {
+            Ok(Ok(Some(addr))) => addr,
+            _ => panic!("tollgate did not say where it listens; its log:\n{}", log.lock().expect("log lock")),
+        };
+        let gw = RunningGateway { addr, pid, child: tokio::sync::Mutex::new(child), log, _config: file };
+        let scheme = if self.config.contains_key("tls") { "https" } else { "http" };
+        let health = format!("{scheme}://{addr}/healthz");
+        // Only readiness is checked here; the TLS tests check the certificate themselves.
+        let probe = reqwest::Client::builder().danger_accept_invalid_certs(true).build().expect("probe client");
+        crate::within(15, "tollgate /healthz", async {
+            loop {
+                if let Ok(r) = probe.get(&health).send().await
+                    && r.status().is_success()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        gw
+    }
+}
+
+/// A `tollgate` process that is serving. Killed when dropped.
+pub struct RunningGateway {
+    addr: SocketAddr,
+    pid: u32,
+    child: tokio::sync::Mutex<Child>,
+    log: Arc<Mutex<String>>,
+    _config: PathBuf,
+}
+
+impl RunningGateway {
+    /// The Streamable HTTP endpoint of a server.
+    pub fn mcp_url(&self, server: &str) -> String {
+        format!("http://{}/{server}/mcp", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT`, for paths of its own.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// What the gateway has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// The processes the gateway started (stdio backends) that are running now.
+    pub fn children(&self) -> Vec<u32> {
+        process::children_of(self.pid)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        process::signal(self.pid, "TERM");
+    }
+
+    /// Waits for the process to exit; `None` if it still runs after `limit`.
+    pub async fn exit_within(&self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.lock().await;
+        tokio::time::timeout(limit, child.wait()).await.ok().map(|r| r.expect("wait for tollgate"))
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(dir) = self._config.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Runs `tollgate` with arguments and a config text; returns how it exited and what it printed.
+pub async fn run_tollgate(args: &[&str], config_text: &str) -> (ExitStatus, String) {
+    let file = write_temp("config.yaml", config_text);
+    let mut cmd = Command::new(process::binary("tollgate"));
+    cmd.args(args).arg("--config").arg(&file).env("NO_COLOR", "1").stdin(Stdio::null()).kill_on_drop(true);
+    let out = crate::within(15, "tollgate to finish", cmd.output()).await.expect("run tollgate");
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status, strip_ansi(&text))
+}
+
+/// A file of its own in the temp directory, unique across tests and test processes.
+pub fn write_temp(name: &str, text: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("tollgate-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
+/// The `addr=` field of the log line that says where the gateway listens.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("addr=")? + 5..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! `tollgate validate` names every problem of a config file with its line, and `serve`
+//! refuses the same file.
+
+use tollgate_tests::gateway::run_tollgate;
+
+/// Three problems, on lines 3, 5 and 7.
+const BROKEN: &str = "\
+listen: 127.0.0.1:0
+servers:
+  - name: Not A Name
+    backend:
+      http: ftp://127.0.0.1/mcp
+  - name: other
+    backend: {}
+";
+
+const FINE: &str = "\
+listen: 127.0.0.1:0
+servers:
+  - name: fine
+    backend:
+      http: http://127.0.0.1:9/mcp
+";
+
+#[tokio::test]
+async fn validate_names_each_problem_with_its_line() {
+    let (status, out) = run_tollgate(&["validate"], BROKEN).await;
+
+    assert!(!status.success(), "a broken config fails validation:\n{out}");
+    for (line, what) in [(3, "servers[0].name"), (5, "servers[0].backend.http"), (7, "servers[1].backend")] {
+        let shown = format!("line {line}: {what}:");
+        assert!(out.contains(&shown), "the output names `{shown}`:\n{out}");
+    }
+    assert!(out.contains("3 problem(s)"), "{out}");
+}
+
+#[tokio::test]
+async fn validate_accepts_a_good_config() {
+    let (status, out) = run_tollgate(&["validate"], FINE).await;
+    assert!(status.success(), "{out}");
+    assert!(out.contains("ok (1 server(s))"), "{out}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_broken_config_with_the_same_problems() {
+    let (status, out) = run_tollgate(&["serve"], BROKEN).await;
+
+    assert!(!status.success(), "serve refuses a broken config:\n{out}");
+    assert!(out.contains("line 3: servers[0].name:") && out.contains("line 7: servers[1].backend:"), "{out}");
+    assert!(!out.contains("listening"), "the gateway never started listening:\n{out}");
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_reported_where_it_is() {
+    let text = "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n      headerz: {}\n";
+    let (status, out) = run_tollgate(&["validate"], text).await;
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("line 5") && out.contains("headerz"), "{out}");
+}
