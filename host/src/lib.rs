@@ -3,6 +3,7 @@
 //!
 //! `transport` (HTTP in and out) -> `session` (ids, routing, streams) -> `policy` (the chain) -> `backend` (the MCP server).
 
+pub mod authorization;
 pub mod backend;
 pub mod config;
 pub mod error;

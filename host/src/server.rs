@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use crate::authorization;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::transport::{headers, legacy, respond, streamable};
@@ -24,6 +25,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/.well-known/oauth-protected-resource", get(authorization::root_form))
+        .route("/.well-known/oauth-protected-resource/{name}/mcp", get(authorization::path_form))
         .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
         .route("/{name}/sse", get(legacy::connect))
         .route("/{name}/message", axum::routing::post(legacy::message))

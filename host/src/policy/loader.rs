@@ -44,6 +44,8 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
                 k += 1;
                 namespace = format!("{}/{}#{k}", server.name, b.name());
             }
+            // A protected server's jwt binding learns the server's canonical URL.
+            let b = &crate::authorization::complete(config, &server.name, b);
             match bind(rt, &server.name, b, base, namespace, &mut loaded.files).await {
                 Ok(binding) => chain.bindings.push(binding),
                 Err((field, message)) => problems.push(problem(locator, &format!("{at}{field}"), message)),

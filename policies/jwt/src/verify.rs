@@ -1,0 +1,96 @@
+//! The signature: pick the key the token names, of a type that fits the token's algorithm,
+//! and verify with `jsonwebtoken` (RustCrypto underneath, so it builds for Wasm). A key is
+//! only ever used with its own family's algorithms: no HMAC/RSA confusion, and no `none`.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::{Map, Value};
+
+/// At most this many keys are tried for a token without `kid`.
+const MAX_TRIES: usize = 8;
+
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// The token names a key this set does not have: a refreshed set might.
+    UnknownKey,
+    Invalid(String),
+}
+
+/// One public signing key from JSON; shared-secret (`oct`) keys and private keys are refused.
+pub fn public_jwk(v: Value) -> Result<Jwk, String> {
+    if v.get("kty").and_then(Value::as_str) == Some("oct") {
+        return Err("a shared-secret (oct) key cannot be used: it would let its holders forge tokens".into());
+    }
+    if v.get("d").is_some() {
+        return Err("this is a private key; give the public key only".into());
+    }
+    serde_json::from_value(v).map_err(|e| format!("not a usable JWK: {e}"))
+}
+
+/// The signing keys of a JWKS document; keys that cannot be used (unknown types, encryption
+/// keys, shared secrets) are left out rather than failing the whole set.
+pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, String> {
+    let doc: Value = serde_json::from_slice(body).map_err(|_| "the JWKS document is not JSON".to_owned())?;
+    let keys = doc.get("keys").and_then(Value::as_array).ok_or("the JWKS document has no keys list")?;
+    Ok(keys.iter().filter_map(|k| public_jwk(k.clone()).ok()).filter(signing).collect())
+}
+
+fn signing(k: &Jwk) -> bool {
+    k.common.public_key_use != Some(PublicKeyUse::Encryption)
+        && k.common.key_algorithm != Some(KeyAlgorithm::UNKNOWN_ALGORITHM)
+        && !matches!(k.algorithm, AlgorithmParameters::Other(_))
+}
+
+/// Whether `key` may verify `alg`.
+fn fits(key: &Jwk, alg: Algorithm) -> bool {
+    if let Some(ka) = &key.common.key_algorithm {
+        if format!("{ka:?}") != format!("{alg:?}") {
+            return false;
+        }
+    }
+    match (&key.algorithm, alg) {
+        (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
+        (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA) => true,
+        _ => false,
+    }
+}
+
+/// The token's algorithm and key id, once the algorithm is one the binding accepts.
+pub fn header(token: &str, allowed: &[Algorithm]) -> Result<(Algorithm, Option<String>), Refusal> {
+    let h = decode_header(token).map_err(|_| Refusal::Invalid("the token is malformed".into()))?;
+    if !allowed.contains(&h.alg) {
+        return Err(Refusal::Invalid(format!("the token's algorithm {:?} is not accepted", h.alg)));
+    }
+    Ok((h.alg, h.kid))
+}
+
+/// Verifies the signature of `token` against `keys` and returns its claims, unchecked.
+pub fn verify(token: &str, keys: &[Jwk], allowed: &[Algorithm]) -> Result<Map<String, Value>, Refusal> {
+    let (alg, kid) = header(token, allowed)?;
+    let named: Vec<&Jwk> = match &kid {
+        Some(kid) => keys.iter().filter(|k| k.common.key_id.as_deref() == Some(kid)).collect(),
+        None => keys.iter().collect(),
+    };
+    if named.is_empty() {
+        return Err(if kid.is_some() { Refusal::UnknownKey } else { Refusal::Invalid("no signing key is known".into()) });
+    }
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    let mut tried = false;
+    for key in named.into_iter().filter(|k| fits(k, alg)).take(MAX_TRIES) {
+        tried = true;
+        let Ok(dk) = DecodingKey::from_jwk(key) else { continue };
+        match decode::<Map<String, Value>>(token, &dk, &validation) {
+            Ok(data) => return Ok(data.claims),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => continue,
+            Err(_) => return Err(Refusal::Invalid("the token is malformed".into())),
+        }
+    }
+    Err(Refusal::Invalid(if tried { "the token's signature is invalid".into() } else { format!("no key fits the token's algorithm {alg:?}") }))
+}
