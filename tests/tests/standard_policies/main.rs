@@ -1,0 +1,1 @@
+//! The standard policies end to end (being written).
