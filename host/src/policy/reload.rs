@@ -21,11 +21,15 @@ pub fn watch(gw: Arc<Gateway>, file: PathBuf, components: Vec<PathBuf>) {
     let watched = Arc::new(std::sync::Mutex::new(watched_set(&file, &components)));
     let (filter, events) = (watched.clone(), tx.clone());
     let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if let Ok(ev) = ev {
-            let set = filter.lock().expect("watch lock");
-            if ev.paths.iter().any(|p| set.contains(&normalize(p)) || set.contains(p)) {
-                let _ = events.try_send(());
-            }
+        let Ok(ev) = ev else { return };
+        // Only changes count: the reload itself opens and reads these files.
+        let metadata_only = matches!(ev.kind, notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_)));
+        if metadata_only || !(ev.kind.is_create() || ev.kind.is_modify() || ev.kind.is_remove()) {
+            return;
+        }
+        let set = filter.lock().expect("watch lock");
+        if ev.paths.iter().any(|p| set.contains(&normalize(p)) || set.contains(p)) {
+            let _ = events.try_send(());
         }
     });
     let mut watcher = watcher.inspect_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP")).ok();

@@ -10,6 +10,10 @@ from wit_world.imports.exchange import Exchange
 
 UNAUTHORIZED = -32001
 
+# The binding's config, set by `init`. Module state, not instance state: the export class
+# may be instantiated for each call.
+CONFIG: dict = {}
+
 
 class Policy(exports.Policy):
     def init(self, config: str) -> types.Hooks:
@@ -20,11 +24,12 @@ class Policy(exports.Policy):
         key = cfg.get("api_key")
         if key is not None and (not isinstance(key, str) or key == ""):
             raise Err("api_key must not be empty")
-        self.api_key = key
+        CONFIG["api_key"] = key
         return types.Hooks.REQUEST
 
     def on_request(self, ex: Exchange) -> types.Verdict:
-        if self.api_key is not None and ex.header("x-api-key") != self.api_key:
+        key = CONFIG.get("api_key")
+        if key is not None and ex.header("x-api-key") != key:
             error = types.RpcError(UNAUTHORIZED, "Unauthorized: a valid x-api-key is required", None)
             return types.Verdict_Deny(types.Rejection(error, 401, [("www-authenticate", 'ApiKey realm="tollgate"')]))
         return types.Verdict_Continue(types.Mutation(None, [], [], []))

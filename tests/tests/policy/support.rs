@@ -140,7 +140,8 @@ impl Gateway {
         std::fs::write(&config, format!("listen: {addr}\n{servers_yaml}")).unwrap();
         let child = Command::new(binary()).args(["serve", "-c"]).arg(&config).env("TOLLGATE_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
         let gw = Gateway { child, addr, config, _dir: dir };
-        for _ in 0..300 {
+        // Loading compiles every policy: an interpreter-sized one takes a while on a busy machine.
+        for _ in 0..2400 {
             if reqwest::get(format!("http://{addr}/healthz")).await.is_ok() {
                 return gw;
             }
