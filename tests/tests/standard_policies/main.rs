@@ -1,1 +1,17 @@
-//! The standard policies end to end (being written).
+//! The standard policies end to end: the real `tollgate` binary, each policy bound by name in a
+//! server's `policies:` list, between real peers: an identity provider the test runs (OIDC
+//! discovery, a JWKS with keys generated here, a client-credentials token endpoint), MCP
+//! backends that record what reached them, the official Rust SDK client and plain HTTP.
+//!
+//! Run `cargo build -p tollgate` first: the tests start the binary next to them.
+
+mod idp;
+mod support;
+
+mod jwt;
+mod cache;
+mod credentials;
+mod ip_filter;
+mod quota;
+mod rate_limit;
+mod tool_filter;
