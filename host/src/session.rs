@@ -23,6 +23,9 @@ use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
 use crate::policy::{self, Admission, Caller, HeaderEdits, Route, Trail};
 
+/// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
+const MAX_KEPT_STREAMS: usize = 1024;
+
 /// How the client is connected, which decides where messages go.
 pub enum Mode {
     /// Streamable HTTP: each request has its own answer stream, plus an optional GET stream.
@@ -171,7 +174,14 @@ impl Session {
             Mode::Streamable => {
                 let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
                 let s = Arc::new(OutStream::new(n, self.replay));
-                self.streams.lock().expect("session lock").insert(n, s.clone());
+                let mut streams = self.streams.lock().expect("session lock");
+                // Streams whose client never came back for the rest are kept for resumption,
+                // but not without bound: past the cap, the finished ones go.
+                if streams.len() >= MAX_KEPT_STREAMS {
+                    streams.retain(|_, s| !s.is_finished());
+                }
+                streams.insert(n, s.clone());
+                drop(streams);
                 s
             }
         };
