@@ -104,7 +104,22 @@ async fn jwt_challenges_without_a_token_and_admits_rs256_and_es256_tokens_that_n
     let mut expired_claims = claims(&idp.issuer, &resource, "mcp");
     expired_claims["exp"] = json!(now() - 3600);
     let expired = rs.sign(&expired_claims);
-    for (what, token, why) in [("wrong audience", other_aud, "audience"), ("expired", expired, "expired")] {
+    // And tokens no key of the identity provider signed: garbage, `alg: none`, and HS256 with
+    // the RSA key's public modulus as the shared secret (the HMAC/RSA confusion).
+    let garbage = "not-a-jwt".to_owned();
+    let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+    let unsigned = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&claims(&idp.issuer, &resource, "mcp")));
+    let modulus = rs.jwk["n"].as_str().expect("n").as_bytes().to_vec();
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some(rs.kid.clone());
+    let confused = jsonwebtoken::encode(&hs, &claims(&idp.issuer, &resource, "mcp"), &jsonwebtoken::EncodingKey::from_secret(&modulus)).expect("sign HS256");
+    for (what, token, why) in [
+        ("wrong audience", other_aud, "audience"),
+        ("expired", expired, "expired"),
+        ("malformed", garbage, "malformed"),
+        ("alg none", unsigned, "malformed"),
+        ("HS256 with the RSA modulus", confused, "algorithm"),
+    ] {
         let r = gw.caller("s").bearer(&token).initialize().await;
         assert_eq!((r.status, r.error_code()), (401, UNAUTHORIZED), "{what}: {r:?}");
         let challenge = header(&r, "www-authenticate");
