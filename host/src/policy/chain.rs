@@ -172,11 +172,7 @@ impl Trail {
             match result {
                 Ok((verdict, kept)) => {
                     if let Some(kept) = kept {
-                        let m = Arc::make_mut(&mut out);
-                        if let Some(tools) = m.body.get_mut("result").and_then(|r| r.get_mut("tools")).and_then(Value::as_array_mut) {
-                            let mut k = kept.into_iter();
-                            tools.retain(|_| k.next().unwrap_or(false));
-                        }
+                        keep_tools(Arc::make_mut(&mut out), &kept);
                     }
                     match verdict {
                         Some(Verdict::Continue(c)) => {
@@ -201,6 +197,14 @@ impl Trail {
             }
         }
         Arc::unwrap_or_clone(out)
+    }
+}
+
+/// Drops from a `tools/list` answer the tools whose `keep` entry is false.
+fn keep_tools(answer: &mut Message, keep: &[bool]) {
+    if let Some(tools) = answer.body.get_mut("result").and_then(|r| r.get_mut("tools")).and_then(Value::as_array_mut) {
+        let mut k = keep.iter();
+        tools.retain(|_| k.next().copied().unwrap_or(false));
     }
 }
 
@@ -245,6 +249,10 @@ impl Binding {
                 let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
                 keep.push(inst.visible(name).await?);
             }
+            // `on-response` sees the list as the caller will, so a rewrite (a rename) cannot bring hidden tools back.
+            let mut filtered = (*answer).clone();
+            keep_tools(&mut filtered, &keep);
+            inst.view_mut().outcome = Some(Arc::new(filtered));
             kept = Some(keep);
             inst.view_mut().attributes = after;
         }

@@ -31,12 +31,9 @@ async fn tool_filter_hides_denied_tools_from_the_list_and_refuses_their_calls() 
     assert_eq!(text(&c.call("echo", json!({ "text": "plain" })).await), "plain");
 }
 
-/// With `rename` the policy also has a response hook, which renames the backend's list as it
-/// came (`ex.outcome()` is the answer before the visibility filter) and returns it whole; the
-/// host then puts that list in place of the filtered one (policy/chain.rs, `Trail::settle`), so
-/// denied tools reappear in `tools/list` (their calls are still refused).
+/// With `rename` the policy also has a response hook that rewrites the list; it must see, and
+/// return, the list after the visibility filter, so hidden tools stay hidden.
 #[tokio::test]
-#[ignore = "tool-filter with rename: denied tools reappear in tools/list (the response hook's list replaces the filtered one)"]
 async fn tool_filter_with_a_rename_still_hides_denied_tools() {
     let backend = Backend::rmcp().named("filtered").start().await;
     let filter = policy("tool-filter", json!({
