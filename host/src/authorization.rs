@@ -23,7 +23,8 @@ const JWT: &str = "jwt";
 /// The server's canonical URL: `public_url` (or `http://{listen}`) and `/{name}/mcp`, with
 /// scheme and host in lowercase and no trailing slash (MCP spec, canonical server URI).
 pub fn resource_url(config: &Config, server: &str) -> String {
-    let base = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let base = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{}", config.listen));
     let base = base.trim_end_matches('/');
     let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));

@@ -47,3 +47,10 @@ fn two_backends_for_one_server_are_refused() {
     let problems = Config::parse(text).unwrap_err();
     assert!(problems[0].message.contains("only one of"), "{problems:?}");
 }
+
+#[test]
+fn authorization_needs_a_known_canonical_url() {
+    let text = "listen: 127.0.0.1:0\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n    policies:\n      - policy: jwt\n        config:\n          keys: []\n          authorization: { authorization_servers: [https://idp.example.com] }\n";
+    let problems = Config::parse(text).unwrap_err();
+    assert!(problems.iter().any(|p| p.path == "servers[0].policies[0].config.authorization" && p.message.contains("public_url")), "{problems:?}");
+}

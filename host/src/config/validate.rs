@@ -18,6 +18,15 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
         check_backend(&mut out, &format!("{at}.backend"), &server.backend);
         super::policy::check(&mut out, &format!("{at}.policies"), &server.policies);
+        for (j, b) in server.policies.iter().enumerate() {
+            let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
+            if protects && config.public_url.is_none() && config.listen.port() == 0 {
+                out.push(
+                    &format!("{at}.policies[{j}].config.authorization"),
+                    "the canonical URL that tokens must name is not known with `listen` on port 0: set `public_url`, or a fixed port",
+                );
+            }
+        }
     }
     for (i, origin) in config.security.allowed_origins.iter().enumerate() {
         if origin != "*" && url::Url::parse(origin).is_err() {
