@@ -25,6 +25,8 @@ const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 pub struct Target {
     pub addr: SocketAddr,
     pub path: String,
+    /// Sent on every request (for example a bearer token for a chain with `jwt`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One measured run at one concurrency.
@@ -127,6 +129,9 @@ impl Session {
         }
         if let Some(version) = &self.protocol {
             req = req.header(PROTOCOL_HEADER, version.clone());
+        }
+        for (name, value) in &self.target.headers {
+            req = req.header(name.as_str(), value.as_str());
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let resp = match sender.send_request(req).await {

@@ -56,6 +56,11 @@ struct Args {
     #[arg(long)]
     no_plain_gateway: bool,
 
+    /// A header sent on every request to a gateway, as `NAME: VALUE` (for example
+    /// `authorization: Bearer …` for a chain with `jwt`). Repeatable.
+    #[arg(long = "gateway-header", value_name = "NAME: VALUE")]
+    gateway_headers: Vec<String>,
+
     /// The MCP endpoint path on the gateway.
     #[arg(long, default_value = "/echo/mcp")]
     gateway_path: String,
@@ -214,6 +219,14 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
 
+    let gateway_headers: Vec<(String, String)> = args
+        .gateway_headers
+        .iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) => Ok((name.trim().to_owned(), value.trim().to_owned())),
+            None => Err(anyhow::anyhow!("--gateway-header wants NAME: VALUE, got {h:?}")),
+        })
+        .collect::<anyhow::Result<_>>()?;
     let mut rows = Vec::new();
     for plan in &plans {
         let (target, gw) = match &plan.template {
@@ -221,6 +234,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 Target {
                     addr: backend.addr,
                     path: "/mcp".into(),
+                    headers: Vec::new(),
                 },
                 None,
             ),
@@ -242,6 +256,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                     Target {
                         addr: gw.addr,
                         path: args.gateway_path.clone(),
+                        headers: gateway_headers.clone(),
                     },
                     Some(gw),
                 )
