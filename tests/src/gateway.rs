@@ -224,12 +224,13 @@ pub fn write_temp(name: &str, text: &str) -> PathBuf {
 }
 
 /// The `addr=` field of the log line that says where the gateway listens.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("addr=")? + 5..];
     rest.split_whitespace().next()?.parse().ok()
 }
 
-fn strip_ansi(s: &str) -> String {
+/// A log line without its terminal colour codes.
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

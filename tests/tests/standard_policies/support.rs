@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tollgate_tests::gateway::{listening_addr, strip_ansi};
 use tokio::process::{Child, Command};
 use tollgate_tests::gateway::write_temp;
 use tollgate_tests::process;
@@ -302,24 +303,3 @@ pub async fn clear_of_window_edge(window_s: u64, margin_s: u64) {
     }
 }
 
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("addr=")? + 5..];
-    rest.split_whitespace().next()?.parse().ok()
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
