@@ -90,60 +90,71 @@ impl Gateway {
     /// Starts `tollgate serve` and waits until it answers on `/healthz`.
     pub async fn start(self) -> RunningGateway {
         let file = write_temp("gateway.yaml", &self.yaml());
-        let mut child = Command::new(process::binary("tollgate"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&file)
-            .env("NO_COLOR", "1")
-            .env("TOLLGATE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start tollgate");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut addr_tx = Some(addr_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                let line = strip_ansi(&line);
-                if line.contains("tollgate is listening")
-                    && let Some(tx) = addr_tx.take()
-                {
-                    let _ = tx.send(listening_addr(&line));
-                }
-                let mut l = sink.lock().expect("log lock");
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let pid = child.id().expect("tollgate has a pid");
-        let addr = match tokio::time::timeout(Duration::from_secs(15), addr_rx).await {
-            Ok(Ok(Some(addr))) => addr,
-            _ => panic!("tollgate did not say where it listens; its log:\n{}", log.lock().expect("log lock")),
-        };
-        let gw = RunningGateway { addr, pid, child: tokio::sync::Mutex::new(child), log, _config: file };
         let scheme = if self.config.contains_key("tls") { "https" } else { "http" };
-        let health = format!("{scheme}://{addr}/healthz");
-        // Only readiness is checked here; the TLS tests check the certificate themselves.
-        let probe = reqwest::Client::builder().danger_accept_invalid_certs(true).build().expect("probe client");
-        crate::within(15, "tollgate /healthz", async {
-            loop {
-                if let Ok(r) = probe.get(&health).send().await
-                    && r.status().is_success()
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
+        let Launched { child, addr, log } = launch(&file, &[], scheme, Duration::from_secs(15)).await;
+        let pid = child.id().expect("tollgate has a pid");
+        let gw = RunningGateway { addr, pid, child: tokio::sync::Mutex::new(child), log, _config: file };
         gw
     }
+}
+
+/// A started `tollgate serve`: the process, where it listens, and its log as it grows.
+pub struct Launched {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+}
+
+/// Starts `tollgate serve --config FILE` with `env` set for its process only, waits (up to
+/// `wait`) for it to say where it listens, then until it answers on `/healthz` over `scheme`.
+pub async fn launch(file: &Path, env: &[(&str, &str)], scheme: &str, wait: Duration) -> Launched {
+    let mut cmd = Command::new(process::binary("tollgate"));
+    cmd.arg("serve").arg("--config").arg(file).env("NO_COLOR", "1").env("TOLLGATE_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).spawn().expect("start tollgate");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let sink = log.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut addr_tx = Some(addr_tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            let line = strip_ansi(&line);
+            if line.contains("tollgate is listening")
+                && let Some(tx) = addr_tx.take()
+            {
+                let _ = tx.send(listening_addr(&line));
+            }
+            let mut l = sink.lock().expect("log lock");
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let addr = match tokio::time::timeout(wait, addr_rx).await {
+        Ok(Ok(Some(addr))) => addr,
+        _ => {
+            let config = std::fs::read_to_string(file).unwrap_or_default();
+            panic!("tollgate did not say where it listens; its config:\n{config}\nits log:\n{}", log.lock().expect("log lock"))
+        }
+    };
+    let health = format!("{scheme}://{addr}/healthz");
+    // Only readiness is checked here; the TLS tests check the certificate themselves.
+    let probe = reqwest::Client::builder().danger_accept_invalid_certs(true).no_proxy().build().expect("probe client");
+    crate::within(wait.as_secs().clamp(15, 30), "tollgate /healthz", async {
+        loop {
+            if let Ok(r) = probe.get(&health).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    Launched { child, addr, log }
 }
 
 /// A `tollgate` process that is serving. Killed when dropped.
@@ -224,13 +235,13 @@ pub fn write_temp(name: &str, text: &str) -> PathBuf {
 }
 
 /// The `addr=` field of the log line that says where the gateway listens.
-pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("addr=")? + 5..];
     rest.split_whitespace().next()?.parse().ok()
 }
 
 /// A log line without its terminal colour codes.
-pub fn strip_ansi(s: &str) -> String {
+fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +11,8 @@ use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tollgate_tests::gateway::{listening_addr, strip_ansi};
-use tokio::process::{Child, Command};
-use tollgate_tests::gateway::write_temp;
-use tollgate_tests::process;
+use tokio::process::Child;
+use tollgate_tests::gateway::{Launched, launch, write_temp};
 use tollgate_tests::raw::{Raw, RawResponse};
 
 /// Gateway error codes (host/src/error.rs, `code`).
@@ -55,50 +51,9 @@ impl Gw {
     pub async fn start(config: Value, env: &[(&str, &str)]) -> Gw {
         let text = serde_json::to_string_pretty(&config).expect("config serializes");
         let file = write_temp("tollgate.yaml", &text);
-        let mut cmd = Command::new(process::binary("tollgate"));
-        cmd.arg("serve").arg("--config").arg(&file).env("NO_COLOR", "1").env("TOLLGATE_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).spawn().expect("start tollgate");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut addr_tx = Some(addr_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                let line = strip_ansi(&line);
-                if line.contains("tollgate is listening")
-                    && let Some(tx) = addr_tx.take()
-                {
-                    let _ = tx.send(listening_addr(&line));
-                }
-                let mut l = sink.lock().expect("log lock");
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
         // Loading the standard policies compiles them: generous on a busy machine.
-        let addr = match tokio::time::timeout(Duration::from_secs(60), addr_rx).await {
-            Ok(Ok(Some(addr))) => addr,
-            _ => panic!("tollgate did not say where it listens; its config:\n{text}\nits log:\n{}", log.lock().expect("log lock")),
-        };
+        let Launched { child, addr, log } = launch(&file, env, "http", Duration::from_secs(60)).await;
         let gw = Gw { addr, log, _child: child, config: file };
-        let health = format!("{}/healthz", gw.base());
-        let probe = reqwest::Client::builder().no_proxy().build().expect("probe client");
-        tollgate_tests::within(30, "tollgate /healthz", async {
-            loop {
-                if let Ok(r) = probe.get(&health).send().await
-                    && r.status().is_success()
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
         gw
     }
 
