@@ -6,6 +6,7 @@
 mod locate;
 mod openapi;
 mod policy;
+mod telemetry;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
+pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -38,6 +40,9 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub sessions: Sessions,
+    /// Traces, the access log; metrics are always on.
+    #[serde(default)]
+    pub telemetry: Telemetry,
     pub servers: Vec<ServerConfig>,
 }
 
@@ -138,6 +143,9 @@ pub struct ServerConfig {
     /// The policy chain every message of this server passes, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyBinding>,
+    /// Tool arguments and results in the access log: off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_log: Option<PayloadLog>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.

@@ -9,6 +9,7 @@ use crate::backend::Backend;
 use crate::config::{Config, ServerConfig};
 use crate::error::GatewayError;
 use crate::session::Registry;
+use crate::telemetry::Telemetry;
 
 /// One MCP server as clients see it.
 pub struct Server {
@@ -26,6 +27,8 @@ pub struct Gateway {
     pub servers: HashMap<String, Arc<Server>>,
     pub sessions: Arc<Registry>,
     pub draining: AtomicBool,
+    /// Metrics and the access log, shared by every exchange.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Gateway {
@@ -37,9 +40,10 @@ impl Gateway {
             let backend = Backend::new(s, &config.limits)?;
             servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout, policies: Default::default() }));
         }
+        let telemetry = Telemetry::new(&config).map_err(|e| GatewayError::BadRequest(format!("cannot open the access log: {e}")))?;
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers, sessions, draining: AtomicBool::new(false) }))
+        Ok(Arc::new(Gateway { config, servers, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
     }
 
     pub fn server(&self, name: &str) -> Result<Arc<Server>, GatewayError> {

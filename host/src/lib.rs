@@ -13,4 +13,5 @@ pub mod policy;
 pub mod server;
 pub mod session;
 pub mod sse;
+pub mod telemetry;
 pub mod transport;

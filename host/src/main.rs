@@ -51,7 +51,16 @@ fn main() -> ExitCode {
                 Ok(x) => x,
                 Err(e) => return report(e),
             };
-            init_tracing();
+            let _traces = {
+                let _in_runtime = rt.enter();
+                match tollgate::telemetry::trace::provider(&cfg.telemetry) {
+                    Ok(p) => init_tracing(p),
+                    Err(e) => {
+                        eprintln!("tollgate: cannot set up trace export: {e:#}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
             match rt.block_on(serve(cfg, loaded, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -75,9 +84,18 @@ fn report(e: ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `TOLLGATE_LOG`; spans for the collector go their own way,
+/// whatever the log level.
+fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>) -> tollgate::telemetry::trace::TraceGuard {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let not_spans = tracing_subscriber::filter::filter_fn(|m| m.target() != tollgate::telemetry::trace::TARGET);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter).with_filter(not_spans);
+    let (otel, guard) = tollgate::telemetry::trace::layer(provider);
+    tracing_subscriber::registry().with(fmt).with(otel).init();
+    guard
 }
 
 async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -> anyhow::Result<()> {

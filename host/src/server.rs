@@ -47,14 +47,20 @@ async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Resp
 }
 
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    let (status, body) = readiness(&gw).await;
+    Response::builder().status(status).body(body.into()).expect("static response parts")
+}
+
+/// Whether the gateway can serve. The config and every policy loaded before the listener
+/// opened, so what is left to know is whether every backend answers.
+pub async fn readiness(gw: &Gateway) -> (StatusCode, String) {
     let mut down = Vec::new();
     for s in gw.servers.values() {
         if let Err(e) = s.backend.probe().await {
             down.push(format!("{}: {e}", s.name));
         }
     }
-    let (status, body) = if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) };
-    Response::builder().status(status).body(body.into()).expect("static response parts")
+    if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) }
 }
 
 async fn not_found(req: Request) -> Response {

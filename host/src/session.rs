@@ -22,6 +22,7 @@ use crate::error::{BackendError, GatewayError};
 use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
 use crate::policy::{self, Admission, Caller, HeaderEdits, Route, Trail};
+use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
 const MAX_KEPT_STREAMS: usize = 1024;
@@ -40,6 +41,8 @@ struct Pending {
     progress: Option<String>,
     /// Where the policy chain left this request, for its answer's way back.
     trail: Option<Trail>,
+    /// What operators will see of this request, reported when its answer comes.
+    exchange: Option<Exchange>,
 }
 
 pub struct Session {
@@ -110,6 +113,24 @@ impl Session {
         Arc::new(Inbox(self.weak.clone()))
     }
 
+    /// `clientInfo` (name, version) from the client's `initialize`, for logs and spans.
+    pub fn client_info(&self) -> Option<(String, String)> {
+        let init = self.init.lock().expect("session lock");
+        let info = init.as_ref()?.params()?.get("clientInfo")?;
+        let text = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some((text("name"), text("version")))
+    }
+
+    /// Client streams open now: the GET stream and request streams a client is reading.
+    pub fn open_streams(&self) -> usize {
+        let mut n = usize::from(self.standalone.is_live());
+        n += self.streams.lock().expect("session lock").values().filter(|s| s.is_live()).count();
+        if let Mode::Legacy(out) = &self.mode {
+            n += usize::from(out.is_live());
+        }
+        n
+    }
+
     pub fn mode(&self) -> &Mode {
         &self.mode
     }
@@ -153,6 +174,9 @@ impl Session {
                     Mode::Legacy(out) => out.clone(),
                     Mode::Streamable => Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay)),
                 };
+                if let Some(x) = telemetry::current() {
+                    x.answer(&answer);
+                }
                 stream.push(answer.to_bytes(), !legacy);
                 Ok(stream)
             }
@@ -189,7 +213,17 @@ impl Session {
         if let Some(t) = &progress {
             self.progress.lock().expect("session lock").insert(t.clone(), id.clone());
         }
-        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail });
+        let exchange = telemetry::current();
+        let traced = exchange.as_ref().map(|x| x.to_backend()).filter(|ctx| !ctx.is_empty()).map(|ctx| {
+            let mut edits = headers.clone();
+            edits.set.extend(ctx.iter().cloned());
+            (telemetry::trace::with_context(msg, &ctx), edits)
+        });
+        let (msg, headers) = match &traced {
+            Some((m, h)) => (m, h),
+            None => (msg, headers),
+        };
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange });
         if prior.is_some() {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
@@ -286,7 +320,10 @@ impl Session {
 
     /// Sends `notifications/cancelled` for a request the client will no longer wait for.
     pub async fn cancel(&self, id: &Id, reason: &str) {
-        if self.forget(id).is_some() {
+        if let Some(p) = self.forget(id) {
+            if let Some(x) = &p.exchange {
+                x.fail(&GatewayError::backend(&self.server.name, BackendError::Timeout(self.server.timeout)));
+            }
             let note = Message::notification("notifications/cancelled", serde_json::json!({ "requestId": id.to_value(), "reason": reason }));
             if let Some(up) = self.upstream.read().await.clone() {
                 let _ = up.send(&note).await;
@@ -319,10 +356,17 @@ impl Session {
                 tracing::debug!(server = %self.server.name, session = %self.id, %id, "answer to a request no one waits for");
                 return;
             };
-            let msg = match p.trail {
-                Some(t) => t.settle(msg).await,
-                None => msg,
+            if let Some(x) = &p.exchange {
+                x.backend_done();
+            }
+            let msg = match (p.trail, &p.exchange) {
+                (Some(t), Some(x)) => x.scope(t.settle(msg)).await,
+                (Some(t), None) => t.settle(msg).await,
+                (None, _) => msg,
             };
+            if let Some(x) = &p.exchange {
+                x.answer(&msg);
+            }
             let legacy = matches!(self.mode, Mode::Legacy(_));
             p.stream.push(msg.to_bytes(), !legacy);
             if !legacy && p.stream.fully_delivered() {
@@ -371,6 +415,9 @@ impl Session {
         let legacy = matches!(self.mode, Mode::Legacy(_));
         for (id, p) in waiting {
             let err = backend::failure(&self.server.name, &id, cause.clone());
+            if let Some(x) = &p.exchange {
+                x.answer(&err);
+            }
             p.stream.push(err.to_bytes(), !legacy);
         }
     }

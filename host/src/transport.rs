@@ -4,5 +4,6 @@
 pub mod headers;
 pub mod legacy;
 pub mod modern;
+pub mod observe;
 pub mod respond;
 pub mod streamable;

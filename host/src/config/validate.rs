@@ -18,6 +18,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
         check_backend(&mut out, &format!("{at}.backend"), &server.backend);
         super::policy::check(&mut out, &format!("{at}.policies"), &server.policies);
+        if let Some(p) = &server.payload_log {
+            super::telemetry::check_payload(&mut out, &format!("{at}.payload_log"), p);
+        }
         for (j, b) in server.policies.iter().enumerate() {
             let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
             if protects && config.public_url.is_none() && config.listen.port() == 0 {
@@ -46,6 +49,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push("tls", &e);
         }
     }
+    super::telemetry::check(&mut out, &config.telemetry);
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }

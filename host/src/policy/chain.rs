@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::bindings::{Hooks, Phase, PolicyPre, Rejection, Verdict};
 use super::capability::Grants;
@@ -12,6 +13,7 @@ use super::exchange::{Attributes, Call, Caller, View};
 use crate::config::PolicyLimits;
 use crate::error::code;
 use crate::jsonrpc::{Id, Kind, Message};
+use crate::telemetry::{self, exchange::PolicyStep};
 
 /// One policy bound to one server, ready to instantiate.
 pub struct Binding {
@@ -103,15 +105,25 @@ impl Chain {
                 continue;
             }
             let view = View { phase: Phase::Request, call: call.clone(), attributes: attributes.clone(), outcome: None };
-            let verdict = match b.request(view, tool.as_deref()).await {
+            let step = observe(b, "request");
+            let result = match &step {
+                Some(s) => b.request(view, tool.as_deref()).instrument(s.span()).await,
+                None => b.request(view, tool.as_deref()).await,
+            };
+            end(step, verdict_label(&result, b.fail_open));
+            let verdict = match result {
                 Ok(Some(v)) => v,
-                Ok(None) => return Admission::Deny(hidden(tool.as_deref().unwrap_or_default())),
+                Ok(None) => {
+                    note(&attributes);
+                    return Admission::Deny(hidden(tool.as_deref().unwrap_or_default()));
+                }
                 Err(fault) if b.fail_open => {
                     b.report(&fault, true);
                     continue;
                 }
                 Err(fault) => {
                     b.report(&fault, false);
+                    note(&attributes);
                     return Admission::Deny(b.failed(&fault));
                 }
             };
@@ -130,17 +142,20 @@ impl Chain {
                 }
                 Verdict::Deny(r) => {
                     tracing::debug!(policy = %b.grants.policy, server = %b.grants.server, code = r.code, "policy denied");
+                    note(&attributes);
                     return Admission::Deny(r);
                 }
                 Verdict::Respond(result) => {
                     let Some(id) = call.msg.id.clone() else {
                         return Admission::Drop;
                     };
+                    note(&attributes);
                     let trail = self.trail(i, call, attributes, seen);
                     return Admission::Answer { msg: Message::result(id, result), trail };
                 }
             }
         }
+        note(&attributes);
         let n = self.bindings.len();
         let msg = Arc::unwrap_or_clone(call.clone()).msg;
         Admission::Forward { msg, headers, trail: self.trail(n, call, attributes, seen) }
@@ -167,7 +182,17 @@ impl Trail {
             }
             let view = View { phase: Phase::Response, call: self.call.clone(), attributes: attributes.clone(), outcome: Some(out.clone()) };
             let seen = self.seen[i].clone().unwrap_or_else(|| attributes.clone());
-            let result = b.respond(view, filter.then_some(seen)).await;
+            let step = observe(b, "response");
+            let result = match &step {
+                Some(s) => b.respond(view, filter.then_some(seen)).instrument(s.span()).await,
+                None => b.respond(view, filter.then_some(seen)).await,
+            };
+            end(step, match &result {
+                Ok((Some(v), _)) => verdict_name(v),
+                Ok((None, _)) => "filtered",
+                Err(_) if b.fail_open => "failed_open",
+                Err(_) => "failed",
+            });
             let id = out.id.clone();
             match result {
                 Ok((verdict, kept)) => {
@@ -197,6 +222,41 @@ impl Trail {
             }
         }
         Arc::unwrap_or_clone(out)
+    }
+}
+
+/// Times one policy step, when the message is being observed.
+fn observe(b: &Binding, phase: &'static str) -> Option<PolicyStep> {
+    telemetry::current().map(|x| x.policy_step(&b.grants.policy, phase))
+}
+
+fn end(step: Option<PolicyStep>, verdict: &'static str) {
+    if let Some(s) = step {
+        s.end(verdict);
+    }
+}
+
+/// What operators are told the caller is (subject, product, subscription), once the chain has said.
+fn note(attributes: &Attributes) {
+    if let Some(x) = telemetry::current() {
+        x.note_attributes(attributes);
+    }
+}
+
+fn verdict_label(result: &Result<Option<Verdict>, Fault>, fail_open: bool) -> &'static str {
+    match result {
+        Ok(Some(v)) => verdict_name(v),
+        Ok(None) => "hidden",
+        Err(_) if fail_open => "failed_open",
+        Err(_) => "failed",
+    }
+}
+
+fn verdict_name(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Continue(_) => "continue",
+        Verdict::Deny(_) => "deny",
+        Verdict::Respond(_) => "respond",
     }
 }
 

@@ -51,6 +51,11 @@ impl Registry {
         }
     }
 
+    /// Every live session, for metrics.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -13,6 +13,7 @@ use axum::response::Response;
 use hyper::HeaderMap;
 
 use super::headers;
+use super::observe;
 use super::respond;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
@@ -83,13 +84,19 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Q
         Ok(m) => m,
         Err(e) => return respond::error(&e, None),
     };
-    let caller = Arc::new(Caller { headers: h, addr: peer.map(|c| c.0.0) });
-    let result = match msg.kind {
-        Kind::Request if msg.method() == Some("initialize") => session.initialize(&msg, caller).await.map(|_| ()),
-        Kind::Request => session.request(&msg, caller).await.map(|_| ()),
+    let peer = peer.map(|c| c.0.0);
+    let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &h, peer, Some(&session), "sse"));
+    let caller = Arc::new(Caller { headers: h, addr: peer });
+    let result = match (&msg.kind, &x) {
+        (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, caller)).await.map(|_| ()),
+        (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller)).await.map(|_| ()),
+        (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller)).await.inspect(|_| x.accepted()),
         _ => session.notify(&msg, caller).await,
     };
     if let Err(e) = result {
+        if let Some(x) = &x {
+            x.fail(&e);
+        }
         // The answer to a request belongs on the SSE stream, errors included.
         if let (Some(id), Mode::Legacy(out)) = (msg.id.clone(), session.mode()) {
             let w = e.wire(true);

@@ -134,7 +134,12 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, body: bytes::Bytes, msg:
         }
     }
     match Message::parse(&bytes) {
-        Ok(m) => respond::json(status, m.to_bytes()),
+        Ok(m) => {
+            if let Some(x) = crate::telemetry::current() {
+                x.answer(&m);
+            }
+            respond::json(status, m.to_bytes())
+        }
         Err(_) if !status.is_success() => Response::builder().status(status).body(Body::from(bytes)).expect("static response parts"),
         Err(e) => respond::error(&GatewayError::backend(&server.name, crate::error::BackendError::Protocol(e.to_string())), msg.id.clone()),
     }

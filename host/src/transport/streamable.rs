@@ -14,12 +14,16 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
+use super::observe;
 use super::respond::{self, Deadline};
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Server};
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
 use crate::session::{Mode, stream::parse_event_id};
+
+/// How the access log and spans name this transport.
+const TRANSPORT: &str = "streamable-http";
 
 pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
     let server = match gw.server(&name) {
@@ -38,7 +42,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &name, &h, peer.map(|c| c.0.0), items).await;
+        return batch(&gw, &server, &h, peer.map(|c| c.0.0), items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -46,7 +50,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&e, id_hint),
     };
     let keepalive = gw.config.limits.keepalive();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer.map(|c| c.0.0) });
+    let peer = peer.map(|c| c.0.0);
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
@@ -55,9 +60,11 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                 Err(e) => return respond::error(&e, msg.id.clone()),
             };
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.initialize(&msg, caller).await {
+            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            let stream = match x.scope(session.initialize(&msg, caller)).await {
                 Ok(s) => s,
                 Err(e) => {
+                    x.fail(&e);
                     gw.sessions.remove(&session.id).await;
                     return respond::error(&e, Some(id));
                 }
@@ -67,7 +74,10 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) {
-            return super::modern::handle(server, &h, bytes, msg).await;
+            let x = observe::exchange(&gw, &server, &msg, &h, peer, None, "stateless-http");
+            let resp = x.scope(super::modern::handle(server.clone(), &h, bytes, msg)).await;
+            x.relayed(resp.status().as_u16());
+            return resp;
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
@@ -85,15 +95,32 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         }
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
-            let stream = match session.request(&msg, caller).await {
+            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            let stream = match x.scope(session.request(&msg, caller)).await {
                 Ok(s) => s,
-                Err(e) => return respond::error(&e, Some(id)),
+                Err(e) => {
+                    x.fail(&e);
+                    return respond::error(&e, Some(id));
+                }
             };
             let rx = stream.attach(None);
             let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
             respond::answer(rx, deadline, keepalive, None).await
         }
-        Kind::Notification | Kind::Response => match session.notify(&msg, caller).await {
+        Kind::Notification => {
+            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            match x.scope(session.notify(&msg, caller)).await {
+                Ok(()) => {
+                    x.accepted();
+                    respond::accepted()
+                }
+                Err(e) => {
+                    x.fail(&e);
+                    respond::error(&e, None)
+                }
+            }
+        }
+        Kind::Response => match session.notify(&msg, caller).await {
             Ok(()) => respond::accepted(),
             Err(e) => respond::error(&e, None),
         },
@@ -147,7 +174,8 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
+    let name = server.name.as_str();
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
@@ -179,11 +207,16 @@ async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<Socket
                 continue;
             }
         };
-        let outcome = match msg.kind {
-            Kind::Request => session.request(&msg, caller.clone()).await.map(|s| streams.push(s.attach(None))),
+        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, server, &msg, h, peer, Some(&session), TRANSPORT));
+        let outcome = match (&msg.kind, &x) {
+            (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller.clone())).await.map(|s| streams.push(s.attach(None))),
+            (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller.clone())).await.inspect(|_| x.accepted()),
             _ => session.notify(&msg, caller.clone()).await,
         };
         if let Err(e) = outcome {
+            if let Some(x) = &x {
+                x.fail(&e);
+            }
             let w = e.wire(true);
             errors.push(Message::error(msg.id.clone(), w.code, &w.message, w.data));
         }

@@ -1,0 +1,42 @@
+//! Where a client message starts being observed: the transport knows the HTTP side of it,
+//! the session knows who the client said it was.
+
+use std::net::SocketAddr;
+
+use hyper::HeaderMap;
+use serde_json::Value;
+
+use super::headers::{self, PROTOCOL_VERSION};
+use crate::gateway::{Gateway, Server};
+use crate::jsonrpc::Message;
+use crate::session::Session;
+use crate::telemetry::{Arrival, Exchange};
+
+pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, h: &HeaderMap, peer: Option<SocketAddr>, session: Option<&Session>, transport: &'static str) -> Exchange {
+    let initialize = msg.method() == Some("initialize");
+    let protocol = match session {
+        _ if initialize => msg.params().and_then(|p| p.get("protocolVersion")).and_then(Value::as_str).map(str::to_owned),
+        Some(s) => s.protocol_version.lock().expect("session lock").clone(),
+        None => headers::get(h, PROTOCOL_VERSION).map(str::to_owned),
+    };
+    let client = match session {
+        _ if initialize => msg.params().and_then(|p| p.get("clientInfo")).map(|i| {
+            let text = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            (text("name"), text("version"))
+        }),
+        Some(s) => s.client_info(),
+        None => None,
+    };
+    Exchange::start(&gw.telemetry, Arrival {
+        server: &server.name,
+        version: None,
+        payload: server.config.payload_log.as_ref(),
+        msg,
+        headers: h,
+        peer,
+        session: session.map(|s| s.id.as_str()),
+        protocol: protocol.as_deref(),
+        client,
+        transport,
+    })
+}
