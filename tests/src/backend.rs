@@ -71,6 +71,11 @@ impl EchoServer {
         text
     }
 
+    #[tool(description = "Returns the `_meta` its request carried, as JSON (trace context, progress token)")]
+    async fn meta(&self, meta: RequestMetaObject) -> String {
+        serde_json::to_string(&meta).unwrap_or_default()
+    }
+
     #[tool(description = "Names the backend instance that answers")]
     async fn whoami(&self) -> String {
         self.instance.clone()

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod client;
 pub mod gateway;
+pub mod otlp;
 pub mod process;
 pub mod raw;
 

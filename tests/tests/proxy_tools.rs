@@ -14,7 +14,7 @@ async fn a_client_lists_and_calls_the_tools_of_its_backend() {
 
     let mut tools = client.list_tools().await;
     tools.sort();
-    assert_eq!(tools, ["ask", "echo", "log", "progress", "slow", "whoami"]);
+    assert_eq!(tools, ["ask", "echo", "log", "meta", "progress", "slow", "whoami"]);
     assert_eq!(client.echo("hello through the gateway").await, "hello through the gateway");
     assert_eq!(client.call_tool("slow", json!({ "ms": 300 })).await.unwrap(), "slept 300 ms");
     client.close().await;

@@ -131,6 +131,12 @@ impl Caller {
         self
     }
 
+    /// The session the gateway issued, once initialized.
+    #[allow(dead_code)]
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
     pub async fn request(&mut self, method: &str, params: Value) -> RawResponse {
         self.next += 1;
         self.send(json!({ "jsonrpc": "2.0", "id": self.next, "method": method, "params": params })).await
