@@ -43,11 +43,30 @@ pub struct Config {
     /// Traces, the access log; metrics are always on.
     #[serde(default)]
     pub telemetry: Telemetry,
+    /// The management API's own listener; absent, there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management: Option<ManagementConfig>,
     pub servers: Vec<ServerConfig>,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// The management API: a listener of its own, so it can stay on loopback (or a private
+/// network) while clients reach the gateway from anywhere.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementConfig {
+    #[serde(default = "default_management_listen")]
+    pub listen: SocketAddr,
+    /// The environment variable holding the admin token. The token itself never sits in the
+    /// file, so the file can be kept in git.
+    pub admin_token_env: String,
+}
+
+fn default_management_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
 }
 
 /// A certificate chain and its private key, both PEM files.

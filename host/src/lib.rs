@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod jsonrpc;
+pub mod management;
 pub mod policy;
 pub mod server;
 pub mod session;

@@ -99,16 +99,45 @@ fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>) -
 }
 
 async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -> anyhow::Result<()> {
+    // The admin token is read before anything listens: a gateway whose management API would
+    // refuse everyone does not start.
+    let admin = match &cfg.management {
+        Some(m) => Some(tollgate::management::auth::AdminToken::from_env(&m.admin_token_env)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
     tollgate::policy::install(&gw, &policies);
     tollgate::policy::reload::watch(gw.clone(), file, policies.files);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let management = match (&gw.config.management, admin) {
+        (Some(m), Some(admin)) => {
+            let l = tokio::net::TcpListener::bind(m.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {} (management): {e}", m.listen))?;
+            tracing::info!(addr = %l.local_addr()?, "management API is listening");
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin });
+            let grace = gw.config.limits.shutdown_grace();
+            Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
+        }
+        _ => None,
+    };
     for s in gw.config.servers.iter() {
         tracing::info!(server = %s.name, streamable = %format!("http://{addr}/{}/mcp", s.name), sse = %format!("http://{addr}/{}/sse", s.name), "serving");
     }
     tracing::info!(%addr, "tollgate is listening");
-    tollgate::server::serve(gw, listener, shutdown_signal()).await?;
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    });
+    tollgate::server::serve(gw, listener, stop.cancelled_owned()).await?;
+    if let Some(m) = management {
+        match m.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "management API ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "management API task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

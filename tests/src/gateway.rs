@@ -18,6 +18,7 @@ use crate::process;
 pub struct Gateway {
     config: Map<String, Value>,
     servers: Vec<Value>,
+    env: Vec<(String, String)>,
 }
 
 impl Default for Gateway {
@@ -31,7 +32,7 @@ impl Gateway {
     pub fn new() -> Gateway {
         let mut config = Map::new();
         config.insert("listen".into(), json!("127.0.0.1:0"));
-        Gateway { config, servers: Vec::new() }
+        Gateway { config, servers: Vec::new(), env: Vec::new() }
     }
 
     /// A server whose backend is a Streamable HTTP URL.
@@ -74,6 +75,35 @@ impl Gateway {
         self
     }
 
+    /// A management API on a free loopback port, its admin token `token` (passed through the
+    /// environment variable `TOLLGATE_ADMIN_TOKEN`, as a deployment would).
+    pub fn management(self, token: &str) -> Gateway {
+        self.management_with(token, json!({}))
+    }
+
+    /// As [`Gateway::management`], with more keys in the `management:` section.
+    pub fn management_with(mut self, token: &str, extra: Value) -> Gateway {
+        let mut m = json!({ "listen": "127.0.0.1:0", "admin_token_env": "TOLLGATE_ADMIN_TOKEN" });
+        if let Value::Object(extra) = extra {
+            m.as_object_mut().expect("a map").extend(extra);
+        }
+        self.config.insert("management".into(), m);
+        self.env.push(("TOLLGATE_ADMIN_TOKEN".into(), token.into()));
+        self
+    }
+
+    /// Sets a top-level key of the config (`products`, ...).
+    pub fn top(mut self, key: &str, value: Value) -> Gateway {
+        self.config.insert(key.into(), value);
+        self
+    }
+
+    /// An environment variable for the gateway process only.
+    pub fn env(mut self, key: &str, value: &str) -> Gateway {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     fn set(mut self, section: &str, key: &str, value: Value) -> Gateway {
         let s = self.config.entry(section).or_insert_with(|| json!({}));
         s.as_object_mut().expect("a config section is a map").insert(key.into(), value);
@@ -91,10 +121,11 @@ impl Gateway {
     pub async fn start(self) -> RunningGateway {
         let file = write_temp("gateway.yaml", &self.yaml());
         let scheme = if self.config.contains_key("tls") { "https" } else { "http" };
-        let Launched { child, addr, log } = launch(&file, &[], scheme, Duration::from_secs(15)).await;
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let Launched { child, addr, log } = launch(&file, &env, scheme, Duration::from_secs(15)).await;
         let pid = child.id().expect("tollgate has a pid");
-        let gw = RunningGateway { addr, pid, child: tokio::sync::Mutex::new(child), log, _config: file };
-        gw
+        let management = management_addr(&log.lock().expect("log lock"));
+        RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, _config: file }
     }
 }
 
@@ -160,6 +191,7 @@ pub async fn launch(file: &Path, env: &[(&str, &str)], scheme: &str, wait: Durat
 /// A `tollgate` process that is serving. Killed when dropped.
 pub struct RunningGateway {
     addr: SocketAddr,
+    management: Option<SocketAddr>,
     pid: u32,
     child: tokio::sync::Mutex<Child>,
     log: Arc<Mutex<String>>,
@@ -175,6 +207,11 @@ impl RunningGateway {
     /// `http://127.0.0.1:PORT`, for paths of its own.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` of the management API.
+    pub fn management(&self) -> String {
+        format!("http://{}", self.management.expect("this gateway has a management API"))
     }
 
     pub fn pid(&self) -> u32 {
@@ -232,6 +269,11 @@ pub fn write_temp(name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write temp file");
     path
+}
+
+/// Where the management API listens: it says so before the client listener does.
+pub fn management_addr(log: &str) -> Option<SocketAddr> {
+    log.lines().find(|l| l.contains("management API is listening")).and_then(listening_addr)
 }
 
 /// The `addr=` field of the log line that says where the gateway listens.

@@ -50,6 +50,15 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
     }
     super::telemetry::check(&mut out, &config.telemetry);
+    if let Some(m) = &config.management {
+        let plain = !m.admin_token_env.is_empty() && m.admin_token_env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain {
+            out.push("management.admin_token_env", &format!("'{}' is not an environment variable name", m.admin_token_env));
+        }
+        if m.listen.port() != 0 && m.listen == config.listen {
+            out.push("management.listen", "must differ from `listen`: the management API has a listener of its own");
+        }
+    }
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }

@@ -12,6 +12,7 @@ mod idp;
 #[path = "../standard_policies/support.rs"]
 mod support;
 
+mod metrics;
 mod payload;
 mod traces;
 

@@ -1,0 +1,76 @@
+//! The management API: JSON over HTTP on a listener of its own (loopback by default), for the
+//! people and tools that run the gateway, never for MCP clients.
+//!
+//! [`router`] composes two kinds of routes: open ones (the OpenAPI document; health and
+//! metrics may join them) and admin ones, which pass [`auth::require_admin`] first. Add an
+//! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
+
+pub mod auth;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, middleware};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::gateway::Gateway;
+
+/// What the management handlers share.
+pub struct Management {
+    pub gateway: Arc<Gateway>,
+    pub admin: auth::AdminToken,
+}
+
+pub type Shared = Arc<Management>;
+
+/// Every management route: the open ones, and the admin ones behind the token check.
+pub fn router(state: Shared) -> Router {
+    open_routes().merge(crate::telemetry::endpoint::routes(state.gateway.clone())).merge(admin_routes(state.clone())).with_state(state)
+}
+
+/// Routes that need no admin token.
+pub fn open_routes() -> Router<Shared> {
+    Router::new()
+}
+
+/// Routes that need the admin token (`Authorization: Bearer TOKEN`).
+fn admin_routes(state: Shared) -> Router<Shared> {
+    Router::new()
+        .route("/api/servers", get(list_servers))
+        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
+}
+
+async fn list_servers(State(m): State<Shared>) -> Json<Value> {
+    let mut servers: Vec<Value> = m
+        .gateway
+        .config
+        .servers
+        .iter()
+        .map(|s| json!({ "name": s.name, "description": s.description }))
+        .collect();
+    servers.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Json(json!({ "servers": servers }))
+}
+
+/// Serves the management API until `shutdown` resolves, then lets requests in flight finish
+/// within `grace` (the same bound the client listener has).
+pub async fn serve(state: Shared, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static, grace: std::time::Duration) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopped_tx.send(());
+    });
+    let server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = server => r,
+        _ = async { let _ = stopped_rx.await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("management API: grace period over; closing remaining connections");
+            Ok(())
+        }
+    }
+}
