@@ -67,9 +67,9 @@ impl Backend {
     }
 
     /// Sends a request of the stateless revision, where the backend can take one (HTTP only).
-    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Option<Result<Stateless, BackendError>> {
+    pub async fn stateless(&self, body: bytes::Bytes, routing: Vec<(String, String)>, edits: &HeaderEdits) -> Option<Result<Stateless, BackendError>> {
         match self {
-            Backend::Http(b) => Some(b.stateless(body, headers).await),
+            Backend::Http(b) => Some(b.stateless(body, routing, edits).await),
             _ => None,
         }
     }

@@ -45,9 +45,10 @@ impl HttpBackend {
     }
 
     /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
-    pub async fn stateless(&self, body: bytes::Bytes, headers: Vec<(String, String)>) -> Result<super::Stateless, BackendError> {
-        let mut req = self.client.post(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
-        for (k, v) in headers {
+    /// `routing` are the client's protocol headers, passed as they are; `edits` are the policies'.
+    pub async fn stateless(&self, body: bytes::Bytes, routing: Vec<(String, String)>, edits: &HeaderEdits) -> Result<super::Stateless, BackendError> {
+        let mut req = self.client.post(self.url.clone()).headers(self.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
+        for (k, v) in routing {
             req = req.header(k, v);
         }
         let resp = req.body(body).send().await.map_err(|e| describe(&e, self.timeout))?;
@@ -56,6 +57,25 @@ impl HttpBackend {
         let timeout = self.timeout;
         let body = resp.bytes_stream().map(move |r| r.map_err(|e| describe(&e, timeout)));
         Ok(super::Stateless { status, content_type, body: Box::pin(body) })
+    }
+
+    /// The configured headers with a policy's edits applied; a policy cannot set the headers
+    /// the protocol itself manages.
+    fn headers_with(&self, edits: &HeaderEdits) -> reqwest::header::HeaderMap {
+        let mut headers = self.headers.clone();
+        for name in &edits.remove {
+            headers.remove(name.as_str());
+        }
+        for (k, v) in &edits.set {
+            match (reqwest::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                (Ok(k), Ok(mut v)) if settable(k.as_str()) => {
+                    v.set_sensitive(true);
+                    headers.insert(k, v);
+                }
+                _ => tracing::debug!(header = %k, "a policy set a header the gateway does not pass on"),
+            }
+        }
+        headers
     }
 
     pub async fn probe(&self) -> Result<(), BackendError> {
@@ -81,20 +101,7 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     fn post(&self, msg: &Message, edits: &HeaderEdits) -> reqwest::RequestBuilder {
         let b = &self.backend;
-        let mut headers = b.headers.clone();
-        for name in &edits.remove {
-            headers.remove(name.as_str());
-        }
-        for (k, v) in &edits.set {
-            match (reqwest::header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-                (Ok(k), Ok(mut v)) if settable(k.as_str()) => {
-                    v.set_sensitive(true);
-                    headers.insert(k, v);
-                }
-                _ => tracing::debug!(header = %k, "a policy set a header the gateway does not pass on"),
-            }
-        }
-        let mut req = b.client.post(b.url.clone()).headers(headers).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
+        let mut req = b.client.post(b.url.clone()).headers(b.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());

@@ -4,6 +4,7 @@
 //! closes the backend's, which is how this revision cancels. Backends that cannot take a
 //! stateless request (stdio, legacy SSE) get the client to fall back to `initialize`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -17,6 +18,7 @@ use super::respond;
 use crate::error::{GatewayError, code};
 use crate::gateway::Server;
 use crate::jsonrpc::{Kind, Message};
+use crate::policy::{Admission, Caller, HeaderEdits, Route, Trail};
 use crate::sse;
 
 /// Whether a POST without a session speaks the stateless revision (or a version newer than any known).
@@ -91,27 +93,49 @@ fn refuse(e: &GatewayError, msg: &Message) -> Response {
     respond::json(w.status, body)
 }
 
-/// Handles one stateless POST.
-pub async fn handle(server: Arc<Server>, h: &HeaderMap, body: bytes::Bytes, msg: Message) -> Response {
+/// Handles one stateless POST. The server's policy chain runs on it as on any message: the
+/// request phase before it goes out, the response phase on its answer.
+pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>, body: bytes::Bytes, msg: Message) -> Response {
     if let Err(e) = check_headers(h, &msg) {
         return refuse(&e, &msg);
     }
-    // Policies run inside a session: with a chain bound, the client falls back to `initialize`
-    // rather than reach the backend around it.
-    if !crate::policy::current(&server).is_empty() {
-        return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
-    }
-    // Only routing and protocol headers are forwarded; credentials never are.
+    let chain = crate::policy::current(&server);
+    let (body, edits, trail) = if chain.is_empty() {
+        (body, HeaderEdits::default(), None)
+    } else {
+        let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
+        let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()) };
+        match chain.admit(msg.clone(), route, caller).await {
+            Admission::Forward { msg: changed, headers, trail } => (changed.to_bytes(), headers, trail.map(|t| (t, changed))),
+            Admission::Answer { msg: answer, trail } => {
+                let answer = match trail {
+                    Some(t) => t.settle(answer).await,
+                    None => answer,
+                };
+                return answered(answer, StatusCode::OK);
+            }
+            Admission::Deny(r) => return respond::error(&GatewayError::Denied(r), msg.id.clone()),
+            Admission::Drop => return respond::accepted(),
+        }
+    };
+    // The routing headers say what the message says after the policies (one may have renamed
+    // the tool); only those and the protocol's own headers are forwarded, credentials never.
+    let sent = trail.as_ref().map(|(_, m)| m).unwrap_or(&msg);
     let mut forward: Vec<(String, String)> = Vec::new();
     for (name, value) in h {
         let n = name.as_str();
-        if n == PROTOCOL_VERSION || n == "mcp-method" || n == "mcp-name" || n.starts_with("mcp-param-") {
+        if n == PROTOCOL_VERSION || n.starts_with("mcp-param-") {
             if let Ok(v) = value.to_str() {
                 forward.push((n.to_owned(), v.to_owned()));
             }
         }
     }
-    let answer = match server.backend.stateless(body, forward).await {
+    forward.push(("mcp-method".into(), encode(sent.method().unwrap_or_default())));
+    if let (Some(name), Some("tools/call" | "resources/read" | "prompts/get")) = (sent.target(), sent.method()) {
+        forward.push(("mcp-name".into(), encode(name)));
+    }
+    let trail = trail.map(|(t, _)| t);
+    let answer = match server.backend.stateless(body, forward, &edits).await {
         Some(Ok(a)) => a,
         Some(Err(cause)) => return respond::error(&GatewayError::backend(&server.name, cause), msg.id.clone()),
         // This backend needs a session: the client's answer is to fall back to `initialize`.
@@ -122,7 +146,7 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, body: bytes::Bytes, msg:
     }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     if answer.content_type.starts_with("text/event-stream") {
-        return relay_stream(status, answer.body, server.name.clone(), msg);
+        return relay_stream(status, answer.body, server.name.clone(), msg, trail);
     }
     let mut bytes = Vec::new();
     let mut body = answer.body;
@@ -135,18 +159,37 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, body: bytes::Bytes, msg:
     }
     match Message::parse(&bytes) {
         Ok(m) => {
-            if let Some(x) = crate::telemetry::current() {
-                x.answer(&m);
-            }
-            respond::json(status, m.to_bytes())
+            let m = match trail {
+                Some(t) if m.kind == Kind::Response => t.settle(m).await,
+                _ => m,
+            };
+            answered(m, status)
         }
         Err(_) if !status.is_success() => Response::builder().status(status).body(Body::from(bytes)).expect("static response parts"),
         Err(e) => respond::error(&GatewayError::backend(&server.name, crate::error::BackendError::Protocol(e.to_string())), msg.id.clone()),
     }
 }
 
-/// Relays an SSE answer message by message; dropping the client's body drops the backend's stream.
-fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::error::BackendError>>, server: String, msg: Message) -> Response {
+/// The answer as JSON, reported to the exchange being observed.
+fn answered(m: Message, status: StatusCode) -> Response {
+    if let Some(x) = crate::telemetry::current() {
+        x.answer(&m);
+    }
+    respond::json(status, m.to_bytes())
+}
+
+/// A header value as this revision carries it: plain if visible ASCII, else `=?base64?…?=`.
+fn encode(value: &str) -> String {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        value.to_owned()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
+}
+
+/// Relays an SSE answer message by message; dropping the client's body drops the backend's
+/// stream. The answer itself passes the response phase of the chain on its way.
+fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::error::BackendError>>, server: String, msg: Message, trail: Option<Trail>) -> Response {
     struct Relay {
         body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::error::BackendError>>,
         dec: sse::Decoder,
@@ -155,8 +198,9 @@ fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Re
         answered: bool,
         server: String,
         msg: Message,
+        trail: Option<Trail>,
     }
-    let relay = Relay { body, dec: sse::Decoder::default(), out: Default::default(), done: false, answered: false, server, msg };
+    let relay = Relay { body, dec: sse::Decoder::default(), out: Default::default(), done: false, answered: false, server, msg, trail };
     let s = futures::stream::unfold(relay, |mut r| async move {
         loop {
             if let Some(b) = r.out.pop_front() {
@@ -186,9 +230,12 @@ fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Re
                 if ev.data.trim().is_empty() {
                     continue;
                 }
-                let Ok(m) = Message::parse(ev.data.as_bytes()) else { continue };
+                let Ok(mut m) = Message::parse(ev.data.as_bytes()) else { continue };
                 if m.kind == Kind::Response && m.id == r.msg.id {
                     r.answered = true;
+                    if let Some(t) = r.trail.take() {
+                        m = t.settle(m).await;
+                    }
                 }
                 r.out.push_back(sse::encode(None, Some("message"), &m.to_bytes()));
             }

@@ -75,7 +75,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         }
         if super::modern::is_modern(&h, &msg) {
             let x = observe::exchange(&gw, &server, &msg, &h, peer, None, "stateless-http");
-            let resp = x.scope(super::modern::handle(server.clone(), &h, bytes, msg)).await;
+            let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
             x.relayed(resp.status().as_u16());
             return resp;
         }

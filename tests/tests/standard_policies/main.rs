@@ -14,4 +14,5 @@ mod credentials;
 mod ip_filter;
 mod quota;
 mod rate_limit;
+mod stateless;
 mod tool_filter;

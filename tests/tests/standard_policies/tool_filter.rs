@@ -16,7 +16,7 @@ async fn tool_filter_hides_denied_tools_from_the_list_and_refuses_their_calls() 
     let sdk = Client::connect(&gw.mcp_url("s")).await;
     let mut listed = sdk.list_tools().await;
     listed.sort();
-    assert_eq!(listed, ["ask", "echo", "log", "progress"]);
+    assert_eq!(listed, ["ask", "echo", "log", "meta", "progress"]);
     assert!(sdk.call_tool("whoami", json!({})).await.is_err(), "a hidden tool cannot be called");
     assert_eq!(sdk.echo("still callable").await, "still callable");
     sdk.close().await;
@@ -45,7 +45,7 @@ async fn tool_filter_with_a_rename_still_hides_denied_tools() {
     let sdk = Client::connect(&gw.mcp_url("s")).await;
     let mut listed = sdk.list_tools().await;
     listed.sort();
-    assert_eq!(listed, ["ask", "log", "progress", "say"]);
+    assert_eq!(listed, ["ask", "log", "meta", "progress", "say"]);
     assert_eq!(sdk.call_tool("say", json!({ "text": "renamed" })).await.expect("say"), "renamed");
     sdk.close().await;
 
