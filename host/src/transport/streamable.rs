@@ -62,9 +62,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                     return respond::error(&e, Some(id));
                 }
             };
-            let rx = stream.attach(None);
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
-            return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
+            return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) {
             return super::modern::handle(server, &h, bytes, msg).await;
@@ -89,9 +88,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                 Ok(s) => s,
                 Err(e) => return respond::error(&e, Some(id)),
             };
-            let rx = stream.attach(None);
             let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
-            respond::answer(rx, deadline, keepalive, None).await
+            respond::answer(&stream, deadline, keepalive, None).await
         }
         Kind::Notification | Kind::Response => match session.notify(&msg, caller).await {
             Ok(()) => respond::accepted(),
