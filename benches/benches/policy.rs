@@ -78,32 +78,33 @@ fn standard(rt: &tokio::runtime::Runtime, jwks_url: &str) -> Standard {
         )
     };
     let (verify, remember) = (jwt(false), jwt(true));
+    // Generous per-hook limits (the default is 100 ms): on a shared machine a stall must not fail a bench.
     let yaml = format!(
         "servers:
   - name: rs256
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: jwt, config: {verify}, allow_hosts: [127.0.0.1] }}
+      - {{ policy: jwt, config: {verify}, allow_hosts: [127.0.0.1], limits: {{ timeout_ms: 5000 }} }}
   - name: es256
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: jwt, config: {verify}, allow_hosts: [127.0.0.1] }}
+      - {{ policy: jwt, config: {verify}, allow_hosts: [127.0.0.1], limits: {{ timeout_ms: 5000 }} }}
   - name: rs256-remembered
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: jwt, config: {remember}, allow_hosts: [127.0.0.1] }}
+      - {{ policy: jwt, config: {remember}, allow_hosts: [127.0.0.1], limits: {{ timeout_ms: 5000 }} }}
   - name: rate-limit
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: rate-limit, config: {{ key: [client_ip, tool], limit: 1000000000, window: 1h }} }}
+      - {{ policy: rate-limit, config: {{ key: [client_ip, tool], limit: 1000000000, window: 1h }}, limits: {{ timeout_ms: 5000 }} }}
   - name: ip-filter
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: ip-filter, config: {{ allow: [10.0.0.0/8, 127.0.0.0/8, '::1', 'fd00::/8'], deny: [127.0.0.66] }} }}
+      - {{ policy: ip-filter, config: {{ allow: [10.0.0.0/8, 127.0.0.0/8, '::1', 'fd00::/8'], deny: [127.0.0.66] }}, limits: {{ timeout_ms: 5000 }} }}
   - name: cache
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
-      - {{ policy: cache, config: {{ tools: [echo], ttl: 1h }} }}
+      - {{ policy: cache, config: {{ tools: [echo], ttl: 1h }}, limits: {{ timeout_ms: 5000 }} }}
 "
     );
     let file = std::env::temp_dir().join(format!("tollgate-bench-standard-{}.yaml", std::process::id()));
@@ -202,6 +203,8 @@ fn bench(c: &mut Criterion) {
     rt.block_on(answered(&p.cache, &who));
 
     let mut g = c.benchmark_group("standard policy");
+    // A signature check in wasm takes milliseconds: equal-sized samples keep the run short.
+    g.sampling_mode(criterion::SamplingMode::Flat);
     g.bench_function("jwt RS256 (warm JWKS, signature checked)", |b| b.to_async(&rt).iter(|| admit(&p.rs256, &rs_caller)));
     g.bench_function("jwt ES256 (warm JWKS, signature checked)", |b| b.to_async(&rt).iter(|| admit(&p.es256, &es_caller)));
     g.bench_function("jwt RS256 (verified token remembered)", |b| b.to_async(&rt).iter(|| admit(&p.rs256_remembered, &rs_caller)));
