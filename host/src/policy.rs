@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use bindings::Rejection;
 pub use capability::state::{MemoryStore, StateStore};
-pub use chain::{Admission, Chain, HeaderEdits, Route, Trail};
+pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
 pub use exchange::Caller;
 pub use loader::Loaded;

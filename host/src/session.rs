@@ -21,7 +21,7 @@ use crate::backend::{self, Deliver, Upstream};
 use crate::error::{BackendError, GatewayError};
 use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
-use crate::policy::{self, Admission, Caller, HeaderEdits, Route, Trail};
+use crate::policy::{self, Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
 use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
@@ -160,19 +160,27 @@ impl Session {
     pub async fn request(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
         let chain = policy::current(&self.server);
         if chain.is_empty() {
-            return self.forward(msg, &HeaderEdits::default(), None).await;
+            return self.forward(msg, &HeaderEdits::default(), Vec::new(), None).await;
         }
         match chain.admit(msg.clone(), self.policy_route(), caller).await {
-            Admission::Forward { msg, headers, trail } => self.forward(&msg, &headers, trail).await,
-            Admission::Answer { msg, trail } => {
+            Admission::Forward { msg, headers, client, trail } => self.forward(&msg, &headers, client, trail).await,
+            Admission::Answer { msg, mut client, trail } => {
                 let answer = match trail {
-                    Some(t) => t.settle(msg).await,
+                    Some(t) => {
+                        let (answer, more) = t.settle(msg).await;
+                        client.extend(more);
+                        answer
+                    }
                     None => msg,
                 };
                 let legacy = matches!(self.mode, Mode::Legacy(_));
                 let stream = match &self.mode {
                     Mode::Legacy(out) => out.clone(),
-                    Mode::Streamable => Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay)),
+                    Mode::Streamable => {
+                        let s = Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay));
+                        s.add_client_headers(client);
+                        s
+                    }
                 };
                 if let Some(x) = telemetry::current() {
                     x.answer(&answer);
@@ -191,13 +199,16 @@ impl Session {
     }
 
     /// Registers a client request's answer stream, then sends the request upstream.
-    async fn forward(&self, msg: &Message, headers: &HeaderEdits, trail: Option<Trail>) -> Result<Arc<OutStream>, GatewayError> {
+    /// `client` headers go on the HTTP response of a Streamable HTTP request (a legacy SSE
+    /// connection has no response per request).
+    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, trail: Option<Trail>) -> Result<Arc<OutStream>, GatewayError> {
         let id = msg.id.clone().expect("a request has an id");
         let stream = match &self.mode {
             Mode::Legacy(out) => out.clone(),
             Mode::Streamable => {
                 let n = self.next_stream.fetch_add(1, Ordering::Relaxed);
                 let s = Arc::new(OutStream::new(n, self.replay));
+                s.add_client_headers(client);
                 let mut streams = self.streams.lock().expect("session lock");
                 // Streams whose client never came back for the rest are kept for resumption,
                 // but not without bound: past the cap, the finished ones go.
@@ -359,15 +370,23 @@ impl Session {
             if let Some(x) = &p.exchange {
                 x.backend_done();
             }
-            let msg = match (p.trail, &p.exchange) {
-                (Some(t), Some(x)) => x.scope(t.settle(msg)).await,
-                (Some(t), None) => t.settle(msg).await,
-                (None, _) => msg,
+            let legacy = matches!(self.mode, Mode::Legacy(_));
+            let msg = match p.trail {
+                Some(t) => {
+                    let (msg, client) = match &p.exchange {
+                        Some(x) => x.scope(t.settle(msg)).await,
+                        None => t.settle(msg).await,
+                    };
+                    if !legacy {
+                        p.stream.add_client_headers(client);
+                    }
+                    msg
+                }
+                None => msg,
             };
             if let Some(x) = &p.exchange {
                 x.answer(&msg);
             }
-            let legacy = matches!(self.mode, Mode::Legacy(_));
             p.stream.push(msg.to_bytes(), !legacy);
             if !legacy && p.stream.fully_delivered() {
                 self.streams.lock().expect("session lock").remove(&p.stream.id);

@@ -48,7 +48,7 @@ impl From<Rejection> for Verdict {
 impl Mutation {
     /// No changes yet.
     pub fn new() -> Mutation {
-        Mutation { params: None, set_headers: Vec::new(), remove_headers: Vec::new(), attributes: Vec::new() }
+        Mutation { params: None, set_headers: Vec::new(), remove_headers: Vec::new(), attributes: Vec::new(), client_headers: Vec::new() }
     }
     /// Replace the params (request phase) or the result (response phase).
     pub fn params(mut self, params: &Value) -> Mutation {
@@ -68,6 +68,12 @@ impl Mutation {
     /// Record a fact for later policies and the response phase.
     pub fn attribute(mut self, key: &str, value: &str) -> Mutation {
         self.attributes.push((key.to_owned(), value.to_owned()));
+        self
+    }
+    /// Add a header to the client's HTTP response (Streamable HTTP), e.g. the calls left in a
+    /// quota. Framing and session headers (`content-type`, `mcp-session-id`, ...) are refused.
+    pub fn client_header(mut self, name: &str, value: &str) -> Mutation {
+        self.client_headers.push((name.to_owned(), value.to_owned()));
         self
     }
 }

@@ -156,6 +156,8 @@ exec_client() {
   local -a cmd
   if [[ "$kind" == ts ]]; then
     cmd=(node "$HERE/ts_client.mjs" --transport "$transport" --url "$url" "$@")
+  elif [[ "$kind" == oauth ]]; then
+    cmd=(node "$HERE/oauth_client.mjs" --url "$url" "$@")
   elif [[ "$kind" == modern ]]; then
     cmd=("$PY" "$HERE/modern_client.py" --url "$url" "$@")
   else
@@ -252,14 +254,19 @@ start se-sse "$WORK/se-sse.log" env PORT="$SSE_PORT" node "$SE_JS" sse
 MODERN_PORT="$(free_port)"
 while [[ "$MODERN_PORT" == "$HTTP_PORT" || "$MODERN_PORT" == "$SSE_PORT" ]]; do MODERN_PORT="$(free_port)"; done
 start modern "$WORK/modern.log" "$PY" "$HERE/modern_server.py" "$MODERN_PORT"
+# The authorization server the `protected` server's tokens come from (MCP authorization).
+AS_PORT="$(free_port)"
+while [[ "$AS_PORT" == "$HTTP_PORT" || "$AS_PORT" == "$SSE_PORT" || "$AS_PORT" == "$MODERN_PORT" ]]; do AS_PORT="$(free_port)"; done
+AS_URL="http://127.0.0.1:$AS_PORT"
+start oauth-as "$WORK/oauth-as.log" node "$HERE/oauth_server.mjs" "$AS_PORT"
 
 backends_up=1
-for pair in "se-http:$HTTP_PORT" "se-sse:$SSE_PORT" "modern:$MODERN_PORT"; do
+for pair in "se-http:$HTTP_PORT" "se-sse:$SSE_PORT" "modern:$MODERN_PORT" "oauth-as:$AS_PORT"; do
   name="${pair%%:*}"
   port="${pair##*:}"
   var="PID_${name//-/_}"
   if ! wait_port "$port" "${!var}" 20; then
-    fail_setup "backend-start $name: server-everything did not listen on 127.0.0.1:$port"
+    fail_setup "backend-start $name: did not listen on 127.0.0.1:$port"
     tail -n 20 "$WORK/$name.log" | sed 's/^/#   /'
     backends_up=0
   fi
@@ -315,6 +322,21 @@ servers:
   - name: modern-http
     backend:
       http: http://127.0.0.1:$MODERN_PORT/mcp
+  # MCP authorization: tokens from oauth_server.mjs, for this server's canonical URL only.
+  - name: protected
+    backend:
+      http: http://127.0.0.1:$HTTP_PORT/mcp
+    policies:
+      - policy: jwt
+        config:
+          jwks_url: $AS_URL/jwks
+          issuers: ["$AS_URL"]
+          audiences: ["http://127.0.0.1:$GW_PORT/protected/mcp"]
+          required_scopes: [mcp]
+          authorization:
+            authorization_servers: ["$AS_URL"]
+            scopes_supported: [mcp]
+        allow_hosts: [127.0.0.1]
 EOF
   echo "# gateway: $TOLLGATE_BIN serve --config $CONFIG (127.0.0.1:$GW_PORT)"
   # The gateway's own stdio children need no loopback preload.
@@ -377,6 +399,10 @@ EOF
       done
       run_parallel "gateway everything-http sse parallel" sse "http://127.0.0.1:$GW_PORT/everything-http/sse" 2
       run_client "gateway modern-http" modern streamable "http://127.0.0.1:$GW_PORT/modern-http/mcp"
+      if [[ " $CLIENTS " == *" ts "* ]]; then
+        run_client "gateway protected" oauth streamable "http://127.0.0.1:$GW_PORT/protected/mcp" \
+          --issuer "$AS_URL" --other-resource "http://127.0.0.1:$GW_PORT/everything-http/mcp"
+      fi
       if ! kill -0 "$PID_gateway" 2>/dev/null; then
         fail_setup "gateway-alive: the gateway process died during the parallel runs"
       fi

@@ -45,6 +45,8 @@ pub struct Changes {
     pub set_headers: Vec<(String, String)>,
     pub remove_headers: Vec<String>,
     pub attributes: BTreeMap<String, String>,
+    /// Headers for the client's HTTP response, checked by [`client_header`].
+    pub client_headers: Vec<(String, String)>,
 }
 
 /// A refusal as the client will see it: the JSON-RPC error, and optionally an HTTP status
@@ -73,7 +75,31 @@ fn changes(m: Mutation) -> Result<Changes, String> {
         set_headers: m.set_headers,
         remove_headers: m.remove_headers,
         attributes: m.attributes.into_iter().collect(),
+        client_headers: m.client_headers.into_iter().map(client_header).collect::<Result<_, _>>()?,
     })
+}
+
+/// Headers that frame the answer or belong to the session: a policy may not set them.
+const RESERVED: &[&str] = &[
+    "cache-control", "connection", "content-encoding", "content-length", "content-type", "keep-alive",
+    "mcp-protocol-version", "mcp-session-id", "proxy-connection", "te", "trailer", "transfer-encoding",
+    "upgrade", "x-accel-buffering",
+];
+
+/// A header for the client's response: a valid name and value, not one the gateway owns.
+/// The name comes back in lowercase.
+fn client_header((name, value): (String, String)) -> Result<(String, String), String> {
+    let name = name.to_ascii_lowercase();
+    if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("returned the client header name {name:?}, which is not a valid header name"));
+    }
+    if RESERVED.contains(&name.as_str()) {
+        return Err(format!("returned the client header '{name}', which the gateway sets itself"));
+    }
+    if hyper::header::HeaderValue::from_str(&value).is_err() {
+        return Err(format!("returned a value for the client header '{name}' that is not a valid header value"));
+    }
+    Ok((name, value))
 }
 
 fn rejection(r: WitRejection) -> Result<Rejection, String> {

@@ -47,12 +47,15 @@ impl HeaderEdits {
     }
 }
 
+/// Headers policies add to the client's HTTP response (quota and rate-limit figures).
+pub type ClientHeaders = Vec<(String, String)>;
+
 /// The outcome of the request phase.
 pub enum Admission {
-    /// Send this (possibly changed) message upstream.
-    Forward { msg: Message, headers: HeaderEdits, trail: Option<Trail> },
+    /// Send this (possibly changed) message upstream; `client` goes on the client's response.
+    Forward { msg: Message, headers: HeaderEdits, client: ClientHeaders, trail: Option<Trail> },
     /// A policy answered: give the client this response, without calling the backend.
-    Answer { msg: Message, trail: Option<Trail> },
+    Answer { msg: Message, client: ClientHeaders, trail: Option<Trail> },
     /// A policy refused, or failed closed.
     Deny(Rejection),
     /// A policy answered a notification, which has no answer: it goes nowhere.
@@ -89,12 +92,13 @@ impl Chain {
     /// Runs the request phase on a client message.
     pub async fn admit(self: &Arc<Self>, msg: Message, route: Route, caller: Arc<Caller>) -> Admission {
         if self.is_empty() || msg.kind == Kind::Response {
-            return Admission::Forward { msg, headers: HeaderEdits::default(), trail: None };
+            return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), trail: None };
         }
         let is_call = msg.method() == Some("tools/call");
         let mut call = Arc::new(Call { msg, server: route.server, session_id: route.session_id, protocol_version: route.protocol_version, caller });
         let mut attributes = Arc::new(Attributes::new());
         let mut headers = HeaderEdits::default();
+        let mut client = ClientHeaders::new();
         let mut seen = Vec::with_capacity(self.bindings.len());
         for (i, b) in self.bindings.iter().enumerate() {
             let decides = b.hooks.contains(Hooks::VISIBILITY);
@@ -136,6 +140,7 @@ impl Chain {
                     }
                     headers.set.extend(c.set_headers);
                     headers.remove.extend(c.remove_headers);
+                    client.extend(c.client_headers);
                     if !c.attributes.is_empty() {
                         Arc::make_mut(&mut attributes).extend(c.attributes);
                     }
@@ -151,14 +156,14 @@ impl Chain {
                     };
                     note(&attributes);
                     let trail = self.trail(i, call, attributes, seen);
-                    return Admission::Answer { msg: Message::result(id, result), trail };
+                    return Admission::Answer { msg: Message::result(id, result), client, trail };
                 }
             }
         }
         note(&attributes);
         let n = self.bindings.len();
         let msg = Arc::unwrap_or_clone(call.clone()).msg;
-        Admission::Forward { msg, headers, trail: self.trail(n, call, attributes, seen) }
+        Admission::Forward { msg, headers, client, trail: self.trail(n, call, attributes, seen) }
     }
 
     /// A trail only when some binding that ran has something to do on the way back.
@@ -169,9 +174,11 @@ impl Chain {
 }
 
 impl Trail {
-    /// Runs the response phase, in reverse order, on the answer to the request.
-    pub async fn settle(self, answer: Message) -> Message {
+    /// Runs the response phase, in reverse order, on the answer to the request. Returns the
+    /// answer and the headers response-phase policies add to the client's response.
+    pub async fn settle(self, answer: Message) -> (Message, ClientHeaders) {
         let mut out = Arc::new(answer);
+        let mut client = ClientHeaders::new();
         let mut attributes = self.attributes.clone();
         let is_list = self.call.msg.method() == Some("tools/list");
         for i in (0..self.ran).rev() {
@@ -204,6 +211,7 @@ impl Trail {
                             if let Some(result) = c.params {
                                 Arc::make_mut(&mut out).body.insert("result".into(), result);
                             }
+                            client.extend(c.client_headers);
                             if !c.attributes.is_empty() {
                                 Arc::make_mut(&mut attributes).extend(c.attributes);
                             }
@@ -221,7 +229,7 @@ impl Trail {
                 }
             }
         }
-        Arc::unwrap_or_clone(out)
+        (Arc::unwrap_or_clone(out), client)
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Event {
 pub struct OutStream {
     pub id: u64,
     inner: Mutex<Inner>,
+    /// Headers policies added for the HTTP response that carries this request's answer.
+    client_headers: Mutex<Vec<(String, String)>>,
 }
 
 struct Inner {
@@ -34,7 +36,23 @@ struct Inner {
 
 impl OutStream {
     pub fn new(id: u64, cap: usize) -> OutStream {
-        OutStream { id, inner: Mutex::new(Inner { log: VecDeque::new(), next: 1, delivered: 0, live: None, finished: false, cap: cap.max(1) }) }
+        OutStream {
+            id,
+            inner: Mutex::new(Inner { log: VecDeque::new(), next: 1, delivered: 0, live: None, finished: false, cap: cap.max(1) }),
+            client_headers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds headers for the client's HTTP response. Those added before the answer is pushed
+    /// reach a plain JSON answer; an SSE answer gets those there when its first event came.
+    pub fn add_client_headers(&self, headers: Vec<(String, String)>) {
+        if !headers.is_empty() {
+            self.client_headers.lock().expect("stream lock").extend(headers);
+        }
+    }
+
+    pub fn client_headers(&self) -> Vec<(String, String)> {
+        self.client_headers.lock().expect("stream lock").clone()
     }
 
     /// Adds a message; `last` ends the stream after it.

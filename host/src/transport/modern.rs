@@ -18,7 +18,7 @@ use super::respond;
 use crate::error::{GatewayError, code};
 use crate::gateway::Server;
 use crate::jsonrpc::{Kind, Message};
-use crate::policy::{Admission, Caller, HeaderEdits, Route, Trail};
+use crate::policy::{Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
 use crate::sse;
 
 /// Whether a POST without a session speaks the stateless revision (or a version newer than any known).
@@ -100,19 +100,23 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
         return refuse(&e, &msg);
     }
     let chain = crate::policy::current(&server);
-    let (body, edits, trail) = if chain.is_empty() {
-        (body, HeaderEdits::default(), None)
+    let (body, edits, client, trail) = if chain.is_empty() {
+        (body, HeaderEdits::default(), ClientHeaders::new(), None)
     } else {
         let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
         let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()) };
         match chain.admit(msg.clone(), route, caller).await {
-            Admission::Forward { msg: changed, headers, trail } => (changed.to_bytes(), headers, trail.map(|t| (t, changed))),
-            Admission::Answer { msg: answer, trail } => {
+            Admission::Forward { msg: changed, headers, client, trail } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
+            Admission::Answer { msg: answer, mut client, trail } => {
                 let answer = match trail {
-                    Some(t) => t.settle(answer).await,
+                    Some(t) => {
+                        let (answer, more) = t.settle(answer).await;
+                        client.extend(more);
+                        answer
+                    }
                     None => answer,
                 };
-                return answered(answer, StatusCode::OK);
+                return answered(answer, StatusCode::OK, &client);
             }
             Admission::Deny(r) => return respond::error(&GatewayError::Denied(r), msg.id.clone()),
             Admission::Drop => return respond::accepted(),
@@ -146,7 +150,8 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
     }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     if answer.content_type.starts_with("text/event-stream") {
-        return relay_stream(status, answer.body, server.name.clone(), msg, trail);
+        // Headers leave before the stream: only those of the request phase can be on it.
+        return respond::with_headers(relay_stream(status, answer.body, server.name.clone(), msg, trail), &client);
     }
     let mut bytes = Vec::new();
     let mut body = answer.body;
@@ -159,11 +164,16 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
     }
     match Message::parse(&bytes) {
         Ok(m) => {
+            let mut client = client;
             let m = match trail {
-                Some(t) if m.kind == Kind::Response => t.settle(m).await,
+                Some(t) if m.kind == Kind::Response => {
+                    let (m, more) = t.settle(m).await;
+                    client.extend(more);
+                    m
+                }
                 _ => m,
             };
-            answered(m, status)
+            answered(m, status, &client)
         }
         Err(_) if !status.is_success() => Response::builder().status(status).body(Body::from(bytes)).expect("static response parts"),
         Err(e) => respond::error(&GatewayError::backend(&server.name, crate::error::BackendError::Protocol(e.to_string())), msg.id.clone()),
@@ -171,11 +181,11 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
 }
 
 /// The answer as JSON, reported to the exchange being observed.
-fn answered(m: Message, status: StatusCode) -> Response {
+fn answered(m: Message, status: StatusCode, client: &ClientHeaders) -> Response {
     if let Some(x) = crate::telemetry::current() {
         x.answer(&m);
     }
-    respond::json(status, m.to_bytes())
+    respond::with_headers(respond::json(status, m.to_bytes()), client)
 }
 
 /// A header value as this revision carries it: plain if visible ASCII, else `=?base64?…?=`.
@@ -234,7 +244,7 @@ fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Re
                 if m.kind == Kind::Response && m.id == r.msg.id {
                     r.answered = true;
                     if let Some(t) = r.trail.take() {
-                        m = t.settle(m).await;
+                        m = t.settle(m).await.0;
                     }
                 }
                 r.out.push_back(sse::encode(None, Some("message"), &m.to_bytes()));

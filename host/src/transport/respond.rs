@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::error::GatewayError;
 use crate::jsonrpc::{Id, Message};
+use crate::session::stream::OutStream;
 use crate::session::{Event, Session};
 use crate::sse;
 
@@ -62,11 +63,13 @@ pub struct Deadline {
 
 /// Answers one request from its stream: plain JSON when the answer is the first thing to
 /// arrive (the fast path), otherwise an SSE stream that carries everything before it too.
-pub async fn answer(mut rx: mpsc::Receiver<Event>, deadline: Deadline, keepalive: Duration, session_header: Option<&str>) -> Response {
+/// Either carries the headers the policies added for the client by then.
+pub async fn answer(stream: &OutStream, deadline: Deadline, keepalive: Duration, session_header: Option<&str>) -> Response {
+    let mut rx = stream.attach(None);
     let first = tokio::time::timeout_at(deadline.at, rx.recv()).await;
     let mut resp = match first {
-        Ok(Some(ev)) if ev.last => json(StatusCode::OK, ev.data),
-        Ok(Some(ev)) => sse_response(stream_body(Some(ev), rx, Some(deadline), keepalive, None)),
+        Ok(Some(ev)) if ev.last => with_headers(json(StatusCode::OK, ev.data), &stream.client_headers()),
+        Ok(Some(ev)) => with_headers(sse_response(stream_body(Some(ev), rx, Some(deadline), keepalive, None)), &stream.client_headers()),
         Ok(None) => error(&GatewayError::backend(&deadline.session.server.name, crate::error::BackendError::Closed("the session closed before the answer".into())), Some(deadline.id)),
         Err(_) => {
             let server = deadline.session.server.name.clone();
@@ -76,6 +79,16 @@ pub async fn answer(mut rx: mpsc::Receiver<Event>, deadline: Deadline, keepalive
     };
     if let Some(sid) = session_header {
         resp.headers_mut().insert(crate::transport::headers::SESSION_ID, sid.parse().expect("session ids are visible ASCII"));
+    }
+    resp
+}
+
+/// Adds policies' headers to a response; the names and values were checked when the verdict came in.
+pub fn with_headers(mut resp: Response, headers: &[(String, String)]) -> Response {
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(v)) {
+            resp.headers_mut().append(k, v);
+        }
     }
     resp
 }

@@ -69,9 +69,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                     return respond::error(&e, Some(id));
                 }
             };
-            let rx = stream.attach(None);
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
-            return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
+            return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) {
             let x = observe::exchange(&gw, &server, &msg, &h, peer, None, "stateless-http");
@@ -103,9 +102,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                     return respond::error(&e, Some(id));
                 }
             };
-            let rx = stream.attach(None);
             let deadline = Deadline { at: Instant::now() + server.timeout, session, id };
-            respond::answer(rx, deadline, keepalive, None).await
+            respond::answer(&stream, deadline, keepalive, None).await
         }
         Kind::Notification => {
             let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);

@@ -1,7 +1,8 @@
 //! `quota`: calls (and optionally result bytes) per long period — hour, day, week, calendar
 //! month, or any duration — per key. Counted with atomic increments in the gateway's shared
 //! state, so concurrent calls never overrun it. A caller over quota gets 429 with the time
-//! until renewal, and `x-quota-*` headers with the limit, what remains and when it renews.
+//! until renewal; every counted call, admitted or not, gets `x-quota-*` headers with the
+//! limit, what remains and when it renews.
 
 mod period;
 
@@ -66,16 +67,31 @@ impl Quota {
     }
 }
 
+/// Seconds until the period renews, at least 1.
+fn renews_in(now: u64, end: u64) -> u64 {
+    end.saturating_sub(now).div_ceil(1000).max(1)
+}
+
+/// The `x-quota-*` headers: the limit, what remains of it, and seconds until renewal.
+pub fn figures(limit: u64, remaining: u64, now: u64, end: u64) -> [(String, String); 3] {
+    [
+        ("x-quota-limit".into(), limit.to_string()),
+        ("x-quota-remaining".into(), remaining.to_string()),
+        ("x-quota-reset".into(), renews_in(now, end).to_string()),
+    ]
+}
+
 /// 429 until the period renews, with what the limit is.
 pub fn exceeded(what: &str, limit: u64, now: u64, end: u64) -> Rejection {
-    let secs = end.saturating_sub(now).div_ceil(1000).max(1);
-    Rejection::new(-32010, &format!("Quota exceeded: {limit} {what} per period; renews in {secs} s"))
+    let secs = renews_in(now, end);
+    let mut r = Rejection::new(-32010, &format!("Quota exceeded: {limit} {what} per period; renews in {secs} s"))
         .status(429)
         .header("retry-after", &secs.to_string())
-        .header("x-quota-limit", &limit.to_string())
-        .header("x-quota-remaining", "0")
-        .header("x-quota-reset", &secs.to_string())
-        .data(&json!({ "retryAfter": secs, "limit": limit, "unit": what }))
+        .data(&json!({ "retryAfter": secs, "limit": limit, "unit": what }));
+    for (k, v) in figures(limit, 0, now, end) {
+        r = r.header(&k, &v);
+    }
+    r
 }
 
 impl Policy for Quota {
@@ -121,6 +137,15 @@ impl Policy for Quota {
                 return exceeded("calls", limit, now, end).into();
             }
             m = m.attribute("quota.remaining", &(limit - n).to_string());
+            for (k, v) in figures(limit, limit - n, now, end) {
+                m = m.client_header(&k, &v);
+            }
+        } else if let Some(limit) = self.bytes {
+            // A bytes-only quota: what remains before this call's result is counted.
+            let used = state::get(&bytes_key).ok().flatten().and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            for (k, v) in figures(limit, limit.saturating_sub(used), now, end) {
+                m = m.client_header(&k, &v);
+            }
         }
         m.into()
     }
@@ -158,6 +183,16 @@ mod tests {
         assert!(r.headers.contains(&("retry-after".into(), "3600".into())));
         assert!(r.headers.contains(&("x-quota-remaining".into(), "0".into())));
         assert_eq!(r.error.message, "Quota exceeded: 1000 calls per period; renews in 3600 s");
+    }
+
+    #[test]
+    fn admitted_calls_are_told_what_remains_and_when_it_renews() {
+        let f = figures(1000, 998, 10_000, 3_610_000);
+        assert_eq!(f[0], ("x-quota-limit".into(), "1000".into()));
+        assert_eq!(f[1], ("x-quota-remaining".into(), "998".into()));
+        assert_eq!(f[2], ("x-quota-reset".into(), "3600".into()));
+        // The last second of a period still says 1, never 0.
+        assert_eq!(figures(5, 0, 3_609_999, 3_610_000)[2].1, "1");
     }
 
     #[test]

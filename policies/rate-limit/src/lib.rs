@@ -3,14 +3,15 @@
 //!
 //! Each request adds one to a counter in the gateway's shared state with an atomic `incr`, and
 //! is admitted only while the new value is within the limit: concurrent callers can never be
-//! admitted past it, across instances and (with a shared store) across gateways.
+//! admitted past it, across instances and (with a shared store) across gateways. An admitted
+//! request is told, in `ratelimit-*` headers, the tightest of the limits it counted on.
 
 mod rules;
 mod window;
 
 use policy_common::duration::Duration as Dur;
 use serde_json::json;
-use tollgate_policy_sdk::{Exchange, Hooks, Policy, Rejection, Verdict, log, now_ms, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, log, now_ms, state};
 
 pub use rules::{Config, Rule, compile};
 pub use window::{Count, Slot, judge, slot};
@@ -38,6 +39,8 @@ impl Policy for RateLimit {
             return Verdict::next();
         }
         let now = now_ms();
+        // The rule with the least left: what the `ratelimit-*` headers report.
+        let mut tightest: Option<(&Rule, u64, Slot)> = None;
         for (i, rule) in self.rules.iter().enumerate() {
             if !rule.applies(ex) {
                 continue;
@@ -51,12 +54,32 @@ impl Policy for RateLimit {
                     return Rejection::new(-32007, "Rate limit unavailable; the request was refused").status(503).into();
                 }
             };
-            if let Count::Refused { retry_after_ms } = judge(count, rule.limit, s) {
-                return refuse(rule, ex.target().filter(|_| ex.method() == "tools/call"), retry_after_ms).into();
+            match judge(count, rule.limit, s) {
+                Count::Refused { retry_after_ms } => {
+                    return refuse(rule, ex.target().filter(|_| ex.method() == "tools/call"), retry_after_ms).into();
+                }
+                Count::Admitted { remaining } => {
+                    if tightest.is_none_or(|(_, least, _)| remaining < least) {
+                        tightest = Some((rule, remaining, s));
+                    }
+                }
             }
         }
-        Verdict::next()
+        match tightest {
+            Some((rule, remaining, s)) => figures(rule.limit, remaining, s.remaining_ms).into_iter().fold(Mutation::new(), |m, (k, v)| m.client_header(&k, &v)).into(),
+            None => Verdict::next(),
+        }
     }
+}
+
+/// `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset` (seconds until the window
+/// ends, at least 1), as an admitted request gets them.
+pub fn figures(limit: u64, remaining: u64, window_left_ms: u64) -> [(String, String); 3] {
+    [
+        ("ratelimit-limit".into(), limit.to_string()),
+        ("ratelimit-remaining".into(), remaining.to_string()),
+        ("ratelimit-reset".into(), Dur::secs_ceil(window_left_ms).max(1).to_string()),
+    ]
 }
 
 /// 429 with `Retry-After`, and the wait in the JSON-RPC error for clients that only see the body.
@@ -89,5 +112,12 @@ mod tests {
         let data: serde_json::Value = serde_json::from_str(r.error.data.as_deref().unwrap()).unwrap();
         assert_eq!(data["retryAfter"], 13);
         assert_eq!(refuse(&rules[0], None, 0).headers[0], ("retry-after".into(), "1".into()), "never 0: a client would retry at once");
+    }
+
+    #[test]
+    fn an_admitted_request_learns_what_is_left_of_its_window() {
+        let f = figures(5, 3, 12_001);
+        assert_eq!(f, [("ratelimit-limit".into(), "5".into()), ("ratelimit-remaining".into(), "3".into()), ("ratelimit-reset".into(), "13".into())]);
+        assert_eq!(figures(5, 0, 0)[2].1, "1");
     }
 }

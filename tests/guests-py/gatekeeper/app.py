@@ -32,10 +32,10 @@ class Policy(exports.Policy):
         if key is not None and ex.header("x-api-key") != key:
             error = types.RpcError(UNAUTHORIZED, "Unauthorized: a valid x-api-key is required", None)
             return types.Verdict_Deny(types.Rejection(error, 401, [("www-authenticate", 'ApiKey realm="tollgate"')]))
-        return types.Verdict_Continue(types.Mutation(None, [], [], []))
+        return types.Verdict_Continue(types.Mutation(None, [], [], [], []))
 
     def on_response(self, ex: Exchange) -> types.Verdict:
-        return types.Verdict_Continue(types.Mutation(None, [], [], []))
+        return types.Verdict_Continue(types.Mutation(None, [], [], [], []))
 
     def visible(self, ex: Exchange, tool: str) -> bool:
         return True

@@ -87,7 +87,7 @@ async fn with_env<F: std::future::Future<Output = Gateway>>(var: &str, value: &s
 async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_response_phase() {
     let up = Upstream::start().await;
     // The marker runs first, so the answer of the cache after it passes back through it.
-    let chain = format!("{}{}", gatekeeper("{ mark_answers: true }"), gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }"));
+    let chain = format!("{}{}", gatekeeper("{ mark_answers: true, client_header: 'x-gate: one' }"), gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }"));
     let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &chain))).await;
     let mut c = gw.client("s");
     c.initialize().await;
@@ -98,6 +98,22 @@ async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_
     let live = c.call_tool("echo", json!({})).await;
     assert_eq!((live.result()["content"][0]["text"].as_str(), live.result()["marked"].as_bool()), (Some("ok"), Some(true)));
     assert_eq!(up.seen("tools/call").len(), 1);
+    // Headers for the client from both phases reach both answers: the policy's own and the backend's.
+    for a in [&cached, &live] {
+        assert_eq!(a.headers.get("x-gate").and_then(|v| v.to_str().ok()), Some("one"), "request phase: {a:?}");
+        assert_eq!(a.headers.get("x-marked").and_then(|v| v.to_str().ok()), Some("true"), "response phase: {a:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_policy_may_not_set_the_headers_that_frame_the_answer() {
+    let up = Upstream::start().await;
+    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &gatekeeper("{ client_header: 'content-type: text/plain' }")))).await;
+    let mut c = gw.client("s");
+    let a = c.initialize().await;
+    assert_eq!(a.error_code(), Some(POLICY_FAILED), "an invalid verdict fails closed: {a:?}");
+    assert!(a.headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json")), "{a:?}");
+    assert!(up.seen("initialize").is_empty(), "nothing reached the backend");
 }
 
 #[tokio::test]

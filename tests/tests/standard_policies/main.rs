@@ -10,6 +10,7 @@ mod support;
 
 mod jwt;
 mod cache;
+mod client_headers;
 mod credentials;
 mod ip_filter;
 mod quota;

@@ -1,5 +1,6 @@
 //! A policy that exercises every verdict: it denies without an API key, hides tools, changes
-//! arguments, injects a credential from a secret, answers cached tools itself, and marks answers.
+//! arguments, injects a credential from a secret, answers cached tools itself, marks answers,
+//! and adds headers to the client's response.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -23,9 +24,13 @@ struct Config {
     /// Tools answered by the policy with this result, without calling the backend.
     #[serde(default)]
     cached: Map<String, Value>,
-    /// Adds `"marked": true` to every result on the way back.
+    /// Adds `"marked": true` to every result on the way back, and `x-marked: true` to the
+    /// client's response.
     #[serde(default)]
     mark_answers: bool,
+    /// `name: value`, added to the client's response by every admitted request.
+    #[serde(default)]
+    client_header: Option<String>,
     /// Sets this attribute on every request (for the policies after it).
     #[serde(default)]
     role: Option<String>,
@@ -64,6 +69,9 @@ impl Policy for Gatekeeper {
             }
         }
         let mut m = Mutation::new();
+        if let Some((name, value)) = c.client_header.as_deref().and_then(|h| h.split_once(':')) {
+            m = m.client_header(name.trim(), value.trim());
+        }
         if let Some(role) = &c.role {
             m = m.attribute("role", role);
         }
@@ -97,7 +105,7 @@ impl Policy for Gatekeeper {
                 if let Some(obj) = result.as_object_mut() {
                     obj.insert("marked".into(), Value::Bool(true));
                 }
-                Mutation::new().params(&result).into()
+                Mutation::new().params(&result).client_header("x-marked", "true").into()
             }
             _ => Verdict::next(),
         }
