@@ -63,6 +63,8 @@ pub struct Session {
     closed: AtomicBool,
     last_used: Mutex<tokio::time::Instant>,
     pub protocol_version: Mutex<Option<String>>,
+    /// The authenticated subject the session is bound to, once its first message was admitted.
+    subject: Mutex<Option<Option<String>>>,
     replay: usize,
     weak: Weak<Session>,
 }
@@ -104,6 +106,7 @@ impl Session {
             closed: AtomicBool::new(false),
             last_used: Mutex::new(tokio::time::Instant::now()),
             protocol_version: Mutex::new(None),
+            subject: Mutex::new(None),
             replay,
             weak: weak.clone(),
         })
@@ -163,8 +166,12 @@ impl Session {
             return self.forward(msg, &HeaderEdits::default(), Vec::new(), None).await;
         }
         match chain.admit(msg.clone(), self.policy_route(), caller).await {
-            Admission::Forward { msg, headers, client, trail } => self.forward(&msg, &headers, client, trail).await,
-            Admission::Answer { msg, mut client, trail } => {
+            Admission::Forward { msg, headers, client, subject, trail } => {
+                self.check_subject(subject)?;
+                self.forward(&msg, &headers, client, trail).await
+            }
+            Admission::Answer { msg, mut client, subject, trail } => {
+                self.check_subject(subject)?;
                 let answer = match trail {
                     Some(t) => {
                         let (answer, more) = t.settle(msg).await;
@@ -190,6 +197,25 @@ impl Session {
             }
             Admission::Deny(r) => Err(GatewayError::Denied(r)),
             Admission::Drop => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
+        }
+    }
+
+    /// A session belongs to the caller who opened it: the first admitted message binds the
+    /// subject the chain authenticated (none, without an authenticating policy), and a later
+    /// message from anyone else is told the session does not exist, so that a session id
+    /// alone never lets one caller act in another's session.
+    fn check_subject(&self, subject: Option<String>) -> Result<(), GatewayError> {
+        let mut bound = self.subject.lock().expect("session lock");
+        match &*bound {
+            None => {
+                *bound = Some(subject);
+                Ok(())
+            }
+            Some(owner) if *owner == subject => Ok(()),
+            Some(_) => {
+                tracing::warn!(server = %self.server.name, session = %self.id, "a caller other than the session's owner used its id; refused");
+                Err(GatewayError::SessionNotFound)
+            }
         }
     }
 
@@ -254,7 +280,10 @@ impl Session {
             return self.notify_upstream(msg, &HeaderEdits::default()).await;
         }
         match chain.admit(msg.clone(), self.policy_route(), caller).await {
-            Admission::Forward { msg, headers, .. } => self.notify_upstream(&msg, &headers).await,
+            Admission::Forward { msg, headers, subject, .. } => {
+                self.check_subject(subject)?;
+                self.notify_upstream(&msg, &headers).await
+            }
             Admission::Deny(r) => Err(GatewayError::Denied(r)),
             Admission::Answer { .. } | Admission::Drop => Ok(()),
         }

@@ -53,9 +53,9 @@ pub type ClientHeaders = Vec<(String, String)>;
 /// The outcome of the request phase.
 pub enum Admission {
     /// Send this (possibly changed) message upstream; `client` goes on the client's response.
-    Forward { msg: Message, headers: HeaderEdits, client: ClientHeaders, trail: Option<Trail> },
+    Forward { msg: Message, headers: HeaderEdits, client: ClientHeaders, subject: Option<String>, trail: Option<Trail> },
     /// A policy answered: give the client this response, without calling the backend.
-    Answer { msg: Message, client: ClientHeaders, trail: Option<Trail> },
+    Answer { msg: Message, client: ClientHeaders, subject: Option<String>, trail: Option<Trail> },
     /// A policy refused, or failed closed.
     Deny(Rejection),
     /// A policy answered a notification, which has no answer: it goes nowhere.
@@ -92,7 +92,7 @@ impl Chain {
     /// Runs the request phase on a client message.
     pub async fn admit(self: &Arc<Self>, msg: Message, route: Route, caller: Arc<Caller>) -> Admission {
         if self.is_empty() || msg.kind == Kind::Response {
-            return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), trail: None };
+            return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), subject: None, trail: None };
         }
         let is_call = msg.method() == Some("tools/call");
         let mut call = Arc::new(Call { msg, server: route.server, session_id: route.session_id, protocol_version: route.protocol_version, caller });
@@ -155,15 +155,17 @@ impl Chain {
                         return Admission::Drop;
                     };
                     note(&attributes);
+                    let subject = subject_of(&attributes);
                     let trail = self.trail(i, call, attributes, seen);
-                    return Admission::Answer { msg: Message::result(id, result), client, trail };
+                    return Admission::Answer { msg: Message::result(id, result), client, subject, trail };
                 }
             }
         }
         note(&attributes);
+        let subject = subject_of(&attributes);
         let n = self.bindings.len();
         let msg = Arc::unwrap_or_clone(call.clone()).msg;
-        Admission::Forward { msg, headers, client, trail: self.trail(n, call, attributes, seen) }
+        Admission::Forward { msg, headers, client, subject, trail: self.trail(n, call, attributes, seen) }
     }
 
     /// A trail only when some binding that ran has something to do on the way back.
@@ -231,6 +233,12 @@ impl Trail {
         }
         (Arc::unwrap_or_clone(out), client)
     }
+}
+
+/// Who the chain says the caller is (`auth.sub`, set by an authenticating policy): a
+/// session stays with the subject that opened it.
+fn subject_of(attributes: &Attributes) -> Option<String> {
+    attributes.get("auth.sub").cloned()
 }
 
 /// Times one policy step, when the message is being observed.

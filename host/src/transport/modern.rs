@@ -106,8 +106,8 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
         let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
         let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()) };
         match chain.admit(msg.clone(), route, caller).await {
-            Admission::Forward { msg: changed, headers, client, trail } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
-            Admission::Answer { msg: answer, mut client, trail } => {
+            Admission::Forward { msg: changed, headers, client, trail, .. } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
+            Admission::Answer { msg: answer, mut client, trail, .. } => {
                 let answer = match trail {
                     Some(t) => {
                         let (answer, more) = t.settle(answer).await;

@@ -15,5 +15,6 @@ mod credentials;
 mod ip_filter;
 mod quota;
 mod rate_limit;
+mod session_binding;
 mod stateless;
 mod tool_filter;
