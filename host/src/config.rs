@@ -6,6 +6,7 @@
 mod locate;
 mod openapi;
 mod policy;
+mod products;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
+pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -41,7 +43,13 @@ pub struct Config {
     /// The management API's own listener; absent, there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<ManagementConfig>,
+    /// Where clients present subscription keys.
+    #[serde(default)]
+    pub subscription_key: SubscriptionKeyConfig,
     pub servers: Vec<ServerConfig>,
+    /// Servers bundled for consumers to subscribe to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<ProductConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -58,6 +66,10 @@ pub struct ManagementConfig {
     /// The environment variable holding the admin token. The token itself never sits in the
     /// file, so the file can be kept in git.
     pub admin_token_env: String,
+    /// Where subscriptions and everything created through the API are kept (a directory,
+    /// relative to the config file). Absent, nothing can be created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
 }
 
 fn default_management_listen() -> SocketAddr {
@@ -299,6 +311,11 @@ impl Config {
             }
         };
         openapi::resolve_paths(&mut config, dir);
+        if let (Some(m), Some(dir)) = (config.management.as_mut(), dir) {
+            if let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative()) {
+                *d = dir.join(&*d);
+            }
+        }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));
         if problems.is_empty() { Ok(config) } else { Err(problems) }

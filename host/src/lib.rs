@@ -14,4 +14,6 @@ pub mod policy;
 pub mod server;
 pub mod session;
 pub mod sse;
+pub mod subscription;
+pub mod product;
 pub mod transport;

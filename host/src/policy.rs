@@ -20,7 +20,7 @@ pub use bindings::Rejection;
 pub use capability::state::{MemoryStore, StateStore};
 pub use chain::{Admission, Chain, HeaderEdits, Route, Trail};
 pub use engine::Fault;
-pub use exchange::Caller;
+pub use exchange::{Attributes, Caller};
 pub use loader::Loaded;
 
 use crate::config::{Config, ConfigError, Locator};
@@ -39,6 +39,9 @@ pub fn install(gw: &Gateway, loaded: &Loaded) {
     for (name, server) in &gw.servers {
         let chain = loaded.chains.get(name).cloned().unwrap_or_default();
         server.policies.store(chain);
+    }
+    for (name, product) in &gw.catalog.load().products {
+        product.chain.store(loaded.products.get(name).cloned().unwrap_or_default());
     }
 }
 

@@ -5,14 +5,18 @@
 //! metrics may join them) and admin ones, which pass [`auth::require_admin`] first. Add an
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
+mod api_error;
 pub mod auth;
+mod openapi;
+mod products;
+mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -34,13 +38,19 @@ pub fn router(state: Shared) -> Router {
 
 /// Routes that need no admin token.
 pub fn open_routes() -> Router<Shared> {
-    Router::new()
+    Router::new().route("/openapi.json", get(openapi::document_handler))
 }
 
 /// Routes that need the admin token (`Authorization: Bearer TOKEN`).
 fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
+        .route("/api/products", get(products::list))
+        .route("/api/products/{name}", get(products::get))
+        .route("/api/subscriptions", get(subscriptions::list).post(subscriptions::create))
+        .route("/api/subscriptions/{id}", get(subscriptions::get).delete(subscriptions::delete))
+        .route("/api/subscriptions/{id}/keys/{slot}", post(subscriptions::regenerate))
+        .route("/api/subscriptions/{id}/{action}", post(subscriptions::act))
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 

@@ -19,6 +19,8 @@ use crate::jsonrpc::Message;
 #[derive(Default)]
 pub struct Loaded {
     pub chains: HashMap<String, Arc<Chain>>,
+    /// Each product's own chain.
+    pub products: HashMap<String, Arc<Chain>>,
     pub files: Vec<PathBuf>,
 }
 
@@ -26,7 +28,7 @@ pub struct Loaded {
 pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut loaded = Loaded::default();
-    if config.servers.iter().all(|s| s.policies.is_empty()) {
+    if config.servers.iter().all(|s| s.policies.is_empty()) && config.products.iter().all(|p| p.policies.is_empty()) {
         return Ok(loaded);
     }
     let rt = match Runtime::get() {
@@ -52,6 +54,20 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
             }
         }
         loaded.chains.insert(server.name.clone(), Arc::new(chain));
+    }
+    for (i, product) in config.products.iter().enumerate() {
+        let mut chain = Chain::default();
+        let owner = format!("product:{}", product.name);
+        for (j, b) in product.policies.iter().enumerate() {
+            let at = format!("products[{i}].policies[{j}]");
+            // The product's state (counters, quotas) is its own, shared by all its servers.
+            let namespace = format!("{owner}/{}#{j}", b.name());
+            match bind(rt, &owner, b, base, namespace, &mut loaded.files).await {
+                Ok(binding) => chain.bindings.push(binding),
+                Err((field, message)) => problems.push(problem(locator, &format!("{at}{field}"), message)),
+            }
+        }
+        loaded.products.insert(product.name.clone(), Arc::new(chain));
     }
     if problems.is_empty() { Ok(loaded) } else { Err(problems) }
 }

@@ -20,7 +20,7 @@ use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
 use crate::session::{Mode, OutStream};
 
-pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<crate::product::Access>>, h: HeaderMap) -> Response {
     let server = match gw.server(&name).and_then(|s| headers::accepts_sse(&h).map(|_| s)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -30,6 +30,7 @@ pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
+    let _ = session.bind_access(access.as_ref().map(|a| &a.0));
     let rx = out.attach(None);
     let endpoint = format!("/{name}/message?sessionId={}", session.id);
     // When the client goes away the body is dropped, and the session with it.
@@ -64,7 +65,7 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<crate::product::Access>>, h: HeaderMap, body: Body) -> Response {
     if let Err(e) = gw.server(&name).and_then(|_| headers::is_json(&h)) {
         return respond::error(&e, None);
     }
@@ -83,7 +84,7 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Q
         Ok(m) => m,
         Err(e) => return respond::error(&e, None),
     };
-    let caller = Arc::new(Caller { headers: h, addr: peer.map(|c| c.0.0) });
+    let caller = Arc::new(Caller { headers: h, addr: peer.map(|c| c.0.0), access: access.map(|a| a.0) });
     let result = match msg.kind {
         Kind::Request if msg.method() == Some("initialize") => session.initialize(&msg, caller).await.map(|_| ()),
         Kind::Request => session.request(&msg, caller).await.map(|_| ()),

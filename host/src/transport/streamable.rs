@@ -19,9 +19,11 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
+use crate::product::Access;
 use crate::session::{Mode, stream::parse_event_id};
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<Access>>, h: HeaderMap, body: Body) -> Response {
+    let access = access.map(|a| a.0);
     let server = match gw.server(&name) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -38,7 +40,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &name, &h, peer.map(|c| c.0.0), items).await;
+        return batch(&gw, &name, &h, peer.map(|c| c.0.0), access, items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -46,7 +48,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&e, id_hint),
     };
     let keepalive = gw.config.limits.keepalive();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer.map(|c| c.0.0) });
+    let stateless_ok = access.is_none();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer.map(|c| c.0.0), access });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
@@ -66,8 +69,12 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
             return respond::answer(rx, deadline, keepalive, Some(&session.id)).await;
         }
-        if super::modern::is_modern(&h, &msg) {
+        if super::modern::is_modern(&h, &msg) && stateless_ok {
             return super::modern::handle(server, &h, bytes, msg).await;
+        }
+        if super::modern::is_modern(&h, &msg) {
+            // Products run in sessions: the client falls back to `initialize`.
+            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
@@ -100,7 +107,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
     }
 }
 
-pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<Access>>, h: HeaderMap) -> Response {
     if let Err(e) = gw.server(&name).and_then(|_| headers::accepts_sse(&h)) {
         return respond::error(&e, None);
     }
@@ -111,7 +118,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: He
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    if let Err(e) = headers::check_version(&h) {
+    if let Err(e) = headers::check_version(&h).and_then(|_| session.bind_access(access.as_ref().map(|a| &a.0))) {
         return respond::error(&e, None);
     }
     let rx = match headers::get(&h, LAST_EVENT_ID) {
@@ -147,7 +154,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<SocketAddr>, access: Option<Access>, items: Vec<Value>) -> Response {
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
@@ -164,7 +171,7 @@ async fn batch(gw: &Arc<Gateway>, name: &str, h: &HeaderMap, peer: Option<Socket
     }
     let mut streams = Vec::new();
     let mut errors = Vec::new();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
     for item in items {
         let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
         let msg = match Message::from_value(item) {
