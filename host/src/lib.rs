@@ -6,6 +6,7 @@
 pub mod authorization;
 pub mod backend;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod gateway;
 pub mod jsonrpc;

@@ -38,8 +38,9 @@ fn main() -> ExitCode {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {
                 Ok((c, loaded)) => {
-                    let policies: usize = loaded.chains.values().map(|c| c.len()).sum();
-                    println!("{}: ok ({} server(s), {policies} policy binding(s))", config.display(), c.servers.len());
+                    let policies: usize = loaded.chains.values().chain(loaded.products.values()).map(|c| c.len()).sum();
+                    let products = if c.products.is_empty() { String::new() } else { format!(", {} product(s)", c.products.len()) };
+                    println!("{}: ok ({} server(s){products}, {policies} policy binding(s))", config.display(), c.servers.len());
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(e),

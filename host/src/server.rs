@@ -27,6 +27,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(ready))
         .route("/.well-known/oauth-protected-resource", get(authorization::root_form))
         .route("/.well-known/oauth-protected-resource/{name}/mcp", get(authorization::path_form))
+        .route("/v0/servers", get(crate::discovery::servers))
         .merge(mcp_routes(gw.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(gw.clone(), guard))

@@ -232,3 +232,27 @@ async fn the_openapi_document_is_served_without_a_token() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/subscriptions/{id}/keys/{slot}"]["post"].is_object(), "{doc}");
 }
+
+#[tokio::test]
+async fn discovery_lists_what_the_caller_may_use() {
+    let s = setup().await;
+    let sub = s.admin.subscribe("other", "judy").await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("{}/v0/servers", s.gateway.base());
+
+    let anonymous: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(anonymous["metadata"]["count"], 0, "every server here needs a subscription: {anonymous}");
+
+    let r = http.get(&url).header(KEY_HEADER, &sub.primary).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: Value = r.json().await.unwrap();
+    let servers = listed["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{listed}");
+    assert_eq!(servers[0]["server"]["name"], "beta");
+    assert_eq!(servers[0]["server"]["remotes"][0]["type"], "streamable-http");
+    assert_eq!(servers[0]["server"]["remotes"][0]["url"], s.gateway.mcp_url("beta"));
+    assert_eq!(servers[0]["_meta"]["io.github.tollgate/gateway"]["product"], "other");
+
+    let wrong = http.get(&url).header(KEY_HEADER, "tgk_wrong").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+}
