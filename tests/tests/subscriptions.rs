@@ -256,3 +256,28 @@ async fn discovery_lists_what_the_caller_may_use() {
     let wrong = http.get(&url).header(KEY_HEADER, "tgk_wrong").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_stays_with_its_subscription_and_legacy_sse_takes_the_key_too() {
+    let s = setup().await;
+    let mine = s.admin.subscribe("other", "kim").await;
+    let theirs = s.admin.subscribe("other", "lee").await;
+    let raw = Raw::new(&s.gateway.mcp_url("beta"));
+    let init = raw.post_json(&initialize_request(1)).header(KEY_HEADER, &mine.primary).send().await;
+    assert_eq!(init.status, 200, "{init:?}");
+    let session = init.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let call = tollgate_tests::raw::request(2, "tools/list", json!({}));
+    let borrowed = raw.post_json(&call).session(&session).header(KEY_HEADER, &theirs.primary).send().await;
+    assert_eq!(borrowed.status, 403, "another subscription's key cannot use this session: {borrowed:?}");
+    assert!(borrowed.error_message().contains("belongs to another subscription"), "{borrowed:?}");
+    let own = raw.post_json(&call).session(&session).header(KEY_HEADER, &mine.secondary).send().await;
+    assert_eq!(own.status, 200, "either key of the session's subscription works: {own:?}");
+
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let sse = format!("{}/beta/sse", s.gateway.base());
+    let refused = http.get(&sse).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let opened = http.get(format!("{sse}?subscription-key={}", mine.primary)).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    assert_eq!(opened.headers()["content-type"], "text/event-stream");
+}
