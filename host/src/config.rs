@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
-pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig};
+pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]

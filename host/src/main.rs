@@ -92,13 +92,15 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
     tollgate::policy::install(&gw, &policies);
-    tollgate::policy::reload::watch(gw.clone(), file, policies.files);
+    tollgate::policy::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
     let management = match (&gw.config.management, admin) {
         (Some(m), Some(admin)) => {
             let l = tokio::net::TcpListener::bind(m.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {} (management): {e}", m.listen))?;
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin });
+            let base = file.parent().map(PathBuf::from).unwrap_or_default();
+            tollgate::management::products::restore(&gw, &base).await?;
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, base, writing: Default::default() });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

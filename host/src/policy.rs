@@ -21,7 +21,7 @@ pub use capability::state::{MemoryStore, StateStore};
 pub use chain::{Admission, Chain, HeaderEdits, Route, Trail};
 pub use engine::Fault;
 pub use exchange::{Attributes, Caller};
-pub use loader::Loaded;
+pub use loader::{Loaded, load_product};
 
 use crate::config::{Config, ConfigError, Locator};
 use crate::gateway::Gateway;

@@ -81,6 +81,17 @@ impl Catalog {
         Catalog { products: configs.iter().map(|p| (p.name.clone(), Arc::new(Product::new(p.clone())))).collect() }
     }
 
+    /// A copy with `name` replaced by `product` (or removed, with `None`); the other products
+    /// are shared, chains and all.
+    pub fn with(&self, name: &str, product: Option<Arc<Product>>) -> Catalog {
+        let mut products = self.products.clone();
+        match product {
+            Some(p) => products.insert(name.to_owned(), p),
+            None => products.remove(name),
+        };
+        Catalog { products }
+    }
+
     /// Whether any product bundles `server`: then it is reached through products only.
     pub fn governs(&self, server: &str) -> bool {
         self.products.values().any(|p| p.includes(server))

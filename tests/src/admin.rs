@@ -51,6 +51,23 @@ impl Admin {
         self.send(req).await
     }
 
+    /// A PUT of a JSON body with `If-Match` (or none).
+    pub async fn put_if(&self, path: &str, etag: Option<&str>, body: Value) -> Answer {
+        let mut req = self.http.put(format!("{}{path}", self.base)).json(&body);
+        if let Some(e) = etag {
+            req = req.header("if-match", e);
+        }
+        self.send(req).await
+    }
+
+    pub async fn delete_if(&self, path: &str, etag: Option<&str>) -> Answer {
+        let mut req = self.http.delete(format!("{}{path}", self.base));
+        if let Some(e) = etag {
+            req = req.header("if-match", e);
+        }
+        self.send(req).await
+    }
+
     /// Subscribes `subscriber` to `product`; the answer holds the keys.
     pub async fn subscribe(&self, product: &str, subscriber: &str) -> Subscribed {
         let a = self.post("/api/subscriptions", json!({ "product": product, "subscriber": subscriber })).await;

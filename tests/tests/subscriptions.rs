@@ -281,3 +281,46 @@ async fn a_session_stays_with_its_subscription_and_legacy_sse_takes_the_key_too(
     assert_eq!(opened.status(), 200);
     assert_eq!(opened.headers()["content-type"], "text/event-stream");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_made_through_the_api_apply_at_once_and_survive_a_restart() {
+    let s = setup().await;
+    let gold = json!({ "name": "gold", "servers": [{ "server": "alpha", "tools": ["echo"] }] });
+
+    let invalid = s.admin.put_if("/api/products/gold", None, json!({ "name": "gold", "servers": [{ "server": "nope" }] })).await;
+    assert_eq!(invalid.status, 422, "{invalid:?}");
+    assert_eq!(invalid.body["error"]["message"], "product.servers[0].server: no server is named 'nope'", "the words of `tollgate validate`");
+
+    let created = s.admin.put_if("/api/products/gold", None, gold.clone()).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let etag = created.etag.clone().expect("an ETag");
+    let again = s.admin.put_if("/api/products/gold", None, gold.clone()).await;
+    assert_eq!(again.status, 428, "replacing needs If-Match: {again:?}");
+
+    let sub = s.admin.subscribe("gold", "mallory").await;
+    let client = Client::connect_with_key(&s.gateway.mcp_url("alpha"), &sub.primary).await;
+    assert_eq!(client.list_tools().await, ["echo"]);
+
+    let wider = json!({ "name": "gold", "servers": [{ "server": "alpha", "tools": ["echo", "whoami"] }] });
+    let changed = s.admin.put_if("/api/products/gold", Some(&etag), wider.clone()).await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let stale = s.admin.put_if("/api/products/gold", Some(&etag), gold.clone()).await;
+    assert_eq!(stale.status, 412, "{stale:?}");
+    let mut tools = client.list_tools().await;
+    tools.sort();
+    assert_eq!(tools, ["echo", "whoami"], "the live session sees the change at its next request");
+
+    s.gateway.kill_9();
+    assert!(s.gateway.exit_within(Duration::from_secs(5)).await.is_some());
+    let again = s.config.clone().start().await;
+    let admin = Admin::new(&again.management(), TOKEN);
+    let kept = admin.get("/api/products/gold").await;
+    assert_eq!(kept.status, 200, "{kept:?}");
+    assert_eq!(kept.body["servers"][0]["tools"], json!(["echo", "whoami"]));
+
+    let deleted = admin.delete_if("/api/products/gold", kept.etag.as_deref()).await;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    let gone = initialize(&again, "alpha", Some(&sub.primary)).await;
+    assert_eq!(gone.status, 403, "{gone:?}");
+    assert!(gone.error_message().contains("no longer exists"), "{gone:?}");
+}

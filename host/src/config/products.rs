@@ -113,3 +113,12 @@ pub(super) fn check_product(out: &mut Problems, at: &str, p: &ProductConfig, ser
     }
     super::policy::check(out, &format!("{at}.policies"), &p.policies);
 }
+
+/// The checks of one product sent to the management API, in the words `tollgate validate` uses.
+pub fn check_one(config: &Config, p: &ProductConfig) -> Vec<super::Problem> {
+    let locator = super::Locator::new("");
+    let mut out = Problems::new(&locator);
+    let servers: HashSet<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    check_product(&mut out, "product", p, &servers);
+    out.into_list()
+}

@@ -70,7 +70,15 @@ pub(super) struct Problems<'a> {
     list: Vec<Problem>,
 }
 
-impl Problems<'_> {
+impl<'a> Problems<'a> {
+    pub(super) fn new(locator: &'a Locator) -> Problems<'a> {
+        Problems { locator, list: Vec::new() }
+    }
+
+    pub(super) fn into_list(self) -> Vec<Problem> {
+        self.list
+    }
+
     pub(super) fn push(&mut self, path: &str, message: &str) {
         self.list.push(Problem { path: path.to_owned(), line: self.locator.line_of(path), column: None, message: message.to_owned() });
     }

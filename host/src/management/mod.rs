@@ -8,7 +8,7 @@
 mod api_error;
 pub mod auth;
 mod openapi;
-mod products;
+pub mod products;
 mod subscriptions;
 
 use std::net::SocketAddr;
@@ -27,6 +27,10 @@ use crate::gateway::Gateway;
 pub struct Management {
     pub gateway: Arc<Gateway>,
     pub admin: auth::AdminToken,
+    /// The config file's directory: policy paths of products sent to the API are relative to it.
+    pub base: std::path::PathBuf,
+    /// Product changes one at a time, so an ETag check and the write after it cannot interleave.
+    pub writing: tokio::sync::Mutex<()>,
 }
 
 pub type Shared = Arc<Management>;
@@ -46,7 +50,7 @@ fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
         .route("/api/products", get(products::list))
-        .route("/api/products/{name}", get(products::get))
+        .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
         .route("/api/subscriptions", get(subscriptions::list).post(subscriptions::create))
         .route("/api/subscriptions/{id}", get(subscriptions::get).delete(subscriptions::delete))
         .route("/api/subscriptions/{id}/keys/{slot}", post(subscriptions::regenerate))

@@ -42,6 +42,7 @@ fn change(summary: &str, tag: &str, params: Value) -> Value {
 
 pub fn document() -> Value {
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
     let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
     json!({
         "openapi": "3.1.0",
@@ -50,10 +51,23 @@ pub fn document() -> Value {
         "paths": {
             "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
             "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
-            "/api/products/{name}": { "get": op("One product (ETag header)", "products", "200", json!({
-                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "404": { "$ref": "#/components/responses/Error" } }
-            })) },
+            "/api/products/{name}": {
+                "get": op("One product (ETag header)", "products", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": op("Create a product (no If-Match) or replace it (If-Match: its ETag); the body is the product as the config file writes it", "products", "200", json!({
+                    "parameters": [name.clone(), { "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Product" } } } },
+                    "responses": {
+                        "201": { "description": "created" },
+                        "412": { "$ref": "#/components/responses/Error" },
+                        "422": { "$ref": "#/components/responses/Error" },
+                        "428": { "$ref": "#/components/responses/Error" }
+                    }
+                })),
+                "delete": change("Delete a product; its subscriptions get 403 until it exists again", "products", json!([name, if_match.clone()])),
+            },
             "/api/subscriptions": {
                 "get": op("List subscriptions (optionally of one product)", "subscriptions", "200", json!({
                     "parameters": [{ "name": "product", "in": "query", "required": false, "schema": { "type": "string" } }]
@@ -78,6 +92,21 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": { "admin": { "type": "http", "scheme": "bearer", "description": "the token in the environment variable `management.admin_token_env` names" } },
             "schemas": {
+                "Product": {
+                    "type": "object",
+                    "required": ["name", "servers"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "description": { "type": "string" },
+                        "servers": { "type": "array", "items": { "type": "object", "required": ["server"], "properties": {
+                            "server": { "type": "string" },
+                            "tools": { "type": "array", "items": { "type": "string" } }
+                        } } },
+                        "subscription_required": { "type": "boolean", "default": true },
+                        "approval_required": { "type": "boolean", "default": false },
+                        "policies": { "type": "array", "items": { "type": "object" } }
+                    }
+                },
                 "NewSubscription": {
                     "type": "object",
                     "required": ["product", "subscriber"],

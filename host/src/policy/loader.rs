@@ -56,20 +56,37 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
         loaded.chains.insert(server.name.clone(), Arc::new(chain));
     }
     for (i, product) in config.products.iter().enumerate() {
-        let mut chain = Chain::default();
-        let owner = format!("product:{}", product.name);
-        for (j, b) in product.policies.iter().enumerate() {
-            let at = format!("products[{i}].policies[{j}]");
-            // The product's state (counters, quotas) is its own, shared by all its servers.
-            let namespace = format!("{owner}/{}#{j}", b.name());
-            match bind(rt, &owner, b, base, namespace, &mut loaded.files).await {
-                Ok(binding) => chain.bindings.push(binding),
-                Err((field, message)) => problems.push(problem(locator, &format!("{at}{field}"), message)),
-            }
-        }
+        let chain = product_chain(rt, product, &format!("products[{i}]"), base, locator, &mut loaded.files, &mut problems).await;
         loaded.products.insert(product.name.clone(), Arc::new(chain));
     }
     if problems.is_empty() { Ok(loaded) } else { Err(problems) }
+}
+
+/// A product's own chain; problems are named under `at`.
+async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductConfig, at: &str, base: &Path, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+    let mut chain = Chain::default();
+    let owner = format!("product:{}", product.name);
+    for (j, b) in product.policies.iter().enumerate() {
+        // The product's state (counters, quotas) is its own, shared by all its servers.
+        let namespace = format!("{owner}/{}#{j}", b.name());
+        match bind(rt, &owner, b, base, namespace, files).await {
+            Ok(binding) => chain.bindings.push(binding),
+            Err((field, message)) => problems.push(problem(locator, &format!("{at}.policies[{j}]{field}"), message)),
+        }
+    }
+    chain
+}
+
+/// One product's chain, for a product sent to the management API.
+pub async fn load_product(product: &crate::config::ProductConfig, base: &Path) -> Result<Arc<Chain>, Vec<Problem>> {
+    if product.policies.is_empty() {
+        return Ok(Default::default());
+    }
+    let locator = Locator::new("");
+    let rt = Runtime::get().map_err(|e| vec![problem(&locator, "product.policies", e)])?;
+    let mut problems = Vec::new();
+    let chain = product_chain(rt, product, "product", base, &locator, &mut Vec::new(), &mut problems).await;
+    if problems.is_empty() { Ok(Arc::new(chain)) } else { Err(problems) }
 }
 
 fn problem(locator: &Locator, path: &str, message: String) -> Problem {

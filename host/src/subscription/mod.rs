@@ -152,6 +152,11 @@ impl Registry {
         Ok(r)
     }
 
+    /// The store the subscriptions are kept in, for other records of the management API.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The subscription whose primary or secondary key this is.
     pub fn find(&self, key: &str) -> Option<Subscription> {
         let h = keys::hash(key);

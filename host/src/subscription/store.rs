@@ -13,12 +13,15 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Subscriptions,
+    /// Products created or changed through the management API.
+    Products,
 }
 
 impl Kind {
     fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
         match self {
             Kind::Subscriptions => TableDefinition::new("subscriptions"),
+            Kind::Products => TableDefinition::new("products"),
         }
     }
 }
