@@ -5,6 +5,7 @@
 
 pub mod authorization;
 pub mod backend;
+pub mod cli_apply;
 pub mod config;
 pub mod discovery;
 pub mod error;

@@ -29,11 +29,80 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print a running gateway's configuration as YAML (products as the management API left them).
+    Export {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Show how a config file differs from a running gateway, then apply it through the management API.
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Show the difference only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The management API's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    management: String,
+    /// The environment variable holding the admin token.
+    #[arg(long, default_value = "TOLLGATE_ADMIN_TOKEN")]
+    token_env: String,
+}
+
+impl RemoteArgs {
+    fn remote(&self) -> anyhow::Result<tollgate::cli_apply::Remote> {
+        let token = std::env::var(&self.token_env).map_err(|_| anyhow::anyhow!("{} is not set: it holds the admin token", self.token_env))?;
+        Ok(tollgate::cli_apply::Remote::new(&self.management, token))
+    }
+}
+
+/// Runs a command that talks to a running gateway; errors go to stderr with exit status 1.
+fn remote_command(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Export { remote } => remote_command(async move {
+            print!("{}", tollgate::cli_apply::export(&remote.remote()?).await?);
+            Ok(())
+        }),
+        Command::Apply { file, remote, dry_run } => {
+            let cfg = match Config::load(&file) {
+                Ok(c) => c,
+                Err(e) => return report(e),
+            };
+            remote_command(async move {
+                let remote = remote.remote()?;
+                let changes = tollgate::cli_apply::diff(&cfg, &remote.config().await?);
+                if changes.is_empty() {
+                    println!("no difference");
+                    return Ok(());
+                }
+                for c in &changes {
+                    println!("{c}");
+                }
+                if !dry_run {
+                    tollgate::cli_apply::apply(&remote, &cfg, &changes).await?;
+                    println!("applied");
+                }
+                Ok(())
+            })
+        }
         Command::Validate { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {

@@ -6,6 +6,7 @@
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
 mod api_error;
+mod config_io;
 pub mod auth;
 mod openapi;
 pub mod products;
@@ -49,6 +50,7 @@ pub fn open_routes() -> Router<Shared> {
 fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
+        .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))
         .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
         .route("/api/subscriptions", get(subscriptions::list).post(subscriptions::create))

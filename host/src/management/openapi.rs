@@ -50,6 +50,7 @@ pub fn document() -> Value {
         "security": [{ "admin": [] }],
         "paths": {
             "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
+            "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
             "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
             "/api/products/{name}": {
                 "get": op("One product (ETag header)", "products", "200", json!({
