@@ -61,11 +61,11 @@ fn call() -> Message {
 fn caller() -> Arc<Caller> {
     let mut headers = hyper::HeaderMap::new();
     headers.insert("x-api-key", "k1".parse().unwrap());
-    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()), access: None })
 }
 
 async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
-    let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()) };
+    let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()), attributes: Default::default() };
     match chain.admit(call(), route, caller.clone()).await {
         Admission::Forward { .. } => {}
         _ => panic!("the bench chain forwards"),
