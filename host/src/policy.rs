@@ -41,7 +41,10 @@ pub fn install(gw: &Gateway, loaded: &Loaded) {
         server.policies.store(chain);
     }
     for (name, product) in &gw.catalog.load().products {
-        product.chain.store(loaded.products.get(name).cloned().unwrap_or_default());
+        let same = loaded.product_sources.get(name).is_some_and(|src| *src == serde_json::to_value(&product.config).expect("a product serializes"));
+        if same {
+            product.chain.store(loaded.products.get(name).cloned().unwrap_or_default());
+        }
     }
 }
 

@@ -21,6 +21,9 @@ pub struct Loaded {
     pub chains: HashMap<String, Arc<Chain>>,
     /// Each product's own chain.
     pub products: HashMap<String, Arc<Chain>>,
+    /// The product each chain was built from, so a reload never puts a file's chain on a
+    /// product the management API has since changed.
+    pub product_sources: HashMap<String, serde_json::Value>,
     pub files: Vec<PathBuf>,
 }
 
@@ -28,6 +31,9 @@ pub struct Loaded {
 pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut loaded = Loaded::default();
+    for product in &config.products {
+        loaded.product_sources.insert(product.name.clone(), serde_json::to_value(product).expect("a product serializes"));
+    }
     if config.servers.iter().all(|s| s.policies.is_empty()) && config.products.iter().all(|p| p.policies.is_empty()) {
         return Ok(loaded);
     }
