@@ -134,7 +134,7 @@ fn caller() -> Arc<Caller> {
 fn with_header(name: &'static str, value: &str) -> Arc<Caller> {
     let mut headers = hyper::HeaderMap::new();
     headers.insert(name, value.parse().unwrap());
-    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()), access: None })
 }
 
 fn bearer(token: &str) -> Arc<Caller> {
@@ -150,7 +150,7 @@ async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
 
 /// The request phase as the server runs it for one `tools/call` on a session.
 async fn run(chain: &Arc<Chain>, caller: &Arc<Caller>) -> Admission {
-    let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()) };
+    let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()), attributes: Default::default() };
     chain.admit(call(), route, caller.clone()).await
 }
 

@@ -7,6 +7,7 @@ mod locate;
 mod openapi;
 mod policy;
 mod telemetry;
+mod products;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
+pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -46,7 +48,13 @@ pub struct Config {
     /// The management API's own listener; absent, there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<ManagementConfig>,
+    /// Where clients present subscription keys.
+    #[serde(default)]
+    pub subscription_key: SubscriptionKeyConfig,
     pub servers: Vec<ServerConfig>,
+    /// Servers bundled for consumers to subscribe to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<ProductConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -63,6 +71,10 @@ pub struct ManagementConfig {
     /// The environment variable holding the admin token. The token itself never sits in the
     /// file, so the file can be kept in git.
     pub admin_token_env: String,
+    /// Where subscriptions and everything created through the API are kept (a directory,
+    /// relative to the config file). Absent, nothing can be created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
 }
 
 fn default_management_listen() -> SocketAddr {
@@ -307,6 +319,11 @@ impl Config {
             }
         };
         openapi::resolve_paths(&mut config, dir);
+        if let (Some(m), Some(dir)) = (config.management.as_mut(), dir) {
+            if let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative()) {
+                *d = dir.join(&*d);
+            }
+        }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));
         if problems.is_empty() { Ok(config) } else { Err(problems) }

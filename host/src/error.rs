@@ -25,6 +25,11 @@ pub mod code {
     pub const OVERLOADED: i64 = -32008;
     pub const RATE_LIMITED: i64 = -32009;
     pub const QUOTA_EXCEEDED: i64 = -32010;
+    /// No subscription key, or one the gateway does not know (HTTP 401).
+    pub const SUBSCRIPTION_KEY: i64 = -32011;
+    /// A known key that may not be used here: its subscription is not active, or its
+    /// product does not include the server (HTTP 403).
+    pub const SUBSCRIPTION_FORBIDDEN: i64 = -32012;
     /// 2026-07-28: a request header disagrees with the body.
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the requested protocol version is not supported.
@@ -84,6 +89,16 @@ pub enum GatewayError {
     Backend { server: String, cause: BackendError },
     #[error("Method not found: {0}")]
     MethodNotFound(String),
+    #[error("Unauthorized: a subscription key is required (header {header})")]
+    SubscriptionKeyMissing { header: String },
+    #[error("Unauthorized: the subscription key is not valid")]
+    SubscriptionKeyInvalid,
+    #[error("Forbidden: {0}")]
+    SubscriptionForbidden(String),
+    #[error("Forbidden: tool '{0}' is not available")]
+    ToolNotInProduct(String),
+    #[error("storage failed: {0}")]
+    Storage(String),
     /// A policy refused the message (or failed closed): its own code, status and headers.
     #[error("{}", .0.message)]
     Denied(crate::policy::Rejection),
@@ -134,6 +149,11 @@ impl GatewayError {
             E::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, code::BAD_REQUEST, None),
             E::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, None),
             E::MethodNotFound(_) => (StatusCode::NOT_FOUND, code::METHOD_NOT_FOUND, None),
+            E::SubscriptionKeyMissing { .. } | E::SubscriptionKeyInvalid => (StatusCode::UNAUTHORIZED, code::SUBSCRIPTION_KEY, None),
+            E::SubscriptionForbidden(_) => (StatusCode::FORBIDDEN, code::SUBSCRIPTION_FORBIDDEN, None),
+            // As a tool a policy hides: the product's other tools do not show through.
+            E::ToolNotInProduct(_) => (if has_id { StatusCode::OK } else { StatusCode::FORBIDDEN }, code::FORBIDDEN, None),
+            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, None),
             E::Denied(_) => unreachable!("handled above"),
             E::Backend { cause, .. } => {
                 let (status, code) = match cause {

@@ -25,6 +25,10 @@ pub struct Server {
 pub struct Gateway {
     pub config: Config,
     pub servers: HashMap<String, Arc<Server>>,
+    /// The products, swapped whole when they change.
+    pub catalog: arc_swap::ArcSwap<crate::product::Catalog>,
+    /// Subscriptions, where `management.data_dir` keeps them.
+    pub subscriptions: Option<Arc<crate::subscription::Registry>>,
     pub sessions: Arc<Registry>,
     pub draining: AtomicBool,
     /// Metrics and the access log, shared by every exchange.
@@ -41,9 +45,17 @@ impl Gateway {
             servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout, policies: Default::default() }));
         }
         let telemetry = Telemetry::new(&config).map_err(|e| GatewayError::BadRequest(format!("cannot open the access log: {e}")))?;
+        let subscriptions = match config.management.as_ref().and_then(|m| m.data_dir.as_ref()) {
+            Some(dir) => {
+                let store = crate::subscription::RedbStore::open(dir).map_err(|e| GatewayError::Storage(e.0))?;
+                Some(Arc::new(crate::subscription::Registry::open(Arc::new(store)).map_err(|e| GatewayError::Storage(e.0))?))
+            }
+            None => None,
+        };
+        let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
+        Ok(Arc::new(Gateway { config, servers, catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
     }
 
     pub fn server(&self, name: &str) -> Result<Arc<Server>, GatewayError> {

@@ -5,7 +5,9 @@
 
 pub mod authorization;
 pub mod backend;
+pub mod cli_apply;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod gateway;
 pub mod jsonrpc;
@@ -15,4 +17,6 @@ pub mod server;
 pub mod session;
 pub mod sse;
 pub mod telemetry;
+pub mod subscription;
+pub mod product;
 pub mod transport;

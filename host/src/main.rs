@@ -29,17 +29,87 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print a running gateway's configuration as YAML (products as the management API left them).
+    Export {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Show how a config file differs from a running gateway, then apply it through the management API.
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Show the difference only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The management API's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    management: String,
+    /// The environment variable holding the admin token.
+    #[arg(long, default_value = "TOLLGATE_ADMIN_TOKEN")]
+    token_env: String,
+}
+
+impl RemoteArgs {
+    fn remote(&self) -> anyhow::Result<tollgate::cli_apply::Remote> {
+        let token = std::env::var(&self.token_env).map_err(|_| anyhow::anyhow!("{} is not set: it holds the admin token", self.token_env))?;
+        Ok(tollgate::cli_apply::Remote::new(&self.management, token))
+    }
+}
+
+/// Runs a command that talks to a running gateway; errors go to stderr with exit status 1.
+fn remote_command(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Export { remote } => remote_command(async move {
+            print!("{}", tollgate::cli_apply::export(&remote.remote()?).await?);
+            Ok(())
+        }),
+        Command::Apply { file, remote, dry_run } => {
+            let cfg = match Config::load(&file) {
+                Ok(c) => c,
+                Err(e) => return report(e),
+            };
+            remote_command(async move {
+                let remote = remote.remote()?;
+                let changes = tollgate::cli_apply::diff(&cfg, &remote.config().await?);
+                if changes.is_empty() {
+                    println!("no difference");
+                    return Ok(());
+                }
+                for c in &changes {
+                    println!("{c}");
+                }
+                if !dry_run {
+                    tollgate::cli_apply::apply(&remote, &cfg, &changes).await?;
+                    println!("applied");
+                }
+                Ok(())
+            })
+        }
         Command::Validate { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {
                 Ok((c, loaded)) => {
-                    let policies: usize = loaded.chains.values().map(|c| c.len()).sum();
-                    println!("{}: ok ({} server(s), {policies} policy binding(s))", config.display(), c.servers.len());
+                    let policies: usize = loaded.chains.values().chain(loaded.products.values()).map(|c| c.len()).sum();
+                    let products = if c.products.is_empty() { String::new() } else { format!(", {} product(s)", c.products.len()) };
+                    println!("{}: ok ({} server(s){products}, {policies} policy binding(s))", config.display(), c.servers.len());
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(e),
@@ -109,13 +179,15 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
     tollgate::policy::install(&gw, &policies);
-    tollgate::policy::reload::watch(gw.clone(), file, policies.files);
+    tollgate::policy::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
     let management = match (&gw.config.management, admin) {
         (Some(m), Some(admin)) => {
             let l = tokio::net::TcpListener::bind(m.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {} (management): {e}", m.listen))?;
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin });
+            let base = file.parent().map(PathBuf::from).unwrap_or_default();
+            tollgate::management::products::restore(&gw, &base).await?;
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, base, writing: Default::default() });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

@@ -20,8 +20,8 @@ pub use bindings::Rejection;
 pub use capability::state::{MemoryStore, StateStore};
 pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
-pub use exchange::Caller;
-pub use loader::Loaded;
+pub use exchange::{Attributes, Caller};
+pub use loader::{Loaded, load_product};
 
 use crate::config::{Config, ConfigError, Locator};
 use crate::gateway::Gateway;
@@ -39,6 +39,12 @@ pub fn install(gw: &Gateway, loaded: &Loaded) {
     for (name, server) in &gw.servers {
         let chain = loaded.chains.get(name).cloned().unwrap_or_default();
         server.policies.store(chain);
+    }
+    for (name, product) in &gw.catalog.load().products {
+        let same = loaded.product_sources.get(name).is_some_and(|src| *src == serde_json::to_value(&product.config).expect("a product serializes"));
+        if same {
+            product.chain.store(loaded.products.get(name).cloned().unwrap_or_default());
+        }
     }
 }
 

@@ -27,12 +27,20 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(ready))
         .route("/.well-known/oauth-protected-resource", get(authorization::root_form))
         .route("/.well-known/oauth-protected-resource/{name}/mcp", get(authorization::path_form))
-        .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
-        .route("/{name}/sse", get(legacy::connect))
-        .route("/{name}/message", axum::routing::post(legacy::message))
+        .route("/v0/servers", get(crate::discovery::servers))
+        .merge(mcp_routes(gw.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(gw.clone(), guard))
         .with_state(gw)
+}
+
+/// The MCP endpoints, each request first through the product and subscription check.
+fn mcp_routes(gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
+        .route("/{name}/sse", get(legacy::connect))
+        .route("/{name}/message", axum::routing::post(legacy::message))
+        .route_layer(middleware::from_fn_with_state(gw, crate::product::guard))
 }
 
 /// Runs before any route: refuse while draining, and refuse foreign origins and host names.

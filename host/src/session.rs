@@ -5,7 +5,7 @@
 mod registry;
 pub mod stream;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -43,6 +43,8 @@ struct Pending {
     trail: Option<Trail>,
     /// What operators will see of this request, reported when its answer comes.
     exchange: Option<Exchange>,
+    /// For `tools/list` through a product that offers only some tools: those.
+    tools: Option<Arc<HashSet<String>>>,
 }
 
 pub struct Session {
@@ -65,8 +67,19 @@ pub struct Session {
     pub protocol_version: Mutex<Option<String>>,
     /// The authenticated subject the session is bound to, once its first message was admitted.
     subject: Mutex<Option<Option<String>>>,
+    /// The subscription the session started under: a key of another one cannot use it.
+    subscription: Mutex<Option<String>>,
     replay: usize,
     weak: Weak<Session>,
+}
+
+/// A `tools/list` answer with only the tools a product offers.
+fn only_tools(mut msg: Message, allowed: Option<&HashSet<String>>) -> Message {
+    let Some(allowed) = allowed else { return msg };
+    if let Some(Value::Array(tools)) = msg.body.get_mut("result").and_then(|r| r.get_mut("tools")) {
+        tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| allowed.contains(n)));
+    }
+    msg
 }
 
 /// The session as its backend sees it: a weak handle, so the two do not keep each other alive.
@@ -107,6 +120,7 @@ impl Session {
             last_used: Mutex::new(tokio::time::Instant::now()),
             protocol_version: Mutex::new(None),
             subject: Mutex::new(None),
+            subscription: Mutex::new(None),
             replay,
             weak: weak.clone(),
         })
@@ -161,14 +175,23 @@ impl Session {
     /// Passes a client request through the policy chain, then sends it upstream (or answers
     /// it, if a policy did).
     pub async fn request(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
-        let chain = policy::current(&self.server);
-        if chain.is_empty() {
-            return self.forward(msg, &HeaderEdits::default(), Vec::new(), None).await;
+        self.bind_access(caller.access.as_ref())?;
+        let tools = caller.access.as_ref().and_then(|a| a.product.tools(&self.server.name));
+        if let (Some(allowed), Some("tools/call")) = (&tools, msg.method()) {
+            let tool = msg.target().unwrap_or_default();
+            if !allowed.contains(tool) {
+                return Err(GatewayError::ToolNotInProduct(tool.to_owned()));
+            }
         }
-        match chain.admit(msg.clone(), self.policy_route(), caller).await {
+        let tools = tools.filter(|_| msg.method() == Some("tools/list"));
+        let chain = self.chain(&caller);
+        if chain.is_empty() {
+            return self.forward(msg, &HeaderEdits::default(), Vec::new(), None, tools).await;
+        }
+        match chain.admit(msg.clone(), self.policy_route(&caller), caller).await {
             Admission::Forward { msg, headers, client, subject, trail } => {
                 self.check_subject(subject)?;
-                self.forward(&msg, &headers, client, trail).await
+                self.forward(&msg, &headers, client, trail, tools).await
             }
             Admission::Answer { msg, mut client, subject, trail } => {
                 self.check_subject(subject)?;
@@ -180,6 +203,7 @@ impl Session {
                     }
                     None => msg,
                 };
+                let answer = only_tools(answer, tools.as_deref());
                 let legacy = matches!(self.mode, Mode::Legacy(_));
                 let stream = match &self.mode {
                     Mode::Legacy(out) => out.clone(),
@@ -219,15 +243,39 @@ impl Session {
         }
     }
 
-    fn policy_route(&self) -> Route {
+    /// Ties the session to the subscription of its first request; later requests must
+    /// present a key of the same subscription (either key, so rotation does not break it).
+    pub fn bind_access(&self, access: Option<&crate::product::Access>) -> Result<(), GatewayError> {
+        let Some(sub) = access.and_then(|a| a.subscription.as_ref()) else { return Ok(()) };
+        let mut bound = self.subscription.lock().expect("session lock");
+        match &*bound {
+            None => {
+                *bound = Some(sub.clone());
+                Ok(())
+            }
+            Some(b) if b == sub => Ok(()),
+            Some(_) => Err(GatewayError::SubscriptionForbidden("this session belongs to another subscription".into())),
+        }
+    }
+
+    /// The chain a request runs: its product's then the server's, or the server's alone.
+    fn chain(&self, caller: &Caller) -> Arc<policy::Chain> {
+        match &caller.access {
+            Some(a) => a.product.chain_for(&self.server),
+            None => policy::current(&self.server),
+        }
+    }
+
+    fn policy_route(&self, caller: &Caller) -> Route {
         let version = self.protocol_version.lock().expect("session lock").clone();
-        Route { server: self.server.name.as_str().into(), session_id: Some(self.id.clone()), protocol_version: version }
+        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
+        Route { server: self.server.name.as_str().into(), session_id: Some(self.id.clone()), protocol_version: version, attributes }
     }
 
     /// Registers a client request's answer stream, then sends the request upstream.
     /// `client` headers go on the HTTP response of a Streamable HTTP request (a legacy SSE
     /// connection has no response per request).
-    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, trail: Option<Trail>) -> Result<Arc<OutStream>, GatewayError> {
+    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, trail: Option<Trail>, tools: Option<Arc<HashSet<String>>>) -> Result<Arc<OutStream>, GatewayError> {
         let id = msg.id.clone().expect("a request has an id");
         let stream = match &self.mode {
             Mode::Legacy(out) => out.clone(),
@@ -260,7 +308,7 @@ impl Session {
             Some((m, h)) => (m, h),
             None => (msg, headers),
         };
-        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange });
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange, tools });
         if prior.is_some() {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
@@ -275,11 +323,12 @@ impl Session {
     /// Sends a notification or a response (to a request of the backend's) upstream.
     /// Client notifications pass the policy chain first; responses go as they are.
     pub async fn notify(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
-        let chain = policy::current(&self.server);
+        self.bind_access(caller.access.as_ref())?;
+        let chain = self.chain(&caller);
         if chain.is_empty() || msg.kind != Kind::Notification {
             return self.notify_upstream(msg, &HeaderEdits::default()).await;
         }
-        match chain.admit(msg.clone(), self.policy_route(), caller).await {
+        match chain.admit(msg.clone(), self.policy_route(&caller), caller).await {
             Admission::Forward { msg, headers, subject, .. } => {
                 self.check_subject(subject)?;
                 self.notify_upstream(&msg, &headers).await
@@ -413,6 +462,7 @@ impl Session {
                 }
                 None => msg,
             };
+            let msg = only_tools(msg, p.tools.as_deref());
             if let Some(x) = &p.exchange {
                 x.answer(&msg);
             }

@@ -69,6 +69,21 @@ pub struct Client {
     service: RunningService<RoleClient, Handler>,
     received: Arc<Received>,
     sessions: Sessions,
+    key: SubscriptionKey,
+}
+
+/// The subscription key sent on every request (`Ocp-Apim-Subscription-Key`), changeable while
+/// the client runs, as a client rotating its key would.
+#[derive(Clone, Default)]
+struct SubscriptionKey(Arc<Mutex<Option<String>>>);
+
+impl SubscriptionKey {
+    fn add_to(&self, mut headers: HashMap<HeaderName, HeaderValue>) -> HashMap<HeaderName, HeaderValue> {
+        if let Some(k) = self.0.lock().expect("lock").as_deref() {
+            headers.insert(HeaderName::from_static("ocp-apim-subscription-key"), HeaderValue::from_str(k).expect("a key is a header value"));
+        }
+        headers
+    }
 }
 
 /// Errors a client call can end in, kept whole for the test to inspect.
@@ -81,14 +96,29 @@ impl Client {
     }
 
     pub async fn try_connect(url: &str, options: Options) -> Result<Client, rmcp::service::ClientInitializeError> {
+        Client::try_connect_with_key(url, options, None).await
+    }
+
+    /// Connects presenting a subscription key.
+    pub async fn connect_with_key(url: &str, key: &str) -> Client {
+        Client::try_connect_with_key(url, Options { reinit_on_expired_session: true }, Some(key)).await.unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+    }
+
+    pub async fn try_connect_with_key(url: &str, options: Options, key: Option<&str>) -> Result<Client, rmcp::service::ClientInitializeError> {
         let sessions = Sessions::default();
-        let http = Observed { inner: reqwest013::Client::builder().pool_max_idle_per_host(0).no_proxy().build().expect("http client"), sessions: sessions.clone() };
+        let key = SubscriptionKey(Arc::new(Mutex::new(key.map(str::to_owned))));
+        let http = Observed { inner: reqwest013::Client::builder().pool_max_idle_per_host(0).no_proxy().build().expect("http client"), sessions: sessions.clone(), key: key.clone() };
         let config = StreamableHttpClientTransportConfig::with_uri(url).reinit_on_expired_session(options.reinit_on_expired_session);
         let transport = StreamableHttpClientTransport::with_client(http, config);
         let received = Arc::new(Received::default());
         let handler = Handler { received: received.clone() };
         let service = crate::within(20, "initialize", handler.serve(transport)).await?;
-        Ok(Client { service, received, sessions })
+        Ok(Client { service, received, sessions, key })
+    }
+
+    /// From the next request on, presents this subscription key instead.
+    pub fn use_key(&self, key: &str) {
+        *self.key.0.lock().expect("lock") = Some(key.to_owned());
     }
 
     /// Names of the tools the server lists.
@@ -179,6 +209,7 @@ impl Sessions {
 struct Observed {
     inner: reqwest013::Client,
     sessions: Sessions,
+    key: SubscriptionKey,
 }
 
 type HttpError = StreamableHttpError<reqwest013::Error>;
@@ -194,7 +225,7 @@ impl StreamableHttpClient for Observed {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let r = self.inner.post_message(uri, message, session_id, auth_header, custom_headers).await?;
+        let r = self.inner.post_message(uri, message, session_id, auth_header, self.key.add_to(custom_headers)).await?;
         self.note(&r);
         Ok(r)
     }
@@ -208,13 +239,13 @@ impl StreamableHttpClient for Observed {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max: usize,
     ) -> Result<StreamableHttpPostResponse, HttpError> {
-        let r = self.inner.post_message_with_max_sse_event_size(uri, message, session_id, auth_header, custom_headers, max).await?;
+        let r = self.inner.post_message_with_max_sse_event_size(uri, message, session_id, auth_header, self.key.add_to(custom_headers), max).await?;
         self.note(&r);
         Ok(r)
     }
 
     async fn delete_session(&self, uri: Arc<str>, session_id: Arc<str>, auth_header: Option<String>, custom_headers: HashMap<HeaderName, HeaderValue>) -> Result<(), HttpError> {
-        self.inner.delete_session(uri, session_id, auth_header, custom_headers).await
+        self.inner.delete_session(uri, session_id, auth_header, self.key.add_to(custom_headers)).await
     }
 
     async fn get_stream(
@@ -225,7 +256,7 @@ impl StreamableHttpClient for Observed {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<sse_stream::Sse, SseError>>, HttpError> {
-        self.inner.get_stream(uri, session_id, last_event_id, auth_header, custom_headers).await
+        self.inner.get_stream(uri, session_id, last_event_id, auth_header, self.key.add_to(custom_headers)).await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -237,7 +268,7 @@ impl StreamableHttpClient for Observed {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max: usize,
     ) -> Result<BoxStream<'static, Result<sse_stream::Sse, SseError>>, HttpError> {
-        self.inner.get_stream_with_max_sse_event_size(uri, session_id, last_event_id, auth_header, custom_headers, max).await
+        self.inner.get_stream_with_max_sse_event_size(uri, session_id, last_event_id, auth_header, self.key.add_to(custom_headers), max).await
     }
 }
 

@@ -228,6 +228,11 @@ impl RunningGateway {
         process::children_of(self.pid)
     }
 
+    /// Sends SIGKILL: the process gets no chance to flush or clean up anything.
+    pub fn kill_9(&self) {
+        process::signal(self.pid, "KILL");
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         process::signal(self.pid, "TERM");

@@ -1,6 +1,7 @@
 //! Shared support for the end-to-end tests: a small vocabulary for starting the real gateway
 //! binary, real MCP backends and real MCP clients, so each test reads as what it checks.
 
+pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod gateway;

@@ -66,3 +66,31 @@ async fn sigterm_stops_both_listeners() {
     let status = status.unwrap_or_else(|| panic!("still running:\n{}", gateway.log()));
     assert!(status.success(), "{status:?}\n{}", gateway.log());
 }
+
+#[tokio::test]
+async fn validate_names_each_product_problem_with_its_line() {
+    let config = "\
+listen: 127.0.0.1:0
+servers:
+  - name: a
+    backend: { http: \"http://127.0.0.1:9/mcp\" }
+products:
+  - name: p
+    servers: [{ server: nope }]
+  - name: p
+    subscription_required: false
+    approval_required: true
+    servers: [{ server: a, tools: [] }]
+";
+    let (status, out) = run_tollgate(&["validate"], config).await;
+    assert!(!status.success(), "{out}");
+    for shown in [
+        "line 7: products[0].servers[0].server: no server is named 'nope'",
+        "line 6: products[0]: a product that requires subscriptions needs `management.data_dir`",
+        "line 11: products[1].servers[0].tools: list at least one tool",
+        "line 10: products[1].approval_required: approval needs subscriptions",
+        "line 8: products[1].name: product name 'p' is already used",
+    ] {
+        assert!(out.contains(shown), "the output names `{shown}`:\n{out}");
+    }
+}

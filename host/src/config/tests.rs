@@ -54,3 +54,27 @@ fn authorization_needs_a_known_canonical_url() {
     let problems = Config::parse(text).unwrap_err();
     assert!(problems.iter().any(|p| p.path == "servers[0].policies[0].config.authorization" && p.message.contains("public_url")), "{problems:?}");
 }
+
+#[test]
+fn products_default_to_subscriptions_without_approval_and_the_apim_key_header() {
+    let text = "\
+management:
+  admin_token_env: TOKEN
+  data_dir: /var/lib/tollgate
+servers:
+  - name: a
+    backend:
+      http: http://127.0.0.1:1/mcp
+products:
+  - name: free
+    servers: [{ server: a, tools: [echo] }]
+";
+    let c = Config::parse(text).unwrap();
+    let p = &c.products[0];
+    assert!(p.subscription_required && !p.approval_required);
+    assert_eq!(p.servers[0].tools.as_deref(), Some(&["echo".to_owned()][..]));
+    assert_eq!(c.subscription_key.header, "Ocp-Apim-Subscription-Key");
+    assert_eq!(c.subscription_key.query, "subscription-key");
+    let m = c.management.unwrap();
+    assert_eq!(m.listen.to_string(), "127.0.0.1:9090", "loopback by default");
+}

@@ -12,7 +12,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, server) in config.servers.iter().enumerate() {
         let at = format!("servers[{i}]");
-        check_name(&mut out, &format!("{at}.name"), &server.name);
+        check_name(&mut out, &format!("{at}.name"), &server.name, "server");
         if let Some(first) = seen.insert(server.name.as_str(), i) {
             out.push(&format!("{at}.name"), &format!("server name '{}' is already used by servers[{first}]", server.name));
         }
@@ -59,6 +59,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push("management.listen", "must differ from `listen`: the management API has a listener of its own");
         }
     }
+    super::products::check(&mut out, config);
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }
@@ -73,20 +74,28 @@ pub(super) struct Problems<'a> {
     list: Vec<Problem>,
 }
 
-impl Problems<'_> {
+impl<'a> Problems<'a> {
+    pub(super) fn new(locator: &'a Locator) -> Problems<'a> {
+        Problems { locator, list: Vec::new() }
+    }
+
+    pub(super) fn into_list(self) -> Vec<Problem> {
+        self.list
+    }
+
     pub(super) fn push(&mut self, path: &str, message: &str) {
         self.list.push(Problem { path: path.to_owned(), line: self.locator.line_of(path), column: None, message: message.to_owned() });
     }
 }
 
 /// Names become URL path segments and metric labels, so they are kept plain.
-fn check_name(out: &mut Problems, at: &str, name: &str) {
+pub(super) fn check_name(out: &mut Problems, at: &str, name: &str, what: &str) {
     let plain = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && !name.starts_with(['-', '_']);
     if !plain {
-        out.push(at, &format!("'{name}' is not a valid server name: use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit"));
+        out.push(at, &format!("'{name}' is not a valid {what} name: use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit"));
     }
     if [".well-known", "healthz", "readyz"].contains(&name) {
         out.push(at, &format!("'{name}' is reserved"));

@@ -5,14 +5,19 @@
 //! metrics may join them) and admin ones, which pass [`auth::require_admin`] first. Add an
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
+mod api_error;
+mod config_io;
 pub mod auth;
+mod openapi;
+pub mod products;
+mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, middleware};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -23,6 +28,10 @@ use crate::gateway::Gateway;
 pub struct Management {
     pub gateway: Arc<Gateway>,
     pub admin: auth::AdminToken,
+    /// The config file's directory: policy paths of products sent to the API are relative to it.
+    pub base: std::path::PathBuf,
+    /// Product changes one at a time, so an ETag check and the write after it cannot interleave.
+    pub writing: tokio::sync::Mutex<()>,
 }
 
 pub type Shared = Arc<Management>;
@@ -34,13 +43,20 @@ pub fn router(state: Shared) -> Router {
 
 /// Routes that need no admin token.
 pub fn open_routes() -> Router<Shared> {
-    Router::new()
+    Router::new().route("/openapi.json", get(openapi::document_handler))
 }
 
 /// Routes that need the admin token (`Authorization: Bearer TOKEN`).
 fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
+        .route("/api/config", get(config_io::get))
+        .route("/api/products", get(products::list))
+        .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
+        .route("/api/subscriptions", get(subscriptions::list).post(subscriptions::create))
+        .route("/api/subscriptions/{id}", get(subscriptions::get).delete(subscriptions::delete))
+        .route("/api/subscriptions/{id}/keys/{slot}", post(subscriptions::regenerate))
+        .route("/api/subscriptions/{id}/{action}", post(subscriptions::act))
         .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
 }
 

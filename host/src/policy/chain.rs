@@ -16,6 +16,7 @@ use crate::jsonrpc::{Id, Kind, Message};
 use crate::telemetry::{self, exchange::PolicyStep};
 
 /// One policy bound to one server, ready to instantiate.
+#[derive(Clone)]
 pub struct Binding {
     pub(super) rt: &'static Runtime,
     pub(super) pre: PolicyPre<Host>,
@@ -78,6 +79,8 @@ pub struct Route {
     pub server: Arc<str>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
+    /// Attributes the gateway sets before the first policy runs (the subscription and product).
+    pub attributes: Attributes,
 }
 
 impl Chain {
@@ -89,6 +92,11 @@ impl Chain {
         self.bindings.len()
     }
 
+    /// This chain's bindings, then `next`'s: a product's chain before a server's.
+    pub fn then(&self, next: &Chain) -> Chain {
+        Chain { bindings: self.bindings.iter().chain(next.bindings.iter()).cloned().collect() }
+    }
+
     /// Runs the request phase on a client message.
     pub async fn admit(self: &Arc<Self>, msg: Message, route: Route, caller: Arc<Caller>) -> Admission {
         if self.is_empty() || msg.kind == Kind::Response {
@@ -96,7 +104,7 @@ impl Chain {
         }
         let is_call = msg.method() == Some("tools/call");
         let mut call = Arc::new(Call { msg, server: route.server, session_id: route.session_id, protocol_version: route.protocol_version, caller });
-        let mut attributes = Arc::new(Attributes::new());
+        let mut attributes = Arc::new(route.attributes);
         let mut headers = HeaderEdits::default();
         let mut client = ClientHeaders::new();
         let mut seen = Vec::with_capacity(self.bindings.len());

@@ -23,6 +23,8 @@ pub struct ExchangeRep;
 pub struct Caller {
     pub headers: HeaderMap,
     pub addr: Option<SocketAddr>,
+    /// The product and subscription the request is served under, if its server is in a product.
+    pub access: Option<crate::product::Access>,
 }
 
 /// The client's message and its context, after the changes of the policies so far.

@@ -19,6 +19,11 @@ use crate::jsonrpc::Message;
 #[derive(Default)]
 pub struct Loaded {
     pub chains: HashMap<String, Arc<Chain>>,
+    /// Each product's own chain.
+    pub products: HashMap<String, Arc<Chain>>,
+    /// The product each chain was built from, so a reload never puts a file's chain on a
+    /// product the management API has since changed.
+    pub product_sources: HashMap<String, serde_json::Value>,
     pub files: Vec<PathBuf>,
 }
 
@@ -26,7 +31,10 @@ pub struct Loaded {
 pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut loaded = Loaded::default();
-    if config.servers.iter().all(|s| s.policies.is_empty()) {
+    for product in &config.products {
+        loaded.product_sources.insert(product.name.clone(), serde_json::to_value(product).expect("a product serializes"));
+    }
+    if config.servers.iter().all(|s| s.policies.is_empty()) && config.products.iter().all(|p| p.policies.is_empty()) {
         return Ok(loaded);
     }
     let rt = match Runtime::get() {
@@ -53,7 +61,38 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
         }
         loaded.chains.insert(server.name.clone(), Arc::new(chain));
     }
+    for (i, product) in config.products.iter().enumerate() {
+        let chain = product_chain(rt, product, &format!("products[{i}]"), base, locator, &mut loaded.files, &mut problems).await;
+        loaded.products.insert(product.name.clone(), Arc::new(chain));
+    }
     if problems.is_empty() { Ok(loaded) } else { Err(problems) }
+}
+
+/// A product's own chain; problems are named under `at`.
+async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductConfig, at: &str, base: &Path, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+    let mut chain = Chain::default();
+    let owner = format!("product:{}", product.name);
+    for (j, b) in product.policies.iter().enumerate() {
+        // The product's state (counters, quotas) is its own, shared by all its servers.
+        let namespace = format!("{owner}/{}#{j}", b.name());
+        match bind(rt, &owner, b, base, namespace, files).await {
+            Ok(binding) => chain.bindings.push(binding),
+            Err((field, message)) => problems.push(problem(locator, &format!("{at}.policies[{j}]{field}"), message)),
+        }
+    }
+    chain
+}
+
+/// One product's chain, for a product sent to the management API.
+pub async fn load_product(product: &crate::config::ProductConfig, base: &Path) -> Result<Arc<Chain>, Vec<Problem>> {
+    if product.policies.is_empty() {
+        return Ok(Default::default());
+    }
+    let locator = Locator::new("");
+    let rt = Runtime::get().map_err(|e| vec![problem(&locator, "product.policies", e)])?;
+    let mut problems = Vec::new();
+    let chain = product_chain(rt, product, "product", base, &locator, &mut Vec::new(), &mut problems).await;
+    if problems.is_empty() { Ok(Arc::new(chain)) } else { Err(problems) }
 }
 
 fn problem(locator: &Locator, path: &str, message: String) -> Problem {

@@ -21,7 +21,7 @@ use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
 use crate::session::{Mode, OutStream};
 
-pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<crate::product::Access>>, h: HeaderMap) -> Response {
     let server = match gw.server(&name).and_then(|s| headers::accepts_sse(&h).map(|_| s)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -31,6 +31,7 @@ pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
+    let _ = session.bind_access(access.as_ref().map(|a| &a.0));
     let rx = out.attach(None);
     let endpoint = format!("/{name}/message?sessionId={}", session.id);
     // When the client goes away the body is dropped, and the session with it.
@@ -65,7 +66,7 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<crate::product::Access>>, h: HeaderMap, body: Body) -> Response {
     if let Err(e) = gw.server(&name).and_then(|_| headers::is_json(&h)) {
         return respond::error(&e, None);
     }
@@ -86,7 +87,7 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Q
     };
     let peer = peer.map(|c| c.0.0);
     let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &h, peer, Some(&session), "sse"));
-    let caller = Arc::new(Caller { headers: h, addr: peer });
+    let caller = Arc::new(Caller { headers: h, addr: peer, access: access.map(|a| a.0) });
     let result = match (&msg.kind, &x) {
         (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, caller)).await.map(|_| ()),
         (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller)).await.map(|_| ()),

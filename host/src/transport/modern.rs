@@ -103,8 +103,8 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
     let (body, edits, client, trail) = if chain.is_empty() {
         (body, HeaderEdits::default(), ClientHeaders::new(), None)
     } else {
-        let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
-        let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()) };
+        let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access: None });
+        let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes: Default::default() };
         match chain.admit(msg.clone(), route, caller).await {
             Admission::Forward { msg: changed, headers, client, trail, .. } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
             Admission::Answer { msg: answer, mut client, trail, .. } => {

@@ -20,12 +20,14 @@ use crate::error::GatewayError;
 use crate::gateway::{Gateway, Server};
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
+use crate::product::Access;
 use crate::session::{Mode, stream::parse_event_id};
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<Access>>, h: HeaderMap, body: Body) -> Response {
+    let access = access.map(|a| a.0);
     let server = match gw.server(&name) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
@@ -42,7 +44,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &server, &h, peer.map(|c| c.0.0), items).await;
+        return batch(&gw, &server, &h, peer.map(|c| c.0.0), access, items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -51,7 +53,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
     };
     let keepalive = gw.config.limits.keepalive();
     let peer = peer.map(|c| c.0.0);
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
+    let stateless_ok = access.is_none();
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
@@ -72,11 +75,15 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
             return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
-        if super::modern::is_modern(&h, &msg) {
+        if super::modern::is_modern(&h, &msg) && stateless_ok {
             let x = observe::exchange(&gw, &server, &msg, &h, peer, None, "stateless-http");
             let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
             x.relayed(resp.status().as_u16());
             return resp;
+        }
+        if super::modern::is_modern(&h, &msg) {
+            // Products run in sessions: the client falls back to `initialize`.
+            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
@@ -125,7 +132,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
     }
 }
 
-pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
+pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<Access>>, h: HeaderMap) -> Response {
     if let Err(e) = gw.server(&name).and_then(|_| headers::accepts_sse(&h)) {
         return respond::error(&e, None);
     }
@@ -136,7 +143,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: He
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    if let Err(e) = headers::check_version(&h) {
+    if let Err(e) = headers::check_version(&h).and_then(|_| session.bind_access(access.as_ref().map(|a| &a.0))) {
         return respond::error(&e, None);
     }
     let rx = match headers::get(&h, LAST_EVENT_ID) {
@@ -172,7 +179,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<SocketAddr>, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<SocketAddr>, access: Option<Access>, items: Vec<Value>) -> Response {
     let name = server.name.as_str();
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
@@ -190,7 +197,7 @@ async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<S
     }
     let mut streams = Vec::new();
     let mut errors = Vec::new();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer });
+    let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
     for item in items {
         let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
         let msg = match Message::from_value(item) {

@@ -1,0 +1,123 @@
+//! `tollgate export` and `tollgate apply`: the running gateway's configuration as YAML, and a
+//! file made the running configuration, through the management API.
+//!
+//! What the API can change at run time (products) is applied; a difference elsewhere (servers,
+//! listeners, limits) is shown and needs a restart with the file.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::config::{Config, ProductConfig};
+
+/// Talks to one gateway's management API with the admin token.
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Remote {
+    pub fn new(base: &str, token: String) -> Remote {
+        let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(30)).build().expect("an HTTP client");
+        Remote { http, base: base.trim_end_matches('/').to_owned(), token }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, Option<String>, Value)> {
+        let r = req.bearer_auth(&self.token).send().await.map_err(|e| anyhow::anyhow!("management API at {}: {e}", self.base))?;
+        let status = r.status().as_u16();
+        let etag = r.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = r.text().await?;
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status >= 400 {
+            let msg = body["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
+            anyhow::bail!("HTTP {status}: {msg}");
+        }
+        Ok((status, etag, body))
+    }
+
+    /// The running configuration.
+    pub async fn config(&self) -> anyhow::Result<Value> {
+        Ok(self.send(self.http.get(format!("{}/api/config", self.base))).await?.2)
+    }
+}
+
+/// The running configuration as YAML.
+pub async fn export(remote: &Remote) -> anyhow::Result<String> {
+    let running = remote.config().await?;
+    Ok(serde_norway::to_string(&running)?)
+}
+
+/// One line of the difference between a file and the running gateway.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    AddProduct(String),
+    ChangeProduct(String),
+    RemoveProduct(String),
+    /// A top-level section other than products differs: it needs a restart.
+    Restart(String),
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::AddProduct(n) => write!(f, "+ product {n}"),
+            Change::ChangeProduct(n) => write!(f, "~ product {n}"),
+            Change::RemoveProduct(n) => write!(f, "- product {n}"),
+            Change::Restart(k) => write!(f, "! {k} differs: the API cannot change it; restart the gateway with the file"),
+        }
+    }
+}
+
+fn products(v: &Value) -> BTreeMap<String, Value> {
+    v.get("products").and_then(Value::as_array).into_iter().flatten().filter_map(|p| Some((p.get("name")?.as_str()?.to_owned(), p.clone()))).collect()
+}
+
+/// What applying `file` to `running` would change.
+pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
+    let wanted = serde_json::to_value(file).expect("the config serializes");
+    let mut out = Vec::new();
+    if let (Some(w), Some(r)) = (wanted.as_object(), running.as_object()) {
+        let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| k.as_str() != "products").collect();
+        for k in keys {
+            if w.get(k) != r.get(k) {
+                out.push(Change::Restart(k.clone()));
+            }
+        }
+    }
+    let (w, r) = (products(&wanted), products(running));
+    for (name, p) in &w {
+        match r.get(name) {
+            None => out.push(Change::AddProduct(name.clone())),
+            Some(q) if q != p => out.push(Change::ChangeProduct(name.clone())),
+            _ => {}
+        }
+    }
+    for name in r.keys().filter(|n| !w.contains_key(*n)) {
+        out.push(Change::RemoveProduct(name.clone()));
+    }
+    out
+}
+
+/// Applies the product changes, each with the ETag just read, so a concurrent change is refused.
+pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow::Result<()> {
+    let by_name: BTreeMap<&str, &ProductConfig> = file.products.iter().map(|p| (p.name.as_str(), p)).collect();
+    for c in changes {
+        let url = |n: &str| format!("{}/api/products/{n}", remote.base);
+        match c {
+            Change::AddProduct(n) => {
+                remote.send(remote.http.put(url(n)).json(by_name[n.as_str()])).await?;
+            }
+            Change::ChangeProduct(n) => {
+                let (_, etag, _) = remote.send(remote.http.get(url(n))).await?;
+                remote.send(remote.http.put(url(n)).header("if-match", etag.unwrap_or_default()).json(by_name[n.as_str()])).await?;
+            }
+            Change::RemoveProduct(n) => {
+                let (_, etag, _) = remote.send(remote.http.get(url(n))).await?;
+                remote.send(remote.http.delete(url(n)).header("if-match", etag.unwrap_or_default())).await?;
+            }
+            Change::Restart(_) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Errors of the management API, as HTTP statuses and one JSON shape:
+//! `{"error": {"status": 412, "message": "..."}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::subscription::SubscriptionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is not what the route takes, or names what does not exist: the same words
+    /// `tollgate validate` uses.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("If-Match is required: send the ETag you read, so a concurrent change is not overwritten")]
+    IfMatchRequired,
+    #[error("{0}")]
+    Stale(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("subscriptions are not kept: set `management.data_dir` in the config")]
+    NoStore,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IfMatchRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::Stale(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NoStore => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "management API request failed");
+        }
+        (status, Json(json!({ "error": { "status": status.as_u16(), "message": self.to_string() } }))).into_response()
+    }
+}
+
+impl From<SubscriptionError> for ApiError {
+    fn from(e: SubscriptionError) -> ApiError {
+        match e {
+            SubscriptionError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            SubscriptionError::Stale { .. } => ApiError::Stale(e.to_string()),
+            SubscriptionError::Conflict(_) => ApiError::Conflict(e.to_string()),
+            SubscriptionError::Store(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}

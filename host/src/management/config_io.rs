@@ -1,0 +1,15 @@
+//! `GET /api/config`: the running configuration as the file writes it, with the products as
+//! they are now (the API may have changed them). `tollgate export` prints it as YAML, and
+//! `tollgate apply` compares a file with it.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::Value;
+
+use super::Shared;
+
+pub async fn get(State(m): State<Shared>) -> Json<Value> {
+    let mut config = m.gateway.config.clone();
+    config.products = m.gateway.catalog.load().products.values().map(|p| p.config.clone()).collect();
+    Json(serde_json::to_value(&config).expect("the config serializes"))
+}

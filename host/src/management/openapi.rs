@@ -1,0 +1,133 @@
+//! The OpenAPI 3.1 document of the management API, served at `/openapi.json` without a token
+//! (it describes the API; it holds nothing of the gateway's).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn op(summary: &str, tag: &str, ok: &str, extra: Value) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            ok: { "description": "success" },
+            "401": { "$ref": "#/components/responses/Error" },
+        }
+    });
+    if let (Some(o), Value::Object(extra)) = (o.as_object_mut(), extra) {
+        for (k, v) in extra {
+            if k == "responses" {
+                if let (Some(r), Value::Object(more)) = (o.get_mut("responses").and_then(Value::as_object_mut), v) {
+                    r.extend(more);
+                }
+            } else {
+                o.insert(k, v);
+            }
+        }
+    }
+    o
+}
+
+/// A change: If-Match required, 412 on a stale ETag, 428 without one.
+fn change(summary: &str, tag: &str, params: Value) -> Value {
+    op(summary, tag, "200", json!({
+        "parameters": params,
+        "responses": {
+            "404": { "$ref": "#/components/responses/Error" },
+            "409": { "$ref": "#/components/responses/Error" },
+            "412": { "$ref": "#/components/responses/Error" },
+            "428": { "$ref": "#/components/responses/Error" },
+        }
+    }))
+}
+
+pub fn document() -> Value {
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
+    let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Tollgate management API", "version": env!("CARGO_PKG_VERSION") },
+        "security": [{ "admin": [] }],
+        "paths": {
+            "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
+            "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
+            "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
+            "/api/products/{name}": {
+                "get": op("One product (ETag header)", "products", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": op("Create a product (no If-Match) or replace it (If-Match: its ETag); the body is the product as the config file writes it", "products", "200", json!({
+                    "parameters": [name.clone(), { "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Product" } } } },
+                    "responses": {
+                        "201": { "description": "created" },
+                        "412": { "$ref": "#/components/responses/Error" },
+                        "422": { "$ref": "#/components/responses/Error" },
+                        "428": { "$ref": "#/components/responses/Error" }
+                    }
+                })),
+                "delete": change("Delete a product; its subscriptions get 403 until it exists again", "products", json!([name, if_match.clone()])),
+            },
+            "/api/subscriptions": {
+                "get": op("List subscriptions (optionally of one product)", "subscriptions", "200", json!({
+                    "parameters": [{ "name": "product", "in": "query", "required": false, "schema": { "type": "string" } }]
+                })),
+                "post": op("Subscribe to a product; the answer holds both keys, shown this once", "subscriptions", "201", json!({
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSubscription" } } } },
+                    "responses": { "422": { "$ref": "#/components/responses/Error" } }
+                })),
+            },
+            "/api/subscriptions/{id}": {
+                "get": op("One subscription (ETag header)", "subscriptions", "200", json!({ "parameters": [id] })),
+                "delete": change("Delete a subscription", "subscriptions", json!([id, if_match])),
+            },
+            "/api/subscriptions/{id}/approve": { "post": change("Approve a pending subscription", "subscriptions", json!([id, if_match])) },
+            "/api/subscriptions/{id}/suspend": { "post": change("Suspend an active subscription", "subscriptions", json!([id, if_match])) },
+            "/api/subscriptions/{id}/resume": { "post": change("Make a suspended subscription active again", "subscriptions", json!([id, if_match])) },
+            "/api/subscriptions/{id}/cancel": { "post": change("Cancel a subscription for good", "subscriptions", json!([id, if_match])) },
+            "/api/subscriptions/{id}/keys/{slot}": { "post": change("Regenerate the primary or secondary key; the answer holds the new key, shown this once", "subscriptions", json!([
+                id, if_match, { "name": "slot", "in": "path", "required": true, "schema": { "enum": ["primary", "secondary"] } }
+            ])) },
+        },
+        "components": {
+            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer", "description": "the token in the environment variable `management.admin_token_env` names" } },
+            "schemas": {
+                "Product": {
+                    "type": "object",
+                    "required": ["name", "servers"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "description": { "type": "string" },
+                        "servers": { "type": "array", "items": { "type": "object", "required": ["server"], "properties": {
+                            "server": { "type": "string" },
+                            "tools": { "type": "array", "items": { "type": "string" } }
+                        } } },
+                        "subscription_required": { "type": "boolean", "default": true },
+                        "approval_required": { "type": "boolean", "default": false },
+                        "policies": { "type": "array", "items": { "type": "object" } }
+                    }
+                },
+                "NewSubscription": {
+                    "type": "object",
+                    "required": ["product", "subscriber"],
+                    "properties": {
+                        "product": { "type": "string" },
+                        "subscriber": { "type": "string", "description": "who subscribes" },
+                        "by": { "type": "string", "description": "who made the change, for the history" }
+                    },
+                    "additionalProperties": false
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": { "error": { "type": "object", "properties": { "status": { "type": "integer" }, "message": { "type": "string" } } } }
+                }
+            },
+            "responses": { "Error": { "description": "an error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } }
+        }
+    })
+}
+
+pub async fn document_handler() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,157 @@
+//! `/api/products`: the products the gateway serves, each with its ETag.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::Shared;
+use super::api_error::ApiError;
+use crate::config::ProductConfig;
+use crate::gateway::Gateway;
+use crate::product::Product;
+use crate::subscription::Kind;
+
+/// A strong ETag from the product's content, so it changes exactly when the product does.
+pub fn etag(p: &ProductConfig) -> String {
+    let bytes = serde_json::to_vec(p).expect("a product serializes");
+    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
+}
+
+fn view(p: &ProductConfig) -> Value {
+    serde_json::to_value(p).expect("a product serializes")
+}
+
+pub async fn list(State(m): State<Shared>) -> Json<Value> {
+    let catalog = m.gateway.catalog.load();
+    let items: Vec<Value> = catalog
+        .products
+        .values()
+        .map(|p| {
+            let mut v = view(&p.config);
+            v["etag"] = json!(etag(&p.config));
+            v
+        })
+        .collect();
+    Json(json!({ "products": items }))
+}
+
+pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let catalog = m.gateway.catalog.load();
+    let p = catalog.products.get(&name).ok_or_else(|| ApiError::NotFound(format!("no product '{name}'")))?;
+    let mut r = Json(view(&p.config)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(&p.config)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+/// A product as the store keeps it: defined through the API, or deleted through it (which
+/// must hide the file's product of that name across restarts too).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    product: Option<ProductConfig>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+/// At start: products created, changed or deleted through the API win over the file's.
+pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()> {
+    let Some(registry) = &gw.subscriptions else { return Ok(()) };
+    let store = registry.store();
+    let rows = tokio::task::spawn_blocking(move || store.all(Kind::Products)).await??;
+    for (name, bytes) in rows {
+        let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored product '{name}' is unreadable: {e}"))?;
+        let product = match stored.product {
+            Some(p) if !stored.deleted => {
+                let chain = crate::policy::load_product(&p, base).await.map_err(|problems| {
+                    anyhow::anyhow!("stored product '{name}': {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))
+                })?;
+                let product = Product::new(p);
+                product.chain.store(chain);
+                Some(Arc::new(product))
+            }
+            _ => None,
+        };
+        let next = gw.catalog.load().with(&name, product);
+        gw.catalog.store(Arc::new(next));
+    }
+    Ok(())
+}
+
+fn etag_header(r: &mut Response, etag: &str) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+}
+
+/// Creates or replaces a product. Replacing needs `If-Match` with its current ETag; creating
+/// needs none. The body is the product as the config file writes it, in JSON.
+pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<ProductConfig>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(p) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
+    if p.name != name {
+        return Err(ApiError::Invalid(format!("product.name: '{}' does not match the path's '{name}'", p.name)));
+    }
+    let problems = crate::config::check_product(&m.gateway.config, &p);
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(joined(&problems)));
+    }
+    let _w = m.writing.lock().await;
+    let current = m.gateway.catalog.load().products.get(&name).map(|c| etag(&c.config));
+    let given = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim);
+    match (&current, given) {
+        (Some(_), None) => return Err(ApiError::IfMatchRequired),
+        (Some(c), Some(g)) if c != g => return Err(ApiError::Stale(format!("product '{name}' changed since it was read (its ETag is now {c})"))),
+        (None, Some(g)) if g != "*" => return Err(ApiError::Stale(format!("product '{name}' does not exist"))),
+        _ => {}
+    }
+    let chain = crate::policy::load_product(&p, &m.base).await.map_err(|problems| ApiError::Invalid(joined(&problems)))?;
+    persist(&registry, &name, &Stored { product: Some(p.clone()), deleted: false }).await?;
+    let tag = etag(&p);
+    let product = Product::new(p);
+    product.chain.store(chain);
+    let view = view(&product.config);
+    let next = m.gateway.catalog.load().with(&name, Some(Arc::new(product)));
+    m.gateway.catalog.store(Arc::new(next));
+    tracing::info!(product = %name, "product saved");
+    let status = if current.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let mut r = (status, Json(view)).into_response();
+    etag_header(&mut r, &tag);
+    Ok(r)
+}
+
+/// Deletes a product; its subscriptions then get 403 until it exists again.
+pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
+    let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
+    let given = super::subscriptions::if_match(&h)?;
+    let _w = m.writing.lock().await;
+    let current = m.gateway.catalog.load().products.get(&name).map(|c| etag(&c.config)).ok_or_else(|| ApiError::NotFound(format!("no product '{name}'")))?;
+    if current != given {
+        return Err(ApiError::Stale(format!("product '{name}' changed since it was read (its ETag is now {current})")));
+    }
+    persist(&registry, &name, &Stored { product: None, deleted: true }).await?;
+    let next = m.gateway.catalog.load().with(&name, None);
+    m.gateway.catalog.store(Arc::new(next));
+    tracing::info!(product = %name, "product deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn persist(registry: &crate::subscription::Registry, name: &str, stored: &Stored) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(stored).expect("a product serializes");
+    let (store, key) = (registry.store(), name.to_owned());
+    tokio::task::spawn_blocking(move || store.put(Kind::Products, &key, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn joined(problems: &[crate::config::Problem]) -> String {
+    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+}

@@ -1,0 +1,182 @@
+//! Products at run time, and the check every MCP request of a server in a product passes:
+//! which subscription (if any) the caller presents, and whether it may use this server.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use hyper::HeaderMap;
+
+use crate::config::{ProductConfig, SubscriptionKeyConfig};
+use crate::error::GatewayError;
+use crate::gateway::{Gateway, Server};
+use crate::policy::{Attributes, Chain};
+use crate::subscription::State as SubState;
+
+/// The attributes the policy chain sees (rate-limit and quota keys name them).
+pub const ATTR_SUBSCRIPTION: &str = "subscription";
+pub const ATTR_PRODUCT: &str = "product";
+
+pub struct Product {
+    pub config: ProductConfig,
+    /// Per server: the tools the product offers, or `None` for all of them.
+    tools: HashMap<String, Option<Arc<HashSet<String>>>>,
+    /// The product's own chain, swapped whole on reload.
+    pub chain: arc_swap::ArcSwap<Chain>,
+    /// Product chain then server chain, per server, built once per server chain.
+    combined: Mutex<HashMap<String, (Arc<Chain>, Arc<Chain>, Arc<Chain>)>>,
+}
+
+impl Product {
+    pub fn new(config: ProductConfig) -> Product {
+        let tools = config.servers.iter().map(|s| (s.server.clone(), s.tools.as_ref().map(|t| Arc::new(t.iter().cloned().collect())))).collect();
+        Product { config, tools, chain: Default::default(), combined: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn includes(&self, server: &str) -> bool {
+        self.tools.contains_key(server)
+    }
+
+    /// The tools of `server` this product offers; `None` for all.
+    pub fn tools(&self, server: &str) -> Option<Arc<HashSet<String>>> {
+        self.tools.get(server).cloned().flatten()
+    }
+
+    /// The chain a request through this product to `server` runs: the product's, then the server's.
+    pub fn chain_for(&self, server: &Server) -> Arc<Chain> {
+        let own = self.chain.load_full();
+        let theirs = crate::policy::current(server);
+        if own.is_empty() {
+            return theirs;
+        }
+        if theirs.is_empty() {
+            return own;
+        }
+        let mut cache = self.combined.lock().expect("product lock");
+        if let Some((o, t, c)) = cache.get(&server.name) {
+            if Arc::ptr_eq(o, &own) && Arc::ptr_eq(t, &theirs) {
+                return c.clone();
+            }
+        }
+        let c = Arc::new(own.then(&theirs));
+        cache.insert(server.name.clone(), (own, theirs, c.clone()));
+        c
+    }
+}
+
+/// Every product, by name. Swapped whole when products change.
+#[derive(Default)]
+pub struct Catalog {
+    pub products: BTreeMap<String, Arc<Product>>,
+}
+
+impl Catalog {
+    pub fn new(configs: &[ProductConfig]) -> Catalog {
+        Catalog { products: configs.iter().map(|p| (p.name.clone(), Arc::new(Product::new(p.clone())))).collect() }
+    }
+
+    /// A copy with `name` replaced by `product` (or removed, with `None`); the other products
+    /// are shared, chains and all.
+    pub fn with(&self, name: &str, product: Option<Arc<Product>>) -> Catalog {
+        let mut products = self.products.clone();
+        match product {
+            Some(p) => products.insert(name.to_owned(), p),
+            None => products.remove(name),
+        };
+        Catalog { products }
+    }
+
+    /// Whether any product bundles `server`: then it is reached through products only.
+    pub fn governs(&self, server: &str) -> bool {
+        self.products.values().any(|p| p.includes(server))
+    }
+
+    /// A product that includes `server` and needs no subscription.
+    fn open_for(&self, server: &str) -> Option<Arc<Product>> {
+        self.products.values().find(|p| p.includes(server) && !p.config.subscription_required).cloned()
+    }
+}
+
+/// Under which product, and which subscription, a request is served.
+#[derive(Clone)]
+pub struct Access {
+    pub product: Arc<Product>,
+    pub subscription: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access").field("product", &self.product.name()).field("subscription", &self.subscription).finish()
+    }
+}
+
+impl Access {
+    pub fn attributes(&self) -> Attributes {
+        let mut a = Attributes::new();
+        a.insert(ATTR_PRODUCT.into(), self.product.name().to_owned());
+        if let Some(s) = &self.subscription {
+            a.insert(ATTR_SUBSCRIPTION.into(), s.clone());
+        }
+        a
+    }
+}
+
+/// The key a request presents: the configured header first, then the query parameter.
+fn presented<'a>(cfg: &SubscriptionKeyConfig, headers: &'a HeaderMap, query: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
+    if let Some(v) = headers.get(cfg.header.as_str()).and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().into());
+    }
+    let q = query?;
+    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == cfg.query.as_str()).map(|(_, v)| v)
+}
+
+/// Decides under which product and subscription a request to `server` is served.
+/// `Ok(None)`: the server is in no product, and stays open as before products existed.
+pub fn check(gw: &Gateway, server: &str, headers: &HeaderMap, query: Option<&str>) -> Result<Option<Access>, GatewayError> {
+    let catalog = gw.catalog.load();
+    if !catalog.governs(server) {
+        return Ok(None);
+    }
+    let Some(key) = presented(&gw.config.subscription_key, headers, query) else {
+        return match catalog.open_for(server) {
+            Some(product) => Ok(Some(Access { product, subscription: None })),
+            None => Err(GatewayError::SubscriptionKeyMissing { header: gw.config.subscription_key.header.clone() }),
+        };
+    };
+    let sub = gw.subscriptions.as_ref().and_then(|r| r.find(&key)).ok_or(GatewayError::SubscriptionKeyInvalid)?;
+    let Some(product) = catalog.products.get(&sub.product).cloned() else {
+        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription no longer exists", sub.product)));
+    };
+    if !product.includes(server) {
+        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription does not include server '{server}'", sub.product)));
+    }
+    if sub.state != SubState::Active {
+        return Err(GatewayError::SubscriptionForbidden(format!("subscription {} is {}", sub.id, sub.state)));
+    }
+    Ok(Some(Access { product, subscription: Some(sub.id) }))
+}
+
+/// Runs before the MCP routes: decides the access, takes the key out of the headers (no
+/// policy or backend ever sees it), and hands the access to the handler as an extension.
+pub async fn guard(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let server = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
+    if gw.servers.contains_key(&server) {
+        match check(&gw, &server, req.headers(), req.uri().query()) {
+            Ok(Some(access)) => {
+                req.extensions_mut().insert(access);
+            }
+            Ok(None) => {}
+            Err(e) => return crate::transport::respond::error(&e, None),
+        }
+    }
+    let header = gw.config.subscription_key.header.clone();
+    req.headers_mut().remove(header.as_str());
+    next.run(req).await
+}

@@ -1,0 +1,104 @@
+//! Where subscriptions (and whatever else the management API creates) are kept.
+//!
+//! The default is redb, an embedded database: pure Rust (no C library to build or ship),
+//! ACID, copy-on-write B-trees, and a commit that returns only once the data is fsynced, so a
+//! `kill -9` or a power cut loses nothing that was acknowledged. It serves one gateway
+//! process; [`Store`] is the seam where a shared database would go for several replicas.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// A kind of record: one table each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Subscriptions,
+    /// Products created or changed through the management API.
+    Products,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Kind::Subscriptions => TableDefinition::new("subscriptions"),
+            Kind::Products => TableDefinition::new("products"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// Records by kind and id. A write returns only once it is durable.
+pub trait Store: Send + Sync {
+    fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError>;
+    fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError>;
+    fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+pub struct RedbStore {
+    db: Database,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `tollgate.redb` in `dir`, creating the directory if needed.
+    pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("tollgate.redb");
+        let db = Database::create(&path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        Ok(RedbStore { db })
+    }
+}
+
+impl Store for RedbStore {
+    fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(kind.table()).map_err(err)?.insert(id, record).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        tx.open_table(kind.table()).map_err(err)?.remove(id).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(err)?;
+        let table = match tx.open_table(kind.table()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = std::env::temp_dir().join(format!("tollgate-store-{}", std::process::id()));
+        {
+            let s = RedbStore::open(&dir).unwrap();
+            s.put(Kind::Subscriptions, "a", b"one").unwrap();
+            s.put(Kind::Subscriptions, "b", b"two").unwrap();
+            s.delete(Kind::Subscriptions, "a").unwrap();
+        }
+        let s = RedbStore::open(&dir).unwrap();
+        assert_eq!(s.all(Kind::Subscriptions).unwrap(), vec![("b".to_owned(), b"two".to_vec())]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
