@@ -1,6 +1,7 @@
 //! Cost of the policy runtime: one invocation of a no-op policy (a fresh instance, `init`,
-//! `on-request`), and a chain of four, against an empty chain. Runs the same path requests
-//! take (`Chain::admit`), without HTTP.
+//! `on-request`), a chain of four test policies, and the load harness's chain of four standard
+//! policies (`benches/configs/chain4.yaml`), against an empty chain. Runs the same path
+//! requests take (`Chain::admit`), without HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +55,34 @@ fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
     (loaded.chains["one"].clone(), loaded.chains["four"].clone())
 }
 
+/// The chain of `benches/configs/chain4.yaml` (jwt RS256, ip-filter, rate-limit, credentials),
+/// with its secret read from a scratch file instead of the environment.
+fn standard_chain(rt: &tokio::runtime::Runtime) -> Arc<Chain> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let key = std::env::temp_dir().join(format!("tollgate-bench-key-{}", std::process::id()));
+    std::fs::write(&key, "bench-key").unwrap();
+    let yaml = std::fs::read_to_string(dir.join("chain4.yaml"))
+        .unwrap()
+        .replace("{LISTEN}", "127.0.0.1:0")
+        .replace("{BACKEND_URL}", "http://127.0.0.1:9/mcp")
+        .replace("{ env: TOLLGATE_BENCH_KEY }", &format!("{{ file: {} }}", key.display()));
+    let file = std::env::temp_dir().join(format!("tollgate-bench-std-{}.yaml", std::process::id()));
+    std::fs::write(&file, yaml).unwrap();
+    let config = Config::load(&file).unwrap();
+    let loaded = rt.block_on(policy::load(&config, &file)).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&key);
+    loaded.chains["echo"].clone()
+}
+
+/// A caller of the standard chain: the bench token, from loopback.
+fn bearer() -> Arc<Caller> {
+    let token = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/chain4.token")).unwrap();
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {}", token.trim()).parse().unwrap());
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
+}
+
 fn call() -> Message {
     Message::request(Id::Num(7), "tools/call", json!({ "name": "echo", "arguments": { "text": "hello" } }))
 }
@@ -77,10 +106,13 @@ fn bench(c: &mut Criterion) {
     let (one, four) = chains(&rt);
     let empty = Arc::new(Chain::default());
     let who = caller();
+    let standard = standard_chain(&rt);
+    let holder = bearer();
     let mut g = c.benchmark_group("policy");
     g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
     g.bench_function("no-op policy (instantiate + init + on-request)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
     g.bench_function("chain of four", |b| b.to_async(&rt).iter(|| admit(&four, &who)));
+    g.bench_function("standard chain of four (jwt, ip-filter, rate-limit, credentials)", |b| b.to_async(&rt).iter(|| admit(&standard, &holder)));
     g.finish();
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker, Resource, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, GatewayPolicy, Hooks, PolicyPre, Verdict};
@@ -23,6 +23,40 @@ use crate::config::{MAX_MEMORY_MB, PolicyLimits};
 const SLOTS: u32 = 256;
 /// The epoch ticks once a millisecond: per-call deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(1);
+
+/// How much of a slot's linear memory stays mapped when its instance is dropped. With the
+/// kernel's `PAGEMAP_SCAN` (Linux 6.7+), wasmtime finds the pages an instance dirtied and
+/// restores only those with `memcpy`/`memset`, so the whole reservation can stay resident:
+/// no `madvise`, no page faults on the next instance, and no TLB shootdown across threads.
+/// Without it, the low addresses are reset with `memset` whether dirtied or not, so only
+/// what every policy touches (its stack and data, about 1 MiB for Rust) is kept.
+fn keep_resident() -> usize {
+    if PoolingAllocationConfig::is_pagemap_scan_available() { (MAX_MEMORY_MB as usize) << 20 } else { 64 << 10 }
+}
+
+/// The engine's settings; see `docs/policies.md` ("Cost") for what each one was measured against.
+fn config() -> wasmtime::Config {
+    let mut pool = PoolingAllocationConfig::default();
+    // Sized for small policies: tens of MiB per memory, not the 4 GiB default reservation.
+    pool.total_component_instances(SLOTS)
+        .total_core_instances(SLOTS * 4)
+        .total_memories(SLOTS)
+        .total_tables(SLOTS * 4)
+        .total_stacks(SLOTS)
+        .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+        .max_core_instance_size(1 << 20)
+        .pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(keep_resident())
+        .table_keep_resident(keep_resident().min(1 << 20));
+    let mut cfg = wasmtime::Config::new();
+    cfg.epoch_interruption(true)
+        .memory_reservation((MAX_MEMORY_MB as u64) << 20)
+        .memory_guard_size(64 << 10)
+        .max_wasm_stack(256 << 10)
+        .async_stack_size(512 << 10)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    cfg
+}
 
 /// Once per process: one engine and one linker, so components compile and link once.
 pub struct Runtime {
@@ -45,25 +79,7 @@ impl Runtime {
     }
 
     fn new() -> wasmtime::Result<Runtime> {
-        let mut pool = PoolingAllocationConfig::default();
-        // Sized for small policies: tens of MiB per memory, not the 4 GiB default reservation.
-        pool.total_component_instances(SLOTS)
-            .total_core_instances(SLOTS * 4)
-            .total_memories(SLOTS)
-            .total_tables(SLOTS * 4)
-            .total_stacks(SLOTS)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-            .max_core_instance_size(1 << 20)
-            .linear_memory_keep_resident(64 << 10)
-            .table_keep_resident(16 << 10);
-        let mut cfg = wasmtime::Config::new();
-        cfg.epoch_interruption(true)
-            .memory_reservation((MAX_MEMORY_MB as u64) << 20)
-            .memory_guard_size(64 << 10)
-            .max_wasm_stack(256 << 10)
-            .async_stack_size(512 << 10)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&cfg)?;
+        let engine = Engine::new(&config())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         GatewayPolicy::add_to_linker::<Host, wasmtime::component::HasSelf<Host>>(&mut linker, |h| h)?;
