@@ -11,6 +11,7 @@ mod engine;
 mod exchange;
 mod loader;
 pub mod reload;
+mod spare;
 mod standard;
 
 use std::path::Path;
