@@ -11,7 +11,6 @@ mod engine;
 mod exchange;
 mod loader;
 pub mod reload;
-mod spare;
 mod standard;
 
 use std::path::Path;

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::bindings::{Hooks, Phase, PolicyPre, Rejection, Verdict};
 use super::capability::Grants;
 use super::engine::{Fault, Host, Instance, Runtime};
-use super::spare::{self, Spares};
 use super::exchange::{Attributes, Call, Caller, View};
 use crate::config::PolicyLimits;
 use crate::error::code;
@@ -18,14 +17,12 @@ use crate::jsonrpc::{Id, Kind, Message};
 pub struct Binding {
     pub(super) rt: &'static Runtime,
     pub(super) pre: PolicyPre<Host>,
-    pub(super) config: Arc<String>,
+    pub(super) config: String,
     /// What the policy's `init` asked for at load.
     pub(super) hooks: Hooks,
     pub(super) fail_open: bool,
     pub(super) limits: PolicyLimits,
     pub(super) grants: Arc<Grants>,
-    /// Instances prepared ahead for this binding's next exchanges.
-    pub(super) spares: Arc<Spares>,
 }
 
 /// The ordered bindings of one server. Swapped whole on reload; a request keeps the chain
@@ -263,18 +260,8 @@ impl Binding {
         Ok((verdict, kept))
     }
 
-    /// An instance for one exchange: a spare if one is ready, else started now. Either way it
-    /// has run nothing but `init`, and the next spare is prepared behind it.
     async fn start(&self, view: View) -> Result<Instance, Fault> {
-        let inst = match self.spares.take() {
-            Some(mut inst) => {
-                *inst.view_mut() = view;
-                inst
-            }
-            None => Instance::start(self.rt, &self.pre, &self.config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)?,
-        };
-        spare::refill(self);
-        Ok(inst)
+        Instance::start(self.rt, &self.pre, &self.config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)
     }
 
     fn report(&self, fault: &Fault, passed: bool) {

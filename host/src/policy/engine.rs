@@ -20,19 +20,18 @@ use crate::config::{MAX_MEMORY_MB, PolicyLimits};
 
 /// Instances alive at once. Each holds a pool slot only for one hook, so this bounds
 /// concurrency of policy code, not of requests; beyond it, steps wait for a slot.
-pub(super) const SLOTS: u32 = 256;
+const SLOTS: u32 = 256;
 /// The epoch ticks once a millisecond: per-call deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(1);
 
-/// How many dirtied bytes of a slot's linear memory are reset in place when its instance is
-/// dropped, rather than handed back to the kernel. With `PAGEMAP_SCAN` (Linux 6.7+), wasmtime
-/// finds the pages an instance dirtied and restores only those with `memcpy`/`memset`, up to
-/// this budget: no `madvise`, no page faults for the next instance, and no TLB shootdown across
-/// threads. A Rust policy dirties about 100 KiB to 1.5 MiB; 4 MiB covers that and bounds what
-/// an idle slot keeps resident. Without the ioctl, the low addresses are reset with `memset`
-/// whether dirtied or not, so only a little is kept and the rest goes back with `madvise`.
+/// How much of a slot's linear memory stays mapped when its instance is dropped. With the
+/// kernel's `PAGEMAP_SCAN` (Linux 6.7+), wasmtime finds the pages an instance dirtied and
+/// restores only those with `memcpy`/`memset`, so the whole reservation can stay resident:
+/// no `madvise`, no page faults on the next instance, and no TLB shootdown across threads.
+/// Without it, the low addresses are reset with `memset` whether dirtied or not, so only
+/// what every policy touches (its stack and data, about 1 MiB for Rust) is kept.
 fn keep_resident() -> usize {
-    if PoolingAllocationConfig::is_pagemap_scan_available() { 4 << 20 } else { 64 << 10 }
+    if PoolingAllocationConfig::is_pagemap_scan_available() { (MAX_MEMORY_MB as usize) << 20 } else { 64 << 10 }
 }
 
 /// The engine's settings; see `docs/policies.md` ("Cost") for what each one was measured against.
@@ -48,7 +47,7 @@ fn config() -> wasmtime::Config {
         .max_core_instance_size(1 << 20)
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(keep_resident())
-        .table_keep_resident(keep_resident().min(64 << 10));
+        .table_keep_resident(keep_resident().min(1 << 20));
     let mut cfg = wasmtime::Config::new();
     cfg.epoch_interruption(true)
         .memory_reservation((MAX_MEMORY_MB as u64) << 20)
@@ -101,11 +100,6 @@ impl Runtime {
             state: Arc::new(MemoryStore::default()),
             http,
         })
-    }
-
-    /// Pool slots no instance holds now.
-    pub(super) fn free_slots(&self) -> usize {
-        self.slots.available_permits()
     }
 
     /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request path.
@@ -211,26 +205,17 @@ impl Instance {
     }
 
     pub async fn on_request(&mut self) -> Result<Verdict, Fault> {
-        self.arm();
         let r = self.policy.tollgate_policy_policy().call_on_request(&mut self.store, handle()).await;
         self.verdict(r)
     }
 
     pub async fn on_response(&mut self) -> Result<Verdict, Fault> {
-        self.arm();
         let r = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle()).await;
         self.verdict(r)
     }
 
     pub async fn visible(&mut self, tool: &str) -> Result<bool, Fault> {
-        self.arm();
         self.policy.tollgate_policy_policy().call_visible(&mut self.store, handle(), tool).await.map_err(|e| self.fault(e))
-    }
-
-    /// Each hook gets the binding's whole time limit, counted from its own start: an instance
-    /// may have waited as a spare since its `init`.
-    fn arm(&mut self) {
-        self.store.set_epoch_deadline(self.limits.timeout_ms);
     }
 
     fn verdict(&self, r: wasmtime::Result<bindings::WitVerdict>) -> Result<Verdict, Fault> {

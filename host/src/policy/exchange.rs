@@ -46,16 +46,6 @@ pub struct View {
     pub outcome: Option<Arc<Message>>,
 }
 
-impl View {
-    /// What an instance sees before it has an exchange: at load (the canary that checks the
-    /// config) and while it waits as a spare. `init` runs against it; no hook ever does.
-    pub fn idle(server: Arc<str>) -> View {
-        let msg = Message::notification("tollgate/idle", serde_json::json!({}));
-        let call = Call { msg, server, session_id: None, protocol_version: None, caller: Arc::new(Caller::default()) };
-        View { phase: Phase::Request, call: Arc::new(call), attributes: Default::default(), outcome: None }
-    }
-}
-
 impl TypesHost for Host {}
 impl ExchangeHost for Host {}
 

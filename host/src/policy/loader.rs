@@ -6,12 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::bindings::Phase;
 use super::capability::{Grants, secrets};
 use super::chain::{Binding, Chain};
 use super::engine::{Fault, Instance, Runtime};
-use super::exchange::View;
+use super::exchange::{Call, Caller, View};
 use super::standard;
 use crate::config::{Config, Locator, PolicyBinding, Problem};
+use crate::jsonrpc::Message;
 
 /// Every server's chain, and the component files they came from (for the reload watcher).
 #[derive(Default)]
@@ -91,12 +93,17 @@ async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, base: &Path
         state: rt.state.clone(),
         http: rt.http.clone(),
     });
-    let config = Arc::new(serde_json::to_string(&b.config).expect("JSON values serialize"));
-    let canary = View::idle(server.into());
+    let config = serde_json::to_string(&b.config).expect("JSON values serialize");
+    let canary = View {
+        phase: Phase::Request,
+        call: Arc::new(Call { msg: Message::notification("tollgate/canary", serde_json::json!({})), server: server.into(), session_id: None, protocol_version: None, caller: Arc::new(Caller::default()) }),
+        attributes: Default::default(),
+        outcome: None,
+    };
     let hooks = match Instance::start(rt, &pre, &config, b.limits, grants.clone(), canary).await {
         Ok((_, hooks)) => hooks,
         Err(Fault::Refused(msg)) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
         Err(fault) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
     };
-    Ok(Binding { rt, pre, config, hooks, fail_open: b.fail_open, limits: b.limits, grants, spares: Default::default() })
+    Ok(Binding { rt, pre, config, hooks, fail_open: b.fail_open, limits: b.limits, grants })
 }
