@@ -97,6 +97,7 @@ async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
     let route = Route { server: "s".into(), session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()) };
     match chain.admit(call(), route, caller.clone()).await {
         Admission::Forward { .. } => {}
+        Admission::Deny(r) => panic!("the bench chain forwards, but it refused: {} {}", r.code, r.message),
         _ => panic!("the bench chain forwards"),
     }
 }
