@@ -26,6 +26,8 @@ fn guests() -> PathBuf {
     dir.join("target/wasm32-wasip2/release")
 }
 
+/// The time limits are wide: on a shared machine the process can be descheduled for longer
+/// than the default 100 ms, and a bench measures cost, not limits.
 fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
     let g = guests();
     let g = g.display();
@@ -35,16 +37,21 @@ fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
       - policy: {g}/noop.wasm
+        limits: {{ timeout_ms: 10000 }}
   - name: four
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
       - policy: {g}/gatekeeper.wasm
+        limits: {{ timeout_ms: 10000 }}
         config: {{ api_key: k1 }}
       - policy: {g}/gatekeeper.wasm
+        limits: {{ timeout_ms: 10000 }}
         config: {{ hidden: [secret-tool], role: user }}
       - policy: {g}/gatekeeper.wasm
+        limits: {{ timeout_ms: 10000 }}
         config: {{ add_arguments: {{ tenant: acme }} }}
       - policy: {g}/noop.wasm
+        limits: {{ timeout_ms: 10000 }}
 "
     );
     let file = std::env::temp_dir().join(format!("tollgate-bench-{}.yaml", std::process::id()));

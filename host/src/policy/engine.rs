@@ -24,14 +24,16 @@ const SLOTS: u32 = 256;
 /// The epoch ticks once a millisecond: per-call deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(1);
 
-/// How much of a slot's linear memory stays mapped when its instance is dropped. With the
-/// kernel's `PAGEMAP_SCAN` (Linux 6.7+), wasmtime finds the pages an instance dirtied and
-/// restores only those with `memcpy`/`memset`, so the whole reservation can stay resident:
-/// no `madvise`, no page faults on the next instance, and no TLB shootdown across threads.
-/// Without it, the low addresses are reset with `memset` whether dirtied or not, so only
-/// what every policy touches (its stack and data, about 1 MiB for Rust) is kept.
+/// How many dirtied bytes of a slot's linear memory are reset in place when its instance is
+/// dropped, rather than handed back to the kernel. With `PAGEMAP_SCAN` (Linux 6.7+), wasmtime
+/// finds the pages an instance dirtied and restores only those with `memcpy`/`memset`, up to
+/// this budget: no `madvise`, no page faults for the next instance, and no TLB shootdown across
+/// threads. A Rust policy starts with about 1.1 MiB (a 1 MiB stack, then its data) and dirties part
+/// of it; 4 MiB covers that with room for its heap, and bounds what
+/// an idle slot keeps resident. Without the ioctl, the low addresses are reset with `memset`
+/// whether dirtied or not, so only a little is kept and the rest goes back with `madvise`.
 fn keep_resident() -> usize {
-    if PoolingAllocationConfig::is_pagemap_scan_available() { (MAX_MEMORY_MB as usize) << 20 } else { 64 << 10 }
+    if PoolingAllocationConfig::is_pagemap_scan_available() { 4 << 20 } else { 64 << 10 }
 }
 
 /// The engine's settings; see `docs/policies.md` ("Cost") for what each one was measured against.
@@ -47,7 +49,7 @@ fn config() -> wasmtime::Config {
         .max_core_instance_size(1 << 20)
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(keep_resident())
-        .table_keep_resident(keep_resident().min(1 << 20));
+        .table_keep_resident(keep_resident().min(64 << 10));
     let mut cfg = wasmtime::Config::new();
     cfg.epoch_interruption(true)
         .memory_reservation((MAX_MEMORY_MB as u64) << 20)
