@@ -219,13 +219,13 @@ fn bench(c: &mut Criterion) {
     let (one, four) = chains(&rt);
     let empty = Arc::new(Chain::default());
     let who = caller();
-    let standard = standard_chain(&rt);
+    let chain4 = standard_chain(&rt);
     let holder = chain4_holder();
     let mut g = c.benchmark_group("policy");
     g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
     g.bench_function("no-op policy (instantiate + init + on-request)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
     g.bench_function("chain of four", |b| b.to_async(&rt).iter(|| admit(&four, &who)));
-    g.bench_function("standard chain of four (jwt, ip-filter, rate-limit, credentials)", |b| b.to_async(&rt).iter(|| admit(&standard, &holder)));
+    g.bench_function("standard chain of four (jwt, ip-filter, rate-limit, credentials)", |b| b.to_async(&rt).iter(|| admit(&chain4, &holder)));
     g.finish();
 
     let (rs, es) = (idp::Key::rsa("bench-rs"), idp::Key::ec("bench-ec"));

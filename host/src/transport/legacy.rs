@@ -86,8 +86,8 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Q
         Err(e) => return respond::error(&e, None),
     };
     let peer = peer.map(|c| c.0.0);
-    let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &h, peer, Some(&session), "sse"));
     let caller = Arc::new(Caller { headers: h, addr: peer, access: access.map(|a| a.0) });
+    let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &caller, Some(&session), "sse"));
     let result = match (&msg.kind, &x) {
         (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, caller)).await.map(|_| ()),
         (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller)).await.map(|_| ()),

@@ -1,18 +1,17 @@
 //! Where a client message starts being observed: the transport knows the HTTP side of it,
 //! the session knows who the client said it was.
 
-use std::net::SocketAddr;
-
-use hyper::HeaderMap;
 use serde_json::Value;
 
 use super::headers::{self, PROTOCOL_VERSION};
 use crate::gateway::{Gateway, Server};
 use crate::jsonrpc::Message;
+use crate::policy::Caller;
 use crate::session::Session;
 use crate::telemetry::{Arrival, Exchange};
 
-pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, h: &HeaderMap, peer: Option<SocketAddr>, session: Option<&Session>, transport: &'static str) -> Exchange {
+pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, caller: &Caller, session: Option<&Session>, transport: &'static str) -> Exchange {
+    let h = &caller.headers;
     let initialize = msg.method() == Some("initialize");
     let protocol = match session {
         _ if initialize => msg.params().and_then(|p| p.get("protocolVersion")).and_then(Value::as_str).map(str::to_owned),
@@ -27,16 +26,21 @@ pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, h: &HeaderMap, pee
         Some(s) => s.client_info(),
         None => None,
     };
-    Exchange::start(&gw.telemetry, Arrival {
+    let x = Exchange::start(&gw.telemetry, Arrival {
         server: &server.name,
         version: None,
         payload: server.config.payload_log.as_ref(),
         msg,
         headers: h,
-        peer,
+        peer: caller.addr,
         session: session.map(|s| s.id.as_str()),
         protocol: protocol.as_deref(),
         client,
         transport,
-    })
+    });
+    // The product and subscription are known before any policy runs (and with none).
+    if let Some(a) = &caller.access {
+        x.note_attributes(&a.attributes());
+    }
+    x
 }

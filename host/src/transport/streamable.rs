@@ -63,7 +63,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
                 Err(e) => return respond::error(&e, msg.id.clone()),
             };
             let id = msg.id.clone().expect("requests have ids");
-            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
             let stream = match x.scope(session.initialize(&msg, caller)).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -76,7 +76,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) && stateless_ok {
-            let x = observe::exchange(&gw, &server, &msg, &h, peer, None, "stateless-http");
+            let x = observe::exchange(&gw, &server, &msg, &caller, None, "stateless-http");
             let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
             x.relayed(resp.status().as_u16());
             return resp;
@@ -101,7 +101,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         }
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
-            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
             let stream = match x.scope(session.request(&msg, caller)).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -113,7 +113,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             respond::answer(&stream, deadline, keepalive, None).await
         }
         Kind::Notification => {
-            let x = observe::exchange(&gw, &server, &msg, &h, peer, Some(&session), TRANSPORT);
+            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
             match x.scope(session.notify(&msg, caller)).await {
                 Ok(()) => {
                     x.accepted();
@@ -212,7 +212,7 @@ async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<S
                 continue;
             }
         };
-        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, server, &msg, h, peer, Some(&session), TRANSPORT));
+        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, server, &msg, &caller, Some(&session), TRANSPORT));
         let outcome = match (&msg.kind, &x) {
             (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller.clone())).await.map(|s| streams.push(s.attach(None))),
             (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller.clone())).await.inspect(|_| x.accepted()),
