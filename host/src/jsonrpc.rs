@@ -102,6 +102,13 @@ impl Message {
         p.get("name").or_else(|| p.get("uri")).and_then(Value::as_str)
     }
 
+    /// `params.clientInfo` (name, version) of an `initialize` request.
+    pub fn client_info(&self) -> Option<(String, String)> {
+        let info = self.params()?.get("clientInfo")?;
+        let text = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some((text("name"), text("version")))
+    }
+
     /// `params._meta.progressToken`, which ties progress notifications to this request.
     pub fn progress_token(&self) -> Option<&Value> {
         self.params()?.get("_meta")?.get("progressToken")

@@ -73,6 +73,18 @@ pub struct Session {
     weak: Weak<Session>,
 }
 
+/// Binds `slot` to `value` on first use; afterwards, whether `value` is the one bound.
+fn bind_once<T: PartialEq>(slot: &Mutex<Option<T>>, value: T) -> bool {
+    let mut bound = slot.lock().expect("session lock");
+    match &*bound {
+        None => {
+            *bound = Some(value);
+            true
+        }
+        Some(b) => *b == value,
+    }
+}
+
 /// A `tools/list` answer with only the tools a product offers.
 fn only_tools(mut msg: Message, allowed: Option<&HashSet<String>>) -> Message {
     let Some(allowed) = allowed else { return msg };
@@ -132,10 +144,7 @@ impl Session {
 
     /// `clientInfo` (name, version) from the client's `initialize`, for logs and spans.
     pub fn client_info(&self) -> Option<(String, String)> {
-        let init = self.init.lock().expect("session lock");
-        let info = init.as_ref()?.params()?.get("clientInfo")?;
-        let text = |k: &str| info.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Some((text("name"), text("version")))
+        self.init.lock().expect("session lock").as_ref()?.client_info()
     }
 
     /// Client streams open now: the GET stream and request streams a client is reading.
@@ -195,14 +204,7 @@ impl Session {
             }
             Admission::Answer { msg, mut client, subject, trail } => {
                 self.check_subject(subject)?;
-                let answer = match trail {
-                    Some(t) => {
-                        let (answer, more) = t.settle(msg).await;
-                        client.extend(more);
-                        answer
-                    }
-                    None => msg,
-                };
+                let answer = Trail::settle_into(trail, msg, &mut client).await;
                 let answer = only_tools(answer, tools.as_deref());
                 let legacy = matches!(self.mode, Mode::Legacy(_));
                 let stream = match &self.mode {
@@ -229,32 +231,21 @@ impl Session {
     /// message from anyone else is told the session does not exist, so that a session id
     /// alone never lets one caller act in another's session.
     fn check_subject(&self, subject: Option<String>) -> Result<(), GatewayError> {
-        let mut bound = self.subject.lock().expect("session lock");
-        match &*bound {
-            None => {
-                *bound = Some(subject);
-                Ok(())
-            }
-            Some(owner) if *owner == subject => Ok(()),
-            Some(_) => {
-                tracing::warn!(server = %self.server.name, session = %self.id, "a caller other than the session's owner used its id; refused");
-                Err(GatewayError::SessionNotFound)
-            }
+        if bind_once(&self.subject, subject) {
+            return Ok(());
         }
+        tracing::warn!(server = %self.server.name, session = %self.id, "a caller other than the session's owner used its id; refused");
+        Err(GatewayError::SessionNotFound)
     }
 
     /// Ties the session to the subscription of its first request; later requests must
     /// present a key of the same subscription (either key, so rotation does not break it).
     pub fn bind_access(&self, access: Option<&crate::product::Access>) -> Result<(), GatewayError> {
         let Some(sub) = access.and_then(|a| a.subscription.as_ref()) else { return Ok(()) };
-        let mut bound = self.subscription.lock().expect("session lock");
-        match &*bound {
-            None => {
-                *bound = Some(sub.clone());
-                Ok(())
-            }
-            Some(b) if b == sub => Ok(()),
-            Some(_) => Err(GatewayError::SubscriptionForbidden("this session belongs to another subscription".into())),
+        if bind_once(&self.subscription, sub.clone()) {
+            Ok(())
+        } else {
+            Err(GatewayError::SubscriptionForbidden("this session belongs to another subscription".into()))
         }
     }
 

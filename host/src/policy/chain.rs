@@ -184,6 +184,15 @@ impl Chain {
 }
 
 impl Trail {
+    /// The response phase of a request that may have none: the answer, with the headers
+    /// response-phase policies add appended to `client`.
+    pub async fn settle_into(trail: Option<Trail>, answer: Message, client: &mut ClientHeaders) -> Message {
+        let Some(t) = trail else { return answer };
+        let (answer, more) = t.settle(answer).await;
+        client.extend(more);
+        answer
+    }
+
     /// Runs the response phase, in reverse order, on the answer to the request. Returns the
     /// answer and the headers response-phase policies add to the client's response.
     pub async fn settle(self, answer: Message) -> (Message, ClientHeaders) {

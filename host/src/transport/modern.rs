@@ -108,14 +108,7 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
         match chain.admit(msg.clone(), route, caller).await {
             Admission::Forward { msg: changed, headers, client, trail, .. } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
             Admission::Answer { msg: answer, mut client, trail, .. } => {
-                let answer = match trail {
-                    Some(t) => {
-                        let (answer, more) = t.settle(answer).await;
-                        client.extend(more);
-                        answer
-                    }
-                    None => answer,
-                };
+                let answer = Trail::settle_into(trail, answer, &mut client).await;
                 return answered(answer, StatusCode::OK, &client);
             }
             Admission::Deny(r) => return respond::error(&GatewayError::Denied(r), msg.id.clone()),
@@ -165,14 +158,8 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
     match Message::parse(&bytes) {
         Ok(m) => {
             let mut client = client;
-            let m = match trail {
-                Some(t) if m.kind == Kind::Response => {
-                    let (m, more) = t.settle(m).await;
-                    client.extend(more);
-                    m
-                }
-                _ => m,
-            };
+            let trail = trail.filter(|_| m.kind == Kind::Response);
+            let m = Trail::settle_into(trail, m, &mut client).await;
             answered(m, status, &client)
         }
         Err(_) if !status.is_success() => Response::builder().status(status).body(Body::from(bytes)).expect("static response parts"),

@@ -19,10 +19,7 @@ pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, caller: &Caller, s
         None => headers::get(h, PROTOCOL_VERSION).map(str::to_owned),
     };
     let client = match session {
-        _ if initialize => msg.params().and_then(|p| p.get("clientInfo")).map(|i| {
-            let text = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            (text("name"), text("version"))
-        }),
+        _ if initialize => msg.client_info(),
         Some(s) => s.client_info(),
         None => None,
     };
