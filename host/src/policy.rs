@@ -11,6 +11,7 @@ mod engine;
 mod exchange;
 mod loader;
 pub mod reload;
+mod relay;
 mod standard;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use bindings::Rejection;
 pub use capability::state::{MemoryStore, StateStore};
 pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
+pub use relay::{Delivery, Relay};
 pub use exchange::{Attributes, Caller};
 pub use loader::{Loaded, load_product};
 

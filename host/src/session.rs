@@ -21,7 +21,7 @@ use crate::backend::{self, Deliver, Upstream};
 use crate::error::{BackendError, GatewayError};
 use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
-use crate::policy::{self, Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
+use crate::policy::{self, Admission, Caller, ClientHeaders, Delivery, HeaderEdits, Relay, Route, Trail};
 use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
@@ -45,6 +45,8 @@ struct Pending {
     exchange: Option<Exchange>,
     /// For `tools/list` through a product that offers only some tools: those.
     tools: Option<Arc<HashSet<String>>>,
+    /// The message phase for what the backend sends on this request's behalf.
+    relay: Option<Relay>,
 }
 
 pub struct Session {
@@ -69,6 +71,8 @@ pub struct Session {
     subject: Mutex<Option<Option<String>>>,
     /// The subscription the session started under: a key of another one cannot use it.
     subscription: Mutex<Option<String>>,
+    /// The message phase of the session's latest request, for messages outside any request.
+    latest: Mutex<Option<Relay>>,
     replay: usize,
     weak: Weak<Session>,
 }
@@ -133,6 +137,7 @@ impl Session {
             protocol_version: Mutex::new(None),
             subject: Mutex::new(None),
             subscription: Mutex::new(None),
+            latest: Mutex::new(None),
             replay,
             weak: weak.clone(),
         })
@@ -299,7 +304,9 @@ impl Session {
             Some((m, h)) => (m, h),
             None => (msg, headers),
         };
-        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange, tools });
+        let relay = trail.as_ref().and_then(Trail::relay);
+        *self.latest.lock().expect("session lock") = relay.clone();
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange, tools, relay });
         if prior.is_some() {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
@@ -463,23 +470,57 @@ impl Session {
             }
             return;
         }
-        let stream = self.stream_for(&msg, related);
+        let owner = self.owner(&msg, related);
+        let msg = match self.relay_for(owner.as_ref()) {
+            Some((relay, exchange)) => {
+                let delivery = match exchange {
+                    Some(x) => x.scope(relay.pass(msg)).await,
+                    None => relay.pass(msg).await,
+                };
+                match delivery {
+                    Delivery::Deliver(m) => m,
+                    Delivery::Drop(answer) => {
+                        if let (Some(answer), Some(up)) = (answer, self.upstream.read().await.clone()) {
+                            let _ = up.send(&answer).await;
+                        }
+                        return;
+                    }
+                }
+            }
+            None => msg,
+        };
+        let stream = self.stream_for(&msg, owner);
         stream.push(msg.to_bytes(), false);
     }
 
-    fn stream_for(&self, msg: &Message, related: Option<Id>) -> Arc<OutStream> {
+    /// The client request a message from the backend belongs to: the one its progress token
+    /// names, else the one the backend sent it in answer to.
+    fn owner(&self, msg: &Message, related: Option<Id>) -> Option<Id> {
+        if msg.method() == Some("notifications/progress") {
+            let token = msg.params().and_then(|p| p.get("progressToken")).map(Value::to_string);
+            let owner = token.and_then(|t| self.progress.lock().expect("session lock").get(&t).cloned());
+            if owner.is_some() {
+                return owner;
+            }
+        }
+        related.filter(|id| self.pending.lock().expect("session lock").contains_key(id))
+    }
+
+    /// The message phase a message from the backend passes: its request's, else the
+    /// session's latest request's; with the request's exchange, so its steps are traced there.
+    fn relay_for(&self, owner: Option<&Id>) -> Option<(Relay, Option<Exchange>)> {
+        if let Some(p) = owner.and_then(|id| self.pending.lock().expect("session lock").get(id).map(|p| (p.relay.clone(), p.exchange.clone()))) {
+            return p.0.map(|r| (r, p.1));
+        }
+        self.latest.lock().expect("session lock").clone().map(|r| (r, None))
+    }
+
+    fn stream_for(&self, msg: &Message, owner: Option<Id>) -> Arc<OutStream> {
         if let Mode::Legacy(out) = &self.mode {
             return out.clone();
         }
         let pending = self.pending.lock().expect("session lock");
-        if msg.method() == Some("notifications/progress") {
-            let token = msg.params().and_then(|p| p.get("progressToken")).map(Value::to_string);
-            let owner = token.and_then(|t| self.progress.lock().expect("session lock").get(&t).cloned());
-            if let Some(p) = owner.and_then(|id| pending.get(&id)) {
-                return p.stream.clone();
-            }
-        }
-        if let Some(p) = related.and_then(|id| pending.get(&id)) {
+        if let Some(p) = owner.and_then(|id| pending.get(&id)) {
             return p.stream.clone();
         }
         // A backend request with no known origin (stdio, legacy SSE) must still reach a client

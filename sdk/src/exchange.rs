@@ -15,7 +15,7 @@ impl<'a> Exchange<'a> {
         Exchange { raw }
     }
 
-    /// Request or response phase.
+    /// Request, response or message phase.
     pub fn phase(&self) -> Phase {
         self.raw.phase()
     }

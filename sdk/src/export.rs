@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::bindings::exports::tollgate::policy::policy::Guest;
 use crate::bindings::tollgate::policy::exchange::Exchange as Raw;
-use crate::{Exchange, Hooks, Policy, Verdict};
+use crate::{Exchange, Hooks, MessageVerdict, Policy, Verdict};
 
 thread_local! {
     static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
@@ -42,6 +42,12 @@ impl<P: Policy> Guest for Adapter<P> {
 
     fn on_response(raw: &Raw) -> Verdict {
         with::<P, _>(|p| p.on_response(&Exchange::new(raw)))
+    }
+
+    fn on_message(raw: &Raw, message: String) -> MessageVerdict {
+        // The host sends what it parsed as JSON-RPC; anything else would be a host bug, passed on untouched.
+        let Ok(message) = serde_json::from_str(&message) else { return MessageVerdict::Pass };
+        with::<P, _>(|p| p.on_message(&Exchange::new(raw), &message))
     }
 
     fn visible(raw: &Raw, tool: String) -> bool {

@@ -53,7 +53,7 @@ pub mod bindings {
     });
 }
 
-pub use bindings::tollgate::policy::types::{Hooks, Mutation, Phase, Rejection, RequestId, RpcError, Verdict};
+pub use bindings::tollgate::policy::types::{Hooks, MessageVerdict, Mutation, Phase, Rejection, RequestId, RpcError, Verdict};
 
 /// A policy. One value lives for one instance, which handles one hook of one exchange.
 pub trait Policy: Sized + 'static {
@@ -79,6 +79,13 @@ pub trait Policy: Sized + 'static {
     /// On the answer coming back, in reverse chain order. `Verdict::respond` replaces the result.
     fn on_response(&mut self, _ex: &Exchange) -> Verdict {
         Verdict::next()
+    }
+
+    /// On every other message the backend sends (progress, logging, its requests for sampling
+    /// or elicitation), as it streams past, in reverse chain order. `message` is the whole
+    /// JSON-RPC message; `ex` is the client request it belongs to. Needs [`Hooks::MESSAGE`].
+    fn on_message(&mut self, _ex: &Exchange, _message: &serde_json::Value) -> MessageVerdict {
+        MessageVerdict::Pass
     }
 
     /// Whether this caller may see and call `tool`: the gateway uses it both to filter

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{Mutation, Rejection, RpcError, Verdict};
+use crate::{MessageVerdict, Mutation, Rejection, RpcError, Verdict};
 
 /// JSON-RPC codes the gateway uses (its `error::code`), so clients see one vocabulary.
 pub mod code {
@@ -30,6 +30,19 @@ impl Verdict {
     /// Answer with this result without calling the backend (in the response phase: replace the result).
     pub fn respond(result: &Value) -> Verdict {
         Verdict::Respond(result.to_string())
+    }
+}
+
+impl MessageVerdict {
+    /// Deliver this message instead: same kind, method and id as the original, or the gateway
+    /// treats the policy as failed.
+    pub fn replace(message: &Value) -> MessageVerdict {
+        MessageVerdict::Replace(message.to_string())
+    }
+    /// Do not deliver the message. If it is a request of the backend's, the backend gets
+    /// this error as its answer.
+    pub fn drop_with(code: i32, message: &str) -> MessageVerdict {
+        MessageVerdict::Drop(Some(RpcError { code, message: message.to_owned(), data: None }))
     }
 }
 

@@ -57,6 +57,13 @@ impl Gateway {
         self
     }
 
+    /// Binds a chain of policies (`[{ policy, config, ... }]`) to a server added before.
+    pub fn policies(mut self, server: &str, chain: Value) -> Gateway {
+        let entry = self.servers.iter_mut().find(|s| s["name"] == server).unwrap_or_else(|| panic!("no server {server} to bind policies to"));
+        entry["policies"] = chain;
+        self
+    }
+
     pub fn idle_timeout_s(self, secs: u64) -> Gateway {
         self.set("sessions", "idle_timeout_s", json!(secs))
     }

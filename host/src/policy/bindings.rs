@@ -28,7 +28,7 @@ pub use generated::tollgate::policy::types::{Hooks, Phase, RequestId, RpcError};
 pub use generated::tollgate::policy::{clock, log, outbound, secrets, state};
 pub use generated::tollgate::policy::types::Host as TypesHost;
 pub(super) use generated::GatewayPolicy;
-pub(super) use generated::tollgate::policy::types::{Mutation, Rejection as WitRejection, Verdict as WitVerdict};
+pub(super) use generated::tollgate::policy::types::{MessageVerdict as WitMessageVerdict, Mutation, Rejection as WitRejection, Verdict as WitVerdict};
 
 /// A policy's answer, in the gateway's terms.
 #[derive(Debug, Clone)]
@@ -58,6 +58,23 @@ pub struct Rejection {
     pub data: Option<Value>,
     pub status: Option<u16>,
     pub headers: Vec<(String, String)>,
+}
+
+/// What a policy decided about a message from the backend that is not an answer.
+#[derive(Debug, Clone)]
+pub enum Passage {
+    Pass,
+    Replace(Value),
+    /// Not delivered; a backend request is answered with this error, or a generic refusal.
+    Drop(Option<Rejection>),
+}
+
+pub(super) fn passage(v: WitMessageVerdict) -> Result<Passage, String> {
+    Ok(match v {
+        WitMessageVerdict::Pass => Passage::Pass,
+        WitMessageVerdict::Replace(json) => Passage::Replace(parse(&json, "a replacement message")?),
+        WitMessageVerdict::Drop(e) => Passage::Drop(e.map(|e| rejection(WitRejection { error: e, http_status: None, headers: Vec::new() })).transpose()?),
+    })
 }
 
 /// Turns what a guest returned into a verdict; JSON that does not parse is the policy's fault.

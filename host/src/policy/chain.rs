@@ -10,6 +10,7 @@ use super::bindings::{Hooks, Phase, PolicyPre, Rejection, Verdict};
 use super::capability::Grants;
 use super::engine::{Fault, Host, Instance, Runtime};
 use super::exchange::{Attributes, Call, Caller, View};
+use super::relay::Relay;
 use crate::config::PolicyLimits;
 use crate::error::code;
 use crate::jsonrpc::{Id, Kind, Message};
@@ -178,12 +179,17 @@ impl Chain {
 
     /// A trail only when some binding that ran has something to do on the way back.
     fn trail(self: &Arc<Self>, ran: usize, call: Arc<Call>, attributes: Arc<Attributes>, seen: Vec<Option<Arc<Attributes>>>) -> Option<Trail> {
-        let needed = self.bindings[..ran].iter().any(|b| b.hooks.intersects(Hooks::RESPONSE | Hooks::VISIBILITY));
+        let needed = self.bindings[..ran].iter().any(|b| b.hooks.intersects(Hooks::RESPONSE | Hooks::VISIBILITY | Hooks::MESSAGE));
         needed.then(|| Trail { chain: self.clone(), ran, call, attributes, seen })
     }
 }
 
 impl Trail {
+    /// What the message phase of this request needs, if any binding that ran asked for it.
+    pub fn relay(&self) -> Option<Relay> {
+        Relay::needed(&self.chain, self.ran, &self.call, &self.attributes)
+    }
+
     /// The response phase of a request that may have none: the answer, with the headers
     /// response-phase policies add appended to `client`.
     pub async fn settle_into(trail: Option<Trail>, answer: Message, client: &mut ClientHeaders) -> Message {
@@ -259,11 +265,11 @@ fn subject_of(attributes: &Attributes) -> Option<String> {
 }
 
 /// Times one policy step, when the message is being observed.
-fn observe(b: &Binding, phase: &'static str) -> Option<PolicyStep> {
+pub(super) fn observe(b: &Binding, phase: &'static str) -> Option<PolicyStep> {
     telemetry::current().map(|x| x.policy_step(&b.grants.policy, phase))
 }
 
-fn end(step: Option<PolicyStep>, verdict: &'static str) {
+pub(super) fn end(step: Option<PolicyStep>, verdict: &'static str) {
     if let Some(s) = step {
         s.end(verdict);
     }
@@ -353,17 +359,17 @@ impl Binding {
         Ok((verdict, kept))
     }
 
-    async fn start(&self, view: View) -> Result<Instance, Fault> {
+    pub(super) async fn start(&self, view: View) -> Result<Instance, Fault> {
         Instance::start(self.rt, &self.pre, &self.config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)
     }
 
-    fn report(&self, fault: &Fault, passed: bool) {
+    pub(super) fn report(&self, fault: &Fault, passed: bool) {
         let action = if passed { "let the message through (fail_open)" } else { "refused the message" };
         tracing::warn!(policy = %self.grants.policy, server = %self.grants.server, %fault, "policy failed; {action}");
     }
 
     /// What the client sees when this binding fails closed.
-    fn failed(&self, fault: &Fault) -> Rejection {
+    pub(super) fn failed(&self, fault: &Fault) -> Rejection {
         let why = match fault {
             Fault::Timeout(_) => "it exceeded its time limit",
             Fault::Memory(_) => "it exceeded its memory limit",

@@ -12,7 +12,7 @@ use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{self, GatewayPolicy, Hooks, PolicyPre, Verdict};
+use super::bindings::{self, GatewayPolicy, Hooks, Passage, PolicyPre, Verdict};
 use super::capability::Grants;
 use super::capability::state::{MemoryStore, StateStore};
 use super::exchange::{ExchangeRep, View};
@@ -216,6 +216,12 @@ impl Instance {
     pub async fn on_response(&mut self) -> Result<Verdict, Fault> {
         let r = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle()).await;
         self.verdict(r)
+    }
+
+    pub async fn on_message(&mut self, message: &String) -> Result<Passage, Fault> {
+        let r = self.policy.tollgate_policy_policy().call_on_message(&mut self.store, handle(), message).await;
+        let v = r.map_err(|e| self.fault(e))?;
+        bindings::passage(v).map_err(Fault::Invalid)
     }
 
     pub async fn visible(&mut self, tool: &str) -> Result<bool, Fault> {

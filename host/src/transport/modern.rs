@@ -18,7 +18,7 @@ use super::respond;
 use crate::error::{GatewayError, code};
 use crate::gateway::Server;
 use crate::jsonrpc::{Kind, Message};
-use crate::policy::{Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
+use crate::policy::{Admission, Caller, ClientHeaders, Delivery, HeaderEdits, Route, Trail};
 use crate::sse;
 
 /// Whether a POST without a session speaks the stateless revision (or a version newer than any known).
@@ -185,7 +185,8 @@ fn encode(value: &str) -> String {
 }
 
 /// Relays an SSE answer message by message; dropping the client's body drops the backend's
-/// stream. The answer itself passes the response phase of the chain on its way.
+/// stream. The answer passes the response phase of the chain on its way, and every other
+/// message the message phase.
 fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::error::BackendError>>, server: String, msg: Message, trail: Option<Trail>) -> Response {
     struct Relay {
         body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::error::BackendError>>,
@@ -196,8 +197,10 @@ fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Re
         server: String,
         msg: Message,
         trail: Option<Trail>,
+        relay: Option<crate::policy::Relay>,
     }
-    let relay = Relay { body, dec: sse::Decoder::default(), out: Default::default(), done: false, answered: false, server, msg, trail };
+    let relay = trail.as_ref().and_then(Trail::relay);
+    let relay = Relay { body, dec: sse::Decoder::default(), out: Default::default(), done: false, answered: false, server, msg, trail, relay };
     let s = futures::stream::unfold(relay, |mut r| async move {
         loop {
             if let Some(b) = r.out.pop_front() {
@@ -232,6 +235,12 @@ fn relay_stream(status: StatusCode, body: futures::stream::BoxStream<'static, Re
                     r.answered = true;
                     if let Some(t) = r.trail.take() {
                         m = t.settle(m).await.0;
+                    }
+                } else if let Some(relay) = &r.relay {
+                    // No session to answer a dropped request of the backend's on: it is just not delivered.
+                    match relay.pass(m).await {
+                        Delivery::Deliver(passed) => m = passed,
+                        Delivery::Drop(_) => continue,
                     }
                 }
                 r.out.push_back(sse::encode(None, Some("message"), &m.to_bytes()));

@@ -37,5 +37,8 @@ class Policy(exports.Policy):
     def on_response(self, ex: Exchange) -> types.Verdict:
         return types.Verdict_Continue(types.Mutation(None, [], [], [], []))
 
+    def on_message(self, ex: Exchange, message: str) -> types.MessageVerdict:
+        return types.MessageVerdict_Pass()
+
     def visible(self, ex: Exchange, tool: str) -> bool:
         return True

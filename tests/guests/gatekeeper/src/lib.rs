@@ -1,10 +1,10 @@
 //! A policy that exercises every verdict: it denies without an API key, hides tools, changes
 //! arguments, injects a credential from a secret, answers cached tools itself, marks answers,
-//! and adds headers to the client's response.
+//! adds headers to the client's response, and redacts or drops what the backend streams.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, export_policy, secret};
+use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Mutation, Policy, Rejection, Verdict, export_policy, secret};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,12 @@ struct Config {
     /// Sets this attribute on every request (for the policies after it).
     #[serde(default)]
     role: Option<String>,
+    /// Replaces this word with `[redacted]` in every progress and logging message the backend sends.
+    #[serde(default)]
+    redact: Option<String>,
+    /// Drops the backend's sampling requests, answering them with -32003.
+    #[serde(default)]
+    refuse_sampling: bool,
 }
 
 struct Gatekeeper(Config);
@@ -55,6 +61,9 @@ impl Policy for Gatekeeper {
         let mut h = Hooks::REQUEST | Hooks::VISIBILITY;
         if self.0.mark_answers {
             h |= Hooks::RESPONSE;
+        }
+        if self.0.redact.is_some() || self.0.refuse_sampling {
+            h |= Hooks::MESSAGE;
         }
         h
     }
@@ -109,6 +118,25 @@ impl Policy for Gatekeeper {
             }
             _ => Verdict::next(),
         }
+    }
+
+    fn on_message(&mut self, _ex: &Exchange, message: &Value) -> MessageVerdict {
+        let method = message.get("method").and_then(Value::as_str).unwrap_or_default();
+        if method == "sampling/createMessage" && self.0.refuse_sampling {
+            return MessageVerdict::drop_with(-32003, "sampling is not allowed through this gateway");
+        }
+        let field = match method {
+            "notifications/progress" => "message",
+            "notifications/message" => "data",
+            _ => return MessageVerdict::Pass,
+        };
+        let (Some(word), Some(text)) = (&self.0.redact, message["params"][field].as_str()) else { return MessageVerdict::Pass };
+        if !text.contains(word.as_str()) {
+            return MessageVerdict::Pass;
+        }
+        let mut changed = message.clone();
+        changed["params"][field] = Value::String(text.replace(word.as_str(), "[redacted]"));
+        MessageVerdict::replace(&changed)
     }
 
     fn visible(&mut self, ex: &Exchange, tool: &str) -> bool {

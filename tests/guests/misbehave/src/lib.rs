@@ -1,8 +1,10 @@
 //! A policy that goes wrong on purpose when a chosen tool is called: it loops forever,
-//! allocates without bound, or panics. Every other message passes untouched.
+//! allocates without bound, or panics, on the request or (with `in_messages`) on each message
+//! the backend streams for that call. Every other message passes untouched.
 
 use serde::Deserialize;
-use tollgate_policy_sdk::{Exchange, Hooks, Policy, Verdict, export_policy};
+use serde_json::Value;
+use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Policy, Verdict, export_policy};
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "lowercase")]
@@ -17,6 +19,8 @@ enum Mode {
 struct Config {
     mode: Mode,
     on_tool: String,
+    #[serde(default)]
+    in_messages: bool,
 }
 
 struct Misbehave(Config);
@@ -27,12 +31,28 @@ impl Policy for Misbehave {
         Ok(Misbehave(config))
     }
     fn hooks(&self) -> Hooks {
-        Hooks::REQUEST
+        if self.0.in_messages { Hooks::MESSAGE } else { Hooks::REQUEST }
     }
     fn on_request(&mut self, ex: &Exchange) -> Verdict {
-        if ex.method() != "tools/call" || ex.target().as_deref() != Some(self.0.on_tool.as_str()) {
-            return Verdict::next();
+        if self.chosen(ex) {
+            self.misbehave();
         }
+        Verdict::next()
+    }
+    fn on_message(&mut self, ex: &Exchange, _message: &Value) -> MessageVerdict {
+        if self.chosen(ex) {
+            self.misbehave();
+        }
+        MessageVerdict::Pass
+    }
+}
+
+impl Misbehave {
+    fn chosen(&self, ex: &Exchange) -> bool {
+        ex.method() == "tools/call" && ex.target().as_deref() == Some(self.0.on_tool.as_str())
+    }
+
+    fn misbehave(&self) -> ! {
         match self.0.mode {
             Mode::Loop => {
                 let mut n: u64 = 0;
