@@ -129,7 +129,7 @@ async fn one_decision_hides_a_tool_from_the_list_and_refuses_its_call() {
     user.initialize().await;
     let list = user.request("tools/list", json!({})).await;
     let names: Vec<&str> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "cached-tool", "boom"]);
+    assert_eq!(names, ["echo", "cached-tool", "boom", "chatty"]);
     let refused = user.call_tool("secret-tool", json!({})).await;
     assert_eq!(refused.error_code(), Some(FORBIDDEN), "{refused:?}");
     assert!(up.seen("tools/call").is_empty());
@@ -138,7 +138,7 @@ async fn one_decision_hides_a_tool_from_the_list_and_refuses_its_call() {
     let mut admin = gw.client("admin");
     admin.initialize().await;
     let list = admin.request("tools/list", json!({})).await;
-    assert_eq!(list.result()["tools"].as_array().unwrap().len(), 4, "{list:?}");
+    assert_eq!(list.result()["tools"].as_array().unwrap().len(), 5, "{list:?}");
     assert_eq!(admin.call_tool("secret-tool", json!({})).await.result()["content"][0]["text"], "ok");
 }
 

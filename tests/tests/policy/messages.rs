@@ -64,3 +64,33 @@ async fn a_policy_that_loops_in_the_message_phase_drops_those_messages_and_nothi
     assert!(client.progress().is_empty(), "a message whose policy failed closed was delivered: {:?}", client.progress());
     assert!(gw.log().contains("policy failed; refused the message"), "the failure is logged");
 }
+
+/// A stateless (2026-07-28) call whose answer streams: the log line before the answer passes
+/// the message phase on its way, and the answer still ends the stream.
+#[tokio::test]
+async fn a_stateless_streamed_answers_messages_pass_the_message_phase() {
+    let up = super::support::Upstream::start().await;
+    let binding = format!("      - policy: {}\n        config: {{ redact: swordfish }}\n", guest("gatekeeper"));
+    let yaml = format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n{binding}", up.url);
+    let gw = super::support::Gateway::start(&yaml).await;
+
+    let version = "2026-07-28";
+    let call = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": { "name": "chatty", "arguments": {}, "_meta": { "io.modelcontextprotocol/protocolVersion": version } } });
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/s/mcp", gw.addr))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", version)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "chatty")
+        .json(&call)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let messages: Vec<Value> = text.lines().filter_map(|l| l.strip_prefix("data:")).filter_map(|d| serde_json::from_str(d.trim()).ok()).collect();
+    assert_eq!(messages.len(), 2, "{text}");
+    assert_eq!(messages[0]["params"]["data"], "the key is [redacted]", "{text}");
+    assert_eq!(messages[1]["result"]["content"][0]["text"], "said it", "{text}");
+}

@@ -59,8 +59,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A Streamable HTTP MCP server with four tools; `tools/call` answers with the arguments
-    /// and the `authorization` header it received.
+    /// A Streamable HTTP MCP server with five tools; `tools/call` answers with the arguments
+    /// and the `authorization` header it received, except `chatty`, which streams a log line
+    /// before its answer.
     pub async fn start() -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
@@ -91,8 +92,15 @@ fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
     let result = match method.as_str() {
         "initialize" => json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": {} }, "serverInfo": { "name": "upstream", "version": "1" } }),
         "tools/list" => {
-            let tools: Vec<Value> = ["echo", "secret-tool", "cached-tool", "boom"].iter().map(|n| json!({ "name": n, "inputSchema": { "type": "object" } })).collect();
+            let tools: Vec<Value> = ["echo", "secret-tool", "cached-tool", "boom", "chatty"].iter().map(|n| json!({ "name": n, "inputSchema": { "type": "object" } })).collect();
             json!({ "tools": tools })
+        }
+        "tools/call" if msg["params"]["name"] == "chatty" => {
+            // Answers as SSE: a logging notification first, then the result.
+            let note = json!({ "jsonrpc": "2.0", "method": "notifications/message", "params": { "level": "info", "data": "the key is swordfish" } });
+            let done = json!({ "jsonrpc": "2.0", "id": id, "result": { "content": [{ "type": "text", "text": "said it" }] } });
+            let body = format!("event: message\ndata: {note}\n\nevent: message\ndata: {done}\n\n");
+            return ([("content-type", "text/event-stream")], body).into_response();
         }
         "tools/call" => {
             let auth = h.get("authorization").and_then(|v| v.to_str().ok());
