@@ -147,12 +147,17 @@ impl Endpoint {
 /// The session `sid` of the server `to` names, reached through the server's own path or its
 /// version's, and only while its version serves.
 pub fn session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
-    let endpoint = gw.endpoint(&to.name)?;
+    let session = find_session(gw, to, sid)?;
+    gw.endpoint(&to.name)?.check_serving(&session.server)?;
+    Ok(session)
+}
+
+/// As [`session`], whether its version serves or not: for ending it.
+pub fn find_session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
     let session = gw.sessions.get(sid, &to.name)?;
     if to.version.is_some() && session.server.version != to.version {
         return Err(GatewayError::SessionNotFound);
     }
-    endpoint.check_serving(&session.server)?;
     Ok(session)
 }
 

@@ -59,12 +59,13 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         // A new session, or a request with no session: the path or the routing picks the version.
-        let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref());
-        let server = match endpoint.pick(to.version.as_deref(), subscription) {
-            Ok(s) => s,
-            Err(e) => return respond::error(&e, msg.id.clone()),
-        };
+        let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref()).map(str::to_owned);
+        let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref());
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
+            let server = match pick() {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, msg.id.clone()),
+            };
             let session = match gw.sessions.create(server.clone(), Mode::Streamable) {
                 Ok(s) => s,
                 Err(e) => return respond::error(&e, msg.id.clone()),
@@ -83,6 +84,10 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
             return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) && stateless_ok {
+            let server = match pick() {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, msg.id.clone()),
+            };
             let x = observe::exchange(&gw, &server, &msg, &caller, None, "stateless-http");
             let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
             x.relayed(resp.status().as_u16());
@@ -178,7 +183,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, h: 
         return respond::error(&GatewayError::SessionRequired, None);
     };
     // Ending a session works on a retired version too: there is nothing to serve.
-    match gw.sessions.get(sid, &to.name).and_then(|s| if to.version.is_some() && s.server.version != to.version { Err(GatewayError::SessionNotFound) } else { Ok(s) }) {
+    match version::find_session(&gw, &to, sid) {
         Ok(s) => {
             gw.sessions.remove(&s.id).await;
             Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response parts")
