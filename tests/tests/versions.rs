@@ -254,6 +254,28 @@ async fn a_retired_version_answers_410_naming_the_version_to_use_and_it_survives
     assert_eq!(reached(&again, "/docs/v1/mcp").await, "v1", "reinstated");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_request_is_routed_by_the_same_rule_one_by_one() {
+    let b = backends().await;
+    // No products: requests of the stateless revision are for servers in none.
+    let docs = json!({
+        "name": "docs",
+        "versions": [{ "name": "v1", "backend": { "http": b.v1.url() } }, { "name": "v2", "backend": { "http": b.v2.url() } }],
+        "preview": { "version": "v2", "share": 100 },
+    });
+    let g = Gateway::new().server_entry(docs).start().await;
+    let stateless = |path: &str, id: i64| {
+        let msg = request(id, "tools/list", json!({ "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } }));
+        Raw::new(&url(&g, path)).post_json(&msg).header("mcp-protocol-version", "2026-07-28").header("mcp-method", "tools/list").send()
+    };
+    let stateless_at = |b: &RunningBackend| b.seen().headers().iter().filter(|h| h.get("mcp-method").is_some()).count();
+    stateless("/docs/mcp", 1).await;
+    stateless("/docs/mcp", 2).await;
+    assert_eq!((stateless_at(&b.v1), stateless_at(&b.v2)), (0, 2), "a share of 100: each request reaches the preview");
+    stateless("/docs/v1/mcp", 3).await;
+    assert_eq!((stateless_at(&b.v1), stateless_at(&b.v2)), (1, 2), "a version's own path");
+}
+
 /// Runs `tollgate ARGS --management URL` with the admin token in its environment.
 async fn tollgate(args: &[&str], management: &str) -> (bool, String, String) {
     let out = tokio::process::Command::new(tollgate_tests::process::binary("tollgate"))
