@@ -50,7 +50,8 @@ pub fn complete(config: &Config, server: &str, b: &PolicyBinding) -> PolicyBindi
 /// The metadata document of one server, if it is protected.
 pub fn metadata(config: &Config, server: &str) -> Option<Value> {
     let s = config.servers.iter().find(|s| s.name == server)?;
-    let a = s.policies.iter().find_map(section)?;
+    // A versioned server is protected when a version is: they share `/{name}/mcp`.
+    let a = s.policies.iter().chain(s.versions.iter().flat_map(|v| v.policies.iter())).find_map(section)?;
     let resource = a.get("resource").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| resource_url(config, server));
     let mut doc = json!({
         "resource": resource,

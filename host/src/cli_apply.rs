@@ -1,14 +1,15 @@
 //! `tollgate export` and `tollgate apply`: the running gateway's configuration as YAML, and a
 //! file made the running configuration, through the management API.
 //!
-//! What the API can change at run time (products) is applied; a difference elsewhere (servers,
-//! listeners, limits) is shown and needs a restart with the file.
+//! What the API can change at run time (products, and which version of a server serves whom)
+//! is applied; a difference elsewhere (servers, listeners, limits) is shown and needs a restart
+//! with the file.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{Config, ProductConfig};
+use crate::config::{Config, ProductConfig, Routing};
 
 /// Talks to one gateway's management API with the admin token.
 pub struct Remote {
@@ -54,6 +55,8 @@ pub enum Change {
     AddProduct(String),
     ChangeProduct(String),
     RemoveProduct(String),
+    /// Which version of this server serves whom: its default, preview or retired versions.
+    Routing(String, Routing),
     /// A top-level section other than products differs: it needs a restart.
     Restart(String),
 }
@@ -64,13 +67,44 @@ impl std::fmt::Display for Change {
             Change::AddProduct(n) => write!(f, "+ product {n}"),
             Change::ChangeProduct(n) => write!(f, "~ product {n}"),
             Change::RemoveProduct(n) => write!(f, "- product {n}"),
+            Change::Routing(n, r) => {
+                write!(f, "~ server {n} versions: default {}", r.default_version)?;
+                match &r.preview {
+                    Some(p) => write!(f, ", preview {} ({}%, {} subscription(s))", p.version, p.share, p.subscriptions.len())?,
+                    None => write!(f, ", no preview")?,
+                }
+                if !r.retired.is_empty() {
+                    write!(f, ", retired {}", r.retired.iter().cloned().collect::<Vec<_>>().join(", "))?;
+                }
+                Ok(())
+            }
             Change::Restart(k) => write!(f, "! {k} differs: the API cannot change it; restart the gateway with the file"),
         }
     }
 }
 
-fn products(v: &Value) -> BTreeMap<String, Value> {
-    v.get("products").and_then(Value::as_array).into_iter().flatten().filter_map(|p| Some((p.get("name")?.as_str()?.to_owned(), p.clone()))).collect()
+/// A server's routing as the config writes it: `default_version`, `preview`, `versions[].retired`.
+fn routing_of(server: &Value) -> Option<Routing> {
+    let retired = server.get("versions")?.as_array()?.iter().filter(|v| v["retired"] == Value::Bool(true)).filter_map(|v| v["name"].as_str().map(str::to_owned)).collect();
+    let preview = server.get("preview").filter(|p| !p.is_null()).and_then(|p| serde_json::from_value(p.clone()).ok());
+    Some(Routing { default_version: server.get("default_version")?.as_str()?.to_owned(), preview, retired })
+}
+
+/// The servers without their routing, which the API changes live.
+fn without_routing(servers: Option<&Value>) -> Option<Value> {
+    let mut servers = servers?.clone();
+    for s in servers.as_array_mut().into_iter().flatten().filter_map(Value::as_object_mut) {
+        s.remove("default_version");
+        s.remove("preview");
+        for v in s.get_mut("versions").and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+            v.remove("retired");
+        }
+    }
+    Some(servers)
+}
+
+fn by_name(v: &Value, key: &str) -> BTreeMap<String, Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(|p| Some((p.get("name")?.as_str()?.to_owned(), p.clone()))).collect()
 }
 
 /// What applying `file` to `running` would change.
@@ -80,12 +114,26 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
     if let (Some(w), Some(r)) = (wanted.as_object(), running.as_object()) {
         let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| k.as_str() != "products").collect();
         for k in keys {
-            if w.get(k) != r.get(k) {
+            let differs = match k.as_str() {
+                "servers" => without_routing(w.get(k)) != without_routing(r.get(k)),
+                _ => w.get(k) != r.get(k),
+            };
+            if differs {
                 out.push(Change::Restart(k.clone()));
             }
         }
     }
-    let (w, r) = (products(&wanted), products(running));
+    // Routing applies live only to servers that are otherwise the same.
+    if !out.contains(&Change::Restart("servers".into())) {
+        let running_servers = by_name(running, "servers");
+        for (name, s) in by_name(&wanted, "servers") {
+            let (Some(w), Some(r)) = (routing_of(&s), running_servers.get(&name).and_then(routing_of)) else { continue };
+            if w != r {
+                out.push(Change::Routing(name, w));
+            }
+        }
+    }
+    let (w, r) = (by_name(&wanted, "products"), by_name(running, "products"));
     for (name, p) in &w {
         match r.get(name) {
             None => out.push(Change::AddProduct(name.clone())),
@@ -115,6 +163,11 @@ pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow
             Change::RemoveProduct(n) => {
                 let (_, etag, _) = remote.send(remote.http.get(url(n))).await?;
                 remote.send(remote.http.delete(url(n)).header("if-match", etag.unwrap_or_default())).await?;
+            }
+            Change::Routing(n, r) => {
+                let url = format!("{}/api/servers/{n}/routing", remote.base);
+                let (_, etag, _) = remote.send(remote.http.get(&url)).await?;
+                remote.send(remote.http.put(&url).header("if-match", etag.unwrap_or_default()).json(r)).await?;
             }
             Change::Restart(_) => {}
         }

@@ -9,6 +9,7 @@ mod policy;
 mod telemetry;
 mod products;
 mod validate;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
+pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -170,6 +172,8 @@ pub struct ServerConfig {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Unset when the server has `versions`: each of them has its own.
+    #[serde(default, skip_serializing_if = "BackendConfig::is_unset")]
     pub backend: BackendConfig,
     /// The policy chain every message of this server passes, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -177,6 +181,15 @@ pub struct ServerConfig {
     /// Tool arguments and results in the access log: off unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_log: Option<PayloadLog>,
+    /// Versions served side by side, each with its own backend and chain, at `/{name}/{version}/mcp`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionConfig>,
+    /// The version `/{name}/mcp` serves new sessions; the first version when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<String>,
+    /// A version some new sessions try before it becomes the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewConfig>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
@@ -239,6 +252,11 @@ pub enum BackendKind<'a> {
 }
 
 impl BackendConfig {
+    /// Nothing set: the shape of a versioned server's own `backend`.
+    pub fn is_unset(&self) -> bool {
+        self.http.is_none() && self.sse.is_none() && self.stdio.is_none() && self.openapi.is_none() && self.headers.is_empty() && self.request_timeout_ms.is_none()
+    }
+
     /// The one transport chosen; validation has made sure there is exactly one.
     pub fn kind(&self) -> BackendKind<'_> {
         match (&self.http, &self.sse, &self.stdio, &self.openapi) {
@@ -326,7 +344,11 @@ impl Config {
         }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));
-        if problems.is_empty() { Ok(config) } else { Err(problems) }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        versions::settle_defaults(&mut config);
+        Ok(config)
     }
 }
 

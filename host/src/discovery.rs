@@ -1,6 +1,9 @@
 //! `/v0/servers` on the client listener: the servers a caller may use, in the shape of the
 //! MCP registry API, so agents and catalogs can find them.
 //!
+//! A server with versions is listed once per version that serves (retired ones are not), each
+//! with its own URLs; `_meta` says which is the default that `/{name}/mcp` reaches.
+//!
 //! Without a key: servers in no product, and those of open products. With a valid key of an
 //! active subscription: its product's servers as well. A key that is not valid gets the 401
 //! any MCP request would get.
@@ -45,7 +48,7 @@ pub async fn servers(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 None => continue,
             },
         };
-        let server = &gw.servers[name.as_str()];
+        let endpoint = &gw.servers[name.as_str()];
         let mut meta = json!({});
         if let Some(p) = &through {
             meta["product"] = json!(p.name());
@@ -55,18 +58,31 @@ pub async fn servers(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 meta["tools"] = json!(t);
             }
         }
-        out.push(json!({
-            "server": {
-                "name": name,
-                "description": server.config.description.clone().unwrap_or_default(),
-                "version": env!("CARGO_PKG_VERSION"),
-                "remotes": [
-                    { "type": "streamable-http", "url": format!("{base}/{name}/mcp") },
-                    { "type": "sse", "url": format!("{base}/{name}/sse") },
-                ],
-            },
-            "_meta": { "io.github.tollgate/gateway": meta },
-        }));
+        let default = endpoint.routing().map(|r| r.default_version);
+        // Each version that serves is listed with its own URLs; retired ones are not.
+        for server in endpoint.serving() {
+            let path = match &server.version {
+                Some(v) => format!("{base}/{name}/{v}"),
+                None => format!("{base}/{name}"),
+            };
+            let mut meta = meta.clone();
+            if server.version.is_some() {
+                meta["default"] = json!(server.version == default);
+                meta["server_url"] = json!(format!("{base}/{name}/mcp"));
+            }
+            out.push(json!({
+                "server": {
+                    "name": name,
+                    "description": server.config.description.clone().unwrap_or_default(),
+                    "version": server.version.as_deref().unwrap_or(env!("CARGO_PKG_VERSION")),
+                    "remotes": [
+                        { "type": "streamable-http", "url": format!("{path}/mcp") },
+                        { "type": "sse", "url": format!("{path}/sse") },
+                    ],
+                },
+                "_meta": { "io.github.tollgate/gateway": meta },
+            }));
+        }
     }
     let count = out.len();
     Json(json!({ "servers": out, "metadata": { "count": count } })).into_response()

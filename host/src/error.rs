@@ -30,6 +30,8 @@ pub mod code {
     /// A known key that may not be used here: its subscription is not active, or its
     /// product does not include the server (HTTP 403).
     pub const SUBSCRIPTION_FORBIDDEN: i64 = -32012;
+    /// The server version named is retired; the message names the one to use (HTTP 410).
+    pub const VERSION_RETIRED: i64 = -32013;
     /// 2026-07-28: a request header disagrees with the body.
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the requested protocol version is not supported.
@@ -67,6 +69,10 @@ pub enum GatewayError {
     PayloadTooLarge(usize),
     #[error("Not Found: no MCP server named '{0}'")]
     UnknownServer(String),
+    #[error("Not Found: server '{server}' has no version '{version}' ({known})")]
+    UnknownVersion { server: String, version: String, known: String },
+    #[error("Gone: version '{version}' of server '{server}' is retired; use version '{instead}' (/{server}/{instead}/mcp, or /{server}/mcp)")]
+    VersionRetired { server: String, version: String, instead: String },
     #[error("Method Not Allowed: {0}")]
     MethodNotAllowed(&'static str),
     #[error("Bad Request: {0}")]
@@ -135,7 +141,8 @@ impl GatewayError {
             E::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, code::BAD_REQUEST, None),
             E::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code::BAD_REQUEST, None),
             E::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, None),
-            E::UnknownServer(_) => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),
+            E::UnknownServer(_) | E::UnknownVersion { .. } => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),
+            E::VersionRetired { instead, .. } => (StatusCode::GONE, code::VERSION_RETIRED, Some(json!({ "use": instead }))),
             E::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, code::BAD_REQUEST, None),
             E::BadRequest(_) | E::SessionRequired => (StatusCode::BAD_REQUEST, code::BAD_REQUEST, None),
             E::SessionNotFound => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),

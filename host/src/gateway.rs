@@ -10,10 +10,14 @@ use crate::config::{Config, ServerConfig};
 use crate::error::GatewayError;
 use crate::session::Registry;
 use crate::telemetry::Telemetry;
+pub use crate::version::Endpoint;
 
-/// One MCP server as clients see it.
+/// What serves a session: a plain server, or one version of a versioned one.
 pub struct Server {
     pub name: String,
+    /// Which version of the server this is, when it has versions.
+    pub version: Option<String>,
+    /// In the shape of a plain server, for a version too.
     pub config: ServerConfig,
     pub backend: Backend,
     /// How long a request may wait for its answer.
@@ -22,9 +26,25 @@ pub struct Server {
     pub policies: arc_swap::ArcSwap<crate::policy::Chain>,
 }
 
+impl Server {
+    /// Builds a plain server, or one version (`served` says which), from a validated config.
+    pub fn new(served: crate::config::Served, limits: &crate::config::Limits) -> Result<Server, GatewayError> {
+        let s = served.config;
+        let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        let backend = Backend::new(&s, limits)?;
+        Ok(Server { name: s.name.clone(), version: served.version, config: s, backend, timeout, policies: Default::default() })
+    }
+
+    /// `docs`, or `docs@v2` for a version: what policy chains are kept under.
+    pub fn key(&self) -> String {
+        crate::config::version_key(&self.name, self.version.as_deref())
+    }
+}
+
 pub struct Gateway {
     pub config: Config,
-    pub servers: HashMap<String, Arc<Server>>,
+    /// What `/{name}/…` reaches, by server name.
+    pub servers: HashMap<String, Arc<Endpoint>>,
     /// The products, swapped whole when they change.
     pub catalog: arc_swap::ArcSwap<crate::product::Catalog>,
     /// Subscriptions, where `management.data_dir` keeps them.
@@ -40,9 +60,7 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
         let mut servers = HashMap::new();
         for s in &config.servers {
-            let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(config.limits.request_timeout());
-            let backend = Backend::new(s, &config.limits)?;
-            servers.insert(s.name.clone(), Arc::new(Server { name: s.name.clone(), config: s.clone(), backend, timeout, policies: Default::default() }));
+            servers.insert(s.name.clone(), Arc::new(Endpoint::new(s, &config.limits)?));
         }
         let telemetry = Telemetry::new(&config).map_err(|e| GatewayError::BadRequest(format!("cannot open the access log: {e}")))?;
         let subscriptions = match config.management.as_ref().and_then(|m| m.data_dir.as_ref()) {
@@ -58,7 +76,7 @@ impl Gateway {
         Ok(Arc::new(Gateway { config, servers, catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
     }
 
-    pub fn server(&self, name: &str) -> Result<Arc<Server>, GatewayError> {
+    pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {
         self.servers.get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
     }
 }

@@ -20,3 +20,4 @@ pub mod telemetry;
 pub mod subscription;
 pub mod product;
 pub mod transport;
+pub mod version;

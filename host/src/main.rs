@@ -187,6 +187,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
             tollgate::management::products::restore(&gw, &base).await?;
+            tollgate::management::versions::restore(&gw).await?;
             let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, base, writing: Default::default() });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
@@ -195,6 +196,9 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     };
     for s in gw.config.servers.iter() {
         tracing::info!(server = %s.name, streamable = %format!("http://{addr}/{}/mcp", s.name), sse = %format!("http://{addr}/{}/sse", s.name), "serving");
+        for v in &s.versions {
+            tracing::info!(server = %s.name, version = %v.name, retired = v.retired, streamable = %format!("http://{addr}/{}/{}/mcp", s.name, v.name), "serving version");
+        }
     }
     tracing::info!(%addr, "tollgate is listening");
     let signal = stop.clone();

@@ -38,8 +38,8 @@ pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
 
 /// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they began with.
 pub fn install(gw: &Gateway, loaded: &Loaded) {
-    for (name, server) in &gw.servers {
-        let chain = loaded.chains.get(name).cloned().unwrap_or_default();
+    for server in gw.servers.values().flat_map(|e| e.all()) {
+        let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
         server.policies.store(chain);
     }
     for (name, product) in &gw.catalog.load().products {

@@ -25,7 +25,7 @@ pub struct Product {
     tools: HashMap<String, Option<Arc<HashSet<String>>>>,
     /// The product's own chain, swapped whole on reload.
     pub chain: arc_swap::ArcSwap<Chain>,
-    /// Product chain then server chain, per server, built once per server chain.
+    /// Product chain then server chain, per server (and version), built once per server chain.
     combined: Mutex<HashMap<String, (Arc<Chain>, Arc<Chain>, Arc<Chain>)>>,
 }
 
@@ -59,13 +59,14 @@ impl Product {
             return own;
         }
         let mut cache = self.combined.lock().expect("product lock");
-        if let Some((o, t, c)) = cache.get(&server.name) {
+        let key = server.key();
+        if let Some((o, t, c)) = cache.get(&key) {
             if Arc::ptr_eq(o, &own) && Arc::ptr_eq(t, &theirs) {
                 return c.clone();
             }
         }
         let c = Arc::new(own.then(&theirs));
-        cache.insert(server.name.clone(), (own, theirs, c.clone()));
+        cache.insert(key, (own, theirs, c.clone()));
         c
     }
 }

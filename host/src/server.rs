@@ -34,12 +34,16 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// The MCP endpoints, each request first through the product and subscription check.
+/// The MCP endpoints, of a server or of one of its versions, each request first through the
+/// product and subscription check.
 fn mcp_routes(gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
         .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
         .route("/{name}/sse", get(legacy::connect))
         .route("/{name}/message", axum::routing::post(legacy::message))
+        .route("/{name}/{version}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
+        .route("/{name}/{version}/sse", get(legacy::connect))
+        .route("/{name}/{version}/message", axum::routing::post(legacy::message))
         .route_layer(middleware::from_fn_with_state(gw, crate::product::guard))
 }
 
@@ -63,9 +67,10 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
 /// opened, so what is left to know is whether every backend answers.
 pub async fn readiness(gw: &Gateway) -> (StatusCode, String) {
     let mut down = Vec::new();
-    for s in gw.servers.values() {
+    // A retired version serves no one: its backend may well be gone.
+    for s in gw.servers.values().flat_map(|e| e.serving()) {
         if let Err(e) = s.backend.probe().await {
-            down.push(format!("{}: {e}", s.name));
+            down.push(format!("{}: {e}", s.key()));
         }
     }
     if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) }

@@ -29,7 +29,6 @@ use serde::Deserialize;
 pub struct EchoServer {
     /// Names this backend instance, so a test can tell which one answered.
     instance: String,
-    #[allow(dead_code, reason = "read by the code #[tool_handler] generates")]
     tool_router: ToolRouter<Self>,
 }
 
@@ -64,6 +63,15 @@ fn internal(e: impl std::fmt::Display) -> ErrorData {
 impl EchoServer {
     pub fn new(instance: impl Into<String>) -> EchoServer {
         EchoServer { instance: instance.into(), tool_router: Self::tool_router() }
+    }
+
+    /// As [`EchoServer::new`], without the tools named: a backend whose tool set differs.
+    pub fn without(instance: impl Into<String>, hidden: &[String]) -> EchoServer {
+        let mut server = EchoServer::new(instance);
+        for tool in hidden {
+            server.tool_router.remove_route(tool);
+        }
+        server
     }
 
     #[tool(description = "Returns its text unchanged")]
@@ -114,7 +122,7 @@ impl EchoServer {
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for EchoServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_logging().build())
@@ -135,12 +143,13 @@ impl Seen {
 /// How to start a backend.
 pub struct Backend {
     instance: String,
+    hidden: Vec<String>,
 }
 
 impl Backend {
     /// An `rmcp` Streamable HTTP server with the [`EchoServer`] tools.
     pub fn rmcp() -> Backend {
-        Backend { instance: "first".into() }
+        Backend { instance: "first".into(), hidden: Vec::new() }
     }
 
     /// Names the instance; its `whoami` tool answers with this name.
@@ -149,10 +158,16 @@ impl Backend {
         self
     }
 
+    /// Leaves these tools out: they are neither listed nor callable.
+    pub fn without(mut self, tools: &[&str]) -> Backend {
+        self.hidden = tools.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+
     pub async fn start(self) -> RunningBackend {
         let seen = Seen::default();
-        let thread = ServerThread::start(None, self.instance, seen.clone()).await;
-        RunningBackend { addr: thread.addr, seen, thread: Some(thread) }
+        let thread = ServerThread::start(None, self.instance, self.hidden.clone(), seen.clone()).await;
+        RunningBackend { addr: thread.addr, seen, hidden: self.hidden, thread: Some(thread) }
     }
 }
 
@@ -160,6 +175,7 @@ impl Backend {
 pub struct RunningBackend {
     addr: SocketAddr,
     seen: Seen,
+    hidden: Vec<String>,
     thread: Option<ServerThread>,
 }
 
@@ -183,7 +199,7 @@ impl RunningBackend {
     /// Starts a fresh backend on the same port: it knows none of the old one's sessions.
     pub async fn restart_as(&mut self, instance: &str) {
         self.stop().await;
-        self.thread = Some(ServerThread::start(Some(self.addr), instance.into(), self.seen.clone()).await);
+        self.thread = Some(ServerThread::start(Some(self.addr), instance.into(), self.hidden.clone(), self.seen.clone()).await);
     }
 }
 
@@ -202,7 +218,7 @@ struct ServerThread {
 }
 
 impl ServerThread {
-    async fn start(at: Option<SocketAddr>, instance: String, seen: Seen) -> ServerThread {
+    async fn start(at: Option<SocketAddr>, instance: String, hidden: Vec<String>, seen: Seen) -> ServerThread {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -217,7 +233,7 @@ impl ServerThread {
                 };
                 let _ = ready_tx.send(listener.local_addr());
                 let service: StreamableHttpService<EchoServer, LocalSessionManager> = StreamableHttpService::new(
-                    move || Ok(EchoServer::new(instance.clone())),
+                    move || Ok(EchoServer::without(instance.clone(), &hidden)),
                     Default::default(),
                     StreamableHttpServerConfig::default().with_sse_keep_alive(Some(Duration::from_secs(5))),
                 );

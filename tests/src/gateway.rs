@@ -64,6 +64,12 @@ impl Gateway {
         self
     }
 
+    /// A server given whole, as its `servers:` entry (one with `versions`, say).
+    pub fn server_entry(mut self, server: Value) -> Gateway {
+        self.servers.push(server);
+        self
+    }
+
     pub fn idle_timeout_s(self, secs: u64) -> Gateway {
         self.set("sessions", "idle_timeout_s", json!(secs))
     }

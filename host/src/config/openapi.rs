@@ -110,8 +110,9 @@ impl fmt::Debug for Loaded {
 /// Makes relative spec paths relative to the config file's folder, not to wherever the gateway starts.
 pub(super) fn resolve_paths(config: &mut Config, dir: Option<&Path>) {
     let Some(dir) = dir else { return };
-    for s in &mut config.servers {
-        if let Some(o) = &mut s.backend.openapi {
+    let backends = config.servers.iter_mut().flat_map(|s| std::iter::once(&mut s.backend).chain(s.versions.iter_mut().map(|v| &mut v.backend)));
+    for backend in backends {
+        if let Some(o) = &mut backend.openapi {
             let is_url = o.spec.starts_with("http://") || o.spec.starts_with("https://");
             if !is_url && Path::new(&o.spec).is_relative() && !dir.as_os_str().is_empty() {
                 o.spec = dir.join(&o.spec).to_string_lossy().into_owned();
@@ -126,11 +127,12 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     let mut push = |path: String, message: String| {
         out.push(Problem { line: locator.line_of(&path), path, column: None, message });
     };
-    for (i, server) in config.servers.iter().enumerate() {
-        let Some(o) = &server.backend.openapi else { continue };
-        let at = format!("servers[{i}].backend.openapi");
-        if !server.backend.headers.is_empty() {
-            push(format!("servers[{i}].backend.headers"), "an openapi backend takes its headers under `openapi.headers`".into());
+    let backends = config.servers.iter().enumerate().flat_map(|(i, s)| s.served().into_iter().map(move |v| (format!("servers[{i}]{}.backend", v.at), v.config.backend)));
+    for (place, backend) in backends {
+        let Some(o) = &backend.openapi else { continue };
+        let at = format!("{place}.openapi");
+        if !backend.headers.is_empty() {
+            push(format!("{place}.headers"), "an openapi backend takes its headers under `openapi.headers`".into());
         }
         if let Some(u) = &o.base_url {
             match url::Url::parse(u) {
@@ -139,7 +141,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
                 Err(e) => push(format!("{at}.base_url"), format!("'{u}' is not a URL: {e}")),
             }
         }
-        let deadline = server.backend.request_timeout_ms.unwrap_or(config.limits.request_timeout_ms);
+        let deadline = backend.request_timeout_ms.unwrap_or(config.limits.request_timeout_ms);
         match o.timeout_ms {
             Some(0) => push(format!("{at}.timeout_ms"), "must be greater than zero".into()),
             // Past the gateway's own deadline the client gets a bare timeout instead of the tool error.

@@ -78,3 +78,87 @@ products:
     let m = c.management.unwrap();
     assert_eq!(m.listen.to_string(), "127.0.0.1:9090", "loopback by default");
 }
+
+const VERSIONED: &str = "\
+servers:
+  - name: docs
+    description: Search the docs
+    versions:
+      - name: v1
+        backend: { http: http://127.0.0.1:1/mcp }
+      - name: v2
+        backend: { http: http://127.0.0.1:2/mcp }
+        policies:
+          - policy: rate-limit
+            config: { limit: 1, window: 1m }
+    preview: { version: v2, share: 10 }
+";
+
+#[test]
+fn versions_serve_in_the_shape_of_plain_servers_and_the_default_is_named() {
+    let c = Config::parse(VERSIONED).unwrap();
+    let s = &c.servers[0];
+    assert_eq!(s.default_version.as_deref(), Some("v1"), "the first version, written out");
+    let served = s.served();
+    assert_eq!(served.iter().map(Served::key).collect::<Vec<_>>(), ["docs@v1", "docs@v2"]);
+    assert_eq!(served[1].at, ".versions[1]");
+    assert_eq!(served[1].config.name, "docs");
+    assert_eq!(served[1].config.description.as_deref(), Some("Search the docs"));
+    assert_eq!(served[1].config.policies.len(), 1);
+    assert!(matches!(served[1].config.backend.kind(), BackendKind::Http("http://127.0.0.1:2/mcp")));
+    let plain = Config::parse("servers:\n  - name: a\n    backend: { http: http://127.0.0.1:1/mcp }\n").unwrap();
+    assert_eq!(plain.servers[0].served().iter().map(Served::key).collect::<Vec<_>>(), ["a"]);
+    assert!(Routing::of(&plain.servers[0]).is_none());
+}
+
+#[test]
+fn version_problems_name_their_place() {
+    let text = "\
+servers:
+  - name: docs
+    backend: { http: http://127.0.0.1:1/mcp }
+    default_version: v3
+    preview: { version: v1, share: 150, subscriptions: [''] }
+    versions:
+      - name: v1
+        backend: { http: http://127.0.0.1:1/mcp }
+        retired: true
+      - name: v1
+        backend: {}
+";
+    let problems = Config::parse(text).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    for expected in [
+        "line 3: servers[0].backend: a server with `versions` has no backend of its own",
+        "line 4: servers[0].default_version: no version is named 'v3' (versions: v1, v1)",
+        "line 5: servers[0].preview.version: version 'v1' is retired: a preview must be a version that serves",
+        "line 5: servers[0].preview.share: 150 is not a percentage: use 0 to 100",
+        "line 5: servers[0].preview.subscriptions[0]: a subscription id must not be empty",
+        "line 10: servers[0].versions[1].name: version name 'v1' is already used",
+        "line 11: servers[0].versions[1].backend: a backend needs one of",
+    ] {
+        assert!(shown.iter().any(|p| p.starts_with(expected)), "{expected}\n{shown:#?}");
+    }
+    assert_eq!(problems.len(), 7, "{shown:#?}");
+}
+
+#[test]
+fn a_server_without_versions_has_no_default_or_preview_to_set() {
+    let text = "servers:\n  - name: a\n    backend: { http: http://127.0.0.1:1/mcp }\n    default_version: v1\n";
+    let problems = Config::parse(text).unwrap_err();
+    assert_eq!(problems[0].path, "servers[0].default_version");
+    let retired = "servers:\n  - name: a\n    versions:\n      - { name: v1, retired: true, backend: { http: http://127.0.0.1:1/mcp } }\n";
+    let problems = Config::parse(retired).unwrap_err();
+    assert!(problems[0].path == "servers[0].versions" && problems[0].message.contains("every version is retired"), "{problems:?}");
+}
+
+#[test]
+fn a_routing_for_the_api_is_checked_in_the_same_words() {
+    let c = Config::parse(VERSIONED).unwrap();
+    let mut r = Routing::of(&c.servers[0]).unwrap();
+    assert!(check_routing(&c.servers[0], &r).is_empty());
+    r.default_version = "v9".into();
+    r.retired.insert("v0".into());
+    let shown: Vec<String> = check_routing(&c.servers[0], &r).iter().map(|p| p.to_string()).collect();
+    assert_eq!(shown, ["routing.retired[0]: no version is named 'v0' (versions: v1, v2)", "routing.default_version: no version is named 'v9' (versions: v1, v2)"]);
+}

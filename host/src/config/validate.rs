@@ -16,18 +16,23 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         if let Some(first) = seen.insert(server.name.as_str(), i) {
             out.push(&format!("{at}.name"), &format!("server name '{}' is already used by servers[{first}]", server.name));
         }
-        check_backend(&mut out, &format!("{at}.backend"), &server.backend);
+        if server.versions.is_empty() {
+            check_backend(&mut out, &format!("{at}.backend"), &server.backend);
+        }
+        super::versions::check(&mut out, &at, server);
         super::policy::check(&mut out, &format!("{at}.policies"), &server.policies);
         if let Some(p) = &server.payload_log {
             super::telemetry::check_payload(&mut out, &format!("{at}.payload_log"), p);
         }
-        for (j, b) in server.policies.iter().enumerate() {
-            let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
-            if protects && config.public_url.is_none() && config.listen.port() == 0 {
-                out.push(
-                    &format!("{at}.policies[{j}].config.authorization"),
-                    "the canonical URL that tokens must name is not known with `listen` on port 0: set `public_url`, or a fixed port",
-                );
+        for served in server.served() {
+            for (j, b) in served.config.policies.iter().enumerate() {
+                let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
+                if protects && config.public_url.is_none() && config.listen.port() == 0 {
+                    out.push(
+                        &format!("{at}{}.policies[{j}].config.authorization", served.at),
+                        "the canonical URL that tokens must name is not known with `listen` on port 0: set `public_url`, or a fixed port",
+                    );
+                }
             }
         }
     }
@@ -102,7 +107,7 @@ pub(super) fn check_name(out: &mut Problems, at: &str, name: &str, what: &str) {
     }
 }
 
-fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConfig) {
+pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConfig) {
     let set = [b.http.is_some(), b.sse.is_some(), b.stdio.is_some(), b.openapi.is_some()].iter().filter(|x| **x).count();
     match set {
         0 => out.push(at, "a backend needs one of `http`, `sse`, `stdio` or `openapi`"),

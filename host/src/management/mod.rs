@@ -11,6 +11,7 @@ pub mod auth;
 mod openapi;
 pub mod products;
 mod subscriptions;
+pub mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +51,10 @@ pub fn open_routes() -> Router<Shared> {
 fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
+        .route("/api/servers/{name}/versions", get(versions::list))
+        .route("/api/servers/{name}/versions/{version}/{action}", post(versions::act))
+        .route("/api/servers/{name}/routing", get(versions::get_routing).put(versions::put_routing))
+        .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
         .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))
         .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
@@ -63,10 +68,16 @@ fn admin_routes(state: Shared) -> Router<Shared> {
 async fn list_servers(State(m): State<Shared>) -> Json<Value> {
     let mut servers: Vec<Value> = m
         .gateway
-        .config
         .servers
-        .iter()
-        .map(|s| json!({ "name": s.name, "description": s.description }))
+        .values()
+        .map(|e| {
+            let mut v = json!({ "name": e.name, "description": e.config.description });
+            if let Some(r) = e.routing() {
+                v["default_version"] = json!(r.default_version);
+                v["versions"] = json!(e.all().iter().filter_map(|s| s.version.clone()).collect::<Vec<_>>());
+            }
+            v
+        })
         .collect();
     servers.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     Json(json!({ "servers": servers }))

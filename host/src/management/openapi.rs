@@ -44,12 +44,39 @@ pub fn document() -> Value {
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
     let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
     let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
+    let version = json!({ "name": "version", "in": "path", "required": true, "schema": { "type": "string" } });
+    let body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+    let with_body = |mut o: Value, schema: &str| {
+        o["requestBody"] = body(schema);
+        o["responses"]["422"] = json!({ "$ref": "#/components/responses/Error" });
+        o
+    };
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Tollgate management API", "version": env!("CARGO_PKG_VERSION") },
         "security": [{ "admin": [] }],
         "paths": {
             "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
+            "/api/servers/{name}/versions": {
+                "get": op("A server's versions and which serves whom (ETag header: the routing's)", "versions", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+            },
+            "/api/servers/{name}/versions/{version}/promote": { "post": change("Make the version the default for new sessions; live sessions stay where they are. A preview of it ends", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
+            "/api/servers/{name}/versions/{version}/retire": { "post": change("Retire a version: its requests, live sessions included, get 410 naming the version to use (not the default or the preview: 409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
+            "/api/servers/{name}/versions/{version}/reinstate": { "post": change("Serve a retired version again", "versions", json!([name.clone(), version, if_match.clone()])) },
+            "/api/servers/{name}/routing": {
+                "get": op("The routing alone, in the shape PUT takes (ETag header)", "versions", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": with_body(change("Replace the routing whole (what `tollgate apply` does)", "versions", json!([name.clone(), if_match.clone()])), "Routing"),
+            },
+            "/api/servers/{name}/preview": {
+                "put": with_body(change("Route a share of new sessions, and chosen subscriptions, to a preview version", "versions", json!([name.clone(), if_match.clone()])), "Preview"),
+                "delete": change("End the preview: new sessions all reach the default", "versions", json!([name.clone(), if_match.clone()])),
+            },
             "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
             "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
             "/api/products/{name}": {
@@ -107,6 +134,26 @@ pub fn document() -> Value {
                         "approval_required": { "type": "boolean", "default": false },
                         "policies": { "type": "array", "items": { "type": "object" } }
                     }
+                },
+                "Preview": {
+                    "type": "object",
+                    "required": ["version"],
+                    "properties": {
+                        "version": { "type": "string" },
+                        "share": { "type": "integer", "minimum": 0, "maximum": 100, "default": 0, "description": "percent of new sessions" },
+                        "subscriptions": { "type": "array", "items": { "type": "string" }, "description": "subscription ids whose new sessions always reach the preview" }
+                    },
+                    "additionalProperties": false
+                },
+                "Routing": {
+                    "type": "object",
+                    "required": ["default_version"],
+                    "properties": {
+                        "default_version": { "type": "string" },
+                        "preview": { "oneOf": [{ "$ref": "#/components/schemas/Preview" }, { "type": "null" }] },
+                        "retired": { "type": "array", "items": { "type": "string" } }
+                    },
+                    "additionalProperties": false
                 },
                 "NewSubscription": {
                     "type": "object",

@@ -18,6 +18,7 @@ use crate::jsonrpc::Message;
 /// Every server's chain, and the component files they came from (for the reload watcher).
 #[derive(Default)]
 pub struct Loaded {
+    /// By server, or by version (`docs@v2`) for a server with versions.
     pub chains: HashMap<String, Arc<Chain>>,
     /// Each product's own chain.
     pub products: HashMap<String, Arc<Chain>>,
@@ -34,23 +35,26 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
     for product in &config.products {
         loaded.product_sources.insert(product.name.clone(), serde_json::to_value(product).expect("a product serializes"));
     }
-    if config.servers.iter().all(|s| s.policies.is_empty()) && config.products.iter().all(|p| p.policies.is_empty()) {
+    let no_chain = |s: &crate::config::ServerConfig| s.policies.is_empty() && s.versions.iter().all(|v| v.policies.is_empty());
+    if config.servers.iter().all(no_chain) && config.products.iter().all(|p| p.policies.is_empty()) {
         return Ok(loaded);
     }
     let rt = match Runtime::get() {
         Ok(rt) => rt,
         Err(e) => return Err(vec![problem(locator, "servers", e)]),
     };
-    for (i, server) in config.servers.iter().enumerate() {
+    for (i, served) in config.servers.iter().enumerate().flat_map(|(i, s)| s.served().into_iter().map(move |v| (i, v))) {
+        let (server, key) = (&served.config, served.key());
         let mut chain = Chain::default();
         let mut names: HashSet<String> = HashSet::new();
         for (j, b) in server.policies.iter().enumerate() {
-            let at = format!("servers[{i}].policies[{j}]");
-            let mut namespace = format!("{}/{}", server.name, b.name());
+            let at = format!("servers[{i}]{}.policies[{j}]", served.at);
+            // Each version keeps its own state (counters, quotas), as its chain is its own.
+            let mut namespace = format!("{key}/{}", b.name());
             let mut k = 1;
             while !names.insert(namespace.clone()) {
                 k += 1;
-                namespace = format!("{}/{}#{k}", server.name, b.name());
+                namespace = format!("{key}/{}#{k}", b.name());
             }
             // A protected server's jwt binding learns the server's canonical URL.
             let b = &crate::authorization::complete(config, &server.name, b);
@@ -59,7 +63,7 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
                 Err((field, message)) => problems.push(problem(locator, &format!("{at}{field}"), message)),
             }
         }
-        loaded.chains.insert(server.name.clone(), Arc::new(chain));
+        loaded.chains.insert(key, Arc::new(chain));
     }
     for (i, product) in config.products.iter().enumerate() {
         let chain = product_chain(rt, product, &format!("products[{i}]"), base, locator, &mut loaded.files, &mut problems).await;

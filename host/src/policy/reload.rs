@@ -78,8 +78,13 @@ pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
         }
     };
     for s in &config.servers {
-        if !gw.servers.contains_key(&s.name) {
-            tracing::warn!(server = %s.name, "a new server needs a restart; its policies were loaded but not served");
+        match gw.servers.get(&s.name) {
+            None => tracing::warn!(server = %s.name, "a new server needs a restart; its policies were loaded but not served"),
+            Some(e) => {
+                for v in s.versions.iter().filter(|v| e.version(&v.name).is_none()) {
+                    tracing::warn!(server = %s.name, version = %v.name, "a new version needs a restart; its policies were loaded but not served");
+                }
+            }
         }
     }
     super::install(gw, &loaded);

@@ -15,6 +15,8 @@ pub enum Kind {
     Subscriptions,
     /// Products created or changed through the management API.
     Products,
+    /// Which version of a server serves whom, as the management API last set it.
+    Routing,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
         match self {
             Kind::Subscriptions => TableDefinition::new("subscriptions"),
             Kind::Products => TableDefinition::new("products"),
+            Kind::Routing => TableDefinition::new("routing"),
         }
     }
 }

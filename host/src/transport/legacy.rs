@@ -20,9 +20,11 @@ use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
 use crate::session::{Mode, OutStream};
+use crate::version::Address;
 
-pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<crate::product::Access>>, h: HeaderMap) -> Response {
-    let server = match gw.server(&name).and_then(|s| headers::accepts_sse(&h).map(|_| s)) {
+pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, access: Option<Extension<crate::product::Access>>, h: HeaderMap) -> Response {
+    let subscription = access.as_ref().and_then(|a| a.0.subscription.as_deref());
+    let server = match gw.endpoint(&to.name).and_then(|e| headers::accepts_sse(&h).and_then(|_| e.pick(to.version.as_deref(), subscription))) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
@@ -33,7 +35,10 @@ pub async fn connect(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, a
     };
     let _ = session.bind_access(access.as_ref().map(|a| &a.0));
     let rx = out.attach(None);
-    let endpoint = format!("/{name}/message?sessionId={}", session.id);
+    let endpoint = match &to.version {
+        Some(v) => format!("/{}/{v}/message?sessionId={}", to.name, session.id),
+        None => format!("/{}/message?sessionId={}", to.name, session.id),
+    };
     // When the client goes away the body is dropped, and the session with it.
     let guard = Closer { gw: gw.clone(), id: session.id.clone() };
     let mut resp = respond::stream(rx, gw.config.limits.keepalive(), Some(endpoint));
@@ -66,14 +71,14 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<crate::product::Access>>, h: HeaderMap, body: Body) -> Response {
-    if let Err(e) = gw.server(&name).and_then(|_| headers::is_json(&h)) {
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<crate::product::Access>>, h: HeaderMap, body: Body) -> Response {
+    if let Err(e) = gw.endpoint(&to.name).and_then(|_| headers::is_json(&h)) {
         return respond::error(&e, None);
     }
     let Some(sid) = q.get("sessionId") else {
         return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
     };
-    let session = match gw.sessions.get(sid, &name) {
+    let session = match crate::version::session(&gw, &to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };

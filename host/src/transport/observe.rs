@@ -25,7 +25,7 @@ pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, caller: &Caller, s
     };
     let x = Exchange::start(&gw.telemetry, Arrival {
         server: &server.name,
-        version: None,
+        version: server.version.as_deref(),
         payload: server.config.payload_log.as_ref(),
         msg,
         headers: h,

@@ -17,18 +17,19 @@ use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::observe;
 use super::respond::{self, Deadline};
 use crate::error::GatewayError;
-use crate::gateway::{Gateway, Server};
+use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
 use crate::product::Access;
 use crate::session::{Mode, stream::parse_event_id};
+use crate::version::{self, Address};
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<Access>>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<Access>>, h: HeaderMap, body: Body) -> Response {
     let access = access.map(|a| a.0);
-    let server = match gw.server(&name) {
+    let endpoint = match gw.endpoint(&to.name) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
@@ -44,7 +45,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &server, &h, peer.map(|c| c.0.0), access, items).await;
+        return batch(&gw, &to, &h, peer.map(|c| c.0.0), access, items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -57,7 +58,14 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
     let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
+        // A new session, or a request with no session: the path or the routing picks the version.
+        let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref()).map(str::to_owned);
+        let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref());
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
+            let server = match pick() {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, msg.id.clone()),
+            };
             let session = match gw.sessions.create(server.clone(), Mode::Streamable) {
                 Ok(s) => s,
                 Err(e) => return respond::error(&e, msg.id.clone()),
@@ -76,6 +84,10 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
             return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
         }
         if super::modern::is_modern(&h, &msg) && stateless_ok {
+            let server = match pick() {
+                Ok(s) => s,
+                Err(e) => return respond::error(&e, msg.id.clone()),
+            };
             let x = observe::exchange(&gw, &server, &msg, &caller, None, "stateless-http");
             let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
             x.relayed(resp.status().as_u16());
@@ -88,10 +100,12 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
 
-    let session = match gw.sessions.get(sid, &name) {
+    let session = match version::session(&gw, &to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
     };
+    // The session's own version serves it, whatever the routing says now.
+    let server = session.server.clone();
     if let Err(e) = headers::check_version(&h) {
         return respond::error(&e, msg.id.clone());
     }
@@ -132,14 +146,14 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, peer
     }
 }
 
-pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, access: Option<Extension<Access>>, h: HeaderMap) -> Response {
-    if let Err(e) = gw.server(&name).and_then(|_| headers::accepts_sse(&h)) {
+pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, access: Option<Extension<Access>>, h: HeaderMap) -> Response {
+    if let Err(e) = gw.endpoint(&to.name).and_then(|_| headers::accepts_sse(&h)) {
         return respond::error(&e, None);
     }
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         return respond::error(&GatewayError::SessionRequired, None);
     };
-    let session = match gw.sessions.get(sid, &name) {
+    let session = match version::session(&gw, &to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
@@ -161,14 +175,15 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, acces
     respond::stream(rx, gw.config.limits.keepalive(), None)
 }
 
-pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h: HeaderMap) -> Response {
-    if let Err(e) = gw.server(&name) {
+pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, h: HeaderMap) -> Response {
+    if let Err(e) = gw.endpoint(&to.name) {
         return respond::error(&e, None);
     }
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         return respond::error(&GatewayError::SessionRequired, None);
     };
-    match gw.sessions.get(sid, &name) {
+    // Ending a session works on a retired version too: there is nothing to serve.
+    match version::find_session(&gw, &to, sid) {
         Ok(s) => {
             gw.sessions.remove(&s.id).await;
             Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response parts")
@@ -179,16 +194,16 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(name): Path<String>, h:
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<SocketAddr>, access: Option<Access>, items: Vec<Value>) -> Response {
-    let name = server.name.as_str();
+async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, peer: Option<SocketAddr>, access: Option<Access>, items: Vec<Value>) -> Response {
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
     };
-    let session = match gw.sessions.get(sid, name) {
+    let session = match version::session(gw, to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
+    let server = session.server.clone();
     if session.protocol_version.lock().expect("session lock").as_deref() != Some("2025-03-26") {
         return refuse("JSON-RPC batches are only part of protocol 2025-03-26 (removed in 2025-06-18); send one message per POST");
     }
@@ -212,7 +227,7 @@ async fn batch(gw: &Arc<Gateway>, server: &Server, h: &HeaderMap, peer: Option<S
                 continue;
             }
         };
-        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, server, &msg, &caller, Some(&session), TRANSPORT));
+        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, &server, &msg, &caller, Some(&session), TRANSPORT));
         let outcome = match (&msg.kind, &x) {
             (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller.clone())).await.map(|s| streams.push(s.attach(None))),
             (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller.clone())).await.inspect(|_| x.accepted()),

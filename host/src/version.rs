@@ -1,0 +1,199 @@
+//! Server versions at run time: which version a request reaches.
+//!
+//! `/{name}/mcp` reaches the default version, or the preview for its share of new sessions and
+//! for its chosen subscriptions; `/{name}/{version}/mcp` reaches one version directly. A session
+//! stays on the version it started with: it holds that version's [`Server`], and the routing,
+//! swapped whole when the management API changes it, only decides where new sessions go.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
+
+use crate::config::{Limits, Routing, ServerConfig};
+use crate::error::GatewayError;
+use crate::gateway::{Gateway, Server};
+use crate::session::Session;
+
+/// The server, and maybe the version, a request's path names.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Address {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// What `/{name}/…` reaches: a server's versions (one, unnamed, for a server without versions)
+/// and the routing between them.
+pub struct Endpoint {
+    pub name: String,
+    /// The server as the file declares it.
+    pub config: ServerConfig,
+    /// In the file's order.
+    servers: Vec<Arc<Server>>,
+    /// `None` for a server without versions.
+    routing: Option<ArcSwap<Live>>,
+}
+
+/// The routing in force, and how many new sessions it has placed (which spreads the preview's
+/// share evenly, so that a share of 10 is exactly one new session in ten).
+struct Live {
+    routing: Routing,
+    placed: AtomicU64,
+}
+
+impl Live {
+    fn new(routing: Routing) -> Arc<Live> {
+        Arc::new(Live { routing, placed: AtomicU64::new(0) })
+    }
+
+    /// Whether the next new session through the server's path goes to the preview.
+    fn to_preview(&self, subscription: Option<&str>) -> bool {
+        let Some(p) = &self.routing.preview else { return false };
+        if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) {
+            return true;
+        }
+        let n = self.placed.fetch_add(1, Ordering::Relaxed);
+        let share = u64::from(p.share.min(100));
+        (n + 1) * share / 100 > n * share / 100
+    }
+}
+
+impl Endpoint {
+    /// Builds every version of a validated server.
+    pub fn new(config: &ServerConfig, limits: &Limits) -> Result<Endpoint, GatewayError> {
+        let servers = config.served().into_iter().map(|s| Server::new(s, limits).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        let routing = Routing::of(config).map(|r| ArcSwap::new(Live::new(r)));
+        Ok(Endpoint { name: config.name.clone(), config: config.clone(), servers, routing })
+    }
+
+    /// Every version, retired ones included, in the file's order.
+    pub fn all(&self) -> &[Arc<Server>] {
+        &self.servers
+    }
+
+    pub fn has_versions(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    pub fn version(&self, name: &str) -> Option<&Arc<Server>> {
+        self.servers.iter().find(|s| s.version.as_deref() == Some(name))
+    }
+
+    /// The routing in force; `None` for a server without versions.
+    pub fn routing(&self) -> Option<Routing> {
+        self.routing.as_ref().map(|r| r.load().routing.clone())
+    }
+
+    /// Puts a routing in force at once. New sessions follow it; live ones stay where they are.
+    /// The caller has checked it ([`crate::config::check_routing`]).
+    pub fn set_routing(&self, routing: Routing) {
+        if let Some(r) = &self.routing {
+            r.store(Live::new(routing));
+        }
+    }
+
+    /// The server as it runs now: the file's, with the routing in force.
+    pub fn current_config(&self) -> ServerConfig {
+        let mut c = self.config.clone();
+        if let Some(r) = self.routing() {
+            r.write_into(&mut c);
+        }
+        c
+    }
+
+    /// Versions that serve now (all of a server without versions).
+    pub fn serving(&self) -> Vec<Arc<Server>> {
+        let retired = self.routing().map(|r| r.retired).unwrap_or_default();
+        self.servers.iter().filter(|s| s.version.as_ref().is_none_or(|v| !retired.contains(v))).cloned().collect()
+    }
+
+    /// The version a new session (or a request with no session) reaches: the one the path
+    /// names, or by the routing in force.
+    pub fn pick(&self, asked: Option<&str>, subscription: Option<&str>) -> Result<Arc<Server>, GatewayError> {
+        let Some(routing) = &self.routing else {
+            return match asked {
+                None => Ok(self.servers[0].clone()),
+                Some(v) => Err(GatewayError::UnknownVersion { server: self.name.clone(), version: v.to_owned(), known: "it has no versions".into() }),
+            };
+        };
+        let live = routing.load();
+        let name = match (asked, &live.routing.preview) {
+            (Some(v), _) => v,
+            (None, Some(p)) if live.to_preview(subscription) => p.version.as_str(),
+            (None, _) => live.routing.default_version.as_str(),
+        };
+        let server = self.version(name).ok_or_else(|| {
+            let names: Vec<&str> = self.servers.iter().filter_map(|s| s.version.as_deref()).collect();
+            GatewayError::UnknownVersion { server: self.name.clone(), version: name.to_owned(), known: format!("its versions: {}", names.join(", ")) }
+        })?;
+        self.check_serving(server)?;
+        Ok(server.clone())
+    }
+
+    /// A retired version serves no one, its live sessions included: they are told which
+    /// version to use instead.
+    pub fn check_serving(&self, server: &Server) -> Result<(), GatewayError> {
+        let (Some(routing), Some(version)) = (&self.routing, &server.version) else { return Ok(()) };
+        let live = routing.load();
+        if !live.routing.retired.contains(version) {
+            return Ok(());
+        }
+        Err(GatewayError::VersionRetired { server: self.name.clone(), version: version.clone(), instead: live.routing.default_version.clone() })
+    }
+}
+
+/// The session `sid` of the server `to` names, reached through the server's own path or its
+/// version's, and only while its version serves.
+pub fn session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+    let session = find_session(gw, to, sid)?;
+    gw.endpoint(&to.name)?.check_serving(&session.server)?;
+    Ok(session)
+}
+
+/// As [`session`], whether its version serves or not: for ending it.
+pub fn find_session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+    let session = gw.sessions.get(sid, &to.name)?;
+    if to.version.is_some() && session.server.version != to.version {
+        return Err(GatewayError::SessionNotFound);
+    }
+    Ok(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PreviewConfig;
+
+    fn live(share: u32, subscriptions: &[&str]) -> Arc<Live> {
+        Live::new(Routing {
+            default_version: "v1".into(),
+            preview: Some(PreviewConfig { version: "v2".into(), share, subscriptions: subscriptions.iter().map(|s| (*s).to_owned()).collect() }),
+            retired: Default::default(),
+        })
+    }
+
+    fn previewed(l: &Live, n: usize) -> usize {
+        (0..n).filter(|_| l.to_preview(None)).count()
+    }
+
+    #[test]
+    fn the_share_is_exact_over_every_hundred_sessions() {
+        for share in [0, 1, 10, 33, 50, 99, 100] {
+            assert_eq!(previewed(&live(share, &[]), 100), share as usize, "share {share}");
+            assert_eq!(previewed(&live(share, &[]), 300), 3 * share as usize, "share {share}");
+        }
+        let half = live(50, &[]);
+        let picks: Vec<bool> = (0..4).map(|_| half.to_preview(None)).collect();
+        assert_eq!(picks, [false, true, false, true], "spread out, not in a block");
+    }
+
+    #[test]
+    fn chosen_subscriptions_always_reach_the_preview() {
+        let l = live(0, &["sub_a"]);
+        assert!(l.to_preview(Some("sub_a")));
+        assert!(!l.to_preview(Some("sub_b")));
+        assert!(!l.to_preview(None));
+    }
+}
