@@ -265,7 +265,7 @@ impl Session {
     fn policy_route(&self, caller: &Caller) -> Route {
         let version = self.protocol_version.lock().expect("session lock").clone();
         let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
-        Route { server: self.server.name.as_str().into(), session_id: Some(self.id.clone()), protocol_version: version, attributes }
+        Route { server: self.server.name.as_str().into(), version: self.server.version.as_deref().map(Into::into), session_id: Some(self.id.clone()), protocol_version: version, attributes }
     }
 
     /// Registers a client request's answer stream, then sends the request upstream.

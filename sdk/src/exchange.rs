@@ -54,6 +54,11 @@ impl<'a> Exchange<'a> {
     pub fn server(&self) -> String {
         self.raw.server()
     }
+    /// The version of the server serving this exchange, when the server has versions (for
+    /// limits or rules that differ between `v1` and `v2`).
+    pub fn server_version(&self) -> Option<String> {
+        self.raw.server_version()
+    }
     /// The client's address, `ip:port`.
     pub fn client_addr(&self) -> Option<String> {
         self.raw.client_addr()

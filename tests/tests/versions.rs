@@ -345,3 +345,26 @@ servers:
     let (status, out) = run_tollgate(&["validate"], &text.replace("v3", "v2")).await;
     assert!(status.success(), "{out}");
 }
+
+/// A policy bound to each version reads which version serves the exchange (`server-version`
+/// in the contract), so one component can hold rules that differ between versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_is_told_which_version_serves_the_exchange() {
+    let b = backends().await;
+    let tag = json!([{ "policy": format!("{}/gatekeeper.wasm", env!("TOLLGATE_GUESTS")), "config": { "version_header": true } }]);
+    let docs = json!({
+        "name": "docs",
+        "versions": [
+            { "name": "v1", "backend": { "http": b.v1.url() }, "policies": tag },
+            { "name": "v2", "backend": { "http": b.v2.url() }, "policies": tag },
+        ],
+        "default_version": "v2",
+    });
+    let g = Gateway::new().server_entry(docs).start().await;
+    for (path, backend, version) in [("/docs/v1/mcp", &b.v1, "v1"), ("/docs/mcp", &b.v2, "v2")] {
+        let c = Client::connect(&url(&g, path)).await;
+        c.echo("hi").await;
+        let told: Vec<String> = backend.seen().headers().iter().filter_map(|h| h.get("x-server-version")).map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert!(!told.is_empty() && told.iter().all(|v| v == version), "{path}: the backend was told {told:?}");
+    }
+}

@@ -78,6 +78,8 @@ pub struct Trail {
 /// Where an exchange is going, as the session knows it.
 pub struct Route {
     pub server: Arc<str>,
+    /// The server version the exchange goes to, when the server has versions.
+    pub version: Option<Arc<str>>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
     /// Attributes the gateway sets before the first policy runs (the subscription and product).
@@ -104,7 +106,7 @@ impl Chain {
             return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), subject: None, trail: None };
         }
         let is_call = msg.method() == Some("tools/call");
-        let mut call = Arc::new(Call { msg, server: route.server, session_id: route.session_id, protocol_version: route.protocol_version, caller });
+        let mut call = Arc::new(Call { msg, server: route.server, version: route.version, session_id: route.session_id, protocol_version: route.protocol_version, caller });
         let mut attributes = Arc::new(route.attributes);
         let mut headers = HeaderEdits::default();
         let mut client = ClientHeaders::new();
@@ -145,7 +147,7 @@ impl Chain {
                     if let Some(p) = c.params {
                         let mut msg = call.msg.clone();
                         msg.body.insert("params".into(), p);
-                        call = Arc::new(Call { msg, server: call.server.clone(), session_id: call.session_id.clone(), protocol_version: call.protocol_version.clone(), caller: call.caller.clone() });
+                        call = Arc::new(Call { msg, server: call.server.clone(), version: call.version.clone(), session_id: call.session_id.clone(), protocol_version: call.protocol_version.clone(), caller: call.caller.clone() });
                     }
                     headers.set.extend(c.set_headers);
                     headers.remove.extend(c.remove_headers);

@@ -32,6 +32,8 @@ pub struct Caller {
 pub struct Call {
     pub msg: Message,
     pub server: Arc<str>,
+    /// The server version serving the exchange, when the server has versions.
+    pub version: Option<Arc<str>>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
     pub caller: Arc<Caller>,
@@ -77,6 +79,9 @@ impl HostExchange for Host {
     }
     fn server(&mut self, _: Resource<ExchangeRep>) -> R<String> {
         Ok(self.view.call.server.to_string())
+    }
+    fn server_version(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.version.as_deref().map(str::to_owned))
     }
     fn client_addr(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
         Ok(self.view.call.caller.addr.map(|a| a.to_string()))

@@ -139,7 +139,7 @@ async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, base: &Path
     let config = serde_json::to_string(&b.config).expect("JSON values serialize");
     let canary = View {
         phase: Phase::Request,
-        call: Arc::new(Call { msg: Message::notification("tollgate/canary", serde_json::json!({})), server: server.into(), session_id: None, protocol_version: None, caller: Arc::new(Caller::default()) }),
+        call: Arc::new(Call { msg: Message::notification("tollgate/canary", serde_json::json!({})), server: server.into(), version: None, session_id: None, protocol_version: None, caller: Arc::new(Caller::default()) }),
         attributes: Default::default(),
         outcome: None,
     };

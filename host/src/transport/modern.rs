@@ -104,7 +104,7 @@ pub async fn handle(server: Arc<Server>, h: &HeaderMap, peer: Option<SocketAddr>
         (body, HeaderEdits::default(), ClientHeaders::new(), None)
     } else {
         let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access: None });
-        let route = Route { server: server.name.as_str().into(), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes: Default::default() };
+        let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes: Default::default() };
         match chain.admit(msg.clone(), route, caller).await {
             Admission::Forward { msg: changed, headers, client, trail, .. } => (changed.to_bytes(), headers, client, trail.map(|t| (t, changed))),
             Admission::Answer { msg: answer, mut client, trail, .. } => {

@@ -40,6 +40,9 @@ struct Config {
     /// Drops the backend's sampling requests, answering them with -32003.
     #[serde(default)]
     refuse_sampling: bool,
+    /// Tells the backend which server version the gateway routed to, in `x-server-version`.
+    #[serde(default)]
+    version_header: bool,
 }
 
 struct Gatekeeper(Config);
@@ -83,6 +86,9 @@ impl Policy for Gatekeeper {
         }
         if let Some(role) = &c.role {
             m = m.attribute("role", role);
+        }
+        if c.version_header {
+            m = m.set_header("x-server-version", &ex.server_version().unwrap_or_else(|| "none".into()));
         }
         if let Some(name) = &c.bearer_secret {
             match secret(name) {
