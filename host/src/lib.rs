@@ -19,5 +19,6 @@ pub mod sse;
 pub mod telemetry;
 pub mod subscription;
 pub mod product;
+pub mod scaffold;
 pub mod transport;
 pub mod version;

@@ -1,4 +1,5 @@
-//! The `tollgate` command: `serve` runs the gateway, `validate` checks a config file.
+//! The `tollgate` command: `serve` runs the gateway, `validate` checks a config file,
+//! `export` and `apply` talk to a running one, `policy new` starts a policy crate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,11 @@ enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Work on policies.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyCommand,
+    },
     /// Show how a config file differs from a running gateway, then apply it through the management API.
     Apply {
         file: PathBuf,
@@ -42,6 +48,18 @@ enum Command {
         /// Show the difference only.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Write a new Rust policy crate that builds out of the box (`cargo build --release --target wasm32-wasip2`).
+    New {
+        /// The crate's name: lowercase letters, digits and '-'.
+        name: String,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -103,6 +121,16 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Policy { action: PolicyCommand::New { name, dir } } => match tollgate::scaffold::new_policy(&dir, &name) {
+            Ok(made) => {
+                println!("created {}; build it with: cd {} && cargo build --release --target wasm32-wasip2", made.display(), made.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {

@@ -1,0 +1,153 @@
+//! `tollgate policy new NAME`: a policy crate that builds out of the box. It carries a copy of
+//! the SDK and of the policy contract this binary speaks, so it builds offline and matches the
+//! gateway that made it, whatever is published.
+
+use std::path::{Path, PathBuf};
+
+/// The SDK and contract as this binary was built with them: (path in the SDK copy, text).
+const SDK: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../sdk/Cargo.toml")),
+    ("README.md", include_str!("../../sdk/README.md")),
+    ("src/lib.rs", include_str!("../../sdk/src/lib.rs")),
+    ("src/exchange.rs", include_str!("../../sdk/src/exchange.rs")),
+    ("src/export.rs", include_str!("../../sdk/src/export.rs")),
+    ("src/host.rs", include_str!("../../sdk/src/host.rs")),
+    ("src/verdict.rs", include_str!("../../sdk/src/verdict.rs")),
+    ("wit/policy.wit", include_str!("../../wit/policy.wit")),
+];
+
+/// The SDK's lock file seeds the policy's, so its dependencies resolve to versions known to build.
+const LOCK: &str = include_str!("../../sdk/Cargo.lock");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    #[error("'{0}' is not a usable policy name: use lowercase letters, digits and '-', starting with a letter")]
+    Name(String),
+    #[error("{0} already exists; choose another name or directory")]
+    Exists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Writes the crate `name` under `parent` and returns its directory.
+pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.ends_with('-');
+    if !valid {
+        return Err(ScaffoldError::Name(name.to_owned()));
+    }
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ScaffoldError::Exists(dir));
+    }
+    let mut files: Vec<(PathBuf, String)> = SDK.iter().map(|(p, text)| (Path::new("tollgate-policy-sdk").join(p), (*text).to_owned())).collect();
+    files.push(("Cargo.toml".into(), manifest(name)));
+    files.push(("Cargo.lock".into(), LOCK.to_owned()));
+    files.push(("src/lib.rs".into(), LIB.to_owned()));
+    files.push(("README.md".into(), readme(name)));
+    files.push((".gitignore".into(), "/target\n".to_owned()));
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        let write = || {
+            std::fs::create_dir_all(path.parent().expect("a file in the crate"))?;
+            std::fs::write(&path, text)
+        };
+        write().map_err(|source| ScaffoldError::Write { path: path.clone(), source })?;
+    }
+    Ok(dir)
+}
+
+fn manifest(name: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+tollgate-policy-sdk = {{ path = "tollgate-policy-sdk" }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+
+# Small, fast components: each request instantiates the policy afresh.
+[profile.release]
+opt-level = "s"
+lto = true
+strip = true
+codegen-units = 1
+panic = "abort"
+
+[workspace]
+"#
+    )
+}
+
+fn readme(name: &str) -> String {
+    let file = name.replace('-', "_");
+    format!(
+        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK, and `tollgate-policy-sdk/wit/policy.wit` the contract, of the\ngateway that wrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
+    )
+}
+
+/// A working policy to start from: it hides the tools its config names, from `tools/list` and
+/// from `tools/call` alike, and logs what it refused.
+const LIB: &str = r#"use serde::Deserialize;
+use tollgate_policy_sdk::{Exchange, Hooks, Policy, export_policy, log};
+
+/// The binding's `config:`. Unknown keys are refused at load, so a typo fails `tollgate validate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Tools no caller may see or call.
+    #[serde(default)]
+    blocked: Vec<String>,
+}
+
+struct Blocklist(Config);
+
+impl Policy for Blocklist {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, String> {
+        if config.blocked.iter().any(String::is_empty) {
+            return Err("blocked: tool names must not be empty".into());
+        }
+        Ok(Blocklist(config))
+    }
+
+    /// Only the hooks implemented here: the gateway skips the others, instance and all.
+    fn hooks(&self) -> Hooks {
+        Hooks::VISIBILITY
+    }
+
+    fn visible(&mut self, ex: &Exchange, tool: &str) -> bool {
+        let blocked = self.0.blocked.iter().any(|b| b == tool);
+        if blocked && ex.method() == "tools/call" {
+            log::info(&format!("refused a call of {tool}"));
+        }
+        !blocked
+    }
+}
+
+export_policy!(Blocklist);
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_not_make_a_crate_or_a_file_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tollgate-scaffold-{}", std::process::id()));
+        for bad in ["", "Upper", "1st", "a b", "../escape", "trailing-"] {
+            assert!(matches!(new_policy(&dir, bad), Err(ScaffoldError::Name(_))), "{bad:?}");
+        }
+        let made = new_policy(&dir, "ok-name").expect("a good name");
+        assert!(made.join("tollgate-policy-sdk/wit/policy.wit").exists());
+        assert!(matches!(new_policy(&dir, "ok-name"), Err(ScaffoldError::Exists(_))), "never overwrites");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,52 @@
+//! `tollgate policy new`: the crate it writes builds for wasm32-wasip2 as it is, and the
+//! component it builds loads, checks its config, and governs a server.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use super::support::{Gateway, TempDir, Upstream, binary, validate};
+
+/// Writes and builds a policy crate; the path of its component.
+fn scaffold_and_build(dir: &TempDir) -> std::path::PathBuf {
+    let out = Command::new(binary()).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
+    assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
+    let krate = dir.0.join("blocklist");
+    // Its own target directory, kept between runs; a nested cargo on ours would wait on its lock.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&krate)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the scaffolded crate builds as written");
+    target.join("wasm32-wasip2/release/blocklist.wasm")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
+    let dir = TempDir::new();
+    let wasm = scaffold_and_build(&dir);
+
+    let again = Command::new(binary()).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
+    assert!(!again.status.success(), "an existing crate is never overwritten");
+
+    let up = Upstream::start().await;
+    let bind = |config: &str| format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n      - policy: {}\n        config: {config}\n", up.url, wasm.display());
+    let (code, out) = validate(&bind("{ blocked: [\"\"] }"));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("line 7") && out.contains("blocked: tool names must not be empty"), "{out}");
+
+    let gw = Gateway::start(&bind("{ blocked: [secret-tool] }")).await;
+    let mut c = gw.client("s");
+    assert_eq!(c.initialize().await.status, 200);
+    let list = c.request("tools/list", json!({})).await;
+    let names: Vec<&str> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"echo") && !names.contains(&"secret-tool"), "{names:?}");
+    let refused = c.call_tool("secret-tool", json!({})).await;
+    assert_eq!(refused.error_code(), Some(-32003), "{refused:?}");
+    assert!(up.seen("tools/call").is_empty(), "a refused call never reaches the backend");
+}
