@@ -75,3 +75,16 @@ pub fn secret(name: &str) -> Option<String> {
 pub fn now_ms() -> u64 {
     wit::clock::now_ms()
 }
+
+/// Signature checks run by the gateway natively: far cheaper than the same check compiled to
+/// Wasm, and the policy ships without the bignum code.
+pub mod crypto {
+    use crate::bindings::tollgate::policy::crypto as wit;
+
+    /// Whether `signature` (base64url, as in a JWS) is valid over `message` for the public JWK
+    /// `key_jwk` (JSON) under `alg` (`RS256`, `PS256`, `ES256`, `EdDSA`, ...). `Err` when the key
+    /// is not a usable public key for `alg`; shared-secret algorithms are refused.
+    pub fn verify_signature(alg: &str, key_jwk: &str, message: &[u8], signature: &str) -> Result<bool, String> {
+        wit::verify_signature(alg, key_jwk, message, signature)
+    }
+}

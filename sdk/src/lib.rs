@@ -37,7 +37,7 @@ mod verdict;
 pub use exchange::Exchange;
 #[doc(hidden)]
 pub use export::Adapter;
-pub use host::{http, log, now_ms, secret, state};
+pub use host::{crypto, http, log, now_ms, secret, state};
 pub use verdict::code;
 
 /// The generated bindings of the `tollgate:policy` WIT package. Prefer the types re-exported

@@ -25,7 +25,7 @@ mod generated {
 pub use generated::GatewayPolicyPre as PolicyPre;
 pub use generated::tollgate::policy::exchange::{Host as ExchangeHost, HostExchange};
 pub use generated::tollgate::policy::types::{Hooks, Phase, RequestId, RpcError};
-pub use generated::tollgate::policy::{clock, log, outbound, secrets, state};
+pub use generated::tollgate::policy::{clock, crypto, log, outbound, secrets, state};
 pub use generated::tollgate::policy::types::Host as TypesHost;
 pub(super) use generated::GatewayPolicy;
 pub(super) use generated::tollgate::policy::types::{MessageVerdict as WitMessageVerdict, Mutation, Rejection as WitRejection, Verdict as WitVerdict};

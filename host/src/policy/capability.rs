@@ -3,6 +3,7 @@
 //!
 //! [`Host`]: super::engine::Host
 
+pub mod crypto;
 pub mod log;
 pub mod outbound;
 pub mod secrets;

@@ -113,12 +113,22 @@ async fn jwt_challenges_without_a_token_and_admits_rs256_and_es256_tokens_that_n
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.kid = Some(rs.kid.clone());
     let confused = jsonwebtoken::encode(&hs, &claims(&idp.issuer, &resource, "mcp"), &jsonwebtoken::EncodingKey::from_secret(&modulus)).expect("sign HS256");
+    // A valid token's signature on another payload, and a token signed by a key the identity
+    // provider never published under the published key's id.
+    let good = rs.sign(&claims(&idp.issuer, &resource, "mcp"));
+    let mut admin_claims = claims(&idp.issuer, &resource, "mcp admin");
+    admin_claims["sub"] = json!("someone-else");
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!("{}.{}.{}", parts[0], b64(&admin_claims), parts[2]);
+    let forged = Key::rsa_other(&rs.kid).sign(&claims(&idp.issuer, &resource, "mcp"));
     for (what, token, why) in [
         ("wrong audience", other_aud, "audience"),
         ("expired", expired, "expired"),
         ("malformed", garbage, "malformed"),
         ("alg none", unsigned, "malformed"),
         ("HS256 with the RSA modulus", confused, "algorithm"),
+        ("another payload under a valid signature", tampered, "signature"),
+        ("signed by an unpublished key", forged, "signature"),
     ] {
         let r = gw.caller("s").bearer(&token).initialize().await;
         assert_eq!((r.status, r.error_code()), (401, UNAUTHORIZED), "{what}: {r:?}");
