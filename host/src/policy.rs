@@ -43,7 +43,7 @@ pub fn install(gw: &Gateway, loaded: &Loaded) {
     for server in gw.servers.values().flat_map(|e| e.all()) {
         let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
         let before = server.policies.rcu(|current| if current.from_api { current.clone() } else { chain.clone() });
-        if before.from_api && !same_declared(&before.declared, &chain.declared) {
+        if before.from_api && before.declared != chain.declared {
             tracing::warn!(server = %server.key(), "the file's chain differs from the one set through the management API, which stays in force (apply the file with `tollgate apply`)");
         }
     }
@@ -67,6 +67,3 @@ pub fn current(server: &crate::gateway::Server) -> Arc<Chain> {
     server.policies.load_full()
 }
 
-fn same_declared(a: &[crate::config::PolicyBinding], b: &[crate::config::PolicyBinding]) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-}

@@ -12,7 +12,7 @@ use super::{Config, Locator, Problem};
 pub const MAX_MEMORY_MB: u32 = 64;
 
 /// One policy bound to a server. The chain runs in list order on requests, in reverse on answers.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBinding {
     /// A standard policy's name, a path to a `.wasm` component (relative to the config file),
@@ -39,7 +39,7 @@ fn empty_mapping() -> serde_json::Value {
 }
 
 /// Resources one invocation of a policy may use.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyLimits {
     pub memory_mb: u32,
@@ -54,7 +54,7 @@ impl Default for PolicyLimits {
 }
 
 /// Where a secret's value comes from. Exactly one of the two.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
