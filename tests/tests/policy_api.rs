@@ -141,6 +141,10 @@ async fn what_is_not_a_policy_component_is_refused_and_not_kept() {
 
     let listed = admin.get("/api/components").await;
     assert_eq!(listed.body["components"], json!([]), "{listed:?}");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let doc = http.get(format!("{}/openapi.json", gateway.management())).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert!(doc["paths"]["/api/components"]["post"]["requestBody"]["content"]["application/wasm"].is_object(), "{doc}");
+    assert!(doc["paths"]["/api/servers/{name}/versions/{version}/policies"]["put"].is_object(), "{doc}");
     let unknown = format!("sha256:{}", "0".repeat(64));
     let etag = admin.get("/api/servers/alpha/policies").await.etag.unwrap();
     let unbound = admin.put_if("/api/servers/alpha/policies", Some(&etag), json!([{ "policy": unknown }])).await;
@@ -228,4 +232,17 @@ async fn export_then_apply_is_no_difference_and_a_changed_chain_applies_live() {
     let (_, out, _) = tollgate(&["apply", changed.to_str().unwrap()], &mgmt).await;
     assert_eq!(out.trim(), "no difference");
     assert_eq!(client.session_ids().len(), 1, "no session was dropped");
+}
+
+#[tokio::test]
+async fn validate_resolves_uploaded_components_in_the_data_dir() {
+    let data = data_dir();
+    let hex = "0".repeat(64);
+    let config = |management: &str| format!("servers:\n  - name: alpha\n    backend: {{ http: http://127.0.0.1:1/mcp }}\n    policies:\n      - policy: sha256:{hex}\n{management}");
+    let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], &config(&format!("management: {{ admin_token_env: T, data_dir: {} }}\n", data.display()))).await;
+    assert!(!status.success());
+    assert!(out.contains(&format!("servers[0].policies[0].policy: no component sha256:{hex} has been uploaded")), "{out}");
+    let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], &config("")).await;
+    assert!(!status.success());
+    assert!(out.contains("names an uploaded component, and uploads are kept in `management.data_dir`, which is not set"), "{out}");
 }
