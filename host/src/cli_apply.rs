@@ -1,15 +1,15 @@
 //! `tollgate export` and `tollgate apply`: the running gateway's configuration as YAML, and a
 //! file made the running configuration, through the management API.
 //!
-//! What the API can change at run time (products, and which version of a server serves whom)
-//! is applied; a difference elsewhere (servers, listeners, limits) is shown and needs a restart
+//! What the API can change at run time (products, policy chains, and which version of a server
+//! serves whom) is applied; a difference elsewhere (servers, listeners, limits) is shown and needs a restart
 //! with the file.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{Config, ProductConfig, Routing};
+use crate::config::{Config, PolicyBinding, ProductConfig, Routing};
 
 /// Talks to one gateway's management API with the admin token.
 pub struct Remote {
@@ -57,6 +57,8 @@ pub enum Change {
     RemoveProduct(String),
     /// Which version of this server serves whom: its default, preview or retired versions.
     Routing(String, Routing),
+    /// The policy chain of a server, or of one version of it.
+    Chain { server: String, version: Option<String>, policies: Vec<PolicyBinding> },
     /// A top-level section other than products differs: it needs a restart.
     Restart(String),
 }
@@ -78,6 +80,14 @@ impl std::fmt::Display for Change {
                 }
                 Ok(())
             }
+            Change::Chain { server, version, policies } => {
+                let names: Vec<&str> = policies.iter().map(PolicyBinding::name).collect();
+                let names = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
+                match version {
+                    Some(v) => write!(f, "~ server {server} version {v} policies: {names}"),
+                    None => write!(f, "~ server {server} policies: {names}"),
+                }
+            }
             Change::Restart(k) => write!(f, "! {k} differs: the API cannot change it; restart the gateway with the file"),
         }
     }
@@ -90,17 +100,32 @@ fn routing_of(server: &Value) -> Option<Routing> {
     Some(Routing { default_version: server.get("default_version")?.as_str()?.to_owned(), preview, retired })
 }
 
-/// The servers without their routing, which the API changes live.
-fn without_routing(servers: Option<&Value>) -> Option<Value> {
+/// The servers without what the API changes live: their routing and their chains.
+fn without_live(servers: Option<&Value>) -> Option<Value> {
     let mut servers = servers?.clone();
     for s in servers.as_array_mut().into_iter().flatten().filter_map(Value::as_object_mut) {
         s.remove("default_version");
         s.remove("preview");
+        s.remove("policies");
         for v in s.get_mut("versions").and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
             v.remove("retired");
+            v.remove("policies");
         }
     }
     Some(servers)
+}
+
+/// A chain as the config writes it; absent is empty.
+fn chain_of(v: &Value) -> Value {
+    v.get("policies").filter(|p| !p.is_null()).cloned().unwrap_or(Value::Array(Vec::new()))
+}
+
+/// Each chain of a server: its own (`None`), or each version's.
+fn chains_of(server: &Value) -> BTreeMap<Option<String>, Value> {
+    match server.get("versions").and_then(Value::as_array).filter(|v| !v.is_empty()) {
+        Some(versions) => versions.iter().filter_map(|v| Some((Some(v.get("name")?.as_str()?.to_owned()), chain_of(v)))).collect(),
+        None => BTreeMap::from([(None, chain_of(server))]),
+    }
 }
 
 fn by_name(v: &Value, key: &str) -> BTreeMap<String, Value> {
@@ -115,7 +140,7 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
         let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| k.as_str() != "products").collect();
         for k in keys {
             let differs = match k.as_str() {
-                "servers" => without_routing(w.get(k)) != without_routing(r.get(k)),
+                "servers" => without_live(w.get(k)) != without_live(r.get(k)),
                 _ => w.get(k) != r.get(k),
             };
             if differs {
@@ -130,6 +155,15 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
             let (Some(w), Some(r)) = (routing_of(&s), running_servers.get(&name).and_then(routing_of)) else { continue };
             if w != r {
                 out.push(Change::Routing(name, w));
+            }
+        }
+        for (name, s) in by_name(&wanted, "servers") {
+            let running = running_servers.get(&name).map(chains_of).unwrap_or_default();
+            for (version, chain) in chains_of(&s) {
+                if running.get(&version) != Some(&chain) {
+                    let policies = serde_json::from_value(chain).expect("a chain read from the file");
+                    out.push(Change::Chain { server: name.clone(), version, policies });
+                }
             }
         }
     }
@@ -147,7 +181,8 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
     out
 }
 
-/// Applies the product changes, each with the ETag just read, so a concurrent change is refused.
+/// Applies the changes the API can make, each with the ETag just read, so a concurrent change
+/// is refused.
 pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow::Result<()> {
     let by_name: BTreeMap<&str, &ProductConfig> = file.products.iter().map(|p| (p.name.as_str(), p)).collect();
     for c in changes {
@@ -168,6 +203,14 @@ pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow
                 let url = format!("{}/api/servers/{n}/routing", remote.base);
                 let (_, etag, _) = remote.send(remote.http.get(&url)).await?;
                 remote.send(remote.http.put(&url).header("if-match", etag.unwrap_or_default()).json(r)).await?;
+            }
+            Change::Chain { server, version, policies } => {
+                let url = match version {
+                    Some(v) => format!("{}/api/servers/{server}/versions/{v}/policies", remote.base),
+                    None => format!("{}/api/servers/{server}/policies", remote.base),
+                };
+                let (_, etag, _) = remote.send(remote.http.get(&url)).await?;
+                remote.send(remote.http.put(&url).header("if-match", etag.unwrap_or_default()).json(policies)).await?;
             }
             Change::Restart(_) => {}
         }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
-pub use policy::{MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource};
+pub use policy::{DIGEST_PREFIX, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource, check_chain, is_digest};
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
 pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};

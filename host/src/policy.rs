@@ -13,6 +13,7 @@ mod loader;
 pub mod reload;
 mod relay;
 mod standard;
+pub mod uploads;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
 pub use relay::{Delivery, Relay};
 pub use exchange::{Attributes, Caller};
-pub use loader::{Loaded, load_product};
+pub use loader::{Loaded, Places, load_chain, load_product};
 
 use crate::config::{Config, ConfigError, Locator};
 use crate::gateway::Gateway;
@@ -36,11 +37,15 @@ pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
     loader::load(config, base, &Locator::new(&text)).await.map_err(|problems| ConfigError::Invalid { file: file.to_owned(), problems })
 }
 
-/// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they began with.
+/// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they
+/// began with. A chain set through the management API stays: the file's does not undo it.
 pub fn install(gw: &Gateway, loaded: &Loaded) {
     for server in gw.servers.values().flat_map(|e| e.all()) {
         let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
-        server.policies.store(chain);
+        let before = server.policies.rcu(|current| if current.from_api { current.clone() } else { chain.clone() });
+        if before.from_api && before.declared != chain.declared {
+            tracing::warn!(server = %server.key(), "the file's chain differs from the one set through the management API, which stays in force (apply the file with `tollgate apply`)");
+        }
     }
     for (name, product) in &gw.catalog.load().products {
         let same = loaded.product_sources.get(name).is_some_and(|src| *src == serde_json::to_value(&product.config).expect("a product serializes"));
@@ -50,7 +55,15 @@ pub fn install(gw: &Gateway, loaded: &Loaded) {
     }
 }
 
+/// Compiles `bytes` and checks they are a policy component, as loading a binding would (the
+/// compiled component is kept, so binding it next costs nothing). Blocks: call it off the
+/// async workers.
+pub fn check_component(bytes: &[u8]) -> Result<(), String> {
+    engine::Runtime::get()?.prepare(bytes).map(|_| ())
+}
+
 /// The chain a server runs now.
 pub fn current(server: &crate::gateway::Server) -> Arc<Chain> {
     server.policies.load_full()
 }
+

@@ -60,6 +60,11 @@ impl Admin {
         self.send(req).await
     }
 
+    /// A POST of raw bytes with this content type (a component upload).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        self.send(self.http.post(format!("{}{path}", self.base)).header("content-type", content_type).body(body)).await
+    }
+
     pub async fn delete_if(&self, path: &str, etag: Option<&str>) -> Answer {
         let mut req = self.http.delete(format!("{}{path}", self.base));
         if let Some(e) = etag {

@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::validate::Problems;
+use super::{Config, Locator, Problem};
 
 /// Upper bound on `limits.memory_mb`: the pooling allocator reserves this much per slot.
 pub const MAX_MEMORY_MB: u32 = 64;
 
 /// One policy bound to a server. The chain runs in list order on requests, in reverse on answers.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBinding {
-    /// A standard policy's name, or a path to a `.wasm` component (relative to the config file).
+    /// A standard policy's name, a path to a `.wasm` component (relative to the config file),
+    /// or `sha256:<hex>`, a component uploaded through the management API.
     pub policy: String,
     /// The policy's own settings; the policy checks them itself at load.
     #[serde(default = "empty_mapping")]
@@ -37,7 +39,7 @@ fn empty_mapping() -> serde_json::Value {
 }
 
 /// Resources one invocation of a policy may use.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyLimits {
     pub memory_mb: u32,
@@ -52,7 +54,7 @@ impl Default for PolicyLimits {
 }
 
 /// Where a secret's value comes from. Exactly one of the two.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,14 +63,26 @@ pub struct SecretSource {
     pub file: Option<PathBuf>,
 }
 
+/// How a binding names a component uploaded through the management API.
+pub const DIGEST_PREFIX: &str = "sha256:";
+
 impl PolicyBinding {
     /// A path names a custom component; a bare name names a standard policy.
     pub fn is_path(&self) -> bool {
         self.policy.ends_with(".wasm") || self.policy.contains('/')
     }
 
-    /// The name logs and errors use: the standard name, or the component's file stem.
+    /// The hex SHA-256 of an uploaded component, for `policy: sha256:<hex>`.
+    pub fn digest(&self) -> Option<&str> {
+        self.policy.strip_prefix(DIGEST_PREFIX)
+    }
+
+    /// The name logs and errors use: the standard name, the component's file stem, or
+    /// `sha256:` and the first 12 digits of an uploaded component's digest.
     pub fn name(&self) -> &str {
+        if let Some(hex) = self.digest() {
+            return &self.policy[..DIGEST_PREFIX.len() + hex.len().min(12)];
+        }
         if !self.is_path() {
             return &self.policy;
         }
@@ -82,11 +96,19 @@ impl PolicyBinding {
     }
 }
 
+/// 64 lowercase hex digits: a SHA-256, as the component store names files.
+pub fn is_digest(hex: &str) -> bool {
+    hex.len() == 64 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
     for (j, b) in bindings.iter().enumerate() {
         let at = format!("{at}[{j}]");
         if b.policy.trim().is_empty() {
             out.push(&format!("{at}.policy"), "name a standard policy or a path to a .wasm component");
+        }
+        if b.digest().is_some_and(|hex| !is_digest(hex)) {
+            out.push(&format!("{at}.policy"), &format!("'{}' is not a component reference: write sha256: and the 64 hex digits POST /api/components returned", b.policy));
         }
         if !b.config.is_object() {
             out.push(&format!("{at}.config"), "must be a mapping");
@@ -109,4 +131,27 @@ pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
             }
         }
     }
+}
+
+/// A protected server's `jwt` binding needs the canonical URL its tokens must name.
+pub(super) fn check_protects(out: &mut Problems, config: &Config, at: &str, bindings: &[PolicyBinding]) {
+    for (j, b) in bindings.iter().enumerate() {
+        let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
+        if protects && config.public_url.is_none() && config.listen.port() == 0 {
+            out.push(
+                &format!("{at}[{j}].config.authorization"),
+                "the canonical URL that tokens must name is not known with `listen` on port 0: set `public_url`, or a fixed port",
+            );
+        }
+    }
+}
+
+/// A chain sent to the management API: the checks `tollgate validate` makes of a server's
+/// `policies`, named under `policies`.
+pub fn check_chain(config: &Config, bindings: &[PolicyBinding]) -> Vec<Problem> {
+    let locator = Locator::new("");
+    let mut out = Problems::new(&locator);
+    check(&mut out, "policies", bindings);
+    check_protects(&mut out, config, "policies", bindings);
+    out.into_list()
 }

@@ -25,15 +25,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             super::telemetry::check_payload(&mut out, &format!("{at}.payload_log"), p);
         }
         for served in server.served() {
-            for (j, b) in served.config.policies.iter().enumerate() {
-                let protects = b.name() == "jwt" && b.config.get("authorization").is_some();
-                if protects && config.public_url.is_none() && config.listen.port() == 0 {
-                    out.push(
-                        &format!("{at}{}.policies[{j}].config.authorization", served.at),
-                        "the canonical URL that tokens must name is not known with `listen` on port 0: set `public_url`, or a fixed port",
-                    );
-                }
-            }
+            super::policy::check_protects(&mut out, config, &format!("{at}{}.policies", served.at), &served.config.policies);
         }
     }
     for (i, origin) in config.security.allowed_origins.iter().enumerate() {

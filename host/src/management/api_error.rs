@@ -6,7 +6,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::config::Problem;
 use crate::subscription::SubscriptionError;
+
+/// Problems in one line, as `tollgate validate` prints them.
+pub fn joined(problems: &[Problem]) -> String {
+    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,6 +22,13 @@ pub enum ApiError {
     /// `tollgate validate` uses.
     #[error("{0}")]
     Invalid(String),
+    /// What `tollgate validate` would say of the body, problem by problem.
+    #[error("{}", joined(.0))]
+    Problems(Vec<Problem>),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMedia(String),
     #[error("If-Match is required: send the ETag you read, so a concurrent change is not overwritten")]
     IfMatchRequired,
     #[error("{0}")]
@@ -24,6 +37,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("subscriptions are not kept: set `management.data_dir` in the config")]
     NoStore,
+    #[error("uploaded components are kept in `management.data_dir`: set it in the config")]
+    NoUploads,
     #[error("{0}")]
     Internal(String),
 }
@@ -32,11 +47,13 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::IfMatchRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::Stale(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NoStore => StatusCode::CONFLICT,
+            ApiError::NoStore | ApiError::NoUploads => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,7 +65,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "management API request failed");
         }
-        (status, Json(json!({ "error": { "status": status.as_u16(), "message": self.to_string() } }))).into_response()
+        let mut body = json!({ "error": { "status": status.as_u16(), "message": self.to_string() } });
+        if let ApiError::Problems(problems) = &self {
+            body["error"]["problems"] = problems.iter().map(|p| json!({ "path": p.path, "message": p.message })).collect();
+        }
+        (status, Json(body)).into_response()
     }
 }
 

@@ -6,9 +6,11 @@
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
 mod api_error;
+mod components;
 mod config_io;
 pub mod auth;
 mod openapi;
+pub mod policies;
 pub mod products;
 mod subscriptions;
 pub mod versions;
@@ -37,6 +39,14 @@ pub struct Management {
 
 pub type Shared = Arc<Management>;
 
+impl Management {
+    /// Where the bindings sent to the API find their files: paths from the config file's
+    /// directory, uploaded components in `data_dir`.
+    pub fn places(&self) -> crate::policy::Places {
+        crate::policy::Places::of(&self.gateway.config, &self.base)
+    }
+}
+
 /// Every management route: the open ones, and the admin ones behind the token check.
 pub fn router(state: Shared) -> Router {
     open_routes().merge(crate::telemetry::endpoint::routes(state.gateway.clone())).merge(admin_routes(state.clone())).with_state(state)
@@ -55,6 +65,9 @@ fn admin_routes(state: Shared) -> Router<Shared> {
         .route("/api/servers/{name}/versions/{version}/{action}", post(versions::act))
         .route("/api/servers/{name}/routing", get(versions::get_routing).put(versions::put_routing))
         .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
+        .route("/api/servers/{name}/policies", get(policies::get).put(policies::put))
+        .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version))
+        .route("/api/components", get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(components::MAX_BYTES)))
         .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))
         .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))

@@ -65,7 +65,7 @@ pub fn document() -> Value {
             },
             "/api/servers/{name}/versions/{version}/promote": { "post": change("Make the version the default for new sessions; live sessions stay where they are. A preview of it ends", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
             "/api/servers/{name}/versions/{version}/retire": { "post": change("Retire a version: its requests, live sessions included, get 410 naming the version to use (not the default or the preview: 409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
-            "/api/servers/{name}/versions/{version}/reinstate": { "post": change("Serve a retired version again", "versions", json!([name.clone(), version, if_match.clone()])) },
+            "/api/servers/{name}/versions/{version}/reinstate": { "post": change("Serve a retired version again", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
             "/api/servers/{name}/routing": {
                 "get": op("The routing alone, in the shape PUT takes (ETag header)", "versions", "200", json!({
                     "parameters": [name.clone()],
@@ -76,6 +76,33 @@ pub fn document() -> Value {
             "/api/servers/{name}/preview": {
                 "put": with_body(change("Route a share of new sessions, and chosen subscriptions, to a preview version", "versions", json!([name.clone(), if_match.clone()])), "Preview"),
                 "delete": change("End the preview: new sessions all reach the default", "versions", json!([name.clone(), if_match.clone()])),
+            },
+            "/api/servers/{name}/policies": {
+                "get": op("The chain a server without versions runs, in the config file's shape (ETag header)", "policies", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": with_body(change("Replace the chain: checked as `tollgate validate` checks a file and by each policy's own init (422 with the problems), kept, then in force for every next request; requests in flight finish on the old chain", "policies", json!([name.clone(), if_match.clone()])), "Chain"),
+            },
+            "/api/servers/{name}/versions/{version}/policies": {
+                "get": op("The chain one version runs (ETag header)", "policies", "200", json!({
+                    "parameters": [name.clone(), version.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": with_body(change("Replace one version's chain, as for a server without versions", "policies", json!([name.clone(), version.clone(), if_match.clone()])), "Chain"),
+            },
+            "/api/components": {
+                "get": op("The uploaded policy components, and which chains use each", "policies", "200", json!({})),
+                "post": op("Upload a policy component; it is compiled and checked to be a policy component, then kept under its SHA-256. The answer's `policy` (`sha256:<hex>`) is what a binding names", "policies", "201", json!({
+                    "requestBody": { "required": true, "content": { "application/wasm": { "schema": { "type": "string", "format": "binary" } } } },
+                    "responses": {
+                        "200": { "description": "the same component was kept already" },
+                        "409": { "$ref": "#/components/responses/Error" },
+                        "413": { "$ref": "#/components/responses/Error" },
+                        "415": { "$ref": "#/components/responses/Error" },
+                        "422": { "$ref": "#/components/responses/Error" }
+                    }
+                })),
             },
             "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
             "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
@@ -135,6 +162,20 @@ pub fn document() -> Value {
                         "policies": { "type": "array", "items": { "type": "object" } }
                     }
                 },
+                "PolicyBinding": {
+                    "type": "object",
+                    "required": ["policy"],
+                    "properties": {
+                        "policy": { "type": "string", "description": "a standard policy's name, a path to a .wasm component (relative to the config file), or sha256:<hex> of an uploaded component" },
+                        "config": { "type": "object", "description": "the policy's own settings; the policy checks them" },
+                        "fail_open": { "type": "boolean", "default": false },
+                        "limits": { "type": "object", "properties": { "memory_mb": { "type": "integer" }, "timeout_ms": { "type": "integer" } } },
+                        "allow_hosts": { "type": "array", "items": { "type": "string" } },
+                        "secrets": { "type": "object", "additionalProperties": { "type": "object", "properties": { "env": { "type": "string" }, "file": { "type": "string" } }, "description": "where the value comes from, never the value" } }
+                    },
+                    "additionalProperties": false
+                },
+                "Chain": { "type": "array", "items": { "$ref": "#/components/schemas/PolicyBinding" } },
                 "Preview": {
                     "type": "object",
                     "required": ["version"],

@@ -70,7 +70,7 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()>
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored product '{name}' is unreadable: {e}"))?;
         let product = match stored.product {
             Some(p) if !stored.deleted => {
-                let chain = crate::policy::load_product(&p, base).await.map_err(|problems| {
+                let chain = crate::policy::load_product(&p, &crate::policy::Places::of(&gw.config, base)).await.map_err(|problems| {
                     anyhow::anyhow!("stored product '{name}': {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))
                 })?;
                 let product = Product::new(p);
@@ -112,7 +112,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
         (None, Some(g)) if g != "*" => return Err(ApiError::Stale(format!("product '{name}' does not exist"))),
         _ => {}
     }
-    let chain = crate::policy::load_product(&p, &m.base).await.map_err(|problems| ApiError::Invalid(joined(&problems)))?;
+    let chain = crate::policy::load_product(&p, &m.places()).await.map_err(|problems| ApiError::Invalid(joined(&problems)))?;
     persist(&registry, &name, &Stored { product: Some(p.clone()), deleted: false }).await?;
     let tag = etag(&p);
     let product = Product::new(p);

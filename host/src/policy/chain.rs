@@ -34,6 +34,11 @@ pub struct Binding {
 #[derive(Default)]
 pub struct Chain {
     pub(super) bindings: Vec<Binding>,
+    /// The bindings as they were declared (secrets as references), for the management API
+    /// and `tollgate export`: swapped with the chain, so the two always agree.
+    pub declared: Vec<crate::config::PolicyBinding>,
+    /// Set through the management API: a reload of the file leaves it in place.
+    pub from_api: bool,
 }
 
 /// Headers a policy wants on (or off) this one request to an HTTP backend.
@@ -97,7 +102,7 @@ impl Chain {
 
     /// This chain's bindings, then `next`'s: a product's chain before a server's.
     pub fn then(&self, next: &Chain) -> Chain {
-        Chain { bindings: self.bindings.iter().chain(next.bindings.iter()).cloned().collect() }
+        Chain { bindings: self.bindings.iter().chain(next.bindings.iter()).cloned().collect(), ..Chain::default() }
     }
 
     /// Runs the request phase on a client message.

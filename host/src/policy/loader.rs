@@ -12,6 +12,7 @@ use super::chain::{Binding, Chain};
 use super::engine::{Fault, Instance, Runtime};
 use super::exchange::{Call, Caller, View};
 use super::standard;
+use super::uploads;
 use crate::config::{Config, Locator, PolicyBinding, Problem};
 use crate::jsonrpc::Message;
 
@@ -26,6 +27,21 @@ pub struct Loaded {
     /// product the management API has since changed.
     pub product_sources: HashMap<String, serde_json::Value>,
     pub files: Vec<PathBuf>,
+}
+
+/// Where a binding's files are found: relative paths and secret files from `base` (the config
+/// file's directory), uploaded components (`sha256:<hex>`) in `components`.
+#[derive(Debug, Clone)]
+pub struct Places {
+    pub base: PathBuf,
+    pub components: Option<PathBuf>,
+}
+
+impl Places {
+    pub fn of(config: &Config, base: &Path) -> Places {
+        let components = config.management.as_ref().and_then(|m| m.data_dir.as_deref()).map(uploads::dir);
+        Places { base: base.to_owned(), components }
+    }
 }
 
 /// Loads the chains of every server of a validated config; `base` resolves relative paths.
@@ -43,43 +59,71 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
         Ok(rt) => rt,
         Err(e) => return Err(vec![problem(locator, "servers", e)]),
     };
+    let places = Places::of(config, base);
     for (i, served) in config.servers.iter().enumerate().flat_map(|(i, s)| s.served().into_iter().map(move |v| (i, v))) {
-        let (server, key) = (&served.config, served.key());
-        let mut chain = Chain::default();
-        let mut names: HashSet<String> = HashSet::new();
-        for (j, b) in server.policies.iter().enumerate() {
-            let at = format!("servers[{i}]{}.policies[{j}]", served.at);
-            // Each version keeps its own state (counters, quotas), as its chain is its own.
-            let mut namespace = format!("{key}/{}", b.name());
-            let mut k = 1;
-            while !names.insert(namespace.clone()) {
-                k += 1;
-                namespace = format!("{key}/{}#{k}", b.name());
-            }
-            // A protected server's jwt binding learns the server's canonical URL.
-            let b = &crate::authorization::complete(config, &server.name, b);
-            match bind(rt, &server.name, b, base, namespace, &mut loaded.files).await {
-                Ok(binding) => chain.bindings.push(binding),
-                Err((field, message)) => problems.push(problem(locator, &format!("{at}{field}"), message)),
-            }
-        }
+        let key = served.key();
+        let at = format!("servers[{i}]{}.policies", served.at);
+        let chain = server_chain(rt, config, &served.config.name, &key, &served.config.policies, &at, &places, locator, &mut loaded.files, &mut problems).await;
         loaded.chains.insert(key, Arc::new(chain));
     }
     for (i, product) in config.products.iter().enumerate() {
-        let chain = product_chain(rt, product, &format!("products[{i}]"), base, locator, &mut loaded.files, &mut problems).await;
+        let chain = product_chain(rt, product, &format!("products[{i}]"), &places, locator, &mut loaded.files, &mut problems).await;
         loaded.products.insert(product.name.clone(), Arc::new(chain));
     }
     if problems.is_empty() { Ok(loaded) } else { Err(problems) }
 }
 
+/// The chain of one server or version (`key`); problems are named under `at`.
+#[allow(clippy::too_many_arguments)]
+async fn server_chain(rt: &'static Runtime, config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], at: &str, places: &Places, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+    let mut chain = Chain { declared: bindings.to_vec(), ..Chain::default() };
+    let mut names: HashSet<String> = HashSet::new();
+    for (j, b) in bindings.iter().enumerate() {
+        // Each version keeps its own state (counters, quotas), as its chain is its own.
+        let mut namespace = format!("{key}/{}", b.name());
+        let mut k = 1;
+        while !names.insert(namespace.clone()) {
+            k += 1;
+            namespace = format!("{key}/{}#{k}", b.name());
+        }
+        // A protected server's jwt binding learns the server's canonical URL.
+        let b = &crate::authorization::complete(config, server, b);
+        match bind(rt, server, b, places, namespace, files).await {
+            Ok(binding) => chain.bindings.push(binding),
+            Err((field, message)) => problems.push(problem(locator, &format!("{at}[{j}]{field}"), message)),
+        }
+    }
+    chain
+}
+
+/// A chain sent to the management API for the server or version `key`, compiled and each
+/// binding's config checked by its policy, as at load; problems are named under `policies`.
+/// State (counters, quotas) carries over from the chain it replaces, binding by binding name.
+pub async fn load_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
+    let locator = Locator::new("");
+    let mut chain = if bindings.is_empty() {
+        Chain::default()
+    } else {
+        let rt = Runtime::get().map_err(|e| vec![problem(&locator, "policies", e)])?;
+        let mut problems = Vec::new();
+        let chain = server_chain(rt, config, server, key, bindings, "policies", places, &locator, &mut Vec::new(), &mut problems).await;
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        chain
+    };
+    chain.from_api = true;
+    Ok(Arc::new(chain))
+}
+
 /// A product's own chain; problems are named under `at`.
-async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductConfig, at: &str, base: &Path, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductConfig, at: &str, places: &Places, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
     let mut chain = Chain::default();
     let owner = format!("product:{}", product.name);
     for (j, b) in product.policies.iter().enumerate() {
         // The product's state (counters, quotas) is its own, shared by all its servers.
         let namespace = format!("{owner}/{}#{j}", b.name());
-        match bind(rt, &owner, b, base, namespace, files).await {
+        match bind(rt, &owner, b, places, namespace, files).await {
             Ok(binding) => chain.bindings.push(binding),
             Err((field, message)) => problems.push(problem(locator, &format!("{at}.policies[{j}]{field}"), message)),
         }
@@ -88,15 +132,24 @@ async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductCon
 }
 
 /// One product's chain, for a product sent to the management API.
-pub async fn load_product(product: &crate::config::ProductConfig, base: &Path) -> Result<Arc<Chain>, Vec<Problem>> {
+pub async fn load_product(product: &crate::config::ProductConfig, places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
     if product.policies.is_empty() {
         return Ok(Default::default());
     }
     let locator = Locator::new("");
     let rt = Runtime::get().map_err(|e| vec![problem(&locator, "product.policies", e)])?;
     let mut problems = Vec::new();
-    let chain = product_chain(rt, product, "product", base, &locator, &mut Vec::new(), &mut problems).await;
+    let chain = product_chain(rt, product, "product", places, &locator, &mut Vec::new(), &mut problems).await;
     if problems.is_empty() { Ok(Arc::new(chain)) } else { Err(problems) }
+}
+
+/// The bytes of an uploaded component a binding names.
+fn uploaded(b: &PolicyBinding, places: &Places) -> Result<Vec<u8>, (String, String)> {
+    let hex = b.digest().unwrap_or_default();
+    let Some(dir) = &places.components else {
+        return Err((".policy".into(), format!("'{}' names an uploaded component, and uploads are kept in `management.data_dir`, which is not set", b.policy)));
+    };
+    uploads::read(dir, hex).map_err(|e| (".policy".into(), e))
 }
 
 fn problem(locator: &Locator, path: &str, message: String) -> Problem {
@@ -104,8 +157,10 @@ fn problem(locator: &Locator, path: &str, message: String) -> Problem {
 }
 
 /// One binding; on failure, the field at fault and why.
-async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, base: &Path, namespace: String, files: &mut Vec<PathBuf>) -> Result<Binding, (String, String)> {
+async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, places: &Places, namespace: String, files: &mut Vec<PathBuf>) -> Result<Binding, (String, String)> {
+    let base = places.base.as_path();
     let bytes: Arc<[u8]> = match b.path(base) {
+        _ if b.digest().is_some() => uploaded(b, places)?.into(),
         Some(path) => {
             let bytes = std::fs::read(&path).map_err(|e| (".policy".into(), format!("cannot read {}: {e}", path.display())))?;
             files.push(path);

@@ -17,6 +17,8 @@ pub enum Kind {
     Products,
     /// Which version of a server serves whom, as the management API last set it.
     Routing,
+    /// Policy chains set through the management API, by server or version (`docs@v2`).
+    Chains,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Subscriptions => TableDefinition::new("subscriptions"),
             Kind::Products => TableDefinition::new("products"),
             Kind::Routing => TableDefinition::new("routing"),
+            Kind::Chains => TableDefinition::new("chains"),
         }
     }
 }

@@ -1,0 +1,83 @@
+//! `/api/components`: policy components uploaded for bindings to use. The body of a POST is the
+//! component itself (`application/wasm`); it is compiled and checked to be a policy component
+//! before it is kept, content-addressed, in `data_dir`. The answer's `policy` is what a
+//! binding's `policy:` says to use it: `sha256:<hex>`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::api_error::ApiError;
+use crate::policy::uploads;
+
+/// The largest component taken: a componentized Python policy is some tens of megabytes.
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+
+fn dir(m: &Shared) -> Result<std::path::PathBuf, ApiError> {
+    m.places().components.ok_or(ApiError::NoUploads)
+}
+
+/// The bindings, by server or version, that use each component now.
+fn used_by(m: &Shared) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for server in m.gateway.servers.values().flat_map(|e| e.all()) {
+        for b in &server.policies.load().declared {
+            if let Some(hex) = b.digest() {
+                out.entry(hex.to_owned()).or_default().push(server.key());
+            }
+        }
+    }
+    out
+}
+
+pub async fn list(State(m): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let dir = dir(&m)?;
+    let stored = tokio::task::spawn_blocking(move || uploads::list(&dir)).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let used = used_by(&m);
+    let items: Vec<Value> = stored
+        .into_iter()
+        .map(|s| {
+            let mut v = json!(s);
+            v["used_by"] = json!(used.get(&s.sha256).cloned().unwrap_or_default());
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "components": items })))
+}
+
+/// Keeps a component: 201 when new, 200 when the same bytes were kept already.
+pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let kind = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if kind.split(';').next().map(str::trim) != Some("application/wasm") {
+        return Err(ApiError::UnsupportedMedia(format!("send the component as `Content-Type: application/wasm` (not '{kind}')")));
+    }
+    let bytes = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!("a component may be at most {MAX_BYTES} bytes")),
+        _ => ApiError::Invalid(e.body_text()),
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::Invalid("the body is empty: send the component's bytes".into()));
+    }
+    let dir = dir(&m)?;
+    let (hex, size) = (uploads::digest(&bytes), bytes.len());
+    // Compiling takes a while: off the async workers, as at load.
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || crate::policy::check_component(&checked))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Invalid(format!("the upload is not a policy component: {e}")))?;
+    let (at, name) = (dir.clone(), hex.clone());
+    let created = tokio::task::spawn_blocking(move || uploads::save(&at, &name, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(format!("cannot keep the component in {}: {e}", dir.display())))?;
+    let reference = uploads::reference(&hex);
+    tracing::info!(component = %reference, created, "policy component uploaded");
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "policy": reference, "sha256": hex, "size": size }))).into_response())
+}

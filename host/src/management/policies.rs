@@ -1,0 +1,126 @@
+//! `/api/servers/{name}/policies` and `/api/servers/{name}/versions/{version}/policies`: the
+//! chain a server (or one version of it) runs, in the config file's shape, with its ETag.
+//!
+//! A PUT is checked as `tollgate validate` checks a file, then compiled and each binding's
+//! config checked by its policy, all before anything changes; it is kept in the store, then
+//! swapped in whole. Requests in flight finish on the chain they began with; a live session's
+//! next request runs the new one. Secrets stay references (`env`, `file`), never values.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::Shared;
+use super::api_error::ApiError;
+use super::subscriptions::if_match;
+use crate::config::PolicyBinding;
+use crate::gateway::{Gateway, Server};
+use crate::subscription::Kind;
+
+/// A strong ETag from the declared chain.
+pub fn etag(chain: &[PolicyBinding]) -> String {
+    let bytes = serde_json::to_vec(chain).expect("a chain serializes");
+    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
+}
+
+/// The server or version a path names.
+fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
+    let e = gw.servers.get(name).ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))?;
+    match version {
+        None if e.has_versions() => Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies"))),
+        None => Ok(e.all()[0].clone()),
+        Some(v) => e.version(v).cloned().ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{v}'"))),
+    }
+}
+
+fn answer(status: StatusCode, chain: &[PolicyBinding]) -> Response {
+    let mut r = (status, Json(chain)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(chain)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let server = target(&m.gateway, &name, None)?;
+    Ok(answer(StatusCode::OK, &server.policies.load().declared))
+}
+
+pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let server = target(&m.gateway, &name, Some(&version))?;
+    Ok(answer(StatusCode::OK, &server.policies.load().declared))
+}
+
+pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+    replace(&m, &name, None, &h, body).await
+}
+
+pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+    replace(&m, &name, Some(&version), &h, body).await
+}
+
+/// Replaces a chain whole: If-Match with its ETag, the checks, the store, then the swap.
+async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(bindings) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let server = target(&m.gateway, name, version)?;
+    let given = if_match(h)?;
+    let problems = crate::config::check_chain(&m.gateway.config, &bindings);
+    if !problems.is_empty() {
+        return Err(ApiError::Problems(problems));
+    }
+    let key = server.key();
+    let _w = m.writing.lock().await;
+    let current = etag(&server.policies.load().declared);
+    if current != given {
+        return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));
+    }
+    let chain = crate::policy::load_chain(&m.gateway.config, name, &key, &bindings, &m.places()).await.map_err(ApiError::Problems)?;
+    persist(&m.gateway, &key, &bindings).await?;
+    server.policies.store(chain);
+    let names: Vec<&str> = bindings.iter().map(PolicyBinding::name).collect();
+    tracing::info!(server = %key, policies = %names.join(", "), "policy chain replaced");
+    Ok(answer(StatusCode::OK, &bindings))
+}
+
+/// Kept in `data_dir` when there is one, so a restart serves the same chain; without it, a
+/// change lasts until the gateway stops.
+async fn persist(gw: &Gateway, key: &str, chain: &[PolicyBinding]) -> Result<(), ApiError> {
+    let Some(registry) = &gw.subscriptions else { return Ok(()) };
+    let bytes = serde_json::to_vec(chain).expect("a chain serializes");
+    let (store, key) = (registry.store(), key.to_owned());
+    tokio::task::spawn_blocking(move || store.put(Kind::Chains, &key, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// At start: chains set through the API win over the file's. One that no longer loads stops
+/// the start (serving the file's chain instead could loosen what the API tightened); one for a
+/// server or version the file no longer has is logged and skipped.
+pub async fn restore(gw: &Gateway, places: &crate::policy::Places) -> anyhow::Result<()> {
+    let Some(registry) = &gw.subscriptions else { return Ok(()) };
+    let store = registry.store();
+    let rows = tokio::task::spawn_blocking(move || store.all(Kind::Chains)).await??;
+    for (key, bytes) in rows {
+        let bindings: Vec<PolicyBinding> = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored chain of '{key}' is unreadable: {e}"))?;
+        let (name, version) = match key.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (key.as_str(), None),
+        };
+        let Ok(server) = target(gw, name, version) else {
+            tracing::warn!(server = %key, "a chain was kept for a server or version the file no longer has; ignored");
+            continue;
+        };
+        let chain = crate::policy::load_chain(&gw.config, name, &key, &bindings, places)
+            .await
+            .map_err(|problems| anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
+        server.policies.store(chain);
+        tracing::info!(server = %key, "policy chain restored from the management API's store");
+    }
+    Ok(())
+}
