@@ -266,6 +266,21 @@ impl Drop for RunningGateway {
     }
 }
 
+/// Runs `tollgate ARGS --management URL` (`export`, `apply`) with the admin token in its
+/// environment; whether it succeeded, its stdout and its stderr.
+pub async fn run_remote(args: &[&str], management: &str, token: &str) -> (bool, String, String) {
+    let out = Command::new(process::binary("tollgate"))
+        .args(args)
+        .arg("--management")
+        .arg(management)
+        .env("TOLLGATE_ADMIN_TOKEN", token)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = crate::within(30, "tollgate to finish", out).await.expect("run tollgate");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Runs `tollgate` with arguments and a config text; returns how it exited and what it printed.
 pub async fn run_tollgate(args: &[&str], config_text: &str) -> (ExitStatus, String) {
     let file = write_temp("config.yaml", config_text);

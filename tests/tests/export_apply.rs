@@ -1,7 +1,6 @@
 //! `tollgate export` then `tollgate apply` of the same file yields no difference; a product
 //! added to or removed from the file is applied to the running gateway through its API.
 
-use std::process::Stdio;
 
 use serde_json::json;
 use tollgate_tests::admin::Admin;
@@ -13,16 +12,7 @@ const TOKEN: &str = "export-apply-admin-token";
 
 /// Runs `tollgate ARGS --management URL` with the admin token in its environment.
 async fn tollgate(args: &[&str], management: &str) -> (bool, String, String) {
-    let out = tokio::process::Command::new(process::binary("tollgate"))
-        .args(args)
-        .arg("--management")
-        .arg(management)
-        .env("TOLLGATE_ADMIN_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tollgate_tests::within(30, "tollgate to finish", out).await.expect("run tollgate");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    tollgate_tests::gateway::run_remote(args, management, TOKEN).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 //! changed chain in the file is applied live.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
@@ -185,16 +184,7 @@ async fn each_version_has_a_chain_of_its_own() {
 
 /// Runs `tollgate ARGS --management URL` with the admin token in its environment.
 async fn tollgate(args: &[&str], management: &str) -> (bool, String, String) {
-    let out = tokio::process::Command::new(process::binary("tollgate"))
-        .args(args)
-        .arg("--management")
-        .arg(management)
-        .env("TOLLGATE_ADMIN_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tollgate_tests::within(30, "tollgate to finish", out).await.expect("run tollgate");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    tollgate_tests::gateway::run_remote(args, management, TOKEN).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

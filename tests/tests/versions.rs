@@ -3,7 +3,6 @@
 //! subscription; promote under a live session; retire; export then apply; validation.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use serde_json::{Value, json};
 use tollgate_tests::admin::{Admin, Answer};
@@ -278,16 +277,7 @@ async fn a_stateless_request_is_routed_by_the_same_rule_one_by_one() {
 
 /// Runs `tollgate ARGS --management URL` with the admin token in its environment.
 async fn tollgate(args: &[&str], management: &str) -> (bool, String, String) {
-    let out = tokio::process::Command::new(tollgate_tests::process::binary("tollgate"))
-        .args(args)
-        .arg("--management")
-        .arg(management)
-        .env("TOLLGATE_ADMIN_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tollgate_tests::within(30, "tollgate to finish", out).await.expect("run tollgate");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    tollgate_tests::gateway::run_remote(args, management, TOKEN).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
