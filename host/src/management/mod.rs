@@ -27,6 +27,17 @@ use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
 
+/// Writes one record of what the API changed to the store before the change is answered.
+/// The write syncs to disk, so it runs off the async threads.
+async fn keep<T: serde::Serialize>(registry: &crate::subscription::Registry, kind: crate::subscription::Kind, key: &str, value: &T) -> Result<(), api_error::ApiError> {
+    let bytes = serde_json::to_vec(value).expect("an API record serializes");
+    let (store, key) = (registry.store(), key.to_owned());
+    tokio::task::spawn_blocking(move || store.put(kind, &key, &bytes))
+        .await
+        .map_err(|e| api_error::ApiError::Internal(e.to_string()))?
+        .map_err(|e| api_error::ApiError::Internal(e.to_string()))
+}
+
 /// What the management handlers share.
 pub struct Management {
     pub gateway: Arc<Gateway>,

@@ -91,12 +91,7 @@ async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, b
 /// change lasts until the gateway stops.
 async fn persist(gw: &Gateway, key: &str, chain: &[PolicyBinding]) -> Result<(), ApiError> {
     let Some(registry) = &gw.subscriptions else { return Ok(()) };
-    let bytes = serde_json::to_vec(chain).expect("a chain serializes");
-    let (store, key) = (registry.store(), key.to_owned());
-    tokio::task::spawn_blocking(move || store.put(Kind::Chains, &key, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    super::keep(registry, Kind::Chains, key, &chain).await
 }
 
 /// At start: chains set through the API win over the file's. One that no longer loads stops

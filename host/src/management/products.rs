@@ -144,12 +144,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
 }
 
 async fn persist(registry: &crate::subscription::Registry, name: &str, stored: &Stored) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(stored).expect("a product serializes");
-    let (store, key) = (registry.store(), name.to_owned());
-    tokio::task::spawn_blocking(move || store.put(Kind::Products, &key, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    super::keep(registry, Kind::Products, name, stored).await
 }
 
 fn joined(problems: &[crate::config::Problem]) -> String {

@@ -171,12 +171,7 @@ async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Ro
 /// callers; without it, a change lasts until the gateway stops.
 async fn persist(gw: &Gateway, name: &str, r: &Routing) -> Result<(), ApiError> {
     let Some(registry) = &gw.subscriptions else { return Ok(()) };
-    let bytes = serde_json::to_vec(r).expect("a routing serializes");
-    let (store, key) = (registry.store(), name.to_owned());
-    tokio::task::spawn_blocking(move || store.put(Kind::Routing, &key, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    super::keep(registry, Kind::Routing, name, r).await
 }
 
 /// At start: routings changed through the API win over the file's, as long as they still fit
