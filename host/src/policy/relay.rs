@@ -42,12 +42,16 @@ impl Relay {
     /// Runs the message phase on one message from the backend.
     pub async fn pass(&self, msg: Message) -> Delivery {
         let mut msg = msg;
+        // What the policies read: serialized once, and again only when one replaced the message.
+        let mut text = String::new();
         for b in self.chain.bindings[..self.ran].iter().rev() {
             if !b.hooks.contains(Hooks::MESSAGE) {
                 continue;
             }
             let view = View { phase: Phase::Message, call: self.call.clone(), attributes: self.attributes.clone(), outcome: None };
-            let text = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+            if text.is_empty() {
+                text = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
+            }
             let step = observe(b, "message");
             let decided = async {
                 let mut inst = b.start(view).await?;
@@ -71,7 +75,10 @@ impl Relay {
             });
             match result {
                 Ok(Step::Pass) => {}
-                Ok(Step::Replace(m)) => msg = m,
+                Ok(Step::Replace(m)) => {
+                    msg = m;
+                    text.clear();
+                }
                 Ok(Step::Drop(r)) => {
                     tracing::debug!(policy = %b.grants.policy, server = %b.grants.server, method = msg.method().unwrap_or_default(), "policy dropped a message from the backend");
                     let r = r.unwrap_or_else(|| refused(&b.grants.policy));
