@@ -49,7 +49,12 @@ pub fn complete(config: &Config, server: &str, b: &PolicyBinding) -> PolicyBindi
 
 /// The metadata document of one server, if it is protected.
 pub fn metadata(config: &Config, server: &str) -> Option<Value> {
-    let s = config.servers.iter().find(|s| s.name == server)?;
+    of_server(config, config.servers.iter().find(|s| s.name == server)?)
+}
+
+/// The metadata document of `s` as it runs now (the management API may have changed it).
+fn of_server(config: &Config, s: &crate::config::ServerConfig) -> Option<Value> {
+    let server = s.name.as_str();
     // A versioned server is protected when a version is: they share `/{name}/mcp`.
     let a = s.policies.iter().chain(s.versions.iter().flat_map(|v| v.policies.iter())).find_map(section)?;
     let resource = a.get("resource").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| resource_url(config, server));
@@ -68,12 +73,13 @@ pub fn metadata(config: &Config, server: &str) -> Option<Value> {
 
 /// `/.well-known/oauth-protected-resource/{name}/mcp`.
 pub async fn path_form(State(gw): State<Arc<Gateway>>, Path(name): Path<String>) -> Response {
-    answer(metadata(&gw.config, &name))
+    answer(gw.endpoint(&name).ok().and_then(|e| of_server(&gw.config, &e.running_config())))
 }
 
 /// `/.well-known/oauth-protected-resource`: only when one server alone is protected.
 pub async fn root_form(State(gw): State<Arc<Gateway>>) -> Response {
-    let mut docs = gw.config.servers.iter().filter_map(|s| metadata(&gw.config, &s.name));
+    let servers = gw.endpoints();
+    let mut docs = servers.values().filter_map(|e| of_server(&gw.config, &e.running_config()));
     match (docs.next(), docs.next()) {
         (Some(doc), None) => answer(Some(doc)),
         _ => answer(None),

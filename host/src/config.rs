@@ -352,6 +352,22 @@ impl Config {
     }
 }
 
+/// A server sent to the management API: relative spec paths taken from `base`, checked in
+/// the words `tollgate validate` uses (places under `server`), every `openapi` document
+/// loaded, and its default version named. Blocks while documents load.
+pub fn check_server(config: &Config, server: &mut ServerConfig, base: &Path) -> Vec<Problem> {
+    openapi::resolve_server_paths(server, base);
+    let locator = Locator::new("");
+    let mut out = validate::Problems::new(&locator);
+    validate::check_server(&mut out, config, "server", server);
+    let mut problems = out.into_list();
+    if problems.is_empty() {
+        problems = openapi::check_server(config, "server", server, &locator);
+    }
+    versions::settle_default(server);
+    problems
+}
+
 /// serde_norway appends "at line X column Y"; the Problem carries that itself.
 fn strip_location(message: &str) -> String {
     match message.find(" at line ") {

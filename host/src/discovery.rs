@@ -36,7 +36,8 @@ pub async fn servers(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             None => return crate::transport::respond::error(&GatewayError::SubscriptionKeyInvalid, None),
         }
     }
-    let mut names: Vec<&String> = gw.servers.keys().collect();
+    let servers = gw.endpoints();
+    let mut names: Vec<&String> = servers.keys().collect();
     names.sort();
     let mut out = Vec::new();
     for name in names {
@@ -48,7 +49,7 @@ pub async fn servers(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 None => continue,
             },
         };
-        let endpoint = &gw.servers[name.as_str()];
+        let endpoint = &servers[name.as_str()];
         let mut meta = json!({});
         if let Some(p) = &through {
             meta["product"] = json!(p.name());

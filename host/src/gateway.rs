@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -41,10 +43,14 @@ impl Server {
     }
 }
 
+/// The endpoints by server name.
+pub type Servers = HashMap<String, Arc<Endpoint>>;
+
 pub struct Gateway {
     pub config: Config,
-    /// What `/{name}/…` reaches, by server name.
-    pub servers: HashMap<String, Arc<Endpoint>>,
+    /// What `/{name}/…` reaches, by server name; swapped whole when the management API adds,
+    /// replaces or removes a server, so a request sees one consistent map.
+    pub servers: ArcSwap<Servers>,
     /// The products, swapped whole when they change.
     pub catalog: arc_swap::ArcSwap<crate::product::Catalog>,
     /// Subscriptions, where `management.data_dir` keeps them.
@@ -73,10 +79,31 @@ impl Gateway {
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers, catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
+        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
     }
 
     pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {
-        self.servers.get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
+        self.servers.load().get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
+    }
+
+    /// Every endpoint now, by name.
+    pub fn endpoints(&self) -> Arc<Servers> {
+        self.servers.load_full()
+    }
+
+    /// Every server and version now, retired ones included.
+    pub fn all_servers(&self) -> Vec<Arc<Server>> {
+        self.servers.load().values().flat_map(|e| e.all().iter().cloned()).collect()
+    }
+
+    /// Puts `endpoint` in place of the server `name` (or removes it), for requests that start
+    /// from now on. The caller serializes changes.
+    pub fn set_endpoint(&self, name: &str, endpoint: Option<Arc<Endpoint>>) {
+        let mut next = Servers::clone(&self.servers.load());
+        match endpoint {
+            Some(e) => next.insert(name.to_owned(), e),
+            None => next.remove(name),
+        };
+        self.servers.store(Arc::new(next));
     }
 }

@@ -214,16 +214,18 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             let l = tokio::net::TcpListener::bind(m.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {} (management): {e}", m.listen))?;
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
+            let places = tollgate::policy::Places::of(&gw.config, &base);
+            tollgate::management::servers::restore(&gw, &base, &places).await?;
             tollgate::management::products::restore(&gw, &base).await?;
             tollgate::management::versions::restore(&gw).await?;
-            tollgate::management::policies::restore(&gw, &tollgate::policy::Places::of(&gw.config, &base)).await?;
+            tollgate::management::policies::restore(&gw, &places).await?;
             let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, base, writing: Default::default() });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }
         _ => None,
     };
-    for s in gw.config.servers.iter() {
+    for s in tollgate::management::servers::running(&gw) {
         tracing::info!(server = %s.name, streamable = %format!("http://{addr}/{}/mcp", s.name), sse = %format!("http://{addr}/{}/sse", s.name), "serving");
         for v in &s.versions {
             tracing::info!(server = %s.name, version = %v.name, retired = v.retired, streamable = %format!("http://{addr}/{}/{}/mcp", s.name, v.name), "serving version");

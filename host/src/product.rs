@@ -168,7 +168,7 @@ pub fn check(gw: &Gateway, server: &str, headers: &HeaderMap, query: Option<&str
 pub async fn guard(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let server = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
-    if gw.servers.contains_key(&server) {
+    if gw.servers.load().contains_key(&server) {
         match check(&gw, &server, req.headers(), req.uri().query()) {
             Ok(Some(access)) => {
                 req.extensions_mut().insert(access);

@@ -68,7 +68,7 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
 pub async fn readiness(gw: &Gateway) -> (StatusCode, String) {
     let mut down = Vec::new();
     // A retired version serves no one: its backend may well be gone.
-    for s in gw.servers.values().flat_map(|e| e.serving()) {
+    for s in gw.endpoints().values().flat_map(|e| e.serving()) {
         if let Err(e) = s.backend.probe().await {
             down.push(format!("{}: {e}", s.key()));
         }

@@ -28,8 +28,11 @@ pub struct Address {
 /// and the routing between them.
 pub struct Endpoint {
     pub name: String,
-    /// The server as the file declares it.
+    /// The server as the file (or the management API) declared it.
     pub config: ServerConfig,
+    /// Whether the management API created or last replaced it: the file then no longer
+    /// speaks for it, and a reload of the file leaves it alone.
+    pub from_api: bool,
     /// In the file's order.
     servers: Vec<Arc<Server>>,
     /// `None` for a server without versions.
@@ -63,9 +66,41 @@ impl Live {
 impl Endpoint {
     /// Builds every version of a validated server.
     pub fn new(config: &ServerConfig, limits: &Limits) -> Result<Endpoint, GatewayError> {
-        let servers = config.served().into_iter().map(|s| Server::new(s, limits).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        Endpoint::rebuild(config, limits, None)
+    }
+
+    /// Builds a server that replaces `old`: a version whose config is unchanged but for its
+    /// policies is kept as it runs (its backend, its processes, its live sessions), so a
+    /// change to one version disturbs no other. Chains are the caller's to load and store.
+    pub fn rebuild(config: &ServerConfig, limits: &Limits, old: Option<&Endpoint>) -> Result<Endpoint, GatewayError> {
+        let servers = config
+            .served()
+            .into_iter()
+            .map(|s| match old.and_then(|o| o.servers.iter().find(|k| k.version == s.version && same_but_policies(&k.config, &s.config))) {
+                Some(kept) => Ok(kept.clone()),
+                None => Server::new(s, limits).map(Arc::new),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let routing = Routing::of(config).map(|r| ArcSwap::new(Live::new(r)));
-        Ok(Endpoint { name: config.name.clone(), config: config.clone(), servers, routing })
+        Ok(Endpoint { name: config.name.clone(), config: config.clone(), from_api: false, servers, routing })
+    }
+
+    /// The server as it runs now: the declared one, with the routing and the chains in force
+    /// (the management API may have changed both).
+    pub fn running_config(&self) -> ServerConfig {
+        let mut c = self.current_config();
+        for server in &self.servers {
+            let declared = server.policies.load().declared.clone();
+            match &server.version {
+                None => c.policies = declared,
+                Some(v) => {
+                    if let Some(vc) = c.versions.iter_mut().find(|vc| &vc.name == v) {
+                        vc.policies = declared;
+                    }
+                }
+            }
+        }
+        c
     }
 
     /// Every version, retired ones included, in the file's order.
@@ -94,7 +129,7 @@ impl Endpoint {
         }
     }
 
-    /// The server as it runs now: the file's, with the routing in force.
+    /// The server as declared, with the routing in force.
     pub fn current_config(&self) -> ServerConfig {
         let mut c = self.config.clone();
         if let Some(r) = self.routing() {
@@ -142,6 +177,12 @@ impl Endpoint {
         }
         Err(GatewayError::VersionRetired { server: self.name.clone(), version: version.clone(), instead: live.routing.default_version.clone() })
     }
+}
+
+/// Whether two servers differ in their chains alone.
+fn same_but_policies(a: &ServerConfig, b: &ServerConfig) -> bool {
+    let strip = |c: &ServerConfig| serde_json::to_value(ServerConfig { policies: Vec::new(), ..c.clone() }).ok();
+    strip(a) == strip(b)
 }
 
 /// The session `sid` of the server `to` names, reached through the server's own path or its

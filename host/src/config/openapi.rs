@@ -110,7 +110,13 @@ impl fmt::Debug for Loaded {
 /// Makes relative spec paths relative to the config file's folder, not to wherever the gateway starts.
 pub(super) fn resolve_paths(config: &mut Config, dir: Option<&Path>) {
     let Some(dir) = dir else { return };
-    let backends = config.servers.iter_mut().flat_map(|s| std::iter::once(&mut s.backend).chain(s.versions.iter_mut().map(|v| &mut v.backend)));
+    for s in &mut config.servers {
+        resolve_server_paths(s, dir);
+    }
+}
+
+pub(super) fn resolve_server_paths(server: &mut super::ServerConfig, dir: &Path) {
+    let backends = std::iter::once(&mut server.backend).chain(server.versions.iter_mut().map(|v| &mut v.backend));
     for backend in backends {
         if let Some(o) = &mut backend.openapi {
             let is_url = o.spec.starts_with("http://") || o.spec.starts_with("https://");
@@ -123,11 +129,16 @@ pub(super) fn resolve_paths(config: &mut Config, dir: Option<&Path>) {
 
 /// Checks every `openapi` backend, loading its document; the loaded catalog is kept for serving.
 pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
+    config.servers.iter().enumerate().flat_map(|(i, s)| check_server(config, &format!("servers[{i}]"), s, locator)).collect()
+}
+
+/// The `openapi` backends of one server, at `at`.
+pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConfig, locator: &Locator) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut push = |path: String, message: String| {
         out.push(Problem { line: locator.line_of(&path), path, column: None, message });
     };
-    let backends = config.servers.iter().enumerate().flat_map(|(i, s)| s.served().into_iter().map(move |v| (format!("servers[{i}]{}.backend", v.at), v.config.backend)));
+    let backends = server.served().into_iter().map(|v| (format!("{at}{}.backend", v.at), v.config.backend));
     for (place, backend) in backends {
         let Some(o) = &backend.openapi else { continue };
         let at = format!("{place}.openapi");

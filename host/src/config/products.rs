@@ -115,10 +115,11 @@ pub(super) fn check_product(out: &mut Problems, at: &str, p: &ProductConfig, ser
 }
 
 /// The checks of one product sent to the management API, in the words `tollgate validate` uses.
-pub fn check_one(config: &Config, p: &ProductConfig) -> Vec<super::Problem> {
+/// `servers` are the names served now, which the API may have changed since the file.
+pub fn check_one<'a>(servers: impl IntoIterator<Item = &'a str>, p: &ProductConfig) -> Vec<super::Problem> {
     let locator = super::Locator::new("");
     let mut out = Problems::new(&locator);
-    let servers: HashSet<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    let servers: HashSet<&str> = servers.into_iter().collect();
     check_product(&mut out, "product", p, &servers);
     out.into_list()
 }

@@ -12,21 +12,10 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, server) in config.servers.iter().enumerate() {
         let at = format!("servers[{i}]");
-        check_name(&mut out, &format!("{at}.name"), &server.name, "server");
         if let Some(first) = seen.insert(server.name.as_str(), i) {
             out.push(&format!("{at}.name"), &format!("server name '{}' is already used by servers[{first}]", server.name));
         }
-        if server.versions.is_empty() {
-            check_backend(&mut out, &format!("{at}.backend"), &server.backend);
-        }
-        super::versions::check(&mut out, &at, server);
-        super::policy::check(&mut out, &format!("{at}.policies"), &server.policies);
-        if let Some(p) = &server.payload_log {
-            super::telemetry::check_payload(&mut out, &format!("{at}.payload_log"), p);
-        }
-        for served in server.served() {
-            super::policy::check_protects(&mut out, config, &format!("{at}{}.policies", served.at), &served.config.policies);
-        }
+        check_server(&mut out, config, &at, server);
     }
     for (i, origin) in config.security.allowed_origins.iter().enumerate() {
         if origin != "*" && url::Url::parse(origin).is_err() {
@@ -64,6 +53,22 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         out.push("sessions.idle_timeout_s", "must be greater than zero");
     }
     out.list
+}
+
+/// One server's own checks, at `at` (`servers[2]` in a file, `server` in an API request).
+pub(super) fn check_server(out: &mut Problems, config: &Config, at: &str, server: &super::ServerConfig) {
+    check_name(out, &format!("{at}.name"), &server.name, "server");
+    if server.versions.is_empty() {
+        check_backend(out, &format!("{at}.backend"), &server.backend);
+    }
+    super::versions::check(out, at, server);
+    super::policy::check(out, &format!("{at}.policies"), &server.policies);
+    if let Some(p) = &server.payload_log {
+        super::telemetry::check_payload(out, &format!("{at}.payload_log"), p);
+    }
+    for served in server.served() {
+        super::policy::check_protects(out, config, &format!("{at}{}.policies", served.at), &served.config.policies);
+    }
 }
 
 pub(super) struct Problems<'a> {

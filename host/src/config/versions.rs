@@ -236,8 +236,12 @@ pub fn check_routing(server: &ServerConfig, routing: &Routing) -> Vec<Problem> {
 /// `tollgate export` writes) says which version it is.
 pub(super) fn settle_defaults(config: &mut Config) {
     for s in &mut config.servers {
-        if !s.versions.is_empty() && s.default_version.is_none() {
-            s.default_version = first_serving(s);
-        }
+        settle_default(s);
+    }
+}
+
+pub(super) fn settle_default(s: &mut ServerConfig) {
+    if !s.versions.is_empty() && s.default_version.is_none() {
+        s.default_version = first_serving(s);
     }
 }

@@ -12,6 +12,7 @@ pub mod auth;
 mod openapi;
 pub mod policies;
 pub mod products;
+pub mod servers;
 mod subscriptions;
 pub mod versions;
 
@@ -72,7 +73,9 @@ pub fn open_routes() -> Router<Shared> {
 fn admin_routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/api/servers", get(list_servers))
+        .route("/api/servers/{name}", get(servers::get).put(servers::put).delete(servers::delete))
         .route("/api/servers/{name}/versions", get(versions::list))
+        .route("/api/servers/{name}/versions/{version}", get(servers::get_version).put(servers::put_version).delete(servers::delete_version))
         .route("/api/servers/{name}/versions/{version}/{action}", post(versions::act))
         .route("/api/servers/{name}/routing", get(versions::get_routing).put(versions::put_routing))
         .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
@@ -92,10 +95,10 @@ fn admin_routes(state: Shared) -> Router<Shared> {
 async fn list_servers(State(m): State<Shared>) -> Json<Value> {
     let mut servers: Vec<Value> = m
         .gateway
-        .servers
+        .endpoints()
         .values()
         .map(|e| {
-            let mut v = json!({ "name": e.name, "description": e.config.description });
+            let mut v = json!({ "name": e.name, "description": e.config.description, "etag": servers::etag(&e.running_config()), "from_api": e.from_api });
             if let Some(r) = e.routing() {
                 v["default_version"] = json!(r.default_version);
                 v["versions"] = json!(e.all().iter().filter_map(|s| s.version.clone()).collect::<Vec<_>>());

@@ -30,7 +30,7 @@ pub fn etag(chain: &[PolicyBinding]) -> String {
 
 /// The server or version a path names.
 fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
-    let e = gw.servers.get(name).ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))?;
+    let e = gw.endpoint(name).ok().ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))?;
     match version {
         None if e.has_versions() => Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies"))),
         None => Ok(e.all()[0].clone()),

@@ -99,7 +99,8 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     if p.name != name {
         return Err(ApiError::Invalid(format!("product.name: '{}' does not match the path's '{name}'", p.name)));
     }
-    let problems = crate::config::check_product(&m.gateway.config, &p);
+    let servers = m.gateway.endpoints();
+    let problems = crate::config::check_product(servers.keys().map(String::as_str), &p);
     if !problems.is_empty() {
         return Err(ApiError::Invalid(joined(&problems)));
     }

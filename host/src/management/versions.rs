@@ -25,7 +25,7 @@ pub fn etag(r: &Routing) -> String {
 }
 
 fn endpoint(m: &Shared, name: &str) -> Result<std::sync::Arc<Endpoint>, ApiError> {
-    m.gateway.servers.get(name).cloned().ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))
+    m.gateway.endpoint(name).ok().ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))
 }
 
 fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {
@@ -182,7 +182,7 @@ pub async fn restore(gw: &Gateway) -> anyhow::Result<()> {
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Routing)).await??;
     for (name, bytes) in rows {
         let routing: Routing = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored routing of server '{name}' is unreadable: {e}"))?;
-        let Some(e) = gw.servers.get(&name).filter(|e| e.has_versions()) else {
+        let Some(e) = gw.endpoint(&name).ok().filter(|e| e.has_versions()) else {
             tracing::warn!(server = %name, "a routing was kept for a server that has no versions now; ignored");
             continue;
         };

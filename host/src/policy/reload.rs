@@ -78,7 +78,7 @@ pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
         }
     };
     for s in &config.servers {
-        match gw.servers.get(&s.name) {
+        match gw.endpoint(&s.name).ok() {
             None => tracing::warn!(server = %s.name, "a new server needs a restart; its policies were loaded but not served"),
             Some(e) => {
                 for v in s.versions.iter().filter(|v| e.version(&v.name).is_none()) {

@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use keys::KeyHash;
-pub use store::{Kind, RedbStore, Store, StoreError};
+pub use store::{Kind, RedbStore, Store, StoreError, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -19,6 +19,8 @@ pub enum Kind {
     Routing,
     /// Policy chains set through the management API, by server or version (`docs@v2`).
     Chains,
+    /// Servers created, replaced or deleted through the management API.
+    Servers,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             Kind::Products => TableDefinition::new("products"),
             Kind::Routing => TableDefinition::new("routing"),
             Kind::Chains => TableDefinition::new("chains"),
+            Kind::Servers => TableDefinition::new("servers"),
         }
     }
 }
@@ -40,10 +43,19 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// One change of a [`Store::write`].
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(Kind, String, Vec<u8>),
+    Delete(Kind, String),
+}
+
 /// Records by kind and id. A write returns only once it is durable.
 pub trait Store: Send + Sync {
     fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError>;
     fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError>;
+    /// Several changes that land together or not at all.
+    fn write(&self, batch: &[Write]) -> Result<(), StoreError>;
     fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
@@ -71,6 +83,21 @@ impl Store for RedbStore {
     fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         tx.open_table(kind.table()).map_err(err)?.remove(id).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn write(&self, batch: &[Write]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        for w in batch {
+            match w {
+                Write::Put(kind, id, record) => {
+                    tx.open_table(kind.table()).map_err(err)?.insert(id.as_str(), record.as_slice()).map_err(err)?;
+                }
+                Write::Delete(kind, id) => {
+                    tx.open_table(kind.table()).map_err(err)?.remove(id.as_str()).map_err(err)?;
+                }
+            }
+        }
         tx.commit().map_err(err)
     }
 
@@ -105,6 +132,20 @@ mod tests {
         }
         let s = RedbStore::open(&dir).unwrap();
         assert_eq!(s.all(Kind::Subscriptions).unwrap(), vec![("b".to_owned(), b"two".to_vec())]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batch_lands_whole() {
+        let dir = std::env::temp_dir().join(format!("tollgate-batch-{}", std::process::id()));
+        {
+            let s = RedbStore::open(&dir).unwrap();
+            s.put(Kind::Chains, "docs", b"old chain").unwrap();
+            s.write(&[Write::Put(Kind::Servers, "docs".into(), b"server".to_vec()), Write::Delete(Kind::Chains, "docs".into())]).unwrap();
+        }
+        let s = RedbStore::open(&dir).unwrap();
+        assert_eq!(s.all(Kind::Servers).unwrap(), vec![("docs".to_owned(), b"server".to_vec())]);
+        assert!(s.all(Kind::Chains).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -22,7 +22,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(gw: Arc<Gateway>) -> Router<S> {
 async fn metrics(gw: Arc<Gateway>) -> Response {
     let m = &gw.telemetry.metrics;
     // Gauges are read from the sessions at scrape time rather than kept in step with them.
-    let mut per_server: std::collections::HashMap<&str, (i64, i64)> = gw.servers.keys().map(|k| (k.as_str(), (0, 0))).collect();
+    let servers = gw.endpoints();
+    let mut per_server: std::collections::HashMap<&str, (i64, i64)> = servers.keys().map(|k| (k.as_str(), (0, 0))).collect();
     for s in gw.sessions.all() {
         if let Some(e) = per_server.get_mut(s.server.name.as_str()) {
             e.0 += 1;
