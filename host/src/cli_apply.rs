@@ -1,15 +1,15 @@
 //! `tollgate export` and `tollgate apply`: the running gateway's configuration as YAML, and a
 //! file made the running configuration, through the management API.
 //!
-//! What the API can change at run time (products, policy chains, and which version of a server
-//! serves whom) is applied; a difference elsewhere (servers, listeners, limits) is shown and needs a restart
-//! with the file.
+//! What the API can change at run time (servers and their versions, products, policy chains,
+//! and which version of a server serves whom) is applied; a difference elsewhere (listeners,
+//! limits, telemetry) is shown and needs a restart with the file.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{Config, PolicyBinding, ProductConfig, Routing};
+use crate::config::{Config, PolicyBinding, ProductConfig, Routing, ServerConfig};
 
 /// Talks to one gateway's management API with the admin token.
 pub struct Remote {
@@ -52,6 +52,10 @@ pub async fn export(remote: &Remote) -> anyhow::Result<String> {
 /// One line of the difference between a file and the running gateway.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
+    AddServer(String),
+    /// Anything of a server but its routing and chains differs: it is replaced whole.
+    ChangeServer(String),
+    RemoveServer(String),
     AddProduct(String),
     ChangeProduct(String),
     RemoveProduct(String),
@@ -66,6 +70,9 @@ pub enum Change {
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Change::AddServer(n) => write!(f, "+ server {n}"),
+            Change::ChangeServer(n) => write!(f, "~ server {n}"),
+            Change::RemoveServer(n) => write!(f, "- server {n}"),
             Change::AddProduct(n) => write!(f, "+ product {n}"),
             Change::ChangeProduct(n) => write!(f, "~ product {n}"),
             Change::RemoveProduct(n) => write!(f, "- product {n}"),
@@ -100,10 +107,10 @@ fn routing_of(server: &Value) -> Option<Routing> {
     Some(Routing { default_version: server.get("default_version")?.as_str()?.to_owned(), preview, retired })
 }
 
-/// The servers without what the API changes live: their routing and their chains.
-fn without_live(servers: Option<&Value>) -> Option<Value> {
-    let mut servers = servers?.clone();
-    for s in servers.as_array_mut().into_iter().flatten().filter_map(Value::as_object_mut) {
+/// A server without what the API changes on its own: its routing and its chains.
+fn without_live(server: &Value) -> Value {
+    let mut server = server.clone();
+    if let Some(s) = server.as_object_mut() {
         s.remove("default_version");
         s.remove("preview");
         s.remove("policies");
@@ -112,7 +119,7 @@ fn without_live(servers: Option<&Value>) -> Option<Value> {
             v.remove("policies");
         }
     }
-    Some(servers)
+    server
 }
 
 /// A chain as the config writes it; absent is empty.
@@ -132,40 +139,42 @@ fn by_name(v: &Value, key: &str) -> BTreeMap<String, Value> {
     v.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(|p| Some((p.get("name")?.as_str()?.to_owned(), p.clone()))).collect()
 }
 
-/// What applying `file` to `running` would change.
+/// What applying `file` to `running` would change: servers added or replaced first (products
+/// may name them), products, routings and chains, then what is removed.
 pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
     let wanted = serde_json::to_value(file).expect("the config serializes");
     let mut out = Vec::new();
     if let (Some(w), Some(r)) = (wanted.as_object(), running.as_object()) {
-        let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| k.as_str() != "products").collect();
+        let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| !["products", "servers"].contains(&k.as_str())).collect();
         for k in keys {
-            let differs = match k.as_str() {
-                "servers" => without_live(w.get(k)) != without_live(r.get(k)),
-                _ => w.get(k) != r.get(k),
-            };
-            if differs {
+            if w.get(k) != r.get(k) {
                 out.push(Change::Restart(k.clone()));
             }
         }
     }
-    // Routing applies live only to servers that are otherwise the same.
-    if !out.contains(&Change::Restart("servers".into())) {
-        let running_servers = by_name(running, "servers");
-        for (name, s) in by_name(&wanted, "servers") {
-            let (Some(w), Some(r)) = (routing_of(&s), running_servers.get(&name).and_then(routing_of)) else { continue };
-            if w != r {
-                out.push(Change::Routing(name, w));
-            }
-        }
-        for (name, s) in by_name(&wanted, "servers") {
-            let running = running_servers.get(&name).map(chains_of).unwrap_or_default();
-            for (version, chain) in chains_of(&s) {
-                if running.get(&version) != Some(&chain) {
-                    let policies = serde_json::from_value(chain).expect("a chain read from the file");
-                    out.push(Change::Chain { server: name.clone(), version, policies });
+    let (wanted_servers, running_servers) = (by_name(&wanted, "servers"), by_name(running, "servers"));
+    let mut removed = Vec::new();
+    for (name, s) in &wanted_servers {
+        match running_servers.get(name) {
+            None => out.push(Change::AddServer(name.clone())),
+            // A server replaced whole brings its routing and chains with it.
+            Some(r) if without_live(s) != without_live(r) => out.push(Change::ChangeServer(name.clone())),
+            Some(r) => {
+                if let (Some(w), Some(r)) = (routing_of(s), routing_of(r)) && w != r {
+                    out.push(Change::Routing(name.clone(), w));
+                }
+                let running = chains_of(r);
+                for (version, chain) in chains_of(s) {
+                    if running.get(&version) != Some(&chain) {
+                        let policies = serde_json::from_value(chain).expect("a chain read from the file");
+                        out.push(Change::Chain { server: name.clone(), version, policies });
+                    }
                 }
             }
         }
+    }
+    for name in running_servers.keys().filter(|n| !wanted_servers.contains_key(*n)) {
+        removed.push(Change::RemoveServer(name.clone()));
     }
     let (w, r) = (by_name(&wanted, "products"), by_name(running, "products"));
     for (name, p) in &w {
@@ -178,6 +187,7 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
     for name in r.keys().filter(|n| !w.contains_key(*n)) {
         out.push(Change::RemoveProduct(name.clone()));
     }
+    out.extend(removed);
     out
 }
 
@@ -185,9 +195,22 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
 /// is refused.
 pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow::Result<()> {
     let by_name: BTreeMap<&str, &ProductConfig> = file.products.iter().map(|p| (p.name.as_str(), p)).collect();
+    let servers: BTreeMap<&str, &ServerConfig> = file.servers.iter().map(|s| (s.name.as_str(), s)).collect();
     for c in changes {
         let url = |n: &str| format!("{}/api/products/{n}", remote.base);
+        let server_url = |n: &str| format!("{}/api/servers/{n}", remote.base);
         match c {
+            Change::AddServer(n) => {
+                remote.send(remote.http.put(server_url(n)).json(servers[n.as_str()])).await?;
+            }
+            Change::ChangeServer(n) => {
+                let (_, etag, _) = remote.send(remote.http.get(server_url(n))).await?;
+                remote.send(remote.http.put(server_url(n)).header("if-match", etag.unwrap_or_default()).json(servers[n.as_str()])).await?;
+            }
+            Change::RemoveServer(n) => {
+                let (_, etag, _) = remote.send(remote.http.get(server_url(n))).await?;
+                remote.send(remote.http.delete(server_url(n)).header("if-match", etag.unwrap_or_default())).await?;
+            }
             Change::AddProduct(n) => {
                 remote.send(remote.http.put(url(n)).json(by_name[n.as_str()])).await?;
             }
