@@ -219,7 +219,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             tollgate::management::products::restore(&gw, &base).await?;
             tollgate::management::versions::restore(&gw).await?;
             tollgate::management::policies::restore(&gw, &places).await?;
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, base, writing: Default::default() });
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, file: file.clone(), base, writing: Default::default() });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

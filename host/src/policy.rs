@@ -24,7 +24,7 @@ pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
 pub use relay::{Delivery, Relay};
 pub use exchange::{Attributes, Caller};
-pub use loader::{Loaded, Places, load_chain, load_product};
+pub use loader::{Loaded, Places, load_chain, load_file_chain, load_product};
 
 use crate::config::{Config, ConfigError, Locator};
 use crate::gateway::Gateway;

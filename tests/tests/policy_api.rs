@@ -182,6 +182,37 @@ async fn each_version_has_a_chain_of_its_own() {
     assert_eq!(admin.get("/api/servers/docs/versions/v3/policies").await.status, 404);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_handed_back_to_the_file_is_the_files_again_after_a_restart() {
+    let backend = Backend::rmcp().start().await;
+    let config = Gateway::new().server("alpha", backend.url()).management_with(TOKEN, json!({ "data_dir": data_dir() }));
+    let gateway = config.clone().start().await;
+    let admin = Admin::new(&gateway.management(), TOKEN);
+    let policy = upload_gatekeeper(&admin).await;
+    let etag = admin.get("/api/servers/alpha/policies").await.etag.unwrap();
+    let put = admin.put_if("/api/servers/alpha/policies", Some(&etag), json!([{ "policy": policy, "config": { "hidden": ["echo"] } }])).await;
+    let current = put.etag.clone().expect("an ETag");
+    let client = Client::connect(&gateway.mcp_url("alpha")).await;
+    assert!(!client.list_tools().await.contains(&"echo".to_owned()));
+
+    assert_eq!(admin.delete_if("/api/servers/alpha/policies", None).await.status, 428);
+    assert_eq!(admin.delete_if("/api/servers/alpha/policies", Some(&etag)).await.status, 412, "a stale ETag");
+    let released = admin.delete_if("/api/servers/alpha/policies", Some(&current)).await;
+    assert_eq!((released.status, &released.body), (200, &json!([])), "the file binds nothing: {released:?}");
+    assert!(client.list_tools().await.contains(&"echo".to_owned()), "the live session runs the file's chain");
+
+    // A reload of the file no longer finds an API chain to keep.
+    process::signal(gateway.pid(), "HUP");
+    eventually(10, "the reload", || gateway.log().contains("policies reloaded")).await;
+    assert!(!gateway.log().contains("the file's chain differs"), "{}", gateway.log());
+
+    gateway.terminate();
+    assert!(gateway.exit_within(Duration::from_secs(10)).await.is_some(), "stopped");
+    let restarted = config.start().await;
+    let client = Client::connect(&restarted.mcp_url("alpha")).await;
+    assert!(client.list_tools().await.contains(&"echo".to_owned()), "the API's chain is not restored");
+}
+
 /// Runs `tollgate ARGS --management URL` with the admin token in its environment.
 async fn tollgate(args: &[&str], management: &str) -> (bool, String, String) {
     tollgate_tests::gateway::run_remote(args, management, TOKEN).await

@@ -43,6 +43,8 @@ async fn keep<T: serde::Serialize>(registry: &crate::subscription::Registry, kin
 pub struct Management {
     pub gateway: Arc<Gateway>,
     pub admin: auth::AdminToken,
+    /// The config file: a chain handed back to the file is read from it as it is now.
+    pub file: std::path::PathBuf,
     /// The config file's directory: policy paths of products sent to the API are relative to it.
     pub base: std::path::PathBuf,
     /// Product changes one at a time, so an ETag check and the write after it cannot interleave.
@@ -79,8 +81,8 @@ fn admin_routes(state: Shared) -> Router<Shared> {
         .route("/api/servers/{name}/versions/{version}/{action}", post(versions::act))
         .route("/api/servers/{name}/routing", get(versions::get_routing).put(versions::put_routing))
         .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
-        .route("/api/servers/{name}/policies", get(policies::get).put(policies::put))
-        .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version))
+        .route("/api/servers/{name}/policies", get(policies::get).put(policies::put).delete(policies::release))
+        .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version).delete(policies::release_version))
         .route("/api/components", get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(components::MAX_BYTES)))
         .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))

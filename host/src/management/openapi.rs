@@ -40,10 +40,18 @@ fn change(summary: &str, tag: &str, params: Value) -> Value {
     }))
 }
 
+/// A create-or-replace: If-Match only to replace; 201 when created.
+fn create(summary: &str, tag: &str, params: Value) -> Value {
+    let mut o = change(summary, tag, params);
+    o["responses"]["201"] = json!({ "description": "created" });
+    o
+}
+
 pub fn document() -> Value {
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
     let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
     let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
+    let if_match_optional = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" }, "description": "the ETag last read, to replace; none or `*` to create" });
     let version = json!({ "name": "version", "in": "path", "required": true, "schema": { "type": "string" } });
     let body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
     let with_body = |mut o: Value, schema: &str| {
@@ -57,6 +65,22 @@ pub fn document() -> Value {
         "security": [{ "admin": [] }],
         "paths": {
             "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
+            "/api/servers/{name}": {
+                "get": op("A server as it runs, in the config file's shape, with its routing and chains (ETag header)", "servers", "200", json!({
+                    "parameters": [name.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": with_body(create("Create a server (no If-Match, or `*`), or replace it (If-Match). Checked as `tollgate validate` checks a file, its OpenAPI documents and chains loaded, then kept and in force at once. A version unchanged but for its chain keeps running; a replaced backend serves new sessions while live ones finish where they began", "servers", json!([name.clone(), if_match_optional.clone()])), "Server"),
+                "delete": change("Delete a server; its live sessions end. Refused (409) while a product includes it", "servers", json!([name.clone(), if_match.clone()])),
+            },
+            "/api/servers/{name}/versions/{version}": {
+                "get": op("One version, in the shape the config file writes under `versions` (ETag header)", "versions", "200", json!({
+                    "parameters": [name.clone(), version.clone()],
+                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
+                })),
+                "put": with_body(create("Add a version (no If-Match, or `*`) or replace one (If-Match), checked and loaded as for a server; other versions and their sessions are untouched", "versions", json!([name.clone(), version.clone(), if_match_optional.clone()])), "Version"),
+                "delete": change("Delete a version; its live sessions end. The default, the preview and the last version cannot go (409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])),
+            },
             "/api/servers/{name}/versions": {
                 "get": op("A server's versions and which serves whom (ETag header: the routing's)", "versions", "200", json!({
                     "parameters": [name.clone()],
@@ -83,6 +107,7 @@ pub fn document() -> Value {
                     "responses": { "404": { "$ref": "#/components/responses/Error" } }
                 })),
                 "put": with_body(change("Replace the chain: checked as `tollgate validate` checks a file and by each policy's own init (422 with the problems), kept, then in force for every next request; requests in flight finish on the old chain", "policies", json!([name.clone(), if_match.clone()])), "Chain"),
+                "delete": change("Hand the chain back to the config file: the chain set through the API is forgotten, and the file's chain as it is now is in force (409 if the file does not load or has no such server)", "policies", json!([name.clone(), if_match.clone()])),
             },
             "/api/servers/{name}/versions/{version}/policies": {
                 "get": op("The chain one version runs (ETag header)", "policies", "200", json!({
@@ -90,6 +115,7 @@ pub fn document() -> Value {
                     "responses": { "404": { "$ref": "#/components/responses/Error" } }
                 })),
                 "put": with_body(change("Replace one version's chain, as for a server without versions", "policies", json!([name.clone(), version.clone(), if_match.clone()])), "Chain"),
+                "delete": change("Hand one version's chain back to the config file", "policies", json!([name.clone(), version.clone(), if_match.clone()])),
             },
             "/api/components": {
                 "get": op("The uploaded policy components, and which chains use each", "policies", "200", json!({})),
@@ -172,6 +198,35 @@ pub fn document() -> Value {
                         "limits": { "type": "object", "properties": { "memory_mb": { "type": "integer" }, "timeout_ms": { "type": "integer" } } },
                         "allow_hosts": { "type": "array", "items": { "type": "string" } },
                         "secrets": { "type": "object", "additionalProperties": { "type": "object", "properties": { "env": { "type": "string" }, "file": { "type": "string" } }, "description": "where the value comes from, never the value" } }
+                    },
+                    "additionalProperties": false
+                },
+                "Server": {
+                    "type": "object",
+                    "required": ["name"],
+                    "description": "a server as the config file writes it under `servers`: `backend` (one of `http`, `sse`, `stdio`, `openapi`) or `versions`, and `policies`, `payload_log`, `default_version`, `preview`",
+                    "properties": {
+                        "name": { "type": "string" },
+                        "description": { "type": "string" },
+                        "backend": { "type": "object" },
+                        "policies": { "$ref": "#/components/schemas/Chain" },
+                        "payload_log": { "type": "object" },
+                        "versions": { "type": "array", "items": { "$ref": "#/components/schemas/Version" } },
+                        "default_version": { "type": "string" },
+                        "preview": { "$ref": "#/components/schemas/Preview" }
+                    },
+                    "additionalProperties": false
+                },
+                "Version": {
+                    "type": "object",
+                    "required": ["name", "backend"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "description": { "type": "string" },
+                        "backend": { "type": "object" },
+                        "policies": { "$ref": "#/components/schemas/Chain" },
+                        "payload_log": { "type": "object" },
+                        "retired": { "type": "boolean", "default": false }
                     },
                     "additionalProperties": false
                 },

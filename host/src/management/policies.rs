@@ -87,6 +87,49 @@ async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, b
     Ok(answer(StatusCode::OK, &bindings))
 }
 
+pub async fn release(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Response, ApiError> {
+    hand_back(&m, &name, None, &h).await
+}
+
+pub async fn release_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<Response, ApiError> {
+    hand_back(&m, &name, Some(&version), &h).await
+}
+
+/// Hands a chain back to the file: the API's is forgotten, and the chain the file declares
+/// now is loaded and put in force; later reloads of the file change it again.
+async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap) -> Result<Response, ApiError> {
+    let given = if_match(h)?;
+    let server = target(&m.gateway, name, version)?;
+    if m.gateway.endpoint(name).is_ok_and(|e| e.from_api) {
+        return Err(ApiError::Conflict(format!("server '{name}' was put through the management API, so the file does not speak for it: put the chain you want instead")));
+    }
+    let key = server.key();
+    let _w = m.writing.lock().await;
+    let current = etag(&server.policies.load().declared);
+    if current != given {
+        return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));
+    }
+    let file = m.file.clone();
+    let config = tokio::task::spawn_blocking(move || crate::config::Config::load(&file)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let config = config.map_err(|e| ApiError::Conflict(format!("the config file does not load, so the chain stays: {e}")))?;
+    let declared = config
+        .servers
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.served().into_iter().find(|v| v.version.as_deref() == version))
+        .ok_or_else(|| ApiError::Conflict(format!("the config file has no '{key}' to hand its chain back to")))?
+        .config
+        .policies;
+    let chain = crate::policy::load_file_chain(&config, name, &key, &declared, &m.places()).await.map_err(ApiError::Problems)?;
+    if let Some(registry) = &m.gateway.subscriptions {
+        let (store, k) = (registry.store(), key.clone());
+        tokio::task::spawn_blocking(move || store.delete(Kind::Chains, &k)).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    server.policies.store(chain);
+    tracing::info!(server = %key, "policy chain handed back to the config file");
+    Ok(answer(StatusCode::OK, &declared))
+}
+
 /// Kept in `data_dir` when there is one, so a restart serves the same chain; without it, a
 /// change lasts until the gateway stops.
 async fn persist(gw: &Gateway, key: &str, chain: &[PolicyBinding]) -> Result<(), ApiError> {

@@ -100,8 +100,19 @@ async fn server_chain(rt: &'static Runtime, config: &Config, server: &str, key: 
 /// binding's config checked by its policy, as at load; problems are named under `policies`.
 /// State (counters, quotas) carries over from the chain it replaces, binding by binding name.
 pub async fn load_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
+    let mut chain = build_chain(config, server, key, bindings, places).await?;
+    chain.from_api = true;
+    Ok(Arc::new(chain))
+}
+
+/// The chain the file `config` declares for `key`, handed back to the file by the API.
+pub async fn load_file_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
+    build_chain(config, server, key, bindings, places).await.map(Arc::new)
+}
+
+async fn build_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Chain, Vec<Problem>> {
     let locator = Locator::new("");
-    let mut chain = if bindings.is_empty() {
+    let chain = if bindings.is_empty() {
         Chain::default()
     } else {
         let rt = Runtime::get().map_err(|e| vec![problem(&locator, "policies", e)])?;
@@ -112,8 +123,7 @@ pub async fn load_chain(config: &Config, server: &str, key: &str, bindings: &[Po
         }
         chain
     };
-    chain.from_api = true;
-    Ok(Arc::new(chain))
+    Ok(chain)
 }
 
 /// A product's own chain; problems are named under `at`.
