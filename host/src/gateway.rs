@@ -1,6 +1,6 @@
 //! The running gateway: its servers and their backends, and the sessions of their clients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -59,6 +59,18 @@ pub struct Gateway {
     pub draining: AtomicBool,
     /// Metrics and the access log, shared by every exchange.
     pub telemetry: Arc<Telemetry>,
+    /// What the management API set, which a reload of the file leaves as it is.
+    pub overrides: std::sync::Mutex<Overrides>,
+}
+
+/// Names of what the management API created, replaced or deleted: the file no longer speaks
+/// for them (policy chains carry their own mark, [`crate::policy::Chain::from_api`]).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub servers: HashSet<String>,
+    pub products: HashSet<String>,
+    /// Servers whose routing (default, preview, retired versions) the API set.
+    pub routings: HashSet<String>,
 }
 
 impl Gateway {
@@ -79,7 +91,7 @@ impl Gateway {
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry) }))
+        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry), overrides: Default::default() }))
     }
 
     pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {
@@ -94,6 +106,21 @@ impl Gateway {
     /// Every server and version now, retired ones included.
     pub fn all_servers(&self) -> Vec<Arc<Server>> {
         self.servers.load().values().flat_map(|e| e.all().iter().cloned()).collect()
+    }
+
+    /// Notes that the API set `what`, so a reload of the file leaves it alone.
+    pub fn overridden(&self, what: impl FnOnce(&mut Overrides) -> bool) {
+        what(&mut self.overrides.lock().expect("overrides lock"));
+    }
+
+    /// Ends the live sessions of servers that no longer serve: their next request is told the
+    /// session is gone, and a client starts a new one where the server is now.
+    pub async fn end_sessions(&self, gone: &[Arc<Server>]) {
+        for s in self.sessions.all() {
+            if gone.iter().any(|g| Arc::ptr_eq(g, &s.server)) {
+                self.sessions.remove(&s.id).await;
+            }
+        }
     }
 
     /// Puts `endpoint` in place of the server `name` (or removes it), for requests that start

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod jsonrpc;
 pub mod management;
 pub mod policy;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod sse;

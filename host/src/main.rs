@@ -207,7 +207,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
     tollgate::policy::install(&gw, &policies);
-    tollgate::policy::reload::watch(gw.clone(), file.clone(), policies.files);
+    tollgate::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
     let management = match (&gw.config.management, admin) {
         (Some(m), Some(admin)) => {

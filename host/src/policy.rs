@@ -10,7 +10,6 @@ mod chain;
 mod engine;
 mod exchange;
 mod loader;
-pub mod reload;
 mod relay;
 mod standard;
 pub mod uploads;
@@ -39,9 +38,10 @@ pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
 
 /// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they
 /// began with. A chain set through the management API stays: the file's does not undo it.
-/// Nor does the file speak for a server the API created or replaced.
+/// Nor does the file speak for a server the API created or replaced, or one it no longer has.
 pub fn install(gw: &Gateway, loaded: &Loaded) {
-    for server in gw.endpoints().values().filter(|e| !e.from_api).flat_map(|e| e.all().iter()) {
+    let from_file = |e: &&Arc<crate::gateway::Endpoint>| !e.from_api && loaded.servers.contains(&e.name);
+    for server in gw.endpoints().values().filter(from_file).flat_map(|e| e.all().iter()) {
         let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
         let before = server.policies.rcu(|current| if current.from_api { current.clone() } else { chain.clone() });
         if before.from_api && before.declared != chain.declared {

@@ -85,6 +85,11 @@ impl Endpoint {
         Ok(Endpoint { name: config.name.clone(), config: config.clone(), from_api: false, servers, routing })
     }
 
+    /// Whether `s` is this server as declared, chains aside (those are swapped on their own).
+    pub fn declares(&self, s: &ServerConfig) -> bool {
+        without_chains(&self.config) == without_chains(s)
+    }
+
     /// The server as it runs now: the declared one, with the routing and the chains in force
     /// (the management API may have changed both).
     pub fn running_config(&self) -> ServerConfig {
@@ -181,8 +186,16 @@ impl Endpoint {
 
 /// Whether two servers differ in their chains alone.
 fn same_but_policies(a: &ServerConfig, b: &ServerConfig) -> bool {
-    let strip = |c: &ServerConfig| serde_json::to_value(ServerConfig { policies: Vec::new(), ..c.clone() }).ok();
-    strip(a) == strip(b)
+    without_chains(a) == without_chains(b)
+}
+
+fn without_chains(c: &ServerConfig) -> Option<serde_json::Value> {
+    let mut c = c.clone();
+    c.policies.clear();
+    for v in &mut c.versions {
+        v.policies.clear();
+    }
+    serde_json::to_value(c).ok()
 }
 
 /// The session `sid` of the server `to` names, reached through the server's own path or its

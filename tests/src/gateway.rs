@@ -138,7 +138,7 @@ impl Gateway {
         let Launched { child, addr, log } = launch(&file, &env, scheme, Duration::from_secs(15)).await;
         let pid = child.id().expect("tollgate has a pid");
         let management = management_addr(&log.lock().expect("log lock"));
-        RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, _config: file }
+        RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, config: file }
     }
 }
 
@@ -208,7 +208,7 @@ pub struct RunningGateway {
     pid: u32,
     child: tokio::sync::Mutex<Child>,
     log: Arc<Mutex<String>>,
-    _config: PathBuf,
+    config: PathBuf,
 }
 
 impl RunningGateway {
@@ -229,6 +229,11 @@ impl RunningGateway {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The config file it serves, to rewrite for a reload.
+    pub fn config_file(&self) -> &Path {
+        &self.config
     }
 
     /// What the gateway has logged so far.
@@ -260,7 +265,7 @@ impl RunningGateway {
 
 impl Drop for RunningGateway {
     fn drop(&mut self) {
-        if let Some(dir) = self._config.parent() {
+        if let Some(dir) = self.config.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }

@@ -106,7 +106,7 @@ async fn a_chain_put_through_the_api_reaches_a_live_session_and_survives_reload_
 
     // A reload of the file (which binds nothing) does not undo the chain set through the API.
     process::signal(gateway.pid(), "HUP");
-    eventually(10, "the reload", || gateway.log().contains("policies reloaded")).await;
+    eventually(10, "the reload", || gateway.log().contains("config reloaded")).await;
     assert!(gateway.log().contains("the file's chain differs from the one set through the management API"), "{}", gateway.log());
     assert!(!client.list_tools().await.contains(&"echo".to_owned()), "the API's chain stays after a reload");
 
@@ -203,7 +203,7 @@ async fn a_chain_handed_back_to_the_file_is_the_files_again_after_a_restart() {
 
     // A reload of the file no longer finds an API chain to keep.
     process::signal(gateway.pid(), "HUP");
-    eventually(10, "the reload", || gateway.log().contains("policies reloaded")).await;
+    eventually(10, "the reload", || gateway.log().contains("config reloaded")).await;
     assert!(!gateway.log().contains("the file's chain differs"), "{}", gateway.log());
 
     gateway.terminate();

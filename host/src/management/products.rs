@@ -81,6 +81,7 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()>
         };
         let next = gw.catalog.load().with(&name, product);
         gw.catalog.store(Arc::new(next));
+        gw.overridden(|o| o.products.insert(name.clone()));
     }
     Ok(())
 }
@@ -121,6 +122,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     let view = view(&product.config);
     let next = m.gateway.catalog.load().with(&name, Some(Arc::new(product)));
     m.gateway.catalog.store(Arc::new(next));
+    m.gateway.overridden(|o| o.products.insert(name.clone()));
     tracing::info!(product = %name, "product saved");
     let status = if current.is_some() { StatusCode::OK } else { StatusCode::CREATED };
     let mut r = (status, Json(view)).into_response();
@@ -140,6 +142,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
     persist(&registry, &name, &Stored { product: None, deleted: true }).await?;
     let next = m.gateway.catalog.load().with(&name, None);
     m.gateway.catalog.store(Arc::new(next));
+    m.gateway.overridden(|o| o.products.insert(name.clone()));
     tracing::info!(product = %name, "product deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -100,8 +100,9 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
         return Err(ApiError::Conflict(format!("server '{name}' is in product(s) {}: take it out of them first", products.join(", "))));
     }
     persist(&m.gateway, &name, None, Some(&current)).await?;
+    m.gateway.overridden(|o| o.servers.insert(name.clone()));
     m.gateway.set_endpoint(&name, None);
-    end_sessions(&m.gateway, current.all()).await;
+    m.gateway.end_sessions(current.all()).await;
     tracing::info!(server = %name, "server deleted through the management API");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,10 +164,11 @@ async fn install(m: &Shared, next: ServerConfig, current: Option<&Endpoint>) -> 
     let config = endpoint.running_config();
     let name = endpoint.name.clone();
     let endpoint = Arc::new(endpoint);
+    m.gateway.overridden(|o| o.servers.insert(name.clone()));
     m.gateway.set_endpoint(&name, Some(endpoint.clone()));
     if let Some(old) = current {
         let gone: Vec<Arc<Server>> = old.all().iter().filter(|s| !endpoint.all().iter().any(|n| n.version == s.version)).cloned().collect();
-        end_sessions(&m.gateway, &gone).await;
+        m.gateway.end_sessions(&gone).await;
     }
     Ok(config)
 }
@@ -222,16 +224,6 @@ async fn persist(gw: &Gateway, name: &str, next: Option<&Endpoint>, current: Opt
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Ends the live sessions of servers that no longer serve: their next request is told the
-/// session is gone, and a client starts a new one where the server is now.
-async fn end_sessions(gw: &Gateway, gone: &[Arc<Server>]) {
-    for s in gw.sessions.all() {
-        if gone.iter().any(|g| Arc::ptr_eq(g, &s.server)) {
-            gw.sessions.remove(&s.id).await;
-        }
-    }
-}
-
 /// At start, before the routing and chains kept by the API: servers created, replaced or
 /// deleted through the API win over the file's. One that no longer loads stops the start,
 /// rather than quietly serving the file's.
@@ -241,6 +233,7 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path, places: &crate::polic
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Servers)).await??;
     for (name, bytes) in rows {
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored server '{name}' is unreadable: {e}"))?;
+        gw.overridden(|o| o.servers.insert(name.clone()));
         let Some(server) = stored.server else {
             gw.set_endpoint(&name, None);
             tracing::info!(server = %name, "server deleted through the management API stays deleted");

@@ -163,6 +163,7 @@ async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Ro
     }
     persist(&m.gateway, name, &next).await?;
     e.set_routing(next.clone());
+    m.gateway.overridden(|o| o.routings.insert(name.to_owned()));
     tracing::info!(server = %name, default = %next.default_version, preview = ?next.preview.as_ref().map(|p| (&p.version, p.share)), retired = ?next.retired, "routing changed");
     Ok(with_etag(StatusCode::OK, &next, view(&e, &next)))
 }
@@ -189,6 +190,7 @@ pub async fn restore(gw: &Gateway) -> anyhow::Result<()> {
         let problems = crate::config::check_routing(&e.config, &routing);
         if problems.is_empty() {
             e.set_routing(routing);
+            gw.overridden(|o| o.routings.insert(name.clone()));
         } else {
             let why = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
             tracing::warn!(server = %name, %why, "the routing kept from the management API no longer fits the file; the file's is in force");

@@ -26,6 +26,8 @@ pub struct Loaded {
     /// The product each chain was built from, so a reload never puts a file's chain on a
     /// product the management API has since changed.
     pub product_sources: HashMap<String, serde_json::Value>,
+    /// The servers the file declares: a chain is installed on these only.
+    pub servers: std::collections::HashSet<String>,
     pub files: Vec<PathBuf>,
 }
 
@@ -47,7 +49,7 @@ impl Places {
 /// Loads the chains of every server of a validated config; `base` resolves relative paths.
 pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded { servers: config.servers.iter().map(|s| s.name.clone()).collect(), ..Loaded::default() };
     for product in &config.products {
         loaded.product_sources.insert(product.name.clone(), serde_json::to_value(product).expect("a product serializes"));
     }

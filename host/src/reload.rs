@@ -1,5 +1,10 @@
-//! Hot reload: when the config file or a policy component changes, or on SIGHUP, load the
-//! chains again off the request path and swap them in. A load that fails changes nothing.
+//! Hot reload: when the config file or a policy component changes, or on SIGHUP, the file is
+//! loaded again off the request path and what differs is swapped in: servers and versions,
+//! products, routings, policy chains. A file that fails to load changes nothing.
+//! Listeners, limits and telemetry are read at start only.
+
+mod products;
+mod servers;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -41,7 +46,7 @@ pub fn watch(gw: Arc<Gateway>, file: PathBuf, components: Vec<PathBuf>) {
         if let Ok(mut hup) = signal(SignalKind::hangup()) {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    tracing::info!("SIGHUP: reloading policies");
+                    tracing::info!("SIGHUP: reloading the config");
                     let _ = tx.send(()).await;
                 }
             });
@@ -61,35 +66,31 @@ pub fn watch(gw: Arc<Gateway>, file: PathBuf, components: Vec<PathBuf>) {
     });
 }
 
-/// Loads and swaps in new chains; the component files on success.
+/// Makes the file what runs, but for what the management API set: servers and versions
+/// added, changed or removed, products, routings, and policy chains. The whole file is
+/// checked and every chain loaded first; a file that fails changes nothing. The component
+/// files on success, to watch.
 pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
     let config = match Config::load(file) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("reload failed; the policies in place stay:\n{e}");
+            tracing::error!("reload failed; what runs stays:\n{e}");
             return None;
         }
     };
-    let loaded = match super::load(&config, file).await {
+    let loaded = match crate::policy::load(&config, file).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("reload failed; the policies in place stay:\n{e}");
+            tracing::error!("reload failed; what runs stays:\n{e}");
             return None;
         }
     };
-    for s in &config.servers {
-        match gw.endpoint(&s.name).ok() {
-            None => tracing::warn!(server = %s.name, "a new server needs a restart; its policies were loaded but not served"),
-            Some(e) => {
-                for v in s.versions.iter().filter(|v| e.version(&v.name).is_none()) {
-                    tracing::warn!(server = %s.name, version = %v.name, "a new version needs a restart; its policies were loaded but not served");
-                }
-            }
-        }
-    }
-    super::install(gw, &loaded);
+    servers::sync(gw, &config, &loaded).await;
+    crate::policy::install(gw, &loaded);
+    products::sync(gw, &config, &loaded);
+    servers::prune(gw, &config).await;
     let counts: Vec<String> = loaded.chains.iter().map(|(s, c)| format!("{s}: {}", c.len())).collect();
-    tracing::info!(chains = %counts.join(", "), "policies reloaded");
+    tracing::info!(chains = %counts.join(", "), "config reloaded");
     Some(loaded.files)
 }
 
