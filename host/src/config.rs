@@ -77,6 +77,22 @@ pub struct ManagementConfig {
     /// relative to the config file). Absent, nothing can be created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// The largest policy component `POST /api/components` takes, in MiB: a componentized
+    /// Python policy is some tens of megabytes; a Rust one, hundreds of kilobytes.
+    #[serde(default = "default_max_component_mb")]
+    pub max_component_mb: u32,
+}
+
+pub const DEFAULT_MAX_COMPONENT_MB: u32 = 64;
+
+fn default_max_component_mb() -> u32 {
+    DEFAULT_MAX_COMPONENT_MB
+}
+
+impl ManagementConfig {
+    pub fn max_component_bytes(&self) -> usize {
+        self.max_component_mb as usize * 1024 * 1024
+    }
 }
 
 fn default_management_listen() -> SocketAddr {

@@ -155,6 +155,25 @@ async fn what_is_not_a_policy_component_is_refused_and_not_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_configured_cap_is_refused_with_413() {
+    let backend = Backend::rmcp().start().await;
+    let gateway = Gateway::new().server("alpha", backend.url()).management_with(TOKEN, json!({ "data_dir": data_dir(), "max_component_mb": 1 })).start().await;
+    let admin = Admin::new(&gateway.management(), TOKEN);
+    let mut big = gatekeeper();
+    assert!(big.len() < 1024 * 1024, "the test policy fits under the cap");
+    big.resize(1024 * 1024 + 1, 0);
+    let over = admin.post_bytes("/api/components", "application/wasm", big).await;
+    assert_eq!(over.status, 413, "{over:?}");
+    assert_eq!(message(&over), "a component may be at most 1 MiB (`management.max_component_mb`)");
+    assert_eq!(admin.get("/api/components").await.body["components"], json!([]), "nothing kept");
+    upload_gatekeeper(&admin).await;
+
+    let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], "servers: [{ name: a, backend: { http: http://127.0.0.1:1/mcp } }]\nmanagement: { admin_token_env: T, max_component_mb: 0 }\n").await;
+    assert!(!status.success());
+    assert!(out.contains("management.max_component_mb: 0 is out of range: use 1 to 1024"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_version_has_a_chain_of_its_own() {
     let backend = Backend::rmcp().start().await;
     let gateway = Gateway::new()

@@ -41,6 +41,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         if !plain {
             out.push("management.admin_token_env", &format!("'{}' is not an environment variable name", m.admin_token_env));
         }
+        if !(1..=1024).contains(&m.max_component_mb) {
+            out.push("management.max_component_mb", &format!("{} is out of range: use 1 to 1024", m.max_component_mb));
+        }
         if m.listen.port() != 0 && m.listen == config.listen {
             out.push("management.listen", "must differ from `listen`: the management API has a listener of its own");
         }

@@ -15,8 +15,6 @@ use super::Shared;
 use super::api_error::ApiError;
 use crate::policy::uploads;
 
-/// The largest component taken: a componentized Python policy is some tens of megabytes.
-pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 fn dir(m: &Shared) -> Result<std::path::PathBuf, ApiError> {
     m.places().components.ok_or(ApiError::NoUploads)
@@ -57,7 +55,7 @@ pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, B
         return Err(ApiError::UnsupportedMedia(format!("send the component as `Content-Type: application/wasm` (not '{kind}')")));
     }
     let bytes = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!("a component may be at most {MAX_BYTES} bytes")),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(format!("a component may be at most {} MiB (`management.max_component_mb`)", m.max_component_mb())),
         _ => ApiError::Invalid(e.body_text()),
     })?;
     if bytes.is_empty() {

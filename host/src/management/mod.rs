@@ -54,6 +54,11 @@ pub struct Management {
 pub type Shared = Arc<Management>;
 
 impl Management {
+    /// The cap on an uploaded component, in MiB.
+    pub fn max_component_mb(&self) -> u32 {
+        self.gateway.config.management.as_ref().map_or(crate::config::DEFAULT_MAX_COMPONENT_MB, |c| c.max_component_mb)
+    }
+
     /// Where the bindings sent to the API find their files: paths from the config file's
     /// directory, uploaded components in `data_dir`.
     pub fn places(&self) -> crate::policy::Places {
@@ -83,7 +88,7 @@ fn admin_routes(state: Shared) -> Router<Shared> {
         .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
         .route("/api/servers/{name}/policies", get(policies::get).put(policies::put).delete(policies::release))
         .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version).delete(policies::release_version))
-        .route("/api/components", get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(components::MAX_BYTES)))
+        .route("/api/components", get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(state.max_component_mb() as usize * 1024 * 1024)))
         .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))
         .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
