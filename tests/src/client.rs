@@ -141,6 +141,19 @@ impl Client {
         Ok(text.join(""))
     }
 
+    /// Calls `whoami`: which backend (or version) serves this session.
+    pub async fn whoami(&self) -> String {
+        self.call_tool("whoami", serde_json::json!({})).await.expect("whoami answers")
+    }
+
+    /// Which backend a new session at `url` reaches.
+    pub async fn reached(url: &str) -> String {
+        let c = Client::connect(url).await;
+        let who = c.whoami().await;
+        c.close().await;
+        who
+    }
+
     /// Calls `echo` and returns its answer.
     pub async fn echo(&self, text: &str) -> String {
         self.call_tool("echo", serde_json::json!({ "text": text })).await.unwrap_or_else(|e| panic!("echo {text}: {e}"))

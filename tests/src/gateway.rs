@@ -217,6 +217,11 @@ impl RunningGateway {
         format!("http://{}/{server}/mcp", self.addr)
     }
 
+    /// `path` on the client listener: `g.url("/docs/v2/mcp")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// `http://127.0.0.1:PORT`, for paths of its own.
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)

@@ -41,17 +41,6 @@ fn file(data: &std::path::Path, alpha_url: String, versions: Value, default: &st
     g
 }
 
-async fn whoami(c: &Client) -> String {
-    c.call_tool("whoami", json!({})).await.expect("whoami answers")
-}
-
-async fn reached(g: &RunningGateway, path: &str) -> String {
-    let c = Client::connect(&format!("{}{path}", g.base())).await;
-    let who = whoami(&c).await;
-    c.close().await;
-    who
-}
-
 async fn opened(g: &RunningGateway, name: &str) -> u16 {
     Raw::new(&g.mcp_url(name)).post_json(&initialize_request(1)).send().await.status
 }
@@ -91,14 +80,14 @@ async fn servers_versions_and_products_follow_the_file_but_what_the_api_set_stay
     let beta_in_file = json!({ "name": "beta", "backend": { "http": b.a.url() } });
     let open_with_gamma = json!([{ "name": "open", "subscription_required": false, "servers": [{ "server": "alpha" }, { "server": "gamma", "tools": ["whoami"] }] }]);
     rewrite(&g, &file(&data, b.b.url(), both.clone(), "v2", vec![gamma.clone(), beta_in_file.clone()], open_with_gamma)).await;
-    assert_eq!(reached(&g, "/alpha/mcp").await, "b", "a new session reaches alpha's new backend");
-    assert_eq!(whoami(&on_alpha).await, "a", "the live session finishes where it began");
-    assert_eq!(reached(&g, "/docs/mcp").await, "v2", "the file's new default");
+    assert_eq!(Client::reached(&g.url("/alpha/mcp")).await, "b", "a new session reaches alpha's new backend");
+    assert_eq!(on_alpha.whoami().await, "a", "the live session finishes where it began");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v2", "the file's new default");
     let status = Raw::new(&format!("{}/docs/mcp", g.base())).post_json(&request(2, "tools/list", json!({}))).session(&on_v1).send().await.status;
     assert_eq!(status, 200, "v1's live session is untouched");
     let on_gamma = Client::connect(&g.mcp_url("gamma")).await;
     assert_eq!(on_gamma.list_tools().await, ["whoami"], "gamma is served through the file's product, with its one tool");
-    assert_eq!(reached(&g, "/beta/mcp").await, "b", "the API's server stays: {}", g.log());
+    assert_eq!(Client::reached(&g.url("/beta/mcp")).await, "b", "the API's server stays: {}", g.log());
     assert!(g.log().contains("the management API set this server"), "{}", g.log());
     assert_eq!(admin.get("/api/products/api-made").await.status, 200, "the API's product stays");
 
@@ -107,7 +96,7 @@ async fn servers_versions_and_products_follow_the_file_but_what_the_api_set_stay
     std::fs::write(g.config_file(), "servers: [ { name: 'Not A Name' } ]").unwrap();
     process::signal(g.pid(), "HUP");
     eventually(15, "the failed reload", || g.log().matches("reload failed").count() > before).await;
-    assert_eq!(reached(&g, "/gamma/mcp").await, "a");
+    assert_eq!(Client::reached(&g.url("/gamma/mcp")).await, "a");
 
     // Then the file drops gamma, its product and v1.
     rewrite(&g, &file(&data, b.b.url(), json!([{ "name": "v2", "backend": { "http": b.v2.url() } }]), "v2", vec![beta_in_file], json!([]))).await;

@@ -26,18 +26,6 @@ fn message(a: &Answer) -> &str {
     a.body["error"]["message"].as_str().unwrap_or_default()
 }
 
-async fn whoami(c: &Client) -> String {
-    c.call_tool("whoami", json!({})).await.expect("whoami answers")
-}
-
-/// Which backend a new client of `path` reaches.
-async fn reached(g: &RunningGateway, path: &str) -> String {
-    let c = Client::connect(&format!("{}{path}", g.base())).await;
-    let who = whoami(&c).await;
-    c.close().await;
-    who
-}
-
 /// The status of a request made in session `sid` through `path`.
 async fn in_session(g: &RunningGateway, path: &str, sid: &str) -> u16 {
     Raw::new(&format!("{}{path}", g.base())).post_json(&request(9, "tools/list", json!({}))).session(sid).send().await.status
@@ -71,7 +59,7 @@ async fn a_server_created_replaced_and_deleted_through_the_api_survives_kill_9()
     assert_eq!(created.status, 201, "{created:?}");
     let etag = created.etag.clone().expect("an ETag");
     let live = Client::connect(&gateway.mcp_url("beta")).await;
-    assert_eq!(whoami(&live).await, "b", "served at once");
+    assert_eq!(live.whoami().await, "b", "served at once");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let listed: Value = http.get(format!("{}/v0/servers", gateway.base())).send().await.unwrap().json().await.unwrap();
     assert!(listed.to_string().contains("Made live"), "discovery lists it: {listed}");
@@ -84,8 +72,8 @@ async fn a_server_created_replaced_and_deleted_through_the_api_survives_kill_9()
     // Replaced: new sessions reach the new backend; the live one finishes where it began.
     let replaced = admin.put_if("/api/servers/beta", Some(&etag), json!({ "name": "beta", "backend": { "http": c.url() } })).await;
     assert_eq!(replaced.status, 200, "{replaced:?}");
-    assert_eq!(reached(&gateway, "/beta/mcp").await, "c");
-    assert_eq!(whoami(&live).await, "b", "the live session stays on its backend");
+    assert_eq!(Client::reached(&gateway.url("/beta/mcp")).await, "c");
+    assert_eq!(live.whoami().await, "b", "the live session stays on its backend");
     assert_eq!(live.session_ids().len(), 1, "no session was dropped");
 
     // The file's server, deleted: its live session ends, and it is gone.
@@ -102,7 +90,7 @@ async fn a_server_created_replaced_and_deleted_through_the_api_survives_kill_9()
     gateway.kill_9();
     assert!(gateway.exit_within(Duration::from_secs(5)).await.is_some(), "killed");
     let restarted = config.start().await;
-    assert_eq!(reached(&restarted, "/beta/mcp").await, "c", "the replaced server is kept");
+    assert_eq!(Client::reached(&restarted.url("/beta/mcp")).await, "c", "the replaced server is kept");
     assert_eq!(opened(&restarted, "alpha").await, 404, "deleted stays deleted, though the file has it");
     let admin = Admin::new(&restarted.management(), TOKEN);
     let servers = admin.get("/api/servers").await;
@@ -125,9 +113,9 @@ async fn versions_are_added_and_deleted_under_live_sessions() {
 
     let added = admin.put_if("/api/servers/docs/versions/v2", None, json!({ "name": "v2", "backend": { "http": v2.url() } })).await;
     assert_eq!(added.status, 201, "{added:?}");
-    assert_eq!(reached(&gateway, "/docs/v2/mcp").await, "v2");
-    assert_eq!(reached(&gateway, "/docs/mcp").await, "v1", "the default is unchanged");
-    assert_eq!(whoami(&on_v1).await, "v1", "v1's live session is untouched");
+    assert_eq!(Client::reached(&gateway.url("/docs/v2/mcp")).await, "v2");
+    assert_eq!(Client::reached(&gateway.url("/docs/mcp")).await, "v1", "the default is unchanged");
+    assert_eq!(on_v1.whoami().await, "v1", "v1's live session is untouched");
     let bad = admin.put_if("/api/servers/docs/versions/v3", None, json!({ "name": "v3", "backend": {} })).await;
     assert_eq!(bad.status, 422, "{bad:?}");
     assert_eq!(message(&bad), "server.versions[2].backend: a backend needs one of `http`, `sse`, `stdio` or `openapi`");
@@ -145,7 +133,7 @@ async fn versions_are_added_and_deleted_under_live_sessions() {
     let deleted = admin.delete_if("/api/servers/docs/versions/v1", Some(&v1_tag)).await;
     assert_eq!(deleted.status, 204, "{deleted:?}");
     assert_eq!(in_session(&gateway, "/docs/mcp", &sid).await, 404, "v1's session ended with it");
-    assert_eq!(reached(&gateway, "/docs/mcp").await, "v2");
+    assert_eq!(Client::reached(&gateway.url("/docs/mcp")).await, "v2");
     let versions = admin.get("/api/servers/docs/versions").await;
     assert_eq!(versions.body["versions"].as_array().map(Vec::len), Some(1), "{versions:?}");
     let v2_tag = admin.get("/api/servers/docs/versions/v2").await.etag.unwrap();
@@ -188,8 +176,8 @@ async fn export_then_apply_is_no_difference_and_a_file_adds_and_removes_servers_
 
     let (ok, out, err) = run_remote(&["apply", changed.to_str().unwrap()], &mgmt, TOKEN).await;
     assert!(ok && out.contains("applied"), "{out}{err}");
-    assert_eq!(reached(&gateway, "/beta/mcp").await, "a");
-    assert_eq!(reached(&gateway, "/gamma/mcp").await, "b");
+    assert_eq!(Client::reached(&gateway.url("/beta/mcp")).await, "a");
+    assert_eq!(Client::reached(&gateway.url("/gamma/mcp")).await, "b");
     assert_eq!(in_session(&gateway, "/alpha/mcp", &alpha_live).await, 404);
     let (_, out, _) = run_remote(&["apply", changed.to_str().unwrap()], &mgmt, TOKEN).await;
     assert_eq!(out.trim(), "no difference");

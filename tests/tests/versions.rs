@@ -57,18 +57,6 @@ fn url(g: &RunningGateway, path: &str) -> String {
     format!("{}{path}", g.base())
 }
 
-async fn whoami(c: &Client) -> String {
-    c.call_tool("whoami", json!({})).await.expect("whoami answers")
-}
-
-/// Which version a new client through `path` reaches.
-async fn reached(g: &RunningGateway, path: &str) -> String {
-    let c = Client::connect(&url(g, path)).await;
-    let v = whoami(&c).await;
-    c.close().await;
-    v
-}
-
 /// Reads the versions of `docs`, then runs `change` on them with the ETag just read.
 async fn change(admin: &Admin, path: &str, body: Option<Value>, put: bool) -> Answer {
     let etag = admin.get("/api/servers/docs/versions").await.etag.expect("an ETag");
@@ -87,11 +75,11 @@ async fn two_versions_side_by_side_by_path_and_the_default_at_the_server_path() 
 
     let v1 = Client::connect(&url(&g, "/docs/v1/mcp")).await;
     let v2 = Client::connect(&url(&g, "/docs/v2/mcp")).await;
-    assert_eq!(whoami(&v1).await, "v1");
-    assert_eq!(whoami(&v2).await, "v2");
+    assert_eq!(v1.whoami().await, "v1");
+    assert_eq!(v2.whoami().await, "v2");
     assert!(!v1.list_tools().await.contains(&"meta".to_owned()), "v1's own tools");
     assert!(v2.list_tools().await.contains(&"meta".to_owned()), "v2's own tools");
-    assert_eq!(reached(&g, "/docs/mcp").await, "v1", "the default");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v1", "the default");
 
     // A session belongs to its version: another version's path does not know it.
     let raw_v1 = Raw::new(&url(&g, "/docs/v1/mcp"));
@@ -149,28 +137,28 @@ async fn a_preview_share_and_chosen_subscriptions_reach_the_preview() {
     let g = config(&b, Some(json!({ "version": "v2", "share": 100 })), &data_dir()).start().await;
     let admin = Admin::new(&g.management(), TOKEN);
     for _ in 0..3 {
-        assert_eq!(reached(&g, "/docs/mcp").await, "v2", "a share of 100: every new session");
+        assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v2", "a share of 100: every new session");
     }
-    assert_eq!(reached(&g, "/docs/v1/mcp").await, "v1", "a version's own path is not routed");
+    assert_eq!(Client::reached(&g.url("/docs/v1/mcp")).await, "v1", "a version's own path is not routed");
 
     let chosen = admin.subscribe("pro", "tester@example.com").await;
     let other = admin.subscribe("pro", "someone@example.com").await;
     let set = change(&admin, "/preview", Some(json!({ "version": "v2", "share": 0, "subscriptions": [chosen.id] })), true).await;
     assert_eq!(set.status, 200, "{set:?}");
     for _ in 0..3 {
-        assert_eq!(reached(&g, "/docs/mcp").await, "v1", "a share of 0: no new session");
+        assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v1", "a share of 0: no new session");
     }
     let tester = Client::connect_with_key(&url(&g, "/docs/mcp"), &chosen.primary).await;
-    assert_eq!(whoami(&tester).await, "v2", "the chosen subscription reaches the preview");
+    assert_eq!(tester.whoami().await, "v2", "the chosen subscription reaches the preview");
     let someone = Client::connect_with_key(&url(&g, "/docs/mcp"), &other.primary).await;
-    assert_eq!(whoami(&someone).await, "v1");
+    assert_eq!(someone.whoami().await, "v1");
 
     let cleared = change(&admin, "/preview", None, true).await;
     assert_eq!(cleared.status, 200, "{cleared:?}");
     assert_eq!(cleared.body["routing"]["preview"], Value::Null);
     let later = Client::connect_with_key(&url(&g, "/docs/mcp"), &chosen.primary).await;
-    assert_eq!(whoami(&later).await, "v1", "no preview any more");
-    assert_eq!(whoami(&tester).await, "v2", "the live session stays on its version");
+    assert_eq!(later.whoami().await, "v1", "no preview any more");
+    assert_eq!(tester.whoami().await, "v2", "the live session stays on its version");
 
     let bad = change(&admin, "/preview", Some(json!({ "version": "v1", "share": 101 })), true).await;
     assert_eq!(bad.status, 422, "{bad:?}");
@@ -188,7 +176,7 @@ async fn promote_moves_new_sessions_and_a_live_session_keeps_its_version() {
     let g = config(&b, None, &data_dir()).start().await;
     let admin = Admin::new(&g.management(), TOKEN);
     let live = Client::connect(&url(&g, "/docs/mcp")).await;
-    assert_eq!(whoami(&live).await, "v1");
+    assert_eq!(live.whoami().await, "v1");
 
     let read = admin.get("/api/servers/docs/versions").await;
     assert_eq!(read.status, 200);
@@ -202,9 +190,9 @@ async fn promote_moves_new_sessions_and_a_live_session_keeps_its_version() {
     let stale = admin.post_if("/api/servers/docs/versions/v1/promote", Some(&etag), Value::Null).await;
     assert_eq!(stale.status, 412, "the ETag read before the promote: {stale:?}");
 
-    assert_eq!(reached(&g, "/docs/mcp").await, "v2", "new sessions reach the new default");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v2", "new sessions reach the new default");
     let session = live.session_id();
-    assert_eq!(whoami(&live).await, "v1", "the live session keeps its version");
+    assert_eq!(live.whoami().await, "v1", "the live session keeps its version");
     assert_eq!(live.session_ids(), [session], "on the same session");
     live.close().await;
 }
@@ -233,7 +221,7 @@ async fn a_retired_version_answers_410_naming_the_version_to_use_and_it_survives
     let live = raw.post_json(&request(2, "tools/list", json!({}))).session(&session).send().await;
     assert_eq!(live.status, 410, "a live session on it is told too: {live:?}");
     assert!(live.error_message().contains("use version 'v2'"), "{live:?}");
-    assert_eq!(reached(&g, "/docs/mcp").await, "v2");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v2");
 
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let listed: Value = http.get(url(&g, "/v0/servers")).send().await.unwrap().json().await.unwrap();
@@ -244,13 +232,13 @@ async fn a_retired_version_answers_410_naming_the_version_to_use_and_it_survives
     g.kill_9();
     assert!(g.exit_within(std::time::Duration::from_secs(10)).await.is_some());
     let again = cfg.start().await;
-    assert_eq!(reached(&again, "/docs/mcp").await, "v2", "the promote survived");
+    assert_eq!(Client::reached(&again.url("/docs/mcp")).await, "v2", "the promote survived");
     let gone = Raw::new(&url(&again, "/docs/v1/mcp")).post_json(&initialize_request(1)).send().await;
     assert_eq!(gone.status, 410, "the retirement survived: {gone:?}");
 
     let admin = Admin::new(&again.management(), TOKEN);
     assert_eq!(change(&admin, "/versions/v1/reinstate", None, false).await.status, 200);
-    assert_eq!(reached(&again, "/docs/v1/mcp").await, "v1", "reinstated");
+    assert_eq!(Client::reached(&again.url("/docs/v1/mcp")).await, "v1", "reinstated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,12 +293,12 @@ async fn export_then_apply_is_no_difference_and_a_routing_change_applies_live() 
     let (ok, out, err) = tollgate(&["apply", "--dry-run", changed_file.to_str().unwrap()], &mgmt).await;
     assert!(ok, "{out}{err}");
     assert_eq!(out.trim(), "~ server docs versions: default v2, no preview, retired v1", "{changed}");
-    assert_eq!(reached(&g, "/docs/mcp").await, "v1", "a dry run changes nothing");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v1", "a dry run changes nothing");
 
     let (ok, out, err) = tollgate(&["apply", changed_file.to_str().unwrap()], &mgmt).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("applied"), "{out}");
-    assert_eq!(reached(&g, "/docs/mcp").await, "v2");
+    assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v2");
     let (_, out, _) = tollgate(&["apply", changed_file.to_str().unwrap()], &mgmt).await;
     assert_eq!(out.trim(), "no difference");
     let (ok, again, _) = tollgate(&["export"], &mgmt).await;
