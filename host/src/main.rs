@@ -189,10 +189,23 @@ fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>) -
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into());
+    let most = filter.max_level_hint();
     let not_spans = tracing_subscriber::filter::filter_fn(|m| m.target() != tollgate::telemetry::trace::TARGET);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter).with_filter(not_spans);
     let (otel, guard) = tollgate::telemetry::trace::layer(provider);
     tracing_subscriber::registry().with(fmt).with(otel).init();
+    // `init` opens the `log` bridge to every level, so each of wasmtime's trace lines (several
+    // per policy instance) would be built and offered to the filter only to be dropped. Spans
+    // never come through `log`, so the filter's most verbose level is all it needs.
+    log::set_max_level(match most.and_then(|l| l.into_level()) {
+        None if most.is_some() => log::LevelFilter::Off,
+        None => log::LevelFilter::Trace,
+        Some(tracing::Level::ERROR) => log::LevelFilter::Error,
+        Some(tracing::Level::WARN) => log::LevelFilter::Warn,
+        Some(tracing::Level::INFO) => log::LevelFilter::Info,
+        Some(tracing::Level::DEBUG) => log::LevelFilter::Debug,
+        Some(tracing::Level::TRACE) => log::LevelFilter::Trace,
+    });
     guard
 }
 
