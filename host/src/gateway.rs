@@ -61,6 +61,9 @@ pub struct Gateway {
     pub telemetry: Arc<Telemetry>,
     /// What the management API set, which a reload of the file leaves as it is.
     pub overrides: std::sync::Mutex<Overrides>,
+    /// Held by every change of what is served (a management API write, a reload of the
+    /// file), so a check and the write after it cannot interleave with another change.
+    pub changing: tokio::sync::Mutex<()>,
 }
 
 /// Names of what the management API created, replaced or deleted: the file no longer speaks
@@ -91,7 +94,7 @@ impl Gateway {
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry), overrides: Default::default() }))
+        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry), overrides: Default::default(), changing: Default::default() }))
     }
 
     pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {

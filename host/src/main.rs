@@ -228,11 +228,15 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
             let places = tollgate::policy::Places::of(&gw.config, &base);
-            tollgate::management::servers::restore(&gw, &base, &places).await?;
-            tollgate::management::products::restore(&gw, &base).await?;
-            tollgate::management::versions::restore(&gw).await?;
-            tollgate::management::policies::restore(&gw, &places).await?;
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, file: file.clone(), base, writing: Default::default() });
+            {
+                // A reload of the file waits until what the API kept is in place.
+                let _changing = gw.changing.lock().await;
+                tollgate::management::servers::restore(&gw, &base, &places).await?;
+                tollgate::management::products::restore(&gw, &base).await?;
+                tollgate::management::versions::restore(&gw).await?;
+                tollgate::management::policies::restore(&gw, &places).await?;
+            }
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, file: file.clone(), base });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

@@ -85,6 +85,7 @@ pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
             return None;
         }
     };
+    let _changing = gw.changing.lock().await;
     servers::sync(gw, &config, &loaded).await;
     crate::policy::install(gw, &loaded);
     products::sync(gw, &config, &loaded);

@@ -47,8 +47,6 @@ pub struct Management {
     pub file: std::path::PathBuf,
     /// The config file's directory: policy paths of products sent to the API are relative to it.
     pub base: std::path::PathBuf,
-    /// Product changes one at a time, so an ETag check and the write after it cannot interleave.
-    pub writing: tokio::sync::Mutex<()>,
 }
 
 pub type Shared = Arc<Management>;

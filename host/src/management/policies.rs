@@ -74,7 +74,7 @@ async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, b
         return Err(ApiError::Problems(problems));
     }
     let key = server.key();
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = etag(&server.policies.load().declared);
     if current != given {
         return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));
@@ -104,7 +104,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
         return Err(ApiError::Conflict(format!("server '{name}' was put through the management API, so the file does not speak for it: put the chain you want instead")));
     }
     let key = server.key();
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = etag(&server.policies.load().declared);
     if current != given {
         return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));

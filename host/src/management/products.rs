@@ -105,7 +105,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     if !problems.is_empty() {
         return Err(ApiError::Invalid(joined(&problems)));
     }
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = m.gateway.catalog.load().products.get(&name).map(|c| etag(&c.config));
     let given = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim);
     match (&current, given) {
@@ -134,7 +134,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
 pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
     let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
     let given = super::subscriptions::if_match(&h)?;
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = m.gateway.catalog.load().products.get(&name).map(|c| etag(&c.config)).ok_or_else(|| ApiError::NotFound(format!("no product '{name}'")))?;
     if current != given {
         return Err(ApiError::Stale(format!("product '{name}' changed since it was read (its ETag is now {current})")));

@@ -79,7 +79,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     if next.name != name {
         return Err(ApiError::Invalid(format!("server.name: '{}' does not match the path's '{name}'", next.name)));
     }
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = m.gateway.endpoint(&name).ok();
     precondition(&h, &format!("server '{name}'"), current.as_ref().map(|e| etag(&e.running_config())))?;
     let installed = install(&m, next, current.as_deref()).await?;
@@ -91,7 +91,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
 /// what nothing serves.
 pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
     super::subscriptions::if_match(&h)?;
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = endpoint(&m, &name)?;
     precondition(&h, &format!("server '{name}'"), Some(etag(&current.running_config())))?;
     let mut products: Vec<String> = m.gateway.catalog.load().products.values().filter(|p| p.includes(&name)).map(|p| p.name().to_owned()).collect();
@@ -114,7 +114,7 @@ pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(S
     if v.name != version {
         return Err(ApiError::Invalid(format!("version.name: '{}' does not match the path's '{version}'", v.name)));
     }
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = endpoint(&m, &name)?;
     if !current.has_versions() {
         return Err(ApiError::Conflict(format!("server '{name}' has no versions: put the whole server, with `versions`, to give it some")));
@@ -136,7 +136,7 @@ pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(S
 /// clear the preview, first. A retired version can.
 pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<StatusCode, ApiError> {
     super::subscriptions::if_match(&h)?;
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = endpoint(&m, &name)?;
     let mut next = current.running_config();
     let at = next.versions.iter().position(|c| c.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;

@@ -149,7 +149,7 @@ pub async fn delete_preview(State(m): State<Shared>, Path(name): Path<String>, h
 async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Routing) -> Result<(), ApiError>) -> Result<Response, ApiError> {
     let given = if_match(h)?;
     let e = endpoint(m, name)?;
-    let _w = m.writing.lock().await;
+    let _w = m.gateway.changing.lock().await;
     let current = routing_of(&e)?;
     let tag = etag(&current);
     if tag != given {
