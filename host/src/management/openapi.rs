@@ -40,6 +40,11 @@ fn change(summary: &str, tag: &str, params: Value) -> Value {
     }))
 }
 
+/// A read of one thing a path names: 404 when it does not exist.
+fn read(summary: &str, tag: &str, params: Value) -> Value {
+    op(summary, tag, "200", json!({ "parameters": params, "responses": { "404": { "$ref": "#/components/responses/Error" } } }))
+}
+
 /// A create-or-replace: If-Match only to replace; 201 when created.
 fn create(summary: &str, tag: &str, params: Value) -> Value {
     let mut o = change(summary, tag, params);
@@ -66,35 +71,23 @@ pub fn document() -> Value {
         "paths": {
             "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
             "/api/servers/{name}": {
-                "get": op("A server as it runs, in the config file's shape, with its routing and chains (ETag header)", "servers", "200", json!({
-                    "parameters": [name.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("A server as it runs, in the config file's shape, with its routing and chains (ETag header)", "servers", json!([name.clone()])),
                 "put": with_body(create("Create a server (no If-Match, or `*`), or replace it (If-Match). Checked as `tollgate validate` checks a file, its OpenAPI documents and chains loaded, then kept and in force at once. A version unchanged but for its chain keeps running; a replaced backend serves new sessions while live ones finish where they began", "servers", json!([name.clone(), if_match_optional.clone()])), "Server"),
                 "delete": change("Delete a server; its live sessions end. Refused (409) while a product includes it", "servers", json!([name.clone(), if_match.clone()])),
             },
             "/api/servers/{name}/versions/{version}": {
-                "get": op("One version, in the shape the config file writes under `versions` (ETag header)", "versions", "200", json!({
-                    "parameters": [name.clone(), version.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("One version, in the shape the config file writes under `versions` (ETag header)", "versions", json!([name.clone(), version.clone()])),
                 "put": with_body(create("Add a version (no If-Match, or `*`) or replace one (If-Match), checked and loaded as for a server; other versions and their sessions are untouched", "versions", json!([name.clone(), version.clone(), if_match_optional.clone()])), "Version"),
                 "delete": change("Delete a version; its live sessions end. The default, the preview and the last version cannot go (409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])),
             },
             "/api/servers/{name}/versions": {
-                "get": op("A server's versions and which serves whom (ETag header: the routing's)", "versions", "200", json!({
-                    "parameters": [name.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("A server's versions and which serves whom (ETag header: the routing's)", "versions", json!([name.clone()])),
             },
             "/api/servers/{name}/versions/{version}/promote": { "post": change("Make the version the default for new sessions; live sessions stay where they are. A preview of it ends", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
             "/api/servers/{name}/versions/{version}/retire": { "post": change("Retire a version: its requests, live sessions included, get 410 naming the version to use (not the default or the preview: 409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
             "/api/servers/{name}/versions/{version}/reinstate": { "post": change("Serve a retired version again", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
             "/api/servers/{name}/routing": {
-                "get": op("The routing alone, in the shape PUT takes (ETag header)", "versions", "200", json!({
-                    "parameters": [name.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("The routing alone, in the shape PUT takes (ETag header)", "versions", json!([name.clone()])),
                 "put": with_body(change("Replace the routing whole (what `tollgate apply` does)", "versions", json!([name.clone(), if_match.clone()])), "Routing"),
             },
             "/api/servers/{name}/preview": {
@@ -102,18 +95,12 @@ pub fn document() -> Value {
                 "delete": change("End the preview: new sessions all reach the default", "versions", json!([name.clone(), if_match.clone()])),
             },
             "/api/servers/{name}/policies": {
-                "get": op("The chain a server without versions runs, in the config file's shape (ETag header)", "policies", "200", json!({
-                    "parameters": [name.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("The chain a server without versions runs, in the config file's shape (ETag header)", "policies", json!([name.clone()])),
                 "put": with_body(change("Replace the chain: checked as `tollgate validate` checks a file and by each policy's own init (422 with the problems), kept, then in force for every next request; requests in flight finish on the old chain", "policies", json!([name.clone(), if_match.clone()])), "Chain"),
                 "delete": change("Hand the chain back to the config file: the chain set through the API is forgotten, and the file's chain as it is now is in force (409 if the file does not load or has no such server)", "policies", json!([name.clone(), if_match.clone()])),
             },
             "/api/servers/{name}/versions/{version}/policies": {
-                "get": op("The chain one version runs (ETag header)", "policies", "200", json!({
-                    "parameters": [name.clone(), version.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("The chain one version runs (ETag header)", "policies", json!([name.clone(), version.clone()])),
                 "put": with_body(change("Replace one version's chain, as for a server without versions", "policies", json!([name.clone(), version.clone(), if_match.clone()])), "Chain"),
                 "delete": change("Hand one version's chain back to the config file", "policies", json!([name.clone(), version.clone(), if_match.clone()])),
             },
@@ -133,10 +120,7 @@ pub fn document() -> Value {
             "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
             "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
             "/api/products/{name}": {
-                "get": op("One product (ETag header)", "products", "200", json!({
-                    "parameters": [name.clone()],
-                    "responses": { "404": { "$ref": "#/components/responses/Error" } }
-                })),
+                "get": read("One product (ETag header)", "products", json!([name.clone()])),
                 "put": op("Create a product (no If-Match) or replace it (If-Match: its ETag); the body is the product as the config file writes it", "products", "200", json!({
                     "parameters": [name.clone(), { "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Product" } } } },
