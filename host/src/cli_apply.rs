@@ -37,6 +37,25 @@ impl Remote {
         Ok((status, etag, body))
     }
 
+    /// Replaces what `path` names with `body`, with the ETag just read, so a change made
+    /// since is refused rather than overwritten.
+    async fn replace(&self, path: &str, body: &impl serde::Serialize) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let etag = self.etag(&url).await?;
+        self.send(self.http.put(&url).header("if-match", etag).json(body)).await.map(drop)
+    }
+
+    /// Deletes what `path` names, with the ETag just read.
+    async fn remove(&self, path: &str) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let etag = self.etag(&url).await?;
+        self.send(self.http.delete(&url).header("if-match", etag)).await.map(drop)
+    }
+
+    async fn etag(&self, url: &str) -> anyhow::Result<String> {
+        Ok(self.send(self.http.get(url)).await?.1.unwrap_or_default())
+    }
+
     /// The running configuration.
     pub async fn config(&self) -> anyhow::Result<Value> {
         Ok(self.send(self.http.get(format!("{}/api/config", self.base))).await?.2)
@@ -197,43 +216,24 @@ pub async fn apply(remote: &Remote, file: &Config, changes: &[Change]) -> anyhow
     let by_name: BTreeMap<&str, &ProductConfig> = file.products.iter().map(|p| (p.name.as_str(), p)).collect();
     let servers: BTreeMap<&str, &ServerConfig> = file.servers.iter().map(|s| (s.name.as_str(), s)).collect();
     for c in changes {
-        let url = |n: &str| format!("{}/api/products/{n}", remote.base);
-        let server_url = |n: &str| format!("{}/api/servers/{n}", remote.base);
         match c {
             Change::AddServer(n) => {
-                remote.send(remote.http.put(server_url(n)).json(servers[n.as_str()])).await?;
+                remote.send(remote.http.put(format!("{}/api/servers/{n}", remote.base)).json(servers[n.as_str()])).await?;
             }
-            Change::ChangeServer(n) => {
-                let (_, etag, _) = remote.send(remote.http.get(server_url(n))).await?;
-                remote.send(remote.http.put(server_url(n)).header("if-match", etag.unwrap_or_default()).json(servers[n.as_str()])).await?;
-            }
-            Change::RemoveServer(n) => {
-                let (_, etag, _) = remote.send(remote.http.get(server_url(n))).await?;
-                remote.send(remote.http.delete(server_url(n)).header("if-match", etag.unwrap_or_default())).await?;
-            }
+            Change::ChangeServer(n) => remote.replace(&format!("/api/servers/{n}"), servers[n.as_str()]).await?,
+            Change::RemoveServer(n) => remote.remove(&format!("/api/servers/{n}")).await?,
             Change::AddProduct(n) => {
-                remote.send(remote.http.put(url(n)).json(by_name[n.as_str()])).await?;
+                remote.send(remote.http.put(format!("{}/api/products/{n}", remote.base)).json(by_name[n.as_str()])).await?;
             }
-            Change::ChangeProduct(n) => {
-                let (_, etag, _) = remote.send(remote.http.get(url(n))).await?;
-                remote.send(remote.http.put(url(n)).header("if-match", etag.unwrap_or_default()).json(by_name[n.as_str()])).await?;
-            }
-            Change::RemoveProduct(n) => {
-                let (_, etag, _) = remote.send(remote.http.get(url(n))).await?;
-                remote.send(remote.http.delete(url(n)).header("if-match", etag.unwrap_or_default())).await?;
-            }
-            Change::Routing(n, r) => {
-                let url = format!("{}/api/servers/{n}/routing", remote.base);
-                let (_, etag, _) = remote.send(remote.http.get(&url)).await?;
-                remote.send(remote.http.put(&url).header("if-match", etag.unwrap_or_default()).json(r)).await?;
-            }
+            Change::ChangeProduct(n) => remote.replace(&format!("/api/products/{n}"), by_name[n.as_str()]).await?,
+            Change::RemoveProduct(n) => remote.remove(&format!("/api/products/{n}")).await?,
+            Change::Routing(n, r) => remote.replace(&format!("/api/servers/{n}/routing"), r).await?,
             Change::Chain { server, version, policies } => {
-                let url = match version {
-                    Some(v) => format!("{}/api/servers/{server}/versions/{v}/policies", remote.base),
-                    None => format!("{}/api/servers/{server}/policies", remote.base),
+                let path = match version {
+                    Some(v) => format!("/api/servers/{server}/versions/{v}/policies"),
+                    None => format!("/api/servers/{server}/policies"),
                 };
-                let (_, etag, _) = remote.send(remote.http.get(&url)).await?;
-                remote.send(remote.http.put(&url).header("if-match", etag.unwrap_or_default()).json(policies)).await?;
+                remote.replace(&path, policies).await?;
             }
             Change::Restart(_) => {}
         }

@@ -89,12 +89,6 @@ fn default_max_component_mb() -> u32 {
     DEFAULT_MAX_COMPONENT_MB
 }
 
-impl ManagementConfig {
-    pub fn max_component_bytes(&self) -> usize {
-        self.max_component_mb as usize * 1024 * 1024
-    }
-}
-
 fn default_management_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9090))
 }

@@ -116,24 +116,25 @@ impl Gateway {
         what(&mut self.overrides.lock().expect("overrides lock"));
     }
 
-    /// Ends the live sessions of servers that no longer serve: their next request is told the
-    /// session is gone, and a client starts a new one where the server is now.
-    pub async fn end_sessions(&self, gone: &[Arc<Server>]) {
+    /// Puts `endpoint` in place of the server `name` (or removes it), for requests that start
+    /// from now on. Live sessions of a version the new endpoint no longer has (all of them,
+    /// when the server goes) end: their next request is told the session is gone, and the
+    /// client starts a new one where the server is now. A version that stays keeps its
+    /// sessions, on the backend they began with. The caller serializes changes.
+    pub async fn set_endpoint(&self, name: &str, endpoint: Option<Arc<Endpoint>>) {
+        let mut next = Servers::clone(&self.servers.load());
+        let old = match &endpoint {
+            Some(e) => next.insert(name.to_owned(), e.clone()),
+            None => next.remove(name),
+        };
+        self.servers.store(Arc::new(next));
+        let Some(old) = old else { return };
+        let kept = |s: &Arc<Server>| endpoint.as_ref().is_some_and(|e| e.all().iter().any(|n| n.version == s.version));
+        let gone: Vec<&Arc<Server>> = old.all().iter().filter(|s| !kept(s)).collect();
         for s in self.sessions.all() {
             if gone.iter().any(|g| Arc::ptr_eq(g, &s.server)) {
                 self.sessions.remove(&s.id).await;
             }
         }
-    }
-
-    /// Puts `endpoint` in place of the server `name` (or removes it), for requests that start
-    /// from now on. The caller serializes changes.
-    pub fn set_endpoint(&self, name: &str, endpoint: Option<Arc<Endpoint>>) {
-        let mut next = Servers::clone(&self.servers.load());
-        match endpoint {
-            Some(e) => next.insert(name.to_owned(), e),
-            None => next.remove(name),
-        };
-        self.servers.store(Arc::new(next));
     }
 }

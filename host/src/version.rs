@@ -76,7 +76,7 @@ impl Endpoint {
         let servers = config
             .served()
             .into_iter()
-            .map(|s| match old.and_then(|o| o.servers.iter().find(|k| k.version == s.version && same_but_policies(&k.config, &s.config))) {
+            .map(|s| match old.and_then(|o| o.servers.iter().find(|k| k.version == s.version && without_chains(&k.config) == without_chains(&s.config))) {
                 Some(kept) => Ok(kept.clone()),
                 None => Server::new(s, limits).map(Arc::new),
             })
@@ -184,11 +184,7 @@ impl Endpoint {
     }
 }
 
-/// Whether two servers differ in their chains alone.
-fn same_but_policies(a: &ServerConfig, b: &ServerConfig) -> bool {
-    without_chains(a) == without_chains(b)
-}
-
+/// A server's config with its chains left out, to tell what else differs.
 fn without_chains(c: &ServerConfig) -> Option<serde_json::Value> {
     let mut c = c.clone();
     c.policies.clear();

@@ -29,14 +29,37 @@ use tokio::net::TcpListener;
 use crate::gateway::Gateway;
 
 /// Writes one record of what the API changed to the store before the change is answered.
-/// The write syncs to disk, so it runs off the async threads.
 async fn keep<T: serde::Serialize>(registry: &crate::subscription::Registry, kind: crate::subscription::Kind, key: &str, value: &T) -> Result<(), api_error::ApiError> {
     let bytes = serde_json::to_vec(value).expect("an API record serializes");
-    let (store, key) = (registry.store(), key.to_owned());
-    tokio::task::spawn_blocking(move || store.put(kind, &key, &bytes))
+    write(registry, vec![crate::subscription::Write::Put(kind, key.to_owned(), bytes)]).await
+}
+
+/// Writes what the API changed to the store, as one transaction, before the change is
+/// answered. The write syncs to disk, so it runs off the async threads.
+async fn write(registry: &crate::subscription::Registry, batch: Vec<crate::subscription::Write>) -> Result<(), api_error::ApiError> {
+    let store = registry.store();
+    tokio::task::spawn_blocking(move || store.write(&batch))
         .await
         .map_err(|e| api_error::ApiError::Internal(e.to_string()))?
         .map_err(|e| api_error::ApiError::Internal(e.to_string()))
+}
+
+/// The server a path names, or 404.
+fn endpoint(m: &Shared, name: &str) -> Result<Arc<crate::gateway::Endpoint>, api_error::ApiError> {
+    m.gateway.endpoint(name).map_err(|_| api_error::ApiError::NotFound(format!("no server '{name}'")))
+}
+
+/// The If-Match a create-or-replace needs: none (or `*`) to create what does not exist yet,
+/// the current ETag to replace or delete what does.
+fn precondition(h: &axum::http::HeaderMap, what: &str, current: Option<String>) -> Result<(), api_error::ApiError> {
+    use api_error::ApiError;
+    let given = h.get(axum::http::header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim);
+    match (current, given) {
+        (Some(_), None) => Err(ApiError::IfMatchRequired),
+        (Some(c), Some(g)) if c != g => Err(ApiError::Stale(format!("{what} changed since it was read (its ETag is now {c})"))),
+        (None, Some(g)) if g != "*" => Err(ApiError::Stale(format!("{what} does not exist"))),
+        _ => Ok(()),
+    }
 }
 
 /// What the management handlers share.

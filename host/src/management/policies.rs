@@ -30,7 +30,7 @@ pub fn etag(chain: &[PolicyBinding]) -> String {
 
 /// The server or version a path names.
 fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
-    let e = gw.endpoint(name).ok().ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))?;
+    let e = gw.endpoint(name).map_err(|_| ApiError::NotFound(format!("no server '{name}'")))?;
     match version {
         None if e.has_versions() => Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies"))),
         None => Ok(e.all()[0].clone()),
@@ -122,8 +122,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
         .policies;
     let chain = crate::policy::load_file_chain(&config, name, &key, &declared, &m.places()).await.map_err(ApiError::Problems)?;
     if let Some(registry) = &m.gateway.subscriptions {
-        let (store, k) = (registry.store(), key.clone());
-        tokio::task::spawn_blocking(move || store.delete(Kind::Chains, &k)).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))?;
+        super::write(registry, vec![crate::subscription::Write::Delete(Kind::Chains, key.clone())]).await?;
     }
     server.policies.store(chain);
     tracing::info!(server = %key, "policy chain handed back to the config file");

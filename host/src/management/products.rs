@@ -107,13 +107,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     }
     let _w = m.gateway.changing.lock().await;
     let current = m.gateway.catalog.load().products.get(&name).map(|c| etag(&c.config));
-    let given = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim);
-    match (&current, given) {
-        (Some(_), None) => return Err(ApiError::IfMatchRequired),
-        (Some(c), Some(g)) if c != g => return Err(ApiError::Stale(format!("product '{name}' changed since it was read (its ETag is now {c})"))),
-        (None, Some(g)) if g != "*" => return Err(ApiError::Stale(format!("product '{name}' does not exist"))),
-        _ => {}
-    }
+    super::precondition(&h, &format!("product '{name}'"), current.clone())?;
     let chain = crate::policy::load_product(&p, &m.places()).await.map_err(|problems| ApiError::Invalid(joined(&problems)))?;
     persist(&registry, &name, &Stored { product: Some(p.clone()), deleted: false }).await?;
     let tag = etag(&p);

@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::Shared;
+use super::{Shared, endpoint, precondition};
 use super::api_error::ApiError;
 use crate::config::{ServerConfig, VersionConfig};
-use crate::gateway::{Endpoint, Gateway, Server};
+use crate::gateway::{Endpoint, Gateway};
 use crate::subscription::{Kind, Write};
 
 /// A strong ETag from a server's (or a version's) running config.
@@ -48,10 +48,6 @@ pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
     names.into_iter().map(|n| servers[n.as_str()].running_config()).collect()
 }
 
-fn endpoint(m: &Shared, name: &str) -> Result<Arc<Endpoint>, ApiError> {
-    m.gateway.endpoint(name).map_err(|_| ApiError::NotFound(format!("no server '{name}'")))
-}
-
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(answer(StatusCode::OK, &endpoint(&m, &name)?.running_config()))
 }
@@ -60,17 +56,6 @@ pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(S
     let config = endpoint(&m, &name)?.running_config();
     let v = config.versions.iter().find(|v| v.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
     Ok(answer(StatusCode::OK, v))
-}
-
-/// What If-Match a change needs: none (or `*`) to create, the current ETag to replace or delete.
-fn precondition(h: &HeaderMap, what: &str, current: Option<String>) -> Result<(), ApiError> {
-    let given = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim);
-    match (current, given) {
-        (Some(_), None) => Err(ApiError::IfMatchRequired),
-        (Some(c), Some(g)) if c != g && g != "*" => Err(ApiError::Stale(format!("{what} changed since it was read (its ETag is now {c})"))),
-        (None, Some(g)) if g != "*" => Err(ApiError::Stale(format!("{what} does not exist"))),
-        _ => Ok(()),
-    }
 }
 
 /// Creates or replaces a server; the body is the server as the config file writes it.
@@ -101,8 +86,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
     }
     persist(&m.gateway, &name, None, Some(&current)).await?;
     m.gateway.overridden(|o| o.servers.insert(name.clone()));
-    m.gateway.set_endpoint(&name, None);
-    m.gateway.end_sessions(current.all()).await;
+    m.gateway.set_endpoint(&name, None).await;
     tracing::info!(server = %name, "server deleted through the management API");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -163,13 +147,8 @@ async fn install(m: &Shared, next: ServerConfig, current: Option<&Endpoint>) -> 
     persist(&m.gateway, &endpoint.name, Some(&endpoint), current).await?;
     let config = endpoint.running_config();
     let name = endpoint.name.clone();
-    let endpoint = Arc::new(endpoint);
     m.gateway.overridden(|o| o.servers.insert(name.clone()));
-    m.gateway.set_endpoint(&name, Some(endpoint.clone()));
-    if let Some(old) = current {
-        let gone: Vec<Arc<Server>> = old.all().iter().filter(|s| !endpoint.all().iter().any(|n| n.version == s.version)).cloned().collect();
-        m.gateway.end_sessions(&gone).await;
-    }
+    m.gateway.set_endpoint(&name, Some(Arc::new(endpoint))).await;
     Ok(config)
 }
 
@@ -217,11 +196,7 @@ async fn persist(gw: &Gateway, name: &str, next: Option<&Endpoint>, current: Opt
     let mut batch = vec![Write::Put(Kind::Servers, name.to_owned(), record), Write::Delete(Kind::Routing, name.to_owned())];
     let keys = next.into_iter().chain(current).flat_map(|e| e.all().iter().map(|s| s.key()));
     batch.extend(keys.map(|k| Write::Delete(Kind::Chains, k)));
-    let store = registry.store();
-    tokio::task::spawn_blocking(move || store.write(&batch))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    super::write(registry, batch).await
 }
 
 /// At start, before the routing and chains kept by the API: servers created, replaced or
@@ -235,7 +210,7 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path, places: &crate::polic
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored server '{name}' is unreadable: {e}"))?;
         gw.overridden(|o| o.servers.insert(name.clone()));
         let Some(server) = stored.server else {
-            gw.set_endpoint(&name, None);
+            gw.set_endpoint(&name, None).await;
             tracing::info!(server = %name, "server deleted through the management API stays deleted");
             continue;
         };
@@ -243,7 +218,7 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path, places: &crate::polic
         let endpoint = build(gw, server, current.as_deref(), base, places)
             .await
             .map_err(|problems| anyhow::anyhow!("server '{name}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
-        gw.set_endpoint(&name, Some(Arc::new(endpoint)));
+        gw.set_endpoint(&name, Some(Arc::new(endpoint))).await;
         tracing::info!(server = %name, "server restored from the management API's store");
     }
     Ok(())

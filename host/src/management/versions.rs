@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Shared;
+use super::{Shared, endpoint};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
 use crate::config::{PreviewConfig, Routing};
@@ -22,10 +22,6 @@ use crate::subscription::Kind;
 pub fn etag(r: &Routing) -> String {
     let bytes = serde_json::to_vec(r).expect("a routing serializes");
     format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
-}
-
-fn endpoint(m: &Shared, name: &str) -> Result<std::sync::Arc<Endpoint>, ApiError> {
-    m.gateway.endpoint(name).ok().ok_or_else(|| ApiError::NotFound(format!("no server '{name}'")))
 }
 
 fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Routing, ServerConfig};
-use crate::gateway::{Endpoint, Gateway, Server};
+use crate::gateway::{Endpoint, Gateway};
 use crate::policy::Loaded;
 
 /// Adds and changes what the file declares.
@@ -28,12 +28,7 @@ pub async fn sync(gw: &Gateway, file: &Config, loaded: &Loaded) {
         }
         match rebuild(gw, s, current.as_deref(), loaded, routed.contains(&s.name)) {
             Ok(e) => {
-                let e = Arc::new(e);
-                gw.set_endpoint(&s.name, Some(e.clone()));
-                if let Some(old) = &current {
-                    let gone: Vec<Arc<Server>> = old.all().iter().filter(|o| !e.all().iter().any(|n| n.version == o.version)).cloned().collect();
-                    gw.end_sessions(&gone).await;
-                }
+                gw.set_endpoint(&s.name, Some(Arc::new(e))).await;
                 tracing::info!(server = %s.name, "server {} from the file", if current.is_some() { "changed" } else { "added" });
             }
             Err(e) => tracing::error!(server = %s.name, error = %e, "the file's server cannot start; what ran stays"),
@@ -54,8 +49,7 @@ pub async fn prune(gw: &Gateway, file: &Config) {
             tracing::warn!(server = %name, product = %p.name(), "the file no longer has this server, but a product includes it; it stays");
             continue;
         }
-        gw.set_endpoint(name, None);
-        gw.end_sessions(e.all()).await;
+        gw.set_endpoint(name, None).await;
         tracing::info!(server = %name, "server removed: the file no longer has it");
     }
 }

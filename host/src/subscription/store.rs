@@ -52,11 +52,17 @@ pub enum Write {
 
 /// Records by kind and id. A write returns only once it is durable.
 pub trait Store: Send + Sync {
-    fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError>;
-    fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError>;
     /// Several changes that land together or not at all.
     fn write(&self, batch: &[Write]) -> Result<(), StoreError>;
     fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
+    fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.write(&[Write::Put(kind, id.to_owned(), record.to_vec())])
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        self.write(&[Write::Delete(kind, id.to_owned())])
+    }
 }
 
 pub struct RedbStore {
@@ -74,18 +80,6 @@ impl RedbStore {
 }
 
 impl Store for RedbStore {
-    fn put(&self, kind: Kind, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(err)?;
-        tx.open_table(kind.table()).map_err(err)?.insert(id, record).map_err(err)?;
-        tx.commit().map_err(err)
-    }
-
-    fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(err)?;
-        tx.open_table(kind.table()).map_err(err)?.remove(id).map_err(err)?;
-        tx.commit().map_err(err)
-    }
-
     fn write(&self, batch: &[Write]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(err)?;
         for w in batch {
