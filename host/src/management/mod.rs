@@ -28,6 +28,28 @@ use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
 
+/// A strong ETag from a resource's content, so it changes exactly when the resource does.
+pub fn etag<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(value).expect("an API resource serializes");
+    format!("\"{}\"", &hex::encode(sha2::Sha256::digest(bytes))[..16])
+}
+
+/// An answer with its ETag header.
+fn with_etag(status: axum::http::StatusCode, etag: &str, body: impl serde::Serialize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = (status, Json(body)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(etag) {
+        r.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    r
+}
+
+/// An answer whose body is the resource its ETag is taken from.
+fn tagged<T: serde::Serialize + ?Sized>(status: axum::http::StatusCode, body: &T) -> axum::response::Response {
+    with_etag(status, &etag(body), body)
+}
+
 /// Writes one record of what the API changed to the store before the change is answered.
 async fn keep<T: serde::Serialize>(registry: &crate::subscription::Registry, kind: crate::subscription::Kind, key: &str, value: &T) -> Result<(), api_error::ApiError> {
     let bytes = serde_json::to_vec(value).expect("an API record serializes");
@@ -126,7 +148,7 @@ async fn list_servers(State(m): State<Shared>) -> Json<Value> {
         .endpoints()
         .values()
         .map(|e| {
-            let mut v = json!({ "name": e.name, "description": e.config.description, "etag": servers::etag(&e.running_config()), "from_api": e.from_api });
+            let mut v = json!({ "name": e.name, "description": e.config.description, "etag": etag(&e.running_config()), "from_api": e.from_api });
             if let Some(r) = e.routing() {
                 v["default_version"] = json!(r.default_version);
                 v["versions"] = json!(e.all().iter().filter_map(|s| s.version.clone()).collect::<Vec<_>>());

@@ -11,22 +11,15 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
-use super::Shared;
+use super::{Shared, etag, tagged};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
 use crate::config::PolicyBinding;
 use crate::gateway::{Gateway, Server};
 use crate::subscription::Kind;
-
-/// A strong ETag from the declared chain.
-pub fn etag(chain: &[PolicyBinding]) -> String {
-    let bytes = serde_json::to_vec(chain).expect("a chain serializes");
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
-}
 
 /// The server or version a path names.
 fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
@@ -38,22 +31,14 @@ fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>
     }
 }
 
-fn answer(status: StatusCode, chain: &[PolicyBinding]) -> Response {
-    let mut r = (status, Json(chain)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(chain)) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
-}
-
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let server = target(&m.gateway, &name, None)?;
-    Ok(answer(StatusCode::OK, &server.policies.load().declared))
+    Ok(tagged(StatusCode::OK, &server.policies.load().declared))
 }
 
 pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
     let server = target(&m.gateway, &name, Some(&version))?;
-    Ok(answer(StatusCode::OK, &server.policies.load().declared))
+    Ok(tagged(StatusCode::OK, &server.policies.load().declared))
 }
 
 pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
@@ -84,7 +69,7 @@ async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, b
     server.policies.store(chain);
     let names: Vec<&str> = bindings.iter().map(PolicyBinding::name).collect();
     tracing::info!(server = %key, policies = %names.join(", "), "policy chain replaced");
-    Ok(answer(StatusCode::OK, &bindings))
+    Ok(tagged(StatusCode::OK, &bindings))
 }
 
 pub async fn release(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Response, ApiError> {
@@ -126,7 +111,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
     }
     server.policies.store(chain);
     tracing::info!(server = %key, "policy chain handed back to the config file");
-    Ok(answer(StatusCode::OK, &declared))
+    Ok(tagged(StatusCode::OK, &declared))
 }
 
 /// Kept in `data_dir` when there is one, so a restart serves the same chain; without it, a

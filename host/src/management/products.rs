@@ -5,23 +5,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use super::Shared;
+use super::{Shared, etag, tagged, with_etag};
 use super::api_error::ApiError;
 use crate::config::ProductConfig;
 use crate::gateway::Gateway;
 use crate::product::Product;
 use crate::subscription::Kind;
-
-/// A strong ETag from the product's content, so it changes exactly when the product does.
-pub fn etag(p: &ProductConfig) -> String {
-    let bytes = serde_json::to_vec(p).expect("a product serializes");
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
-}
 
 fn view(p: &ProductConfig) -> Value {
     serde_json::to_value(p).expect("a product serializes")
@@ -44,11 +37,7 @@ pub async fn list(State(m): State<Shared>) -> Json<Value> {
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let catalog = m.gateway.catalog.load();
     let p = catalog.products.get(&name).ok_or_else(|| ApiError::NotFound(format!("no product '{name}'")))?;
-    let mut r = Json(view(&p.config)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(&p.config)) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(r)
+    Ok(tagged(StatusCode::OK, &p.config))
 }
 
 /// A product as the store keeps it: defined through the API, or deleted through it (which
@@ -86,12 +75,6 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
-fn etag_header(r: &mut Response, etag: &str) {
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-}
-
 /// Creates or replaces a product. Replacing needs `If-Match` with its current ETag; creating
 /// needs none. The body is the product as the config file writes it, in JSON.
 pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<ProductConfig>, JsonRejection>) -> Result<Response, ApiError> {
@@ -119,9 +102,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     m.gateway.overridden(|o| o.products.insert(name.clone()));
     tracing::info!(product = %name, "product saved");
     let status = if current.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    let mut r = (status, Json(view)).into_response();
-    etag_header(&mut r, &tag);
-    Ok(r)
+    Ok(with_etag(status, &tag, view))
 }
 
 /// Deletes a product; its subscriptions then get 403 until it exists again.

@@ -13,30 +13,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
-use super::{Shared, endpoint, precondition};
+use super::{Shared, endpoint, etag, precondition, tagged};
 use super::api_error::ApiError;
 use crate::config::{ServerConfig, VersionConfig};
 use crate::gateway::{Endpoint, Gateway};
 use crate::subscription::{Kind, Write};
-
-/// A strong ETag from a server's (or a version's) running config.
-pub fn etag<T: Serialize>(c: &T) -> String {
-    let bytes = serde_json::to_vec(c).expect("a server serializes");
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
-}
-
-fn answer<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut r = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(body)) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
-}
 
 /// The servers as they run: the file's in the file's order, then those the API added, by name.
 pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
@@ -49,13 +33,13 @@ pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
 }
 
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(answer(StatusCode::OK, &endpoint(&m, &name)?.running_config()))
+    Ok(tagged(StatusCode::OK, &endpoint(&m, &name)?.running_config()))
 }
 
 pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
     let config = endpoint(&m, &name)?.running_config();
     let v = config.versions.iter().find(|v| v.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
-    Ok(answer(StatusCode::OK, v))
+    Ok(tagged(StatusCode::OK, v))
 }
 
 /// Creates or replaces a server; the body is the server as the config file writes it.
@@ -69,7 +53,7 @@ pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap
     precondition(&h, &format!("server '{name}'"), current.as_ref().map(|e| etag(&e.running_config())))?;
     let installed = install(&m, next, current.as_deref()).await?;
     tracing::info!(server = %name, "server saved through the management API");
-    Ok(answer(if current.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &installed))
+    Ok(tagged(if current.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &installed))
 }
 
 /// Deletes a server. One that a product includes is refused: the product would then promise
@@ -113,7 +97,7 @@ pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(S
     let installed = install(&m, next, Some(&current)).await?;
     let saved = installed.versions.iter().find(|c| c.name == version).expect("the version just saved");
     tracing::info!(server = %name, %version, "version saved through the management API");
-    Ok(answer(if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, saved))
+    Ok(tagged(if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, saved))
 }
 
 /// Deletes one version. The default and the preview cannot go: promote another version, or

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Shared;
+use super::{Shared, with_etag};
 use super::api_error::ApiError;
 use crate::subscription::{Registry, Slot, State as SubState, Subscription};
 
@@ -21,14 +21,6 @@ fn registry(m: &Shared) -> Result<Arc<Registry>, ApiError> {
 /// The `If-Match` of a change: required, so a stale read never overwrites a newer state.
 pub fn if_match(h: &HeaderMap) -> Result<String, ApiError> {
     h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned()).ok_or(ApiError::IfMatchRequired)
-}
-
-fn with_etag(status: StatusCode, etag: &str, body: Value) -> Response {
-    let mut r = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
 }
 
 fn shown(s: &Subscription) -> Response {

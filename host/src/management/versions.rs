@@ -6,34 +6,24 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use super::{Shared, endpoint};
+use super::{Shared, endpoint, etag};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
 use crate::config::{PreviewConfig, Routing};
 use crate::gateway::{Endpoint, Gateway};
 use crate::subscription::Kind;
 
-/// A strong ETag from the routing's content.
-pub fn etag(r: &Routing) -> String {
-    let bytes = serde_json::to_vec(r).expect("a routing serializes");
-    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..16])
-}
-
 fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {
     e.routing().ok_or_else(|| ApiError::NotFound(format!("server '{}' has no versions", e.name)))
 }
 
+/// An answer with the routing's ETag.
 fn with_etag(status: StatusCode, r: &Routing, body: Value) -> Response {
-    let mut resp = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(r)) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
+    super::with_etag(status, &etag(r), body)
 }
 
 /// The versions and the routing, as one document.
