@@ -127,6 +127,8 @@ pub struct Limits {
     pub keepalive_ms: u64,
     /// How long in-flight requests may run after SIGTERM before the gateway stops anyway.
     pub shutdown_grace_ms: u64,
+    /// Entries a JSON-RPC batch (protocol 2025-03-26) may hold; a larger one is refused whole.
+    pub max_batch_entries: usize,
 }
 
 impl Default for Limits {
@@ -138,6 +140,7 @@ impl Default for Limits {
             request_timeout_ms: 120_000,
             keepalive_ms: 15_000,
             shutdown_grace_ms: 10_000,
+            max_batch_entries: 64,
         }
     }
 }
@@ -165,13 +168,18 @@ pub struct Sessions {
     pub idle_timeout_s: u64,
     /// Upper bound on live sessions; a new client beyond it gets 503.
     pub max_sessions: usize,
+    /// Upper bound on the live sessions of one server (all its versions together), so one
+    /// server's callers cannot take every session; a server's own `max_sessions` overrides it.
+    /// Unset: `max_sessions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_per_server: Option<usize>,
     /// Server-to-client messages kept per stream for `Last-Event-ID` resumption.
     pub replay_buffer: usize,
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions { idle_timeout_s: 1800, max_sessions: 10_000, replay_buffer: 256 }
+        Sessions { idle_timeout_s: 1800, max_sessions: 10_000, max_per_server: None, replay_buffer: 256 }
     }
 }
 
@@ -200,6 +208,10 @@ pub struct ServerConfig {
     /// A version some new sessions try before it becomes the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<PreviewConfig>,
+    /// Live sessions this server (all its versions together) may hold; unset:
+    /// `sessions.max_per_server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<usize>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.

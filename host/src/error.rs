@@ -1,6 +1,7 @@
 //! The gateway's errors, and the one place where each becomes a JSON-RPC code and an HTTP status.
 //!
-//! Gateway-defined codes sit in the implementation-defined range -32000..-32019; the README lists them.
+//! Gateway-defined codes sit in the implementation-defined range -32000..-32019; -32020 and
+//! -32022 are the 2026-07-28 revision's own. The README lists them.
 
 use std::time::Duration;
 
@@ -61,6 +62,8 @@ pub enum GatewayError {
     Parse(String),
     #[error("Invalid Request: {0}")]
     InvalidRequest(String),
+    #[error("Invalid params: {0}")]
+    InvalidParams(String),
     #[error("Not Acceptable: {0}")]
     NotAcceptable(&'static str),
     #[error("Unsupported Media Type: Content-Type must be application/json")]
@@ -138,6 +141,7 @@ impl GatewayError {
         let (status, code, data) = match self {
             E::Parse(_) => (StatusCode::BAD_REQUEST, code::PARSE_ERROR, None),
             E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, None),
+            E::InvalidParams(_) => (StatusCode::BAD_REQUEST, code::INVALID_PARAMS, None),
             E::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, code::BAD_REQUEST, None),
             E::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code::BAD_REQUEST, None),
             E::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, None),

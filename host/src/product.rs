@@ -4,14 +4,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use hyper::HeaderMap;
+use serde_json::Value;
 
 use crate::config::{ProductConfig, SubscriptionKeyConfig};
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, Server};
+use crate::jsonrpc::Message;
 use crate::policy::{Attributes, Chain};
 use crate::subscription::State as SubState;
 
@@ -128,6 +127,26 @@ impl Access {
     }
 }
 
+/// Refuses a `tools/call` of a tool the product does not offer (`allowed`; `None`: all).
+pub fn check_tool(allowed: Option<&HashSet<String>>, msg: &Message) -> Result<(), GatewayError> {
+    if let (Some(allowed), Some("tools/call")) = (allowed, msg.method()) {
+        let tool = msg.target().unwrap_or_default();
+        if !allowed.contains(tool) {
+            return Err(GatewayError::ToolNotInProduct(tool.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// A `tools/list` answer with only the tools a product offers.
+pub fn only_tools(mut msg: Message, allowed: Option<&HashSet<String>>) -> Message {
+    let Some(allowed) = allowed else { return msg };
+    if let Some(Value::Array(tools)) = msg.body.get_mut("result").and_then(|r| r.get_mut("tools")) {
+        tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| allowed.contains(n)));
+    }
+    msg
+}
+
 /// The key a request presents: the configured header first, then the query parameter.
 fn presented<'a>(cfg: &SubscriptionKeyConfig, headers: &'a HeaderMap, query: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
     if let Some(v) = headers.get(cfg.header.as_str()).and_then(|v| v.to_str().ok()) {
@@ -161,23 +180,4 @@ pub fn check(gw: &Gateway, server: &str, headers: &HeaderMap, query: Option<&str
         return Err(GatewayError::SubscriptionForbidden(format!("subscription {} is {}", sub.id, sub.state)));
     }
     Ok(Some(Access { product, subscription: Some(sub.id) }))
-}
-
-/// Runs before the MCP routes: decides the access, takes the key out of the headers (no
-/// policy or backend ever sees it), and hands the access to the handler as an extension.
-pub async fn guard(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let server = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
-    if gw.servers.load().contains_key(&server) {
-        match check(&gw, &server, req.headers(), req.uri().query()) {
-            Ok(Some(access)) => {
-                req.extensions_mut().insert(access);
-            }
-            Ok(None) => {}
-            Err(e) => return crate::transport::respond::error(&e, None),
-        }
-    }
-    let header = gw.config.subscription_key.header.clone();
-    req.headers_mut().remove(header.as_str());
-    next.run(req).await
 }

@@ -34,9 +34,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// The MCP endpoints, of a server or of one of its versions, each request first through the
-/// product and subscription check.
-fn mcp_routes(gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
+/// The MCP endpoints, of a server or of one of its versions. Each handler's first step is the
+/// one admission ([`crate::transport::admission`]), on the decoded path.
+fn mcp_routes(_gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
     Router::new()
         .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
         .route("/{name}/sse", get(legacy::connect))
@@ -44,7 +44,6 @@ fn mcp_routes(gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/{name}/{version}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
         .route("/{name}/{version}/sse", get(legacy::connect))
         .route("/{name}/{version}/message", axum::routing::post(legacy::message))
-        .route_layer(middleware::from_fn_with_state(gw, crate::product::guard))
 }
 
 /// Runs before any route: refuse while draining, and refuse foreign origins and host names.

@@ -2,10 +2,12 @@
 //! upstream session; messages from the backend are routed to the stream of the client
 //! request they belong to, or to the session's GET stream.
 
+mod admit;
+pub mod owner;
 mod registry;
 pub mod stream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -21,7 +23,9 @@ use crate::backend::{self, Deliver, Upstream};
 use crate::error::{BackendError, GatewayError};
 use crate::gateway::Server;
 use crate::jsonrpc::{Id, Kind, Message};
-use crate::policy::{self, Admission, Caller, ClientHeaders, Delivery, HeaderEdits, Relay, Route, Trail};
+use crate::policy::{Caller, ClientHeaders, Delivery, HeaderEdits, Relay, Trail};
+use admit::Admitted;
+use owner::Owner;
 use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
@@ -67,35 +71,16 @@ pub struct Session {
     closed: AtomicBool,
     last_used: Mutex<tokio::time::Instant>,
     pub protocol_version: Mutex<Option<String>>,
-    /// The authenticated subject the session is bound to, once its first message was admitted.
-    subject: Mutex<Option<Option<String>>>,
-    /// The subscription the session started under: a key of another one cannot use it.
-    subscription: Mutex<Option<String>>,
+    /// The caller the session belongs to, bound when its opening was admitted.
+    owner: Mutex<Option<Owner>>,
+    /// Whether an `initialize` was admitted (or is being): a session has one.
+    started: AtomicBool,
+    /// Requests the server sent the client that await the client's answer.
+    asked: Mutex<VecDeque<Id>>,
     /// The message phase of the session's latest request, for messages outside any request.
     latest: Mutex<Option<Relay>>,
     replay: usize,
     weak: Weak<Session>,
-}
-
-/// Binds `slot` to `value` on first use; afterwards, whether `value` is the one bound.
-fn bind_once<T: PartialEq>(slot: &Mutex<Option<T>>, value: T) -> bool {
-    let mut bound = slot.lock().expect("session lock");
-    match &*bound {
-        None => {
-            *bound = Some(value);
-            true
-        }
-        Some(b) => *b == value,
-    }
-}
-
-/// A `tools/list` answer with only the tools a product offers.
-fn only_tools(mut msg: Message, allowed: Option<&HashSet<String>>) -> Message {
-    let Some(allowed) = allowed else { return msg };
-    if let Some(Value::Array(tools)) = msg.body.get_mut("result").and_then(|r| r.get_mut("tools")) {
-        tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| allowed.contains(n)));
-    }
-    msg
 }
 
 /// The session as its backend sees it: a weak handle, so the two do not keep each other alive.
@@ -135,8 +120,9 @@ impl Session {
             closed: AtomicBool::new(false),
             last_used: Mutex::new(tokio::time::Instant::now()),
             protocol_version: Mutex::new(None),
-            subject: Mutex::new(None),
-            subscription: Mutex::new(None),
+            owner: Mutex::new(None),
+            started: AtomicBool::new(false),
+            asked: Mutex::new(VecDeque::new()),
             latest: Mutex::new(None),
             replay,
             weak: weak.clone(),
@@ -178,94 +164,49 @@ impl Session {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Opens the upstream session and forwards the client's `initialize`.
+    /// Admits the client's `initialize`, and only then opens the upstream session (a stdio
+    /// process, a backend session) and forwards it. A session has one `initialize`.
     pub async fn initialize(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return Err(GatewayError::InvalidRequest("the session is already initialized".into()));
+        }
+        let admitted = match self.admit(msg, &caller).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.started.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let Admitted::Forward { msg, headers, client, trail, tools } = admitted else {
+            // A policy answered `initialize` itself: there is no upstream session to open.
+            return match admitted {
+                Admitted::Answered(stream) => Ok(stream),
+                _ => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
+            };
+        };
         *self.init.lock().expect("session lock") = Some(msg.clone());
-        let upstream = self.server.backend.connect(self.inbox()).await.map_err(|e| self.fail(e))?;
+        let upstream = match self.server.backend.connect(self.inbox()).await {
+            Ok(u) => u,
+            Err(e) => {
+                self.started.store(false, Ordering::Release);
+                return Err(self.fail(e));
+            }
+        };
         *self.upstream.write().await = Some(Arc::new(upstream));
-        self.request(msg, caller).await
+        self.forward(&msg, &headers, client, trail, tools).await
     }
 
     /// Passes a client request through the policy chain, then sends it upstream (or answers
     /// it, if a policy did).
     pub async fn request(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
-        self.bind_access(caller.access.as_ref())?;
-        let tools = caller.access.as_ref().and_then(|a| a.product.tools(&self.server.name));
-        if let (Some(allowed), Some("tools/call")) = (&tools, msg.method()) {
-            let tool = msg.target().unwrap_or_default();
-            if !allowed.contains(tool) {
-                return Err(GatewayError::ToolNotInProduct(tool.to_owned()));
-            }
+        if !self.started.load(Ordering::Acquire) {
+            return Err(GatewayError::BadRequest("Server not initialized: send initialize first".into()));
         }
-        let tools = tools.filter(|_| msg.method() == Some("tools/list"));
-        let chain = self.chain(&caller);
-        if chain.is_empty() {
-            return self.forward(msg, &HeaderEdits::default(), Vec::new(), None, tools).await;
+        match self.admit(msg, &caller).await? {
+            Admitted::Forward { msg, headers, client, trail, tools } => self.forward(&msg, &headers, client, trail, tools).await,
+            Admitted::Answered(stream) => Ok(stream),
+            Admitted::Dropped => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
         }
-        match chain.admit(msg.clone(), self.policy_route(&caller), caller).await {
-            Admission::Forward { msg, headers, client, subject, trail } => {
-                self.check_subject(subject)?;
-                self.forward(&msg, &headers, client, trail, tools).await
-            }
-            Admission::Answer { msg, mut client, subject, trail } => {
-                self.check_subject(subject)?;
-                let answer = Trail::settle_into(trail, msg, &mut client).await;
-                let answer = only_tools(answer, tools.as_deref());
-                let legacy = matches!(self.mode, Mode::Legacy(_));
-                let stream = match &self.mode {
-                    Mode::Legacy(out) => out.clone(),
-                    Mode::Streamable => {
-                        let s = Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay));
-                        s.add_client_headers(client);
-                        s
-                    }
-                };
-                if let Some(x) = telemetry::current() {
-                    x.answer(&answer);
-                }
-                stream.push(answer.to_bytes(), !legacy);
-                Ok(stream)
-            }
-            Admission::Deny(r) => Err(GatewayError::Denied(r)),
-            Admission::Drop => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
-        }
-    }
-
-    /// A session belongs to the caller who opened it: the first admitted message binds the
-    /// subject the chain authenticated (none, without an authenticating policy), and a later
-    /// message from anyone else is told the session does not exist, so that a session id
-    /// alone never lets one caller act in another's session.
-    fn check_subject(&self, subject: Option<String>) -> Result<(), GatewayError> {
-        if bind_once(&self.subject, subject) {
-            return Ok(());
-        }
-        tracing::warn!(server = %self.server.name, session = %self.id, "a caller other than the session's owner used its id; refused");
-        Err(GatewayError::SessionNotFound)
-    }
-
-    /// Ties the session to the subscription of its first request; later requests must
-    /// present a key of the same subscription (either key, so rotation does not break it).
-    pub fn bind_access(&self, access: Option<&crate::product::Access>) -> Result<(), GatewayError> {
-        let Some(sub) = access.and_then(|a| a.subscription.as_ref()) else { return Ok(()) };
-        if bind_once(&self.subscription, sub.clone()) {
-            Ok(())
-        } else {
-            Err(GatewayError::SubscriptionForbidden("this session belongs to another subscription".into()))
-        }
-    }
-
-    /// The chain a request runs: its product's then the server's, or the server's alone.
-    fn chain(&self, caller: &Caller) -> Arc<policy::Chain> {
-        match &caller.access {
-            Some(a) => a.product.chain_for(&self.server),
-            None => policy::current(&self.server),
-        }
-    }
-
-    fn policy_route(&self, caller: &Caller) -> Route {
-        let version = self.protocol_version.lock().expect("session lock").clone();
-        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
-        Route { server: self.server.name.as_str().into(), version: self.server.version.as_deref().map(Into::into), session_id: Some(self.id.clone()), protocol_version: version, attributes }
     }
 
     /// Registers a client request's answer stream, then sends the request upstream.
@@ -316,24 +257,6 @@ impl Session {
             return Err(e);
         }
         Ok(stream)
-    }
-
-    /// Sends a notification or a response (to a request of the backend's) upstream.
-    /// Client notifications pass the policy chain first; responses go as they are.
-    pub async fn notify(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
-        self.bind_access(caller.access.as_ref())?;
-        let chain = self.chain(&caller);
-        if chain.is_empty() || msg.kind != Kind::Notification {
-            return self.notify_upstream(msg, &HeaderEdits::default()).await;
-        }
-        match chain.admit(msg.clone(), self.policy_route(&caller), caller).await {
-            Admission::Forward { msg, headers, subject, .. } => {
-                self.check_subject(subject)?;
-                self.notify_upstream(&msg, &headers).await
-            }
-            Admission::Deny(r) => Err(GatewayError::Denied(r)),
-            Admission::Answer { .. } | Admission::Drop => Ok(()),
-        }
     }
 
     async fn notify_upstream(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), GatewayError> {
@@ -460,7 +383,7 @@ impl Session {
                 }
                 None => msg,
             };
-            let msg = only_tools(msg, p.tools.as_deref());
+            let msg = crate::product::only_tools(msg, p.tools.as_deref());
             if let Some(x) = &p.exchange {
                 x.answer(&msg);
             }
@@ -489,6 +412,11 @@ impl Session {
             }
             None => msg,
         };
+        if msg.kind == Kind::Request {
+            if let Some(id) = msg.id.clone() {
+                self.asked(id);
+            }
+        }
         let stream = self.stream_for(&msg, owner);
         stream.push(msg.to_bytes(), false);
     }

@@ -172,6 +172,21 @@ impl Endpoint {
         Ok(server.clone())
     }
 
+    /// As [`Endpoint::pick`] for a request with no session: the preview share is decided by
+    /// `caller` (a hash of who the caller is), so each caller stays on one version.
+    pub fn pick_sticky(&self, asked: Option<&str>, subscription: Option<&str>, caller: u64) -> Result<Arc<Server>, GatewayError> {
+        let Some(routing) = &self.routing else { return self.pick(asked, subscription) };
+        if asked.is_some() {
+            return self.pick(asked, subscription);
+        }
+        let live = routing.load();
+        let name = match &live.routing.preview {
+            Some(p) if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) || caller % 100 < u64::from(p.share.min(100)) => p.version.clone(),
+            _ => live.routing.default_version.clone(),
+        };
+        self.pick(Some(&name), subscription)
+    }
+
     /// A retired version serves no one, its live sessions included: they are told which
     /// version to use instead.
     pub fn check_serving(&self, server: &Server) -> Result<(), GatewayError> {

@@ -268,8 +268,11 @@ async fn a_session_stays_with_its_subscription_and_legacy_sse_takes_the_key_too(
     let session = init.headers["mcp-session-id"].to_str().unwrap().to_owned();
     let call = tollgate_tests::raw::request(2, "tools/list", json!({}));
     let borrowed = raw.post_json(&call).session(&session).header(KEY_HEADER, &theirs.primary).send().await;
-    assert_eq!(borrowed.status, 403, "another subscription's key cannot use this session: {borrowed:?}");
-    assert!(borrowed.error_message().contains("belongs to another subscription"), "{borrowed:?}");
+    assert_eq!(borrowed.status, 404, "to another subscription's key the session does not exist: {borrowed:?}");
+    for door in [raw.get(&session), raw.delete(&session)] {
+        let r = door.header(KEY_HEADER, &theirs.primary).open().await;
+        assert_eq!(r.status(), 404, "nor on its other doors");
+    }
     let own = raw.post_json(&call).session(&session).header(KEY_HEADER, &mine.secondary).send().await;
     assert_eq!(own.status, 200, "either key of the session's subscription works: {own:?}");
 

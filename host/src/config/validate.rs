@@ -25,7 +25,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     let l = &config.limits;
     for (name, v) in [("limits.max_body_bytes", l.max_body_bytes as u64), ("limits.max_header_bytes", l.max_header_bytes as u64),
         ("limits.connect_timeout_ms", l.connect_timeout_ms), ("limits.request_timeout_ms", l.request_timeout_ms),
-        ("limits.keepalive_ms", l.keepalive_ms)] {
+        ("limits.keepalive_ms", l.keepalive_ms), ("limits.max_batch_entries", l.max_batch_entries as u64)] {
         if v == 0 {
             out.push(name, "must be greater than zero");
         }
@@ -52,6 +52,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     if config.sessions.max_sessions == 0 {
         out.push("sessions.max_sessions", "must be greater than zero");
     }
+    if config.sessions.max_per_server == Some(0) {
+        out.push("sessions.max_per_server", "must be greater than zero");
+    }
     if config.sessions.idle_timeout_s == 0 {
         out.push("sessions.idle_timeout_s", "must be greater than zero");
     }
@@ -61,6 +64,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
 /// One server's own checks, at `at` (`servers[2]` in a file, `server` in an API request).
 pub(super) fn check_server(out: &mut Problems, config: &Config, at: &str, server: &super::ServerConfig) {
     check_name(out, &format!("{at}.name"), &server.name, "server");
+    if server.max_sessions == Some(0) {
+        out.push(&format!("{at}.max_sessions"), "must be greater than zero");
+    }
     if server.versions.is_empty() {
         check_backend(out, &format!("{at}.backend"), &server.backend);
     }

@@ -130,6 +130,7 @@ impl ServerConfig {
                     versions: Vec::new(),
                     default_version: None,
                     preview: None,
+                    max_sessions: self.max_sessions,
                 },
             })
             .collect()

@@ -265,10 +265,15 @@ impl Trail {
     }
 }
 
-/// Who the chain says the caller is (`auth.sub`, set by an authenticating policy): a
-/// session stays with the subject that opened it.
+/// Who the chain says the caller is (`auth.iss` and `auth.sub`, set by an authenticating
+/// policy): a session stays with the subject that opened it, and the same subject name from
+/// another issuer is someone else.
 fn subject_of(attributes: &Attributes) -> Option<String> {
-    attributes.get("auth.sub").cloned()
+    let sub = attributes.get("auth.sub")?;
+    Some(match attributes.get("auth.iss") {
+        Some(iss) => format!("{iss} {sub}"),
+        None => sub.clone(),
+    })
 }
 
 /// Times one policy step, when the message is being observed.

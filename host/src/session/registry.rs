@@ -13,18 +13,28 @@ use crate::gateway::Server;
 
 pub struct Registry {
     sessions: DashMap<String, Arc<Session>>,
+    /// Live sessions per server name, for each server's own cap.
+    per_server: DashMap<String, usize>,
     config: SessionConfig,
 }
 
 impl Registry {
     pub fn new(config: SessionConfig) -> Registry {
-        Registry { sessions: DashMap::new(), config }
+        Registry { sessions: DashMap::new(), per_server: DashMap::new(), config }
     }
 
     /// A new session with a fresh id: 128 random bits, so ids cannot be guessed.
     pub fn create(&self, server: Arc<Server>, mode: Mode) -> Result<Arc<Session>, GatewayError> {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(GatewayError::Overloaded("the gateway holds its maximum number of sessions"));
+        }
+        let cap = server.config.max_sessions.or(self.config.max_per_server).unwrap_or(self.config.max_sessions);
+        {
+            let mut live = self.per_server.entry(server.name.clone()).or_insert(0);
+            if *live >= cap {
+                return Err(GatewayError::Overloaded("this server holds its maximum number of sessions"));
+            }
+            *live += 1;
         }
         let mut raw = [0u8; 16];
         rand::rng().fill_bytes(&mut raw);
@@ -47,6 +57,9 @@ impl Registry {
 
     pub async fn remove(&self, id: &str) {
         if let Some((_, s)) = self.sessions.remove(id) {
+            if let Some(mut live) = self.per_server.get_mut(&s.server.name) {
+                *live = live.saturating_sub(1);
+            }
             s.close().await;
         }
     }

@@ -8,24 +8,41 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::Extension;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::response::Response;
 use hyper::HeaderMap;
 
+use super::admission::{self, Admitted};
 use super::headers;
 use super::observe;
 use super::respond;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
-use crate::policy::Caller;
+use crate::policy::Route;
+use crate::session::owner::{self, Operation};
 use crate::session::{Mode, OutStream};
 use crate::version::Address;
 
-pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, access: Option<Extension<crate::product::Access>>, h: HeaderMap) -> Response {
-    let subscription = access.as_ref().and_then(|a| a.0.subscription.as_deref());
-    let server = match gw.endpoint(&to.name).and_then(|e| headers::accepts_sse(&h).and_then(|_| e.pick(to.version.as_deref(), subscription))) {
+/// Opens a legacy session once the connection is admitted: the chain's request phase runs
+/// on it (as [`Operation::Connect`]) before the session, let alone a backend, exists.
+pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+    let Admitted { endpoint, caller } = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)) {
+        Ok(a) => a,
+        Err(e) => return respond::error(&e, None),
+    };
+    let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref());
+    let server = match headers::accepts_sse(&h).and_then(|_| endpoint.pick(to.version.as_deref(), subscription)) {
         Ok(s) => s,
+        Err(e) => return respond::error(&e, None),
+    };
+    let chain = match &caller.access {
+        Some(a) => a.product.chain_for(&server),
+        None => crate::policy::current(&server),
+    };
+    let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: None, attributes: caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default() };
+    let owner = match owner::admit_operation(&chain, Operation::Connect, route, caller).await {
+        Ok(o) => o,
         Err(e) => return respond::error(&e, None),
     };
     let out = Arc::new(OutStream::new(0, gw.config.sessions.replay_buffer));
@@ -33,7 +50,10 @@ pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, ac
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    let _ = session.bind_access(access.as_ref().map(|a| &a.0));
+    if let Err(e) = session.claim(owner) {
+        gw.sessions.remove(&session.id).await;
+        return respond::error(&e, None);
+    }
     let rx = out.attach(None);
     let endpoint = match &to.version {
         Some(v) => format!("/{}/{v}/message?sessionId={}", to.name, session.id),
@@ -71,10 +91,11 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Query(q): Query<HashMap<String, String>>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<crate::product::Access>>, h: HeaderMap, body: Body) -> Response {
-    if let Err(e) = gw.endpoint(&to.name).and_then(|_| headers::is_json(&h)) {
-        return respond::error(&e, None);
-    }
+pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Query(q): Query<HashMap<String, String>>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+    let caller = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)).and_then(|a| headers::is_json(&h).map(|_| a.caller)) {
+        Ok(c) => c,
+        Err(e) => return respond::error(&e, None),
+    };
     let Some(sid) = q.get("sessionId") else {
         return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
     };
@@ -90,14 +111,12 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Qu
         Ok(m) => m,
         Err(e) => return respond::error(&e, None),
     };
-    let peer = peer.map(|c| c.0.0);
-    let caller = Arc::new(Caller { headers: h, addr: peer, access: access.map(|a| a.0) });
     let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &caller, Some(&session), "sse"));
     let result = match (&msg.kind, &x) {
         (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, caller)).await.map(|_| ()),
         (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller)).await.map(|_| ()),
         (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller)).await.inspect(|_| x.accepted()),
-        _ => session.notify(&msg, caller).await,
+        _ => session.answer(&msg, caller).await,
     };
     if let Err(e) = result {
         if let Some(x) = &x {

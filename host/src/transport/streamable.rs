@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::Extension;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::response::Response;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use super::admission::{self, Admitted};
 use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::observe;
 use super::respond::{self, Deadline};
@@ -20,17 +21,17 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::jsonrpc::{Kind, Message};
 use crate::policy::Caller;
-use crate::product::Access;
-use crate::session::{Mode, stream::parse_event_id};
+use crate::session::owner::Operation;
+use crate::session::{Mode, Session, stream::parse_event_id};
 use crate::version::{self, Address};
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, access: Option<Extension<Access>>, h: HeaderMap, body: Body) -> Response {
-    let access = access.map(|a| a.0);
-    let endpoint = match gw.endpoint(&to.name) {
-        Ok(s) => s,
+pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+    let peer = peer.map(|c| c.0.0);
+    let Admitted { endpoint, caller } = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
+        Ok(a) => a,
         Err(e) => return respond::error(&e, None),
     };
     if let Err(e) = headers::accepts_post(&h).and_then(|_| headers::is_json(&h)) {
@@ -45,7 +46,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &to, &h, peer.map(|c| c.0.0), access, items).await;
+        return batch(&gw, &to, &h, caller, items).await;
     }
     let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
@@ -53,14 +54,14 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
         Err(e) => return respond::error(&e, id_hint),
     };
     let keepalive = gw.config.limits.keepalive();
-    let peer = peer.map(|c| c.0.0);
-    let stateless_ok = access.is_none();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         // A new session, or a request with no session: the path or the routing picks the version.
         let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref()).map(str::to_owned);
         let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref());
+        if super::stateless::is_modern(&h, &msg) {
+            return super::stateless::serve(&gw, &endpoint, to.version.as_deref(), caller, bytes, msg).await;
+        }
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
             let server = match pick() {
                 Ok(s) => s,
@@ -82,20 +83,6 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
             };
             let deadline = Deadline { at: Instant::now() + server.timeout, session: session.clone(), id };
             return respond::answer(&stream, deadline, keepalive, Some(&session.id)).await;
-        }
-        if super::modern::is_modern(&h, &msg) && stateless_ok {
-            let server = match pick() {
-                Ok(s) => s,
-                Err(e) => return respond::error(&e, msg.id.clone()),
-            };
-            let x = observe::exchange(&gw, &server, &msg, &caller, None, "stateless-http");
-            let resp = x.scope(super::modern::handle(server.clone(), &h, peer, bytes, msg)).await;
-            x.relayed(resp.status().as_u16());
-            return resp;
-        }
-        if super::modern::is_modern(&h, &msg) {
-            // Products run in sessions: the client falls back to `initialize`.
-            return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
         }
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
@@ -139,28 +126,24 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, peer:
                 }
             }
         }
-        Kind::Response => match session.notify(&msg, caller).await {
+        Kind::Response => match session.answer(&msg, caller).await {
             Ok(()) => respond::accepted(),
             Err(e) => respond::error(&e, None),
         },
     }
 }
 
-pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, access: Option<Extension<Access>>, h: HeaderMap) -> Response {
-    if let Err(e) = gw.endpoint(&to.name).and_then(|_| headers::accepts_sse(&h)) {
-        return respond::error(&e, None);
-    }
-    let Some(sid) = headers::get(&h, SESSION_ID) else {
-        return respond::error(&GatewayError::SessionRequired, None);
-    };
-    let session = match version::session(&gw, &to, sid) {
+pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+    let last = headers::get(&h, LAST_EVENT_ID);
+    let op = if last.is_some() { Operation::Resume } else { Operation::Stream };
+    let session = match session_operation(&gw, &to, query.as_deref(), peer, &h, op).await {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    if let Err(e) = headers::check_version(&h).and_then(|_| session.bind_access(access.as_ref().map(|a| &a.0))) {
+    if let Err(e) = headers::accepts_sse(&h).and_then(|_| headers::check_version(&h)) {
         return respond::error(&e, None);
     }
-    let rx = match headers::get(&h, LAST_EVENT_ID) {
+    let rx = match last {
         Some(last) => {
             let Some((stream_id, seq)) = parse_event_id(last) else {
                 return respond::error(&GatewayError::BadRequest(format!("Last-Event-ID '{last}' was not issued by this gateway")), None);
@@ -175,15 +158,8 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, access
     respond::stream(rx, gw.config.limits.keepalive(), None)
 }
 
-pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, h: HeaderMap) -> Response {
-    if let Err(e) = gw.endpoint(&to.name) {
-        return respond::error(&e, None);
-    }
-    let Some(sid) = headers::get(&h, SESSION_ID) else {
-        return respond::error(&GatewayError::SessionRequired, None);
-    };
-    // Ending a session works on a retired version too: there is nothing to serve.
-    match version::find_session(&gw, &to, sid) {
+pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+    match session_operation(&gw, &to, query.as_deref(), peer, &h, Operation::End).await {
         Ok(s) => {
             gw.sessions.remove(&s.id).await;
             Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response parts")
@@ -192,9 +168,23 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, h: 
     }
 }
 
+/// Admits a session operation that carries no message (the GET stream, a resumption,
+/// DELETE): the route's admission, the session, then the chain and the owner check. Ending
+/// a session works on a retired version too: there is nothing to serve.
+async fn session_operation(gw: &Gateway, to: &Address, query: Option<&str>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: &HeaderMap, op: Operation) -> Result<Arc<Session>, GatewayError> {
+    let Admitted { caller, .. } = admission::admit(gw, to, h, query, peer.map(|c| c.0.0))?;
+    let sid = headers::get(h, SESSION_ID).ok_or(GatewayError::SessionRequired)?;
+    let session = match op {
+        Operation::End => version::find_session(gw, to, sid)?,
+        _ => version::session(gw, to, sid)?,
+    };
+    session.admit_operation(op, caller).await?;
+    Ok(session)
+}
+
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, peer: Option<SocketAddr>, access: Option<Access>, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, caller: Arc<Caller>, items: Vec<Value>) -> Response {
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
@@ -210,9 +200,12 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, peer: Option<Sock
     if items.is_empty() {
         return refuse("an empty batch");
     }
+    let max = gw.config.limits.max_batch_entries;
+    if items.len() > max {
+        return refuse(&format!("a batch of {} entries is more than this gateway takes (limits.max_batch_entries: {max})", items.len()));
+    }
     let mut streams = Vec::new();
     let mut errors = Vec::new();
-    let caller = Arc::new(Caller { headers: h.clone(), addr: peer, access });
     for item in items {
         let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
         let msg = match Message::from_value(item) {
@@ -231,7 +224,7 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, peer: Option<Sock
         let outcome = match (&msg.kind, &x) {
             (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller.clone())).await.map(|s| streams.push(s.attach(None))),
             (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller.clone())).await.inspect(|_| x.accepted()),
-            _ => session.notify(&msg, caller.clone()).await,
+            _ => session.answer(&msg, caller.clone()).await,
         };
         if let Err(e) = outcome {
             if let Some(x) = &x {

@@ -75,6 +75,12 @@ impl Gw {
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
     }
+
+    /// The processes the gateway started (stdio backends) that run now.
+    #[allow(dead_code)]
+    pub fn children(&self) -> Vec<u32> {
+        self._child.id().map(tollgate_tests::process::children_of).unwrap_or_default()
+    }
 }
 
 impl Drop for Gw {
@@ -178,7 +184,8 @@ pub struct Seen {
     pub headers: HeaderMap,
 }
 
-/// A Streamable HTTP MCP backend that records each message with its headers. Its tools:
+/// A Streamable HTTP MCP backend that records each message with its headers (a stateless
+/// `tools/list` it answers as an SSE stream). Its tools:
 /// `echo` (answers its `text` and the `authorization` header it received), `fragile` (a tool
 /// result with `isError: true`), `broken` (a JSON-RPC error).
 pub struct Recorder {
@@ -226,7 +233,10 @@ fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
     log.lock().expect("seen lock").push(Seen { method: method.clone(), params: msg["params"].clone(), headers: h.clone() });
     let Some(id) = msg.get("id").cloned() else { return StatusCode::ACCEPTED.into_response() };
     let result = match method.as_str() {
-        "initialize" => json!({ "protocolVersion": "2025-11-25", "capabilities": { "tools": {} }, "serverInfo": { "name": "recorder", "version": "1" } }),
+        "initialize" => {
+            let asked = msg["params"]["protocolVersion"].as_str().filter(|v| ["2025-03-26", "2025-06-18"].contains(v)).unwrap_or("2025-11-25");
+            json!({ "protocolVersion": asked, "capabilities": { "tools": {} }, "serverInfo": { "name": "recorder", "version": "1" } })
+        }
         "tools/list" => {
             let tools: Vec<Value> = ["echo", "fragile", "broken"].iter().map(|n| json!({ "name": n, "inputSchema": { "type": "object" } })).collect();
             json!({ "tools": tools })
@@ -243,7 +253,13 @@ fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
         },
         _ => return rpc_error(id, -32601, "no such method"),
     };
-    let mut r = Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response();
+    let answer = json!({ "jsonrpc": "2.0", "id": id, "result": result });
+    if method == "tools/list" && h.contains_key("mcp-method") {
+        // A stateless list is answered as a stream, as SDK servers do when they may send progress first.
+        let body = format!("event: message\ndata: {answer}\n\n");
+        return ([("content-type", "text/event-stream")], body).into_response();
+    }
+    let mut r = Json(answer).into_response();
     if method == "initialize" {
         r.headers_mut().insert("mcp-session-id", "recorder-1".parse().expect("a header value"));
     }

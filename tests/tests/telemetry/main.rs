@@ -14,6 +14,7 @@ mod support;
 
 mod metrics;
 mod payload;
+mod stateless;
 mod traces;
 
 use serde_json::Value;

@@ -1,0 +1,168 @@
+//! Admission within a session: every client message and every session operation passes the
+//! product's tool check and the chain's request phase, and is refused as if the session did
+//! not exist unless it comes from the caller that opened the session.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::owner::{self, Operation, Owner};
+use super::{Mode, OutStream, Session};
+use crate::error::GatewayError;
+use crate::jsonrpc::{Id, Kind, Message};
+use crate::policy::{self, Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
+use crate::telemetry;
+
+/// Server requests a session remembers as awaiting the client's answer; past this the oldest go.
+const MAX_ASKED: usize = 1024;
+
+/// What the request phase made of a client message.
+pub(super) enum Admitted {
+    /// Send this (possibly changed) message upstream.
+    Forward { msg: Message, headers: HeaderEdits, client: ClientHeaders, trail: Option<Trail>, tools: Option<Arc<HashSet<String>>> },
+    /// A policy answered; the answer is already on this stream.
+    Answered(Arc<OutStream>),
+    /// A policy took a notification out of the exchange: it goes nowhere.
+    Dropped,
+}
+
+impl Session {
+    /// The request phase of one client request or notification, with the owner check.
+    pub(super) async fn admit(&self, msg: &Message, caller: &Arc<Caller>) -> Result<Admitted, GatewayError> {
+        self.check_subscription(caller)?;
+        let tools = caller.access.as_ref().and_then(|a| a.product.tools(&self.server.name));
+        crate::product::check_tool(tools.as_deref(), msg)?;
+        let tools = tools.filter(|_| msg.method() == Some("tools/list"));
+        let chain = self.chain(caller);
+        if chain.is_empty() {
+            self.check_owner(Owner::new(None, caller))?;
+            return Ok(Admitted::Forward { msg: msg.clone(), headers: HeaderEdits::default(), client: Vec::new(), trail: None, tools });
+        }
+        match chain.admit(msg.clone(), self.policy_route(caller), caller.clone()).await {
+            Admission::Forward { msg, headers, client, subject, trail } => {
+                self.check_owner(Owner::new(subject, caller))?;
+                Ok(Admitted::Forward { msg, headers, client, trail, tools })
+            }
+            Admission::Answer { msg, mut client, subject, trail } => {
+                self.check_owner(Owner::new(subject, caller))?;
+                let answer = Trail::settle_into(trail, msg, &mut client).await;
+                let answer = crate::product::only_tools(answer, tools.as_deref());
+                Ok(Admitted::Answered(self.answered(answer, client)))
+            }
+            Admission::Deny(r) => Err(GatewayError::Denied(r)),
+            Admission::Drop if msg.kind == Kind::Notification => Ok(Admitted::Dropped),
+            Admission::Drop => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
+        }
+    }
+
+    /// A policy's own answer, on a stream of its own (or the legacy connection).
+    fn answered(&self, answer: Message, client: ClientHeaders) -> Arc<OutStream> {
+        let stream = match &self.mode {
+            Mode::Legacy(out) => out.clone(),
+            Mode::Streamable => {
+                let s = Arc::new(OutStream::new(self.next_stream.fetch_add(1, Ordering::Relaxed), self.replay));
+                s.add_client_headers(client);
+                s
+            }
+        };
+        if let Some(x) = telemetry::current() {
+            x.answer(&answer);
+        }
+        stream.push(answer.to_bytes(), matches!(self.mode, Mode::Streamable));
+        stream
+    }
+
+    /// Admits an operation that carries no client message (the GET stream, a resumption,
+    /// DELETE): the chain's request phase on [`Operation::message`], then the owner check.
+    pub async fn admit_operation(&self, op: Operation, caller: Arc<Caller>) -> Result<(), GatewayError> {
+        self.check_subscription(&caller)?;
+        let owner = owner::admit_operation(&self.chain(&caller), op, self.policy_route(&caller), caller).await?;
+        self.check_owner(owner)
+    }
+
+    /// Binds the session to the caller that opened it (a legacy connection binds it before
+    /// its `initialize`, with what the connection was admitted as).
+    pub fn claim(&self, owner: Owner) -> Result<(), GatewayError> {
+        self.check_owner(owner)
+    }
+
+    /// A session belongs to the caller who opened it: the first admitted message binds the
+    /// subject the chain authenticated and the subscription, and anyone else is told the
+    /// session does not exist, so that a session id alone never lets one caller act in
+    /// another's session.
+    fn check_owner(&self, owner: Owner) -> Result<(), GatewayError> {
+        let mut bound = self.owner.lock().expect("session lock");
+        match &*bound {
+            None => {
+                *bound = Some(owner);
+                Ok(())
+            }
+            Some(b) if *b == owner => Ok(()),
+            Some(_) => {
+                drop(bound);
+                tracing::warn!(server = %self.server.name, session = %self.id, "a caller other than the session's owner used its id; refused");
+                Err(GatewayError::SessionNotFound)
+            }
+        }
+    }
+
+    /// The subscription half of the owner check, known before any policy runs: a caller of
+    /// another subscription (or of none) spends nothing of the session's chain.
+    fn check_subscription(&self, caller: &Caller) -> Result<(), GatewayError> {
+        let presented = caller.access.as_ref().and_then(|a| a.subscription.as_ref());
+        match &*self.owner.lock().expect("session lock") {
+            Some(b) if b.subscription.as_ref() != presented => Err(GatewayError::SessionNotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// The chain a message runs: its product's then the server's, or the server's alone.
+    pub(super) fn chain(&self, caller: &Caller) -> Arc<policy::Chain> {
+        match &caller.access {
+            Some(a) => a.product.chain_for(&self.server),
+            None => policy::current(&self.server),
+        }
+    }
+
+    pub(super) fn policy_route(&self, caller: &Caller) -> Route {
+        let version = self.protocol_version.lock().expect("session lock").clone();
+        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
+        Route { server: self.server.name.as_str().into(), version: self.server.version.as_deref().map(Into::into), session_id: Some(self.id.clone()), protocol_version: version, attributes }
+    }
+
+    /// Sends a client notification upstream, after the request phase.
+    pub async fn notify(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
+        match self.admit(msg, &caller).await? {
+            Admitted::Forward { msg, headers, .. } => self.notify_upstream(&msg, &headers).await,
+            Admitted::Answered(_) | Admitted::Dropped => Ok(()),
+        }
+    }
+
+    /// A client's answer to a request the server sent on this session. Only the session's
+    /// owner may answer, and only a request the server actually sent and still awaits.
+    pub async fn answer(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
+        self.admit_operation(Operation::Answer, caller).await?;
+        let id = msg.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a response without an id".into()))?;
+        if !self.take_asked(&id) {
+            return Err(GatewayError::InvalidRequest(format!("no request of the server's with id {id} awaits an answer in this session")));
+        }
+        self.send(msg, &HeaderEdits::default()).await
+    }
+
+    /// Notes a request the server sent the client, so the client's answer can be checked.
+    pub(super) fn asked(&self, id: Id) {
+        let mut asked = self.asked.lock().expect("session lock");
+        if asked.len() >= MAX_ASKED {
+            asked.pop_front();
+        }
+        asked.push_back(id);
+    }
+
+    fn take_asked(&self, id: &Id) -> bool {
+        let mut asked = self.asked.lock().expect("session lock");
+        match asked.iter().position(|a| a == id) {
+            Some(i) => asked.remove(i).is_some(),
+            None => false,
+        }
+    }
+}

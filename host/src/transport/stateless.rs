@@ -1,0 +1,196 @@
+//! Protocol revision 2026-07-28: stateless POSTs. The request passes what a session's message
+//! passes: the route's admission (product and subscription), the product's tool check, the
+//! chain's request phase, then a Streamable HTTP backend gets it with its routing headers and
+//! the trace context, and its answer comes back through the response phase (as it streams,
+//! other messages through the message phase). Closing the client's stream closes the
+//! backend's, which is how this revision cancels. Backends that cannot take a stateless
+//! request (stdio, legacy SSE) get the client to fall back to `initialize`.
+
+mod relay;
+mod rules;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt;
+use hyper::StatusCode;
+
+pub use rules::is_modern;
+
+use super::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
+use super::{observe, respond};
+use crate::backend::Backend;
+use crate::error::{BackendError, GatewayError};
+use crate::gateway::{Endpoint, Gateway, Server};
+use crate::jsonrpc::{Kind, Message};
+use crate::policy::{Admission, Caller, HeaderEdits, Route, Trail};
+use crate::sse;
+use crate::telemetry::Exchange;
+
+/// How the access log and spans name this transport.
+const TRANSPORT: &str = "stateless-http";
+
+/// Serves one stateless request admitted to `endpoint`. A preview share is sticky per caller,
+/// so one client's `tools/list` and `tools/call` reach the same version.
+pub async fn serve(gw: &Gateway, endpoint: &Endpoint, asked: Option<&str>, caller: Arc<Caller>, body: Bytes, msg: Message) -> Response {
+    let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref());
+    let server = match endpoint.pick_sticky(asked, subscription, caller_key(&caller)) {
+        Ok(s) => s,
+        Err(e) => return respond::error(&e, msg.id.clone()),
+    };
+    let takes_stateless = matches!(server.backend, Backend::Http(_));
+    if let Err(e) = rules::check(&caller.headers, &msg, &rules::supported(takes_stateless)) {
+        return rules::refuse(&e, &msg);
+    }
+    if !takes_stateless {
+        // This backend needs a session: the client's answer is to fall back to `initialize`.
+        return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
+    }
+    let x = observe::exchange(gw, &server, &msg, &caller, None, TRANSPORT);
+    x.scope(exchange(&server, caller, body, msg, &x)).await
+}
+
+/// Who the caller is for a sticky preview: the subscription, else the token's issuer and
+/// subject as the token says (the version's own chain then checks the token), else the
+/// client's address.
+fn caller_key(caller: &Caller) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let bearer = headers::get(&caller.headers, "authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    if let Some(s) = caller.access.as_ref().and_then(|a| a.subscription.as_ref()) {
+        s.hash(&mut h);
+    } else if let Some(token) = bearer {
+        match token_subject(token) {
+            Some((iss, sub)) => (iss, sub).hash(&mut h),
+            None => token.hash(&mut h),
+        }
+    } else {
+        caller.addr.map(|a| a.ip()).hash(&mut h);
+    }
+    h.finish()
+}
+
+/// `iss` and `sub` of a JWT's payload, unverified: for placement only, never for trust.
+fn token_subject(token: &str) -> Option<(String, String)> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = |k: &str| claims.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    Some((text("iss"), text("sub")))
+}
+
+/// The exchange around the backend: request phase, the backend call, response phase.
+async fn exchange(server: &Arc<Server>, caller: Arc<Caller>, body: Bytes, msg: Message, x: &Exchange) -> Response {
+    let fail = |e: GatewayError| {
+        x.fail(&e);
+        respond::error(&e, msg.id.clone())
+    };
+    let tools = caller.access.as_ref().and_then(|a| a.product.tools(&server.name));
+    if let Err(e) = crate::product::check_tool(tools.as_deref(), &msg) {
+        return fail(e);
+    }
+    let tools = tools.filter(|_| msg.method() == Some("tools/list"));
+    let chain = match &caller.access {
+        Some(a) => a.product.chain_for(server),
+        None => crate::policy::current(server),
+    };
+    let (sent, mut edits, mut client, trail) = if chain.is_empty() {
+        (None, HeaderEdits::default(), Vec::new(), None)
+    } else {
+        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
+        let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes };
+        match chain.admit(msg.clone(), route, caller.clone()).await {
+            Admission::Forward { msg: changed, headers, client, trail, .. } => (Some(changed), headers, client, trail),
+            Admission::Answer { msg: answer, mut client, trail, .. } => {
+                let answer = Trail::settle_into(trail, answer, &mut client).await;
+                let answer = crate::product::only_tools(answer, tools.as_deref());
+                x.answer(&answer);
+                return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &client);
+            }
+            Admission::Deny(r) => return fail(GatewayError::Denied(r)),
+            Admission::Drop => {
+                x.accepted();
+                return respond::accepted();
+            }
+        }
+    };
+    // The routing headers say what the message says after the policies (one may have renamed
+    // the tool); only those and the protocol's own headers are forwarded, credentials never.
+    let routing = routing_headers(&caller.headers, sent.as_ref().unwrap_or(&msg));
+    let context = x.to_backend();
+    let body = match (&sent, context.is_empty()) {
+        (None, true) => body,
+        (sent, _) => crate::telemetry::trace::with_context(sent.as_ref().unwrap_or(&msg), &context).to_bytes(),
+    };
+    edits.set.extend(context);
+    let answer = match server.backend.stateless(body, routing, &edits).await {
+        Some(Ok(a)) => a,
+        Some(Err(cause)) => return fail(GatewayError::backend(&server.name, cause)),
+        None => return fail(GatewayError::BadRequest("Server not initialized".into())),
+    };
+    x.backend_done();
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    if msg.kind == Kind::Notification {
+        if status.is_success() { x.accepted() } else { x.relayed(status.as_u16()) }
+        return Response::builder().status(status).body(Body::empty()).expect("static response parts");
+    }
+    if answer.content_type.starts_with("text/event-stream") {
+        let pending = relay::Pending { server: server.name.clone(), request: msg, trail, tools, exchange: x.clone() };
+        // Headers leave before the stream: only those of the request phase can be on it.
+        return respond::with_headers(relay::stream(status, answer.body, pending), &client);
+    }
+    let mut bytes = Vec::new();
+    let mut stream = answer.body;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) if bytes.len() + c.len() <= sse::MAX_EVENT_BYTES => bytes.extend_from_slice(&c),
+            Ok(_) => return fail(GatewayError::backend(&server.name, BackendError::Protocol("answer too large".into()))),
+            Err(cause) => return fail(GatewayError::backend(&server.name, cause)),
+        }
+    }
+    match Message::parse(&bytes) {
+        Ok(m) => {
+            let trail = trail.filter(|_| m.kind == Kind::Response);
+            let m = Trail::settle_into(trail, m, &mut client).await;
+            let m = crate::product::only_tools(m, tools.as_deref());
+            x.answer(&m);
+            respond::with_headers(respond::json(status, m.to_bytes()), &client)
+        }
+        Err(_) if !status.is_success() => {
+            x.relayed(status.as_u16());
+            Response::builder().status(status).body(Body::from(bytes)).expect("static response parts")
+        }
+        Err(e) => fail(GatewayError::backend(&server.name, BackendError::Protocol(e.to_string()))),
+    }
+}
+
+/// The headers a stateless backend routes on: the protocol version and `Mcp-Param-*` as the
+/// client sent them, `Mcp-Method` and `Mcp-Name` as the message now says.
+fn routing_headers(h: &hyper::HeaderMap, sent: &Message) -> Vec<(String, String)> {
+    let mut forward: Vec<(String, String)> = Vec::new();
+    for (name, value) in h {
+        let n = name.as_str();
+        if n == PROTOCOL_VERSION || n.starts_with("mcp-param-") {
+            if let Ok(v) = value.to_str() {
+                forward.push((n.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    forward.push(("mcp-method".into(), encode(sent.method().unwrap_or_default())));
+    if let (Some(name), Some("tools/call" | "resources/read" | "prompts/get")) = (sent.target(), sent.method()) {
+        forward.push(("mcp-name".into(), encode(name)));
+    }
+    forward
+}
+
+/// A header value as this revision carries it: plain if visible ASCII, else `=?base64?…?=`.
+fn encode(value: &str) -> String {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        value.to_owned()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
+}
