@@ -15,7 +15,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tollgate::config::Config;
-use tollgate::jsonrpc::{Id, Message};
+use tollgate::mcp::jsonrpc::{Id, Message};
 use tollgate::policy::{self, Admission, Caller, Chain, Route};
 
 /// Builds the test policies (tests/guests) and returns where they are.
@@ -168,7 +168,7 @@ fn caller() -> Arc<Caller> {
 fn with_header(name: &'static str, value: &str) -> Arc<Caller> {
     let mut headers = hyper::HeaderMap::new();
     headers.insert(name, value.parse().unwrap());
-    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()), access: None })
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
 }
 
 fn bearer(token: &str) -> Arc<Caller> {

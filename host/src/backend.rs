@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::config::{BackendKind, Limits, ServerConfig};
-use crate::error::{BackendError, GatewayError};
-use crate::jsonrpc::{Id, Message};
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::HeaderEdits;
 
 pub use stdio::shutdown_all as shutdown_stdio;

@@ -3,10 +3,12 @@
 //! Every problem found is reported with the place in the file (`servers[1].backend.http`, line 7),
 //! so `tollgate validate` can print all of them at once.
 
+pub mod authorization;
 mod locate;
-mod openapi;
+pub mod openapi;
 mod policy;
 mod telemetry;
+pub mod tls;
 mod products;
 mod validate;
 mod versions;

@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::product::Product;
 use crate::subscription::State as SubState;

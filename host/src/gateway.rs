@@ -5,43 +5,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use crate::backend::Backend;
-use crate::config::{Config, ServerConfig};
-use crate::error::GatewayError;
-use crate::session::Registry;
+
+use crate::config::Config;
+use crate::mcp::error::GatewayError;
+use crate::session::{Registry, Session};
+use crate::version::Address;
 use crate::telemetry::Telemetry;
-pub use crate::version::Endpoint;
-
-/// What serves a session: a plain server, or one version of a versioned one.
-pub struct Server {
-    pub name: String,
-    /// Which version of the server this is, when it has versions.
-    pub version: Option<String>,
-    /// In the shape of a plain server, for a version too.
-    pub config: ServerConfig,
-    pub backend: Backend,
-    /// How long a request may wait for its answer.
-    pub timeout: Duration,
-    /// The policy chain, swapped whole on reload.
-    pub policies: arc_swap::ArcSwap<crate::policy::Chain>,
-}
-
-impl Server {
-    /// Builds a plain server, or one version (`served` says which), from a validated config.
-    pub fn new(served: crate::config::Served, limits: &crate::config::Limits) -> Result<Server, GatewayError> {
-        let s = served.config;
-        let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
-        let backend = Backend::new(&s, limits)?;
-        Ok(Server { name: s.name.clone(), version: served.version, config: s, backend, timeout, policies: Default::default() })
-    }
-
-    /// `docs`, or `docs@v2` for a version: what policy chains are kept under.
-    pub fn key(&self) -> String {
-        crate::config::version_key(&self.name, self.version.as_deref())
-    }
-}
+use crate::version::{Endpoint, Server};
 
 /// The endpoints by server name.
 pub type Servers = HashMap<String, Arc<Endpoint>>;
@@ -101,6 +72,23 @@ impl Gateway {
         self.servers.load().get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
     }
 
+/// The session `sid` of the server `to` names, reached through the server's own path or its
+    /// version's, and only while its version serves.
+    pub fn session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+        let session = self.find_session(to, sid)?;
+        self.endpoint(&to.name)?.check_serving(&session.server)?;
+        Ok(session)
+    }
+
+    /// As [`session`], whether its version serves or not: for ending it.
+    pub fn find_session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+        let session = self.sessions.get(sid, &to.name)?;
+        if to.version.is_some() && session.server.version != to.version {
+            return Err(GatewayError::SessionNotFound);
+        }
+        Ok(session)
+    }
+
     /// Every endpoint now, by name.
     pub fn endpoints(&self) -> Arc<Servers> {
         self.servers.load_full()
@@ -109,6 +97,26 @@ impl Gateway {
     /// Every server and version now, retired ones included.
     pub fn all_servers(&self) -> Vec<Arc<Server>> {
         self.servers.load().values().flat_map(|e| e.all().iter().cloned()).collect()
+    }
+
+    /// Puts loaded chains in place, atomically per server. Requests in flight keep the chain they
+    /// began with. A chain set through the management API stays: the file's does not undo it.
+    /// Nor does the file speak for a server the API created or replaced, or one it no longer has.
+    pub fn install(&self, loaded: &crate::policy::Loaded) {
+        let from_file = |e: &&Arc<Endpoint>| !e.from_api && loaded.servers.contains(&e.name);
+        for server in self.endpoints().values().filter(from_file).flat_map(|e| e.all().iter()) {
+            let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
+            let before = server.policies.rcu(|current| if current.from_api { current.clone() } else { chain.clone() });
+            if before.from_api && before.declared != chain.declared {
+                tracing::warn!(server = %server.key(), "the file's chain differs from the one set through the management API, which stays in force (apply the file with `tollgate apply`)");
+            }
+        }
+        for (name, product) in &self.catalog.load().products {
+            let same = loaded.product_sources.get(name).is_some_and(|src| *src == serde_json::to_value(&product.config).expect("a product serializes"));
+            if same {
+                product.chain.store(loaded.products.get(name).cloned().unwrap_or_default());
+            }
+        }
     }
 
     /// Notes that the API set `what`, so a reload of the file leaves it alone.

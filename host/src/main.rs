@@ -219,7 +219,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let gw = tollgate::gateway::Gateway::new(cfg)?;
-    tollgate::policy::install(&gw, &policies);
+    gw.install(&policies);
     tollgate::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
     let management = match (&gw.config.management, admin) {

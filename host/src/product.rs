@@ -4,15 +4,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use hyper::HeaderMap;
 use serde_json::Value;
 
-use crate::config::{ProductConfig, SubscriptionKeyConfig};
-use crate::error::GatewayError;
-use crate::gateway::{Gateway, Server};
-use crate::jsonrpc::Message;
+use crate::config::ProductConfig;
+use crate::mcp::error::GatewayError;
+use crate::version::Server;
+use crate::mcp::jsonrpc::Message;
 use crate::policy::{Attributes, Chain};
-use crate::subscription::State as SubState;
 
 /// The attributes the policy chain sees (rate-limit and quota keys name them).
 pub const ATTR_SUBSCRIPTION: &str = "subscription";
@@ -50,7 +48,7 @@ impl Product {
     /// The chain a request through this product to `server` runs: the product's, then the server's.
     pub fn chain_for(&self, server: &Server) -> Arc<Chain> {
         let own = self.chain.load_full();
-        let theirs = crate::policy::current(server);
+        let theirs = server.chain();
         if own.is_empty() {
             return theirs;
         }
@@ -98,7 +96,7 @@ impl Catalog {
     }
 
     /// A product that includes `server` and needs no subscription.
-    fn open_for(&self, server: &str) -> Option<Arc<Product>> {
+    pub fn open_for(&self, server: &str) -> Option<Arc<Product>> {
         self.products.values().find(|p| p.includes(server) && !p.config.subscription_required).cloned()
     }
 }
@@ -145,39 +143,4 @@ pub fn only_tools(mut msg: Message, allowed: Option<&HashSet<String>>) -> Messag
         tools.retain(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| allowed.contains(n)));
     }
     msg
-}
-
-/// The key a request presents: the configured header first, then the query parameter.
-fn presented<'a>(cfg: &SubscriptionKeyConfig, headers: &'a HeaderMap, query: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
-    if let Some(v) = headers.get(cfg.header.as_str()).and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().into());
-    }
-    let q = query?;
-    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == cfg.query.as_str()).map(|(_, v)| v)
-}
-
-/// Decides under which product and subscription a request to `server` is served.
-/// `Ok(None)`: the server is in no product, and stays open as before products existed.
-pub fn check(gw: &Gateway, server: &str, headers: &HeaderMap, query: Option<&str>) -> Result<Option<Access>, GatewayError> {
-    let catalog = gw.catalog.load();
-    if !catalog.governs(server) {
-        return Ok(None);
-    }
-    let Some(key) = presented(&gw.config.subscription_key, headers, query) else {
-        return match catalog.open_for(server) {
-            Some(product) => Ok(Some(Access { product, subscription: None })),
-            None => Err(GatewayError::SubscriptionKeyMissing { header: gw.config.subscription_key.header.clone() }),
-        };
-    };
-    let sub = gw.subscriptions.as_ref().and_then(|r| r.find(&key)).ok_or(GatewayError::SubscriptionKeyInvalid)?;
-    let Some(product) = catalog.products.get(&sub.product).cloned() else {
-        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription no longer exists", sub.product)));
-    };
-    if !product.includes(server) {
-        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription does not include server '{server}'", sub.product)));
-    }
-    if sub.state != SubState::Active {
-        return Err(GatewayError::SubscriptionForbidden(format!("subscription {} is {}", sub.id, sub.state)));
-    }
-    Ok(Some(Access { product, subscription: Some(sub.id) }))
 }

@@ -87,7 +87,7 @@ pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
     };
     let _changing = gw.changing.lock().await;
     servers::sync(gw, &config, &loaded).await;
-    crate::policy::install(gw, &loaded);
+    gw.install(&loaded);
     products::sync(gw, &config, &loaded);
     servers::prune(gw, &config).await;
     let counts: Vec<String> = loaded.chains.iter().map(|(s, c)| format!("{s}: {}", c.len())).collect();

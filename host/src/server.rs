@@ -1,7 +1,5 @@
 //! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
 
-pub mod tls;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,9 +15,10 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::authorization;
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::transport::{headers, legacy, respond, streamable};
+use crate::mcp::headers;
+use crate::transport::{legacy, respond, streamable};
 
 pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
@@ -51,7 +50,7 @@ async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Resp
     if gw.draining.load(Ordering::Acquire) {
         return respond::error(&GatewayError::Overloaded("the gateway is shutting down"), None);
     }
-    if let Err(e) = headers::check_origin_and_host(req.headers(), &gw.config.security) {
+    if let Err(e) = headers::check_origin_and_host(req.headers(), &gw.config.security.allowed_origins, &gw.config.security.allowed_hosts) {
         return respond::error(&e, None);
     }
     next.run(req).await
@@ -94,7 +93,7 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
         .header_read_timeout(std::time::Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = match &gw.config.tls {
-        Some(t) => Some(tls::acceptor(t).map_err(std::io::Error::other)?),
+        Some(t) => Some(crate::config::tls::acceptor(t).map_err(std::io::Error::other)?),
         None => None,
     };
     tokio::pin!(shutdown);

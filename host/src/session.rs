@@ -20,12 +20,12 @@ pub use registry::Registry;
 pub use stream::{Event, OutStream};
 
 use crate::backend::{self, Deliver, Upstream};
-use crate::error::{BackendError, GatewayError};
-use crate::gateway::Server;
-use crate::jsonrpc::{Id, Kind, Message};
-use crate::policy::{Caller, ClientHeaders, Delivery, HeaderEdits, Relay, Trail};
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::version::Server;
+use crate::mcp::jsonrpc::{Id, Kind, Message};
+use crate::policy::{ClientHeaders, Delivery, HeaderEdits, Relay, Trail};
 use admit::Admitted;
-use owner::Owner;
+use owner::{Client, Owner};
 use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
@@ -166,11 +166,11 @@ impl Session {
 
     /// Admits the client's `initialize`, and only then opens the upstream session (a stdio
     /// process, a backend session) and forwards it. A session has one `initialize`.
-    pub async fn initialize(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
+    pub async fn initialize(&self, msg: &Message, client: &Client) -> Result<Arc<OutStream>, GatewayError> {
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(GatewayError::InvalidRequest("the session is already initialized".into()));
         }
-        let admitted = match self.admit(msg, &caller).await {
+        let admitted = match self.admit(msg, client).await {
             Ok(a) => a,
             Err(e) => {
                 self.started.store(false, Ordering::Release);
@@ -198,11 +198,11 @@ impl Session {
 
     /// Passes a client request through the policy chain, then sends it upstream (or answers
     /// it, if a policy did).
-    pub async fn request(&self, msg: &Message, caller: Arc<Caller>) -> Result<Arc<OutStream>, GatewayError> {
+    pub async fn request(&self, msg: &Message, client: &Client) -> Result<Arc<OutStream>, GatewayError> {
         if !self.started.load(Ordering::Acquire) {
             return Err(GatewayError::BadRequest("Server not initialized: send initialize first".into()));
         }
-        match self.admit(msg, &caller).await? {
+        match self.admit(msg, client).await? {
             Admitted::Forward { msg, headers, client, trail, tools } => self.forward(&msg, &headers, client, trail, tools).await,
             Admitted::Answered(stream) => Ok(stream),
             Admitted::Dropped => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),

@@ -5,7 +5,6 @@
 //! `gen_ai.tool.name`, ...); what they do not cover is under `tollgate.*`.
 
 pub mod access_log;
-pub mod endpoint;
 pub mod exchange;
 pub mod metrics;
 pub mod payload;

@@ -2,7 +2,6 @@
 //! into HTTP; none of them knows what kind of backend sits behind the session.
 
 pub mod admission;
-pub mod headers;
 pub mod legacy;
 pub mod observe;
 pub mod respond;

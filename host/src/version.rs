@@ -6,15 +6,15 @@
 //! swapped whole when the management API changes it, only decides where new sessions go.
 
 use std::sync::Arc;
+use std::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
 use crate::config::{Limits, Routing, ServerConfig};
-use crate::error::GatewayError;
-use crate::gateway::{Gateway, Server};
-use crate::session::Session;
+use crate::mcp::error::GatewayError;
+use crate::backend::Backend;
 
 /// The server, and maybe the version, a request's path names.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +22,40 @@ pub struct Address {
     pub name: String,
     #[serde(default)]
     pub version: Option<String>,
+}
+
+/// What serves a session: a plain server, or one version of a versioned one.
+pub struct Server {
+    pub name: String,
+    /// Which version of the server this is, when it has versions.
+    pub version: Option<String>,
+    /// In the shape of a plain server, for a version too.
+    pub config: ServerConfig,
+    pub backend: Backend,
+    /// How long a request may wait for its answer.
+    pub timeout: Duration,
+    /// The policy chain, swapped whole on reload.
+    pub policies: arc_swap::ArcSwap<crate::policy::Chain>,
+}
+
+impl Server {
+    /// Builds a plain server, or one version (`served` says which), from a validated config.
+    pub fn new(served: crate::config::Served, limits: &crate::config::Limits) -> Result<Server, GatewayError> {
+        let s = served.config;
+        let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        let backend = Backend::new(&s, limits)?;
+        Ok(Server { name: s.name.clone(), version: served.version, config: s, backend, timeout, policies: Default::default() })
+    }
+
+    /// The chain this server (or version) runs now.
+    pub fn chain(&self) -> Arc<crate::policy::Chain> {
+        self.policies.load_full()
+    }
+
+    /// `docs`, or `docs@v2` for a version: what policy chains are kept under.
+    pub fn key(&self) -> String {
+        crate::config::version_key(&self.name, self.version.as_deref())
+    }
 }
 
 /// What `/{name}/…` reaches: a server's versions (one, unnamed, for a server without versions)
@@ -207,23 +241,6 @@ fn without_chains(c: &ServerConfig) -> Option<serde_json::Value> {
         v.policies.clear();
     }
     serde_json::to_value(c).ok()
-}
-
-/// The session `sid` of the server `to` names, reached through the server's own path or its
-/// version's, and only while its version serves.
-pub fn session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
-    let session = find_session(gw, to, sid)?;
-    gw.endpoint(&to.name)?.check_serving(&session.server)?;
-    Ok(session)
-}
-
-/// As [`session`], whether its version serves or not: for ending it.
-pub fn find_session(gw: &Gateway, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
-    let session = gw.sessions.get(sid, &to.name)?;
-    if to.version.is_some() && session.server.version != to.version {
-        return Err(GatewayError::SessionNotFound);
-    }
-    Ok(session)
 }
 
 #[cfg(test)]

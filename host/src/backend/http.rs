@@ -10,10 +10,10 @@ use tokio::task::JoinHandle;
 
 use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
 use crate::config::Limits;
-use crate::error::{BackendError, GatewayError};
-use crate::jsonrpc::{Id, Kind, Message};
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::policy::HeaderEdits;
-use crate::sse;
+use crate::mcp::sse;
 
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
@@ -255,7 +255,7 @@ impl HttpUpstream {
 
 /// Headers the gateway owns on the way to a backend: a policy cannot set these.
 fn settable(lower: &str) -> bool {
-    !(crate::transport::headers::is_hop_by_hop(lower) || matches!(lower, "host" | "content-length" | "content-type" | "accept" | SESSION | VERSION))
+    !(crate::mcp::headers::is_hop_by_hop(lower) || matches!(lower, "host" | "content-length" | "content-type" | "accept" | SESSION | VERSION))
 }
 
 /// Reads one request's SSE answer, resuming with `Last-Event-ID` if the backend drops the connection early.

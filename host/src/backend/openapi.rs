@@ -6,11 +6,6 @@
 //! `tools/list` and `tools/call` in process, and delivers answers through the session's inbox
 //! like any other backend, so policies, sessions and transports treat it the same.
 
-mod catalog;
-mod request;
-mod response;
-mod schema;
-mod spec;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,116 +15,11 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::{Inbox, http_client, static_headers};
+use crate::config::openapi::{Catalog, Tool, response};
 use crate::config::{Limits, OpenApiConfig};
-use crate::error::{BackendError, GatewayError, code};
-use crate::jsonrpc::{Id, Kind, Message};
-use crate::transport::headers::SUPPORTED_VERSIONS;
-
-pub use catalog::Tool;
-
-/// Something wrong with the document itself.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SpecError {
-    #[error("{0}")]
-    Read(String),
-    #[error("{0}")]
-    Syntax(String),
-    #[error("{0}")]
-    Version(String),
-    #[error("{0}")]
-    Ref(String),
-}
-
-/// Which setting a problem belongs to, so the config can point at its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    Spec,
-    BaseUrl,
-    /// The n-th entry of `operations`.
-    Operation(usize),
-    /// The override under `tools` with this key.
-    Tool(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub place: Place,
-    pub message: String,
-}
-
-/// The document's tools, and what the MCP handshake tells about the API.
-pub struct Catalog {
-    pub title: String,
-    pub version: String,
-    pub instructions: Option<String>,
-    /// Where calls go: the config's `base_url`, else the document's first server.
-    pub base_url: String,
-    pub tools: Vec<Tool>,
-    index: HashMap<String, usize>,
-    /// The `tools/list` answer, built once.
-    listing: Value,
-}
-
-impl Catalog {
-    /// Reads the document and builds the chosen tools; every problem found, each with its place.
-    pub fn load(cfg: &OpenApiConfig, fetch_timeout: Duration) -> Result<Catalog, Vec<Problem>> {
-        let at_spec = |e: SpecError| vec![Problem { place: Place::Spec, message: e.to_string() }];
-        let source = spec::Source::parse(&cfg.spec).map_err(at_spec)?;
-        let doc = spec::Document::read(&source, fetch_timeout).map_err(at_spec)?;
-        Catalog::from_document(&doc, cfg)
-    }
-
-    /// Builds the catalog of an already parsed document.
-    pub fn from_text(text: &str, cfg: &OpenApiConfig) -> Result<Catalog, Vec<Problem>> {
-        let doc = spec::Document::parse(text).map_err(|e| vec![Problem { place: Place::Spec, message: e.to_string() }])?;
-        Catalog::from_document(&doc, cfg)
-    }
-
-    fn from_document(doc: &spec::Document, cfg: &OpenApiConfig) -> Result<Catalog, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let base_url = match cfg.base_url.clone().or_else(|| doc.server_url()) {
-            Some(u) if url::Url::parse(&u).is_ok() => u,
-            _ => {
-                problems.push(Problem { place: Place::BaseUrl, message: "the spec names no absolute server URL: set `base_url`".into() });
-                String::new()
-            }
-        };
-        let fixed = cfg.headers.keys().map(|k| k.to_ascii_lowercase()).collect();
-        let tools = match catalog::build(doc, &cfg.operations, &cfg.tools, &fixed) {
-            Ok(t) => t,
-            Err(p) => {
-                problems.extend(p);
-                Vec::new()
-            }
-        };
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let info = doc.root.get("info");
-        let text = |k: &str| info.and_then(|i| i.get(k)).and_then(Value::as_str).map(str::to_owned);
-        let index = tools.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
-        let listing = json!({ "tools": tools.iter().map(|t| t.listing.clone()).collect::<Vec<_>>() });
-        Ok(Catalog {
-            title: text("title").unwrap_or_else(|| "REST API".into()),
-            version: text("version").unwrap_or_else(|| "0".into()),
-            instructions: text("description"),
-            base_url,
-            tools,
-            index,
-            listing,
-        })
-    }
-
-    pub fn tool(&self, name: &str) -> Option<&Tool> {
-        self.index.get(name).map(|i| &self.tools[*i])
-    }
-}
-
-impl std::fmt::Debug for Catalog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("title", &self.title).field("base_url", &self.base_url).field("tools", &self.index.len()).finish()
-    }
-}
+use crate::mcp::error::{BackendError, GatewayError, code};
+use crate::mcp::jsonrpc::{Id, Kind, Message};
+use crate::mcp::headers::SUPPORTED_VERSIONS;
 
 /// One configured OpenAPI server, shared by all its sessions.
 pub struct OpenApiBackend {
@@ -236,7 +126,7 @@ impl OpenApiUpstream {
                 let answer = match msg.method().unwrap_or_default() {
                     "initialize" => Message::result(id.clone(), self.initialize(msg)),
                     "ping" => Message::result(id.clone(), json!({})),
-                    "tools/list" => Message::result(id.clone(), self.backend.catalog.listing.clone()),
+                    "tools/list" => Message::result(id.clone(), self.backend.catalog.listing().clone()),
                     "tools/call" => return self.start_call(id, msg),
                     other => Message::error(Some(id.clone()), code::METHOD_NOT_FOUND, &format!("Method not found: {other}"), None),
                 };
@@ -297,5 +187,3 @@ impl OpenApiUpstream {
     }
 }
 
-#[cfg(test)]
-mod tests;

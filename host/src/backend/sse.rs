@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 
 use super::{Inbox, describe, excerpt, http_client, static_headers};
 use crate::config::Limits;
-use crate::error::{BackendError, GatewayError};
-use crate::jsonrpc::Message;
-use crate::sse;
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::mcp::jsonrpc::Message;
+use crate::mcp::sse;
 
 pub struct SseBackend {
     url: reqwest::Url,

@@ -14,8 +14,8 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::Inbox;
 use crate::config::StdioConfig;
-use crate::error::BackendError;
-use crate::jsonrpc::Message;
+use crate::mcp::error::BackendError;
+use crate::mcp::jsonrpc::Message;
 
 /// Bound on one line (one message) a child may write.
 const MAX_LINE: usize = 16 << 20;

@@ -11,8 +11,20 @@ use std::sync::{Arc, OnceLock};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Config, Locator, Problem};
-use crate::backend::openapi::{Catalog, Place};
+mod catalog;
+mod request;
+pub mod response;
+mod schema;
+mod spec;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Config, Locator, Problem as ConfigProblem};
 
 /// `backend: { openapi: { spec, base_url, operations, tools, timeout_ms, headers } }`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -128,15 +140,15 @@ pub(super) fn resolve_server_paths(server: &mut super::ServerConfig, dir: &Path)
 }
 
 /// Checks every `openapi` backend, loading its document; the loaded catalog is kept for serving.
-pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
+pub(super) fn check(config: &Config, locator: &Locator) -> Vec<ConfigProblem> {
     config.servers.iter().enumerate().flat_map(|(i, s)| check_server(config, &format!("servers[{i}]"), s, locator)).collect()
 }
 
 /// The `openapi` backends of one server, at `at`.
-pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConfig, locator: &Locator) -> Vec<Problem> {
+pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConfig, locator: &Locator) -> Vec<ConfigProblem> {
     let mut out = Vec::new();
     let mut push = |path: String, message: String| {
-        out.push(Problem { line: locator.line_of(&path), path, column: None, message });
+        out.push(ConfigProblem { line: locator.line_of(&path), path, column: None, message });
     };
     let backends = server.served().into_iter().map(|v| (format!("{at}{}.backend", v.at), v.config.backend));
     for (place, backend) in backends {
@@ -163,7 +175,7 @@ pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConf
             let lower = name.to_ascii_lowercase();
             if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 push(format!("{at}.headers.{name}"), format!("'{name}' is not a valid header name"));
-            } else if crate::transport::headers::is_hop_by_hop(&lower) || lower == "host" || lower == "content-length" {
+            } else if crate::mcp::headers::is_hop_by_hop(&lower) || lower == "host" || lower == "content-length" {
                 push(format!("{at}.headers.{name}"), format!("'{name}' is set by the gateway and cannot be configured"));
             }
         }
@@ -188,4 +200,115 @@ pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConf
         }
     }
     out
+}
+
+pub use catalog::Tool;
+
+/// Something wrong with the document itself.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0}")]
+    Read(String),
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Version(String),
+    #[error("{0}")]
+    Ref(String),
+}
+
+/// Which setting a problem belongs to, so the config can point at its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Spec,
+    BaseUrl,
+    /// The n-th entry of `operations`.
+    Operation(usize),
+    /// The override under `tools` with this key.
+    Tool(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub place: Place,
+    pub message: String,
+}
+
+/// The document's tools, and what the MCP handshake tells about the API.
+pub struct Catalog {
+    pub title: String,
+    pub version: String,
+    pub instructions: Option<String>,
+    /// Where calls go: the config's `base_url`, else the document's first server.
+    pub base_url: String,
+    pub tools: Vec<Tool>,
+    index: HashMap<String, usize>,
+    /// The `tools/list` answer, built once.
+    listing: Value,
+}
+
+impl Catalog {
+    /// Reads the document and builds the chosen tools; every problem found, each with its place.
+    pub fn load(cfg: &OpenApiConfig, fetch_timeout: Duration) -> Result<Catalog, Vec<Problem>> {
+        let at_spec = |e: SpecError| vec![Problem { place: Place::Spec, message: e.to_string() }];
+        let source = spec::Source::parse(&cfg.spec).map_err(at_spec)?;
+        let doc = spec::Document::read(&source, fetch_timeout).map_err(at_spec)?;
+        Catalog::from_document(&doc, cfg)
+    }
+
+    /// Builds the catalog of an already parsed document.
+    pub fn from_text(text: &str, cfg: &OpenApiConfig) -> Result<Catalog, Vec<Problem>> {
+        let doc = spec::Document::parse(text).map_err(|e| vec![Problem { place: Place::Spec, message: e.to_string() }])?;
+        Catalog::from_document(&doc, cfg)
+    }
+
+    fn from_document(doc: &spec::Document, cfg: &OpenApiConfig) -> Result<Catalog, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let base_url = match cfg.base_url.clone().or_else(|| doc.server_url()) {
+            Some(u) if url::Url::parse(&u).is_ok() => u,
+            _ => {
+                problems.push(Problem { place: Place::BaseUrl, message: "the spec names no absolute server URL: set `base_url`".into() });
+                String::new()
+            }
+        };
+        let fixed = cfg.headers.keys().map(|k| k.to_ascii_lowercase()).collect();
+        let tools = match catalog::build(doc, &cfg.operations, &cfg.tools, &fixed) {
+            Ok(t) => t,
+            Err(p) => {
+                problems.extend(p);
+                Vec::new()
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let info = doc.root.get("info");
+        let text = |k: &str| info.and_then(|i| i.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let index = tools.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let listing = json!({ "tools": tools.iter().map(|t| t.listing.clone()).collect::<Vec<_>>() });
+        Ok(Catalog {
+            title: text("title").unwrap_or_else(|| "REST API".into()),
+            version: text("version").unwrap_or_else(|| "0".into()),
+            instructions: text("description"),
+            base_url,
+            tools,
+            index,
+            listing,
+        })
+    }
+
+    /// The `tools/list` answer.
+    pub fn listing(&self) -> &Value {
+        &self.listing
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.index.get(name).map(|i| &self.tools[*i])
+    }
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("title", &self.title).field("base_url", &self.base_url).field("tools", &self.index.len()).finish()
+    }
 }

@@ -31,7 +31,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
     }
     if let Some(tls) = &config.tls {
-        if let Err(e) = crate::server::tls::acceptor(tls) {
+        if let Err(e) = super::tls::acceptor(tls) {
             out.push("tls", &e);
         }
     }
@@ -143,7 +143,7 @@ pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConf
         let lower = name.to_ascii_lowercase();
         if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             out.push(&format!("{at}.headers.{name}"), &format!("'{name}' is not a valid header name"));
-        } else if crate::transport::headers::is_hop_by_hop(&lower) || lower == "host" || lower == "content-length" {
+        } else if crate::mcp::headers::is_hop_by_hop(&lower) || lower == "host" || lower == "content-length" {
             out.push(&format!("{at}.headers.{name}"), &format!("'{name}' is set by the gateway and cannot be configured"));
         }
     }

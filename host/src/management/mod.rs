@@ -10,6 +10,7 @@ mod components;
 mod config_io;
 pub mod auth;
 mod openapi;
+mod ops;
 pub mod policies;
 pub mod products;
 pub mod servers;
@@ -67,7 +68,7 @@ async fn write(registry: &crate::subscription::Registry, batch: Vec<crate::subsc
 }
 
 /// The server a path names, or 404.
-fn endpoint(m: &Shared, name: &str) -> Result<Arc<crate::gateway::Endpoint>, api_error::ApiError> {
+fn endpoint(m: &Shared, name: &str) -> Result<Arc<crate::version::Endpoint>, api_error::ApiError> {
     m.gateway.endpoint(name).map_err(|_| api_error::ApiError::NotFound(format!("no server '{name}'")))
 }
 
@@ -111,7 +112,7 @@ impl Management {
 
 /// Every management route: the open ones, and the admin ones behind the token check.
 pub fn router(state: Shared) -> Router {
-    open_routes().merge(crate::telemetry::endpoint::routes(state.gateway.clone())).merge(admin_routes(state.clone())).with_state(state)
+    open_routes().merge(ops::routes(state.gateway.clone())).merge(admin_routes(state.clone())).with_state(state)
 }
 
 /// Routes that need no admin token.

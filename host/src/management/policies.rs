@@ -18,7 +18,8 @@ use super::{Shared, etag, tagged};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
 use crate::config::PolicyBinding;
-use crate::gateway::{Gateway, Server};
+use crate::gateway::Gateway;
+use crate::version::Server;
 use crate::subscription::Kind;
 
 /// The server or version a path names.

@@ -19,7 +19,8 @@ use axum::response::Response;
 use super::{Shared, endpoint, etag, precondition, tagged};
 use super::api_error::ApiError;
 use crate::config::{ServerConfig, VersionConfig};
-use crate::gateway::{Endpoint, Gateway};
+use crate::gateway::Gateway;
+use crate::version::Endpoint;
 use crate::subscription::{Kind, Write};
 
 /// The servers as they run: the file's in the file's order, then those the API added, by name.

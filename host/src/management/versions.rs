@@ -14,7 +14,8 @@ use super::{Shared, endpoint, etag};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
 use crate::config::{PreviewConfig, Routing};
-use crate::gateway::{Endpoint, Gateway};
+use crate::gateway::Gateway;
+use crate::version::Endpoint;
 use crate::subscription::Kind;
 
 fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use super::exchange::ExchangeRep;
-use crate::jsonrpc::Id;
+use crate::mcp::jsonrpc::Id;
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -49,16 +49,7 @@ pub struct Changes {
     pub client_headers: Vec<(String, String)>,
 }
 
-/// A refusal as the client will see it: the JSON-RPC error, and optionally an HTTP status
-/// and response headers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
-    pub status: Option<u16>,
-    pub headers: Vec<(String, String)>,
-}
+pub use crate::mcp::error::Rejection;
 
 /// What a policy decided about a message from the backend that is not an answer.
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@ use super::engine::{Fault, Host, Instance, Runtime};
 use super::exchange::{Attributes, Call, Caller, View};
 use super::relay::Relay;
 use crate::config::PolicyLimits;
-use crate::error::code;
-use crate::jsonrpc::{Id, Kind, Message};
+use crate::mcp::error::code;
+use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::telemetry::{self, exchange::PolicyStep};
 
 /// One policy bound to one server, ready to instantiate.

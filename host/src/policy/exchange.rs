@@ -12,7 +12,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::{ExchangeHost, HostExchange, Phase, RequestId, RpcError, TypesHost, request_id, rpc_error};
 use super::engine::Host;
-use crate::jsonrpc::Message;
+use crate::mcp::jsonrpc::Message;
 
 /// The guest's handle on the exchange. A store holds exactly one exchange, so the handle
 /// carries no data: the accessors read [`View`] from the store.
@@ -23,8 +23,6 @@ pub struct ExchangeRep;
 pub struct Caller {
     pub headers: HeaderMap,
     pub addr: Option<SocketAddr>,
-    /// The product and subscription the request is served under, if its server is in a product.
-    pub access: Option<crate::product::Access>,
 }
 
 /// The client's message and its context, after the changes of the policies so far.

@@ -14,7 +14,7 @@ use super::exchange::{Call, Caller, View};
 use super::standard;
 use super::uploads;
 use crate::config::{Config, Locator, PolicyBinding, Problem};
-use crate::jsonrpc::Message;
+use crate::mcp::jsonrpc::Message;
 
 /// Every server's chain, and the component files they came from (for the reload watcher).
 #[derive(Default)]
@@ -89,7 +89,7 @@ async fn server_chain(rt: &'static Runtime, config: &Config, server: &str, key: 
             namespace = format!("{key}/{}#{k}", b.name());
         }
         // A protected server's jwt binding learns the server's canonical URL.
-        let b = &crate::authorization::complete(config, server, b);
+        let b = &crate::config::authorization::complete(config, server, b);
         match bind(rt, server, b, places, namespace, files).await {
             Ok(binding) => chain.bindings.push(binding),
             Err((field, message)) => problems.push(problem(locator, &format!("{at}[{j}]{field}"), message)),

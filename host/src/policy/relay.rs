@@ -11,8 +11,8 @@ use super::bindings::{Hooks, Passage, Phase, Rejection};
 use super::Fault;
 use super::chain::{Chain, end, observe};
 use super::exchange::{Attributes, Call, View};
-use crate::error::code;
-use crate::jsonrpc::{Kind, Message};
+use crate::mcp::error::code;
+use crate::mcp::jsonrpc::{Kind, Message};
 
 /// What the message phase needs of a request: the bindings that ran on it, and what they left.
 /// Cheap to clone, so a request's stream and its session can both hold one.

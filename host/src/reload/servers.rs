@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Routing, ServerConfig};
-use crate::gateway::{Endpoint, Gateway};
+use crate::gateway::Gateway;
+use crate::version::Endpoint;
 use crate::policy::Loaded;
 
 /// Adds and changes what the file declares.
@@ -56,7 +57,7 @@ pub async fn prune(gw: &Gateway, file: &Config) {
 
 /// `s` built in place of `current`, with the file's chains on what is new; a routing the API
 /// set stays while it fits the file's versions.
-fn rebuild(gw: &Gateway, s: &ServerConfig, current: Option<&Endpoint>, loaded: &Loaded, routed: bool) -> Result<Endpoint, crate::error::GatewayError> {
+fn rebuild(gw: &Gateway, s: &ServerConfig, current: Option<&Endpoint>, loaded: &Loaded, routed: bool) -> Result<Endpoint, crate::mcp::error::GatewayError> {
     let e = Endpoint::rebuild(s, &gw.config.limits, current)?;
     for server in e.all() {
         let kept = current.is_some_and(|c| c.all().iter().any(|o| Arc::ptr_eq(o, server)));

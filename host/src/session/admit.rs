@@ -6,11 +6,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::owner::{self, Operation, Owner};
+use super::owner::{self, Client, Operation, Owner};
 use super::{Mode, OutStream, Session};
-use crate::error::GatewayError;
-use crate::jsonrpc::{Id, Kind, Message};
-use crate::policy::{self, Admission, Caller, ClientHeaders, HeaderEdits, Route, Trail};
+use crate::mcp::error::GatewayError;
+use crate::mcp::jsonrpc::{Id, Kind, Message};
+use crate::policy::{Admission, ClientHeaders, HeaderEdits, Route, Trail};
 use crate::telemetry;
 
 /// Server requests a session remembers as awaiting the client's answer; past this the oldest go.
@@ -28,26 +28,26 @@ pub(super) enum Admitted {
 
 impl Session {
     /// The request phase of one client request or notification, with the owner check.
-    pub(super) async fn admit(&self, msg: &Message, caller: &Arc<Caller>) -> Result<Admitted, GatewayError> {
-        self.check_subscription(caller)?;
-        let tools = caller.access.as_ref().and_then(|a| a.product.tools(&self.server.name));
+    pub(super) async fn admit(&self, msg: &Message, client: &Client) -> Result<Admitted, GatewayError> {
+        self.check_subscription(client)?;
+        let tools = client.tools(&self.server.name);
         crate::product::check_tool(tools.as_deref(), msg)?;
         let tools = tools.filter(|_| msg.method() == Some("tools/list"));
-        let chain = self.chain(caller);
+        let chain = client.chain(&self.server);
         if chain.is_empty() {
-            self.check_owner(Owner::new(None, caller))?;
+            self.check_owner(Owner::new(None, client))?;
             return Ok(Admitted::Forward { msg: msg.clone(), headers: HeaderEdits::default(), client: Vec::new(), trail: None, tools });
         }
-        match chain.admit(msg.clone(), self.policy_route(caller), caller.clone()).await {
-            Admission::Forward { msg, headers, client, subject, trail } => {
-                self.check_owner(Owner::new(subject, caller))?;
-                Ok(Admitted::Forward { msg, headers, client, trail, tools })
+        match chain.admit(msg.clone(), self.policy_route(client), client.caller.clone()).await {
+            Admission::Forward { msg, headers, client: to_client, subject, trail } => {
+                self.check_owner(Owner::new(subject, client))?;
+                Ok(Admitted::Forward { msg, headers, client: to_client, trail, tools })
             }
-            Admission::Answer { msg, mut client, subject, trail } => {
-                self.check_owner(Owner::new(subject, caller))?;
-                let answer = Trail::settle_into(trail, msg, &mut client).await;
+            Admission::Answer { msg, client: mut to_client, subject, trail } => {
+                self.check_owner(Owner::new(subject, client))?;
+                let answer = Trail::settle_into(trail, msg, &mut to_client).await;
                 let answer = crate::product::only_tools(answer, tools.as_deref());
-                Ok(Admitted::Answered(self.answered(answer, client)))
+                Ok(Admitted::Answered(self.answered(answer, to_client)))
             }
             Admission::Deny(r) => Err(GatewayError::Denied(r)),
             Admission::Drop if msg.kind == Kind::Notification => Ok(Admitted::Dropped),
@@ -74,9 +74,9 @@ impl Session {
 
     /// Admits an operation that carries no client message (the GET stream, a resumption,
     /// DELETE): the chain's request phase on [`Operation::message`], then the owner check.
-    pub async fn admit_operation(&self, op: Operation, caller: Arc<Caller>) -> Result<(), GatewayError> {
-        self.check_subscription(&caller)?;
-        let owner = owner::admit_operation(&self.chain(&caller), op, self.policy_route(&caller), caller).await?;
+    pub async fn admit_operation(&self, op: Operation, client: &Client) -> Result<(), GatewayError> {
+        self.check_subscription(client)?;
+        let owner = owner::admit_operation(&client.chain(&self.server), op, self.policy_route(client), client).await?;
         self.check_owner(owner)
     }
 
@@ -108,31 +108,22 @@ impl Session {
 
     /// The subscription half of the owner check, known before any policy runs: a caller of
     /// another subscription (or of none) spends nothing of the session's chain.
-    fn check_subscription(&self, caller: &Caller) -> Result<(), GatewayError> {
-        let presented = caller.access.as_ref().and_then(|a| a.subscription.as_ref());
+    fn check_subscription(&self, client: &Client) -> Result<(), GatewayError> {
         match &*self.owner.lock().expect("session lock") {
-            Some(b) if b.subscription.as_ref() != presented => Err(GatewayError::SessionNotFound),
+            Some(b) if b.subscription.as_deref() != client.subscription() => Err(GatewayError::SessionNotFound),
             _ => Ok(()),
         }
     }
 
-    /// The chain a message runs: its product's then the server's, or the server's alone.
-    pub(super) fn chain(&self, caller: &Caller) -> Arc<policy::Chain> {
-        match &caller.access {
-            Some(a) => a.product.chain_for(&self.server),
-            None => policy::current(&self.server),
-        }
-    }
-
-    pub(super) fn policy_route(&self, caller: &Caller) -> Route {
+    pub(super) fn policy_route(&self, client: &Client) -> Route {
         let version = self.protocol_version.lock().expect("session lock").clone();
-        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
+        let attributes = client.attributes();
         Route { server: self.server.name.as_str().into(), version: self.server.version.as_deref().map(Into::into), session_id: Some(self.id.clone()), protocol_version: version, attributes }
     }
 
     /// Sends a client notification upstream, after the request phase.
-    pub async fn notify(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
-        match self.admit(msg, &caller).await? {
+    pub async fn notify(&self, msg: &Message, client: &Client) -> Result<(), GatewayError> {
+        match self.admit(msg, client).await? {
             Admitted::Forward { msg, headers, .. } => self.notify_upstream(&msg, &headers).await,
             Admitted::Answered(_) | Admitted::Dropped => Ok(()),
         }
@@ -140,8 +131,8 @@ impl Session {
 
     /// A client's answer to a request the server sent on this session. Only the session's
     /// owner may answer, and only a request the server actually sent and still awaits.
-    pub async fn answer(&self, msg: &Message, caller: Arc<Caller>) -> Result<(), GatewayError> {
-        self.admit_operation(Operation::Answer, caller).await?;
+    pub async fn answer(&self, msg: &Message, client: &Client) -> Result<(), GatewayError> {
+        self.admit_operation(Operation::Answer, client).await?;
         let id = msg.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a response without an id".into()))?;
         if !self.take_asked(&id) {
             return Err(GatewayError::InvalidRequest(format!("no request of the server's with id {id} awaits an answer in this session")));

@@ -8,8 +8,8 @@ use rand::RngCore;
 
 use super::{Mode, Session};
 use crate::config::Sessions as SessionConfig;
-use crate::error::GatewayError;
-use crate::gateway::Server;
+use crate::mcp::error::GatewayError;
+use crate::version::Server;
 
 pub struct Registry {
     sessions: DashMap<String, Arc<Session>>,

@@ -19,8 +19,8 @@ use super::Telemetry;
 use super::metrics::{PolicyLabels, PolicyTimeLabels, ReasonLabels, RequestLabels, is_backend_error, is_denial, method_label, outcome};
 use super::trace::{self, TARGET};
 use crate::config::{LogLevel, PayloadLog};
-use crate::error::GatewayError;
-use crate::jsonrpc::{Kind, Message};
+use crate::mcp::error::GatewayError;
+use crate::mcp::jsonrpc::{Kind, Message};
 
 tokio::task_local! {
     static CURRENT: Exchange;
@@ -310,7 +310,7 @@ impl Exchange {
 
     /// The HTTP status is all the gateway saw of the answer (a stateless request's relayed stream).
     pub fn relayed(&self, status: u16) {
-        let code = (status >= 400).then_some(crate::error::code::BACKEND_FAILED);
+        let code = (status >= 400).then_some(crate::mcp::error::code::BACKEND_FAILED);
         self.finish(status, code, None, false);
     }
 

@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::error::code;
+use crate::mcp::error::code;
 
 /// Tool names kept per server as label values; beyond this, tools count as `_other`.
 const MAX_TOOLS_PER_SERVER: usize = 500;

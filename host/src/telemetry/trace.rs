@@ -157,7 +157,7 @@ impl Injector for Collect<'_> {
 
 /// A copy of `msg` whose `params._meta` carries the trace context, as the MCP conventions
 /// propagate it (unprefixed `traceparent` and `tracestate`, per SEP-414).
-pub fn with_context(msg: &crate::jsonrpc::Message, context: &[(String, String)]) -> crate::jsonrpc::Message {
+pub fn with_context(msg: &crate::mcp::jsonrpc::Message, context: &[(String, String)]) -> crate::mcp::jsonrpc::Message {
     let mut m = msg.clone();
     let params = m.body.entry("params").or_insert_with(|| Value::Object(Default::default()));
     if let Some(meta) = params.as_object_mut().map(|p| p.entry("_meta").or_insert_with(|| Value::Object(Default::default()))) {

@@ -14,23 +14,64 @@ use std::sync::Arc;
 
 use hyper::HeaderMap;
 
-use crate::error::GatewayError;
-use crate::gateway::{Endpoint, Gateway};
+use crate::mcp::error::GatewayError;
+use crate::gateway::Gateway;
+use crate::version::Endpoint;
+use crate::config::SubscriptionKeyConfig;
 use crate::policy::Caller;
+use crate::product::Access;
+use crate::subscription::State as SubState;
+use crate::session::owner::Client;
 use crate::version::Address;
 
-/// A request admitted to a server: the server, and the caller as policies will see it.
+/// A request admitted to a server: the server, and the client (the caller as policies will
+/// see it, with its product and subscription).
 pub struct Admitted {
     pub endpoint: Arc<Endpoint>,
-    pub caller: Arc<Caller>,
+    pub client: Client,
 }
 
 /// Admits a request to the server `to` names. The subscription key is taken out of the
 /// headers here, so no policy or backend ever sees it.
 pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str>, peer: Option<SocketAddr>) -> Result<Admitted, GatewayError> {
     let endpoint = gw.endpoint(&to.name)?;
-    let access = crate::product::check(gw, &to.name, headers, query)?;
+    let access = product_access(gw, &to.name, headers, query)?;
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());
-    Ok(Admitted { endpoint, caller: Arc::new(Caller { headers, addr: peer, access }) })
+    Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer }), access } })
+}
+
+/// The key a request presents: the configured header first, then the query parameter.
+fn presented<'a>(cfg: &SubscriptionKeyConfig, headers: &'a HeaderMap, query: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
+    if let Some(v) = headers.get(cfg.header.as_str()).and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().into());
+    }
+    let q = query?;
+    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == cfg.query.as_str()).map(|(_, v)| v)
+}
+
+/// Decides under which product and subscription a request to `server` is served.
+/// `Ok(None)`: the server is in no product, and stays open as before products existed.
+fn product_access(gw: &Gateway, server: &str, headers: &HeaderMap, query: Option<&str>) -> Result<Option<Access>, GatewayError> {
+    let catalog = gw.catalog.load();
+    if !catalog.governs(server) {
+        return Ok(None);
+    }
+    let Some(key) = presented(&gw.config.subscription_key, headers, query) else {
+        return match catalog.open_for(server) {
+            Some(product) => Ok(Some(Access { product, subscription: None })),
+            None => Err(GatewayError::SubscriptionKeyMissing { header: gw.config.subscription_key.header.clone() }),
+        };
+    };
+    let sub = gw.subscriptions.as_ref().and_then(|r| r.find(&key)).ok_or(GatewayError::SubscriptionKeyInvalid)?;
+    let Some(product) = catalog.products.get(&sub.product).cloned() else {
+        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription no longer exists", sub.product)));
+    };
+    if !product.includes(server) {
+        return Err(GatewayError::SubscriptionForbidden(format!("the product '{}' of this subscription does not include server '{server}'", sub.product)));
+    }
+    if sub.state != SubState::Active {
+        return Err(GatewayError::SubscriptionForbidden(format!("subscription {} is {}", sub.id, sub.state)));
+    }
+    Ok(Some(Access { product, subscription: Some(sub.id) }))
 }

@@ -13,12 +13,12 @@ use axum::response::Response;
 use hyper::HeaderMap;
 
 use super::admission::{self, Admitted};
-use super::headers;
+use crate::mcp::headers;
 use super::observe;
 use super::respond;
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::jsonrpc::{Kind, Message};
+use crate::mcp::jsonrpc::{Kind, Message};
 use crate::policy::Route;
 use crate::session::owner::{self, Operation};
 use crate::session::{Mode, OutStream};
@@ -27,21 +27,18 @@ use crate::version::Address;
 /// Opens a legacy session once the connection is admitted: the chain's request phase runs
 /// on it (as [`Operation::Connect`]) before the session, let alone a backend, exists.
 pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
-    let Admitted { endpoint, caller } = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)) {
+    let Admitted { endpoint, client } = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)) {
         Ok(a) => a,
         Err(e) => return respond::error(&e, None),
     };
-    let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref());
+    let subscription = client.subscription();
     let server = match headers::accepts_sse(&h).and_then(|_| endpoint.pick(to.version.as_deref(), subscription)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    let chain = match &caller.access {
-        Some(a) => a.product.chain_for(&server),
-        None => crate::policy::current(&server),
-    };
-    let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: None, attributes: caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default() };
-    let owner = match owner::admit_operation(&chain, Operation::Connect, route, caller).await {
+    let chain = client.chain(&server);
+    let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: None, attributes: client.attributes() };
+    let owner = match owner::admit_operation(&chain, Operation::Connect, route, &client).await {
         Ok(o) => o,
         Err(e) => return respond::error(&e, None),
     };
@@ -92,14 +89,14 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
 }
 
 pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Query(q): Query<HashMap<String, String>>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
-    let caller = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)).and_then(|a| headers::is_json(&h).map(|_| a.caller)) {
+    let client = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)).and_then(|a| headers::is_json(&h).map(|_| a.client)) {
         Ok(c) => c,
         Err(e) => return respond::error(&e, None),
     };
     let Some(sid) = q.get("sessionId") else {
         return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
     };
-    let session = match crate::version::session(&gw, &to, sid) {
+    let session = match gw.session(&to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
@@ -111,12 +108,12 @@ pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Qu
         Ok(m) => m,
         Err(e) => return respond::error(&e, None),
     };
-    let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &caller, Some(&session), "sse"));
+    let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &client, Some(&session), "sse"));
     let result = match (&msg.kind, &x) {
-        (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, caller)).await.map(|_| ()),
-        (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller)).await.map(|_| ()),
-        (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller)).await.inspect(|_| x.accepted()),
-        _ => session.answer(&msg, caller).await,
+        (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, &client)).await.map(|_| ()),
+        (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client)).await.map(|_| ()),
+        (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client)).await.inspect(|_| x.accepted()),
+        _ => session.answer(&msg, &client).await,
     };
     if let Err(e) = result {
         if let Some(x) = &x {

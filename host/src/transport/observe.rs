@@ -3,22 +3,23 @@
 
 use serde_json::Value;
 
-use super::headers::{self, PROTOCOL_VERSION};
-use crate::gateway::{Gateway, Server};
-use crate::jsonrpc::Message;
-use crate::policy::Caller;
+use crate::mcp::headers::{self, PROTOCOL_VERSION};
+use crate::gateway::Gateway;
+use crate::version::Server;
+use crate::mcp::jsonrpc::Message;
+use crate::session::owner::Client;
 use crate::session::Session;
 use crate::telemetry::{Arrival, Exchange};
 
-pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, caller: &Caller, session: Option<&Session>, transport: &'static str) -> Exchange {
-    let h = &caller.headers;
+pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, client: &Client, session: Option<&Session>, transport: &'static str) -> Exchange {
+    let h = &client.caller.headers;
     let initialize = msg.method() == Some("initialize");
     let protocol = match session {
         _ if initialize => msg.params().and_then(|p| p.get("protocolVersion")).and_then(Value::as_str).map(str::to_owned),
         Some(s) => s.protocol_version.lock().expect("session lock").clone(),
         None => headers::get(h, PROTOCOL_VERSION).map(str::to_owned),
     };
-    let client = match session {
+    let info = match session {
         _ if initialize => msg.client_info(),
         Some(s) => s.client_info(),
         None => None,
@@ -29,14 +30,14 @@ pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, caller: &Caller, s
         payload: server.config.payload_log.as_ref(),
         msg,
         headers: h,
-        peer: caller.addr,
+        peer: client.caller.addr,
         session: session.map(|s| s.id.as_str()),
         protocol: protocol.as_deref(),
-        client,
+        client: info,
         transport,
     });
     // The product and subscription are known before any policy runs (and with none).
-    if let Some(a) = &caller.access {
+    if let Some(a) = &client.access {
         x.note_attributes(&a.attributes());
     }
     x

@@ -12,11 +12,11 @@ use hyper::StatusCode;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::error::GatewayError;
-use crate::jsonrpc::{Id, Message};
+use crate::mcp::error::GatewayError;
+use crate::mcp::jsonrpc::{Id, Message};
 use crate::session::stream::OutStream;
 use crate::session::{Event, Session};
-use crate::sse;
+use crate::mcp::sse;
 
 /// The HTTP response for an error, with the JSON-RPC error as its body.
 pub fn error(err: &GatewayError, id: Option<Id>) -> Response {
@@ -70,15 +70,15 @@ pub async fn answer(stream: &OutStream, deadline: Deadline, keepalive: Duration,
     let mut resp = match first {
         Ok(Some(ev)) if ev.last => with_headers(json(StatusCode::OK, ev.data), &stream.client_headers()),
         Ok(Some(ev)) => with_headers(sse_response(stream_body(Some(ev), rx, Some(deadline), keepalive, None)), &stream.client_headers()),
-        Ok(None) => error(&GatewayError::backend(&deadline.session.server.name, crate::error::BackendError::Closed("the session closed before the answer".into())), Some(deadline.id)),
+        Ok(None) => error(&GatewayError::backend(&deadline.session.server.name, crate::mcp::error::BackendError::Closed("the session closed before the answer".into())), Some(deadline.id)),
         Err(_) => {
             let server = deadline.session.server.name.clone();
             deadline.session.cancel(&deadline.id, "the gateway's request timeout passed").await;
-            error(&GatewayError::backend(&server, crate::error::BackendError::Timeout(deadline.session.server.timeout)), Some(deadline.id))
+            error(&GatewayError::backend(&server, crate::mcp::error::BackendError::Timeout(deadline.session.server.timeout)), Some(deadline.id))
         }
     };
     if let Some(sid) = session_header {
-        resp.headers_mut().insert(crate::transport::headers::SESSION_ID, sid.parse().expect("session ids are visible ASCII"));
+        resp.headers_mut().insert(crate::mcp::headers::SESSION_ID, sid.parse().expect("session ids are visible ASCII"));
     }
     resp
 }
@@ -132,7 +132,7 @@ fn stream_body(first: Option<Event>, rx: mpsc::Receiver<Event>, deadline: Option
                             // The request ran out of time: tell the client, and the backend to stop.
                             let server = d.session.server.name.clone();
                             d.session.cancel(&d.id, "the gateway's request timeout passed").await;
-                            let err = GatewayError::backend(&server, crate::error::BackendError::Timeout(d.session.server.timeout)).wire(true);
+                            let err = GatewayError::backend(&server, crate::mcp::error::BackendError::Timeout(d.session.server.timeout)).wire(true);
                             let msg = Message::error(Some(d.id), err.code, &err.message, None);
                             p.done = true;
                             return Some((Ok(sse::encode(None, Some("message"), &msg.to_bytes())), p));

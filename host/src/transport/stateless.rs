@@ -21,14 +21,16 @@ use hyper::StatusCode;
 
 pub use rules::is_modern;
 
-use super::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
+use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
 use super::{observe, respond};
 use crate::backend::Backend;
-use crate::error::{BackendError, GatewayError};
-use crate::gateway::{Endpoint, Gateway, Server};
-use crate::jsonrpc::{Kind, Message};
-use crate::policy::{Admission, Caller, HeaderEdits, Route, Trail};
-use crate::sse;
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::gateway::Gateway;
+use crate::version::{Endpoint, Server};
+use crate::mcp::jsonrpc::{Kind, Message};
+use crate::policy::{Admission, HeaderEdits, Route, Trail};
+use crate::session::owner::Client;
+use crate::mcp::sse;
 use crate::telemetry::Exchange;
 
 /// How the access log and spans name this transport.
@@ -36,31 +38,31 @@ const TRANSPORT: &str = "stateless-http";
 
 /// Serves one stateless request admitted to `endpoint`. A preview share is sticky per caller,
 /// so one client's `tools/list` and `tools/call` reach the same version.
-pub async fn serve(gw: &Gateway, endpoint: &Endpoint, asked: Option<&str>, caller: Arc<Caller>, body: Bytes, msg: Message) -> Response {
-    let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref());
-    let server = match endpoint.pick_sticky(asked, subscription, caller_key(&caller)) {
+pub async fn serve(gw: &Gateway, endpoint: &Endpoint, asked: Option<&str>, client: Client, body: Bytes, msg: Message) -> Response {
+    let server = match endpoint.pick_sticky(asked, client.subscription(), caller_key(&client)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
     };
     let takes_stateless = matches!(server.backend, Backend::Http(_));
-    if let Err(e) = rules::check(&caller.headers, &msg, &rules::supported(takes_stateless)) {
+    if let Err(e) = rules::check(&client.caller.headers, &msg, &rules::supported(takes_stateless)) {
         return rules::refuse(&e, &msg);
     }
     if !takes_stateless {
         // This backend needs a session: the client's answer is to fall back to `initialize`.
         return respond::error(&GatewayError::BadRequest("Server not initialized".into()), msg.id.clone());
     }
-    let x = observe::exchange(gw, &server, &msg, &caller, None, TRANSPORT);
-    x.scope(exchange(&server, caller, body, msg, &x)).await
+    let x = observe::exchange(gw, &server, &msg, &client, None, TRANSPORT);
+    x.scope(exchange(&server, &client, body, msg, &x)).await
 }
 
 /// Who the caller is for a sticky preview: the subscription, else the token's issuer and
 /// subject as the token says (the version's own chain then checks the token), else the
 /// client's address.
-fn caller_key(caller: &Caller) -> u64 {
+fn caller_key(client: &Client) -> u64 {
+    let caller = &client.caller;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let bearer = headers::get(&caller.headers, "authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    if let Some(s) = caller.access.as_ref().and_then(|a| a.subscription.as_ref()) {
+    if let Some(s) = client.subscription() {
         s.hash(&mut h);
     } else if let Some(token) = bearer {
         match token_subject(token) {
@@ -83,32 +85,29 @@ fn token_subject(token: &str) -> Option<(String, String)> {
 }
 
 /// The exchange around the backend: request phase, the backend call, response phase.
-async fn exchange(server: &Arc<Server>, caller: Arc<Caller>, body: Bytes, msg: Message, x: &Exchange) -> Response {
+async fn exchange(server: &Arc<Server>, client: &Client, body: Bytes, msg: Message, x: &Exchange) -> Response {
     let fail = |e: GatewayError| {
         x.fail(&e);
         respond::error(&e, msg.id.clone())
     };
-    let tools = caller.access.as_ref().and_then(|a| a.product.tools(&server.name));
+    let tools = client.tools(&server.name);
     if let Err(e) = crate::product::check_tool(tools.as_deref(), &msg) {
         return fail(e);
     }
     let tools = tools.filter(|_| msg.method() == Some("tools/list"));
-    let chain = match &caller.access {
-        Some(a) => a.product.chain_for(server),
-        None => crate::policy::current(server),
-    };
-    let (sent, mut edits, mut client, trail) = if chain.is_empty() {
+    let chain = client.chain(server);
+    let (sent, mut edits, mut to_client, trail) = if chain.is_empty() {
         (None, HeaderEdits::default(), Vec::new(), None)
     } else {
-        let attributes = caller.access.as_ref().map(|a| a.attributes()).unwrap_or_default();
+        let attributes = client.attributes();
         let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes };
-        match chain.admit(msg.clone(), route, caller.clone()).await {
-            Admission::Forward { msg: changed, headers, client, trail, .. } => (Some(changed), headers, client, trail),
-            Admission::Answer { msg: answer, mut client, trail, .. } => {
-                let answer = Trail::settle_into(trail, answer, &mut client).await;
+        match chain.admit(msg.clone(), route, client.caller.clone()).await {
+            Admission::Forward { msg: changed, headers, client: to_client, trail, .. } => (Some(changed), headers, to_client, trail),
+            Admission::Answer { msg: answer, client: mut to_client, trail, .. } => {
+                let answer = Trail::settle_into(trail, answer, &mut to_client).await;
                 let answer = crate::product::only_tools(answer, tools.as_deref());
                 x.answer(&answer);
-                return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &client);
+                return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &to_client);
             }
             Admission::Deny(r) => return fail(GatewayError::Denied(r)),
             Admission::Drop => {
@@ -119,7 +118,7 @@ async fn exchange(server: &Arc<Server>, caller: Arc<Caller>, body: Bytes, msg: M
     };
     // The routing headers say what the message says after the policies (one may have renamed
     // the tool); only those and the protocol's own headers are forwarded, credentials never.
-    let routing = routing_headers(&caller.headers, sent.as_ref().unwrap_or(&msg));
+    let routing = routing_headers(&client.caller.headers, sent.as_ref().unwrap_or(&msg));
     let context = x.to_backend();
     let body = match (&sent, context.is_empty()) {
         (None, true) => body,
@@ -140,7 +139,7 @@ async fn exchange(server: &Arc<Server>, caller: Arc<Caller>, body: Bytes, msg: M
     if answer.content_type.starts_with("text/event-stream") {
         let pending = relay::Pending { server: server.name.clone(), request: msg, trail, tools, exchange: x.clone() };
         // Headers leave before the stream: only those of the request phase can be on it.
-        return respond::with_headers(relay::stream(status, answer.body, pending), &client);
+        return respond::with_headers(relay::stream(status, answer.body, pending), &to_client);
     }
     let mut bytes = Vec::new();
     let mut stream = answer.body;
@@ -154,10 +153,10 @@ async fn exchange(server: &Arc<Server>, caller: Arc<Caller>, body: Bytes, msg: M
     match Message::parse(&bytes) {
         Ok(m) => {
             let trail = trail.filter(|_| m.kind == Kind::Response);
-            let m = Trail::settle_into(trail, m, &mut client).await;
+            let m = Trail::settle_into(trail, m, &mut to_client).await;
             let m = crate::product::only_tools(m, tools.as_deref());
             x.answer(&m);
-            respond::with_headers(respond::json(status, m.to_bytes()), &client)
+            respond::with_headers(respond::json(status, m.to_bytes()), &to_client)
         }
         Err(_) if !status.is_success() => {
             x.relayed(status.as_u16());

@@ -14,23 +14,23 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::admission::{self, Admitted};
-use super::headers::{self, LAST_EVENT_ID, SESSION_ID};
+use crate::mcp::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::observe;
 use super::respond::{self, Deadline};
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
-use crate::jsonrpc::{Kind, Message};
-use crate::policy::Caller;
+use crate::mcp::jsonrpc::{Kind, Message};
+use crate::session::owner::Client;
 use crate::session::owner::Operation;
 use crate::session::{Mode, Session, stream::parse_event_id};
-use crate::version::{self, Address};
+use crate::version::Address;
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
 
 pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
     let peer = peer.map(|c| c.0.0);
-    let Admitted { endpoint, caller } = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
+    let Admitted { endpoint, client } = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
         Ok(a) => a,
         Err(e) => return respond::error(&e, None),
     };
@@ -46,9 +46,9 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
         Err(e) => return respond::error(&GatewayError::Parse(e.to_string()), None),
     };
     if let Value::Array(items) = value {
-        return batch(&gw, &to, &h, caller, items).await;
+        return batch(&gw, &to, &h, client, items).await;
     }
-    let id_hint = value.get("id").and_then(crate::jsonrpc::Id::from_value);
+    let id_hint = value.get("id").and_then(crate::mcp::jsonrpc::Id::from_value);
     let msg = match Message::from_value(value) {
         Ok(m) => m,
         Err(e) => return respond::error(&e, id_hint),
@@ -57,10 +57,10 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
 
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         // A new session, or a request with no session: the path or the routing picks the version.
-        let subscription = caller.access.as_ref().and_then(|a| a.subscription.as_deref()).map(str::to_owned);
+        let subscription = client.subscription().map(str::to_owned);
         let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref());
         if super::stateless::is_modern(&h, &msg) {
-            return super::stateless::serve(&gw, &endpoint, to.version.as_deref(), caller, bytes, msg).await;
+            return super::stateless::serve(&gw, &endpoint, to.version.as_deref(), client, bytes, msg).await;
         }
         if msg.method() == Some("initialize") && msg.kind == Kind::Request {
             let server = match pick() {
@@ -72,8 +72,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
                 Err(e) => return respond::error(&e, msg.id.clone()),
             };
             let id = msg.id.clone().expect("requests have ids");
-            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
-            let stream = match x.scope(session.initialize(&msg, caller)).await {
+            let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
+            let stream = match x.scope(session.initialize(&msg, &client)).await {
                 Ok(s) => s,
                 Err(e) => {
                     x.fail(&e);
@@ -87,7 +87,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
 
-    let session = match version::session(&gw, &to, sid) {
+    let session = match gw.session(&to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
     };
@@ -102,8 +102,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
         }
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
-            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
-            let stream = match x.scope(session.request(&msg, caller)).await {
+            let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
+            let stream = match x.scope(session.request(&msg, &client)).await {
                 Ok(s) => s,
                 Err(e) => {
                     x.fail(&e);
@@ -114,8 +114,8 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
             respond::answer(&stream, deadline, keepalive, None).await
         }
         Kind::Notification => {
-            let x = observe::exchange(&gw, &server, &msg, &caller, Some(&session), TRANSPORT);
-            match x.scope(session.notify(&msg, caller)).await {
+            let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
+            match x.scope(session.notify(&msg, &client)).await {
                 Ok(()) => {
                     x.accepted();
                     respond::accepted()
@@ -126,7 +126,7 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
                 }
             }
         }
-        Kind::Response => match session.answer(&msg, caller).await {
+        Kind::Response => match session.answer(&msg, &client).await {
             Ok(()) => respond::accepted(),
             Err(e) => respond::error(&e, None),
         },
@@ -172,24 +172,24 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Raw
 /// DELETE): the route's admission, the session, then the chain and the owner check. Ending
 /// a session works on a retired version too: there is nothing to serve.
 async fn session_operation(gw: &Gateway, to: &Address, query: Option<&str>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: &HeaderMap, op: Operation) -> Result<Arc<Session>, GatewayError> {
-    let Admitted { caller, .. } = admission::admit(gw, to, h, query, peer.map(|c| c.0.0))?;
+    let Admitted { client, .. } = admission::admit(gw, to, h, query, peer.map(|c| c.0.0))?;
     let sid = headers::get(h, SESSION_ID).ok_or(GatewayError::SessionRequired)?;
     let session = match op {
-        Operation::End => version::find_session(gw, to, sid)?,
-        _ => version::session(gw, to, sid)?,
+        Operation::End => gw.find_session(to, sid)?,
+        _ => gw.session(to, sid)?,
     };
-    session.admit_operation(op, caller).await?;
+    session.admit_operation(op, &client).await?;
     Ok(session)
 }
 
 /// A JSON-RPC batch, which only protocol 2025-03-26 allows: each message goes its own way
 /// upstream, and the answers share one SSE stream that ends when the last one is in.
-async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, caller: Arc<Caller>, items: Vec<Value>) -> Response {
+async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, client: Client, items: Vec<Value>) -> Response {
     let refuse = |why: &str| respond::error(&GatewayError::InvalidRequest(why.to_owned()), None);
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
     };
-    let session = match version::session(gw, to, sid) {
+    let session = match gw.session(to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
@@ -207,10 +207,10 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, caller: Arc<Calle
     let mut streams = Vec::new();
     let mut errors = Vec::new();
     for item in items {
-        let id_hint = item.get("id").and_then(crate::jsonrpc::Id::from_value);
+        let id_hint = item.get("id").and_then(crate::mcp::jsonrpc::Id::from_value);
         let msg = match Message::from_value(item) {
             Ok(m) if m.method() == Some("initialize") => {
-                errors.push(Message::error(m.id.clone(), crate::error::code::INVALID_REQUEST, "initialize must not be part of a batch", None));
+                errors.push(Message::error(m.id.clone(), crate::mcp::error::code::INVALID_REQUEST, "initialize must not be part of a batch", None));
                 continue;
             }
             Ok(m) => m,
@@ -220,11 +220,11 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, caller: Arc<Calle
                 continue;
             }
         };
-        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, &server, &msg, &caller, Some(&session), TRANSPORT));
+        let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, &server, &msg, &client, Some(&session), TRANSPORT));
         let outcome = match (&msg.kind, &x) {
-            (Kind::Request, Some(x)) => x.scope(session.request(&msg, caller.clone())).await.map(|s| streams.push(s.attach(None))),
-            (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, caller.clone())).await.inspect(|_| x.accepted()),
-            _ => session.answer(&msg, caller.clone()).await,
+            (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client)).await.map(|s| streams.push(s.attach(None))),
+            (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client)).await.inspect(|_| x.accepted()),
+            _ => session.answer(&msg, &client).await,
         };
         if let Err(e) = outcome {
             if let Some(x) = &x {
@@ -238,9 +238,9 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, caller: Arc<Calle
         return respond::accepted();
     }
     let deadline = tokio::time::sleep(session.server.timeout);
-    let early = futures::stream::iter(errors.into_iter().map(|m| crate::sse::encode(None, Some("message"), &m.to_bytes())));
+    let early = futures::stream::iter(errors.into_iter().map(|m| crate::mcp::sse::encode(None, Some("message"), &m.to_bytes())));
     let answers = futures::stream::select_all(streams.into_iter().map(|rx| {
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (crate::sse::encode(Some(&ev.id), Some("message"), &ev.data), rx)) })
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (crate::mcp::sse::encode(Some(&ev.id), Some("message"), &ev.data), rx)) })
             .boxed()
     }));
     let body = early.chain(answers).take_until(deadline).map(Ok::<_, std::convert::Infallible>);

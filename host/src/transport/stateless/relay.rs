@@ -13,10 +13,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hyper::StatusCode;
 
-use crate::error::{BackendError, GatewayError};
-use crate::jsonrpc::{Kind, Message};
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::mcp::jsonrpc::{Kind, Message};
 use crate::policy::{Delivery, Relay, Trail};
-use crate::sse;
+use crate::mcp::sse;
 use crate::telemetry::Exchange;
 
 /// The request whose answer is on the stream, and what its way back needs.

@@ -6,9 +6,9 @@ use axum::response::Response;
 use base64::Engine as _;
 use hyper::HeaderMap;
 
-use crate::error::{GatewayError, code};
-use crate::jsonrpc::{Kind, Message};
-use crate::transport::headers::{self, MODERN_VERSION, PROTOCOL_VERSION, SUPPORTED_VERSIONS};
+use crate::mcp::error::{GatewayError, code};
+use crate::mcp::jsonrpc::{Kind, Message};
+use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION, SUPPORTED_VERSIONS};
 use crate::transport::respond;
 
 /// Methods of the session revisions that 2026-07-28 removed: unknown methods to its clients.
@@ -110,7 +110,7 @@ mod tests {
     use serde_json::Value;
 
     fn req(method: &str, params: Value) -> Message {
-        Message::request(crate::jsonrpc::Id::Num(1), method, params)
+        Message::request(crate::mcp::jsonrpc::Id::Num(1), method, params)
     }
 
     fn hdrs(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 
 /// A request id. MCP allows strings and integers only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -3,8 +3,7 @@
 
 use hyper::HeaderMap;
 
-use crate::config::Security;
-use crate::error::GatewayError;
+use crate::mcp::error::GatewayError;
 
 pub const SESSION_ID: &str = "mcp-session-id";
 pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
@@ -61,10 +60,11 @@ pub fn check_version(h: &HeaderMap) -> Result<(), GatewayError> {
 }
 
 /// Refuses requests from origins and to host names that were not allowed (DNS rebinding).
-pub fn check_origin_and_host(h: &HeaderMap, security: &Security) -> Result<(), GatewayError> {
+/// `allowed_origins` and `allowed_hosts` are the config's `security` lists (`*`: any).
+pub fn check_origin_and_host(h: &HeaderMap, allowed_origins: &[String], allowed_hosts: &[String]) -> Result<(), GatewayError> {
     if let Some(origin) = h.get(hyper::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        let allowed = security.allowed_origins.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        let allowed = allowed_origins.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
             || url::Url::parse(origin).ok().and_then(|u| u.host_str().map(is_loopback)).unwrap_or(false);
         if !allowed {
             return Err(GatewayError::ForbiddenOrigin(origin.to_owned()));
@@ -72,7 +72,7 @@ pub fn check_origin_and_host(h: &HeaderMap, security: &Security) -> Result<(), G
     }
     if let Some(host) = get(h, "host") {
         let name = host_name(host);
-        let allowed = is_loopback(name) || security.allowed_hosts.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(host));
+        let allowed = is_loopback(name) || allowed_hosts.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(host));
         if !allowed {
             return Err(GatewayError::MisdirectedHost(host.to_owned()));
         }
@@ -107,13 +107,14 @@ mod tests {
 
     #[test]
     fn rebinding_is_refused_and_loopback_is_not() {
-        let none = Security::default();
-        assert!(check_origin_and_host(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://localhost:3000")]), &none).is_ok());
-        assert!(check_origin_and_host(&headers(&[("host", "[::1]:8080")]), &none).is_ok());
-        assert!(matches!(check_origin_and_host(&headers(&[("host", "evil.example:8080")]), &none), Err(GatewayError::MisdirectedHost(_))));
-        assert!(matches!(check_origin_and_host(&headers(&[("host", "localhost"), ("origin", "https://evil.example")]), &none), Err(GatewayError::ForbiddenOrigin(_))));
-        let some = Security { allowed_origins: vec!["https://app.example".into()], allowed_hosts: vec!["mcp.example".into()] };
-        assert!(check_origin_and_host(&headers(&[("host", "mcp.example:443"), ("origin", "https://app.example")]), &some).is_ok());
+        let check = |h: &HeaderMap, s: &(Vec<String>, Vec<String>)| check_origin_and_host(h, &s.0, &s.1);
+        let none = (Vec::new(), Vec::new());
+        assert!(check(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://localhost:3000")]), &none).is_ok());
+        assert!(check(&headers(&[("host", "[::1]:8080")]), &none).is_ok());
+        assert!(matches!(check(&headers(&[("host", "evil.example:8080")]), &none), Err(GatewayError::MisdirectedHost(_))));
+        assert!(matches!(check(&headers(&[("host", "localhost"), ("origin", "https://evil.example")]), &none), Err(GatewayError::ForbiddenOrigin(_))));
+        let some = (vec!["https://app.example".into()], vec!["mcp.example".into()]);
+        assert!(check(&headers(&[("host", "mcp.example:443"), ("origin", "https://app.example")]), &some).is_ok());
     }
 
     #[test]

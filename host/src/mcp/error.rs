@@ -39,6 +39,17 @@ pub mod code {
     pub const UNSUPPORTED_VERSION: i64 = -32022;
 }
 
+/// A refusal as the client will see it: the JSON-RPC error, and optionally an HTTP status
+/// and response headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+}
+
 /// What went wrong with a backend, as the client is told it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
@@ -110,7 +121,7 @@ pub enum GatewayError {
     Storage(String),
     /// A policy refused the message (or failed closed): its own code, status and headers.
     #[error("{}", .0.message)]
-    Denied(crate::policy::Rejection),
+    Denied(Rejection),
 }
 
 /// An error as it goes on the wire.
