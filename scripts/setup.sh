@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tollgate's builds and tests need on a fresh Debian machine that
 # already has Rust (rustup), node 20 and python 3.11:
-#   - the wasm32-wasip2 Rust target
+#   - the wasm32-wasip2 Rust target, and rustfmt and clippy
 #   - the interop suite's node packages (npm ci in tests/interop)
 #   - the interop suite's Python venv (tests/interop/.venv)
 #
@@ -71,6 +71,11 @@ fi
 
 # --- Rust --------------------------------------------------------------------
 
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    step "rustup component add $component" rustup component add "$component"
+  fi
+done
 if ! rustup target list --installed 2>/dev/null | grep -qx 'wasm32-wasip2'; then
   step "rustup target add wasm32-wasip2" rustup target add wasm32-wasip2
 fi

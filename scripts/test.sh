@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Sets up everything the tests need, then runs all of them: the Rust unit and end-to-end
-# suites, and the cross-SDK interop suite (TypeScript and Python clients, server-everything).
+# Sets up everything the tests need, then runs all of them: formatting and lints, the Rust
+# unit and end-to-end suites (the layering check among them), and the cross-SDK interop suite
+# (TypeScript and Python clients, server-everything).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
+echo "== format and lints"
+for manifest in Cargo.toml policies/Cargo.toml sdk/Cargo.toml; do
+  cargo fmt --manifest-path "$manifest" --all --check
+  cargo clippy --manifest-path "$manifest" --all-targets --locked -- -D warnings
+done
 echo "== build"
 cargo build --workspace --all-targets --locked
 echo "== rust tests"

@@ -184,7 +184,13 @@ async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
 
 /// The request phase as the server runs it for one `tools/call` on a session.
 async fn run(chain: &Arc<Chain>, caller: &Arc<Caller>) -> Admission {
-    let route = Route { server: "s".into(), version: None, session_id: Some("sess".into()), protocol_version: Some("2025-06-18".into()), attributes: Default::default() };
+    let route = Route {
+        server: "s".into(),
+        version: None,
+        session_id: Some("sess".into()),
+        protocol_version: Some("2025-06-18".into()),
+        attributes: Default::default(),
+    };
     chain.admit(call(), route, caller.clone()).await
 }
 

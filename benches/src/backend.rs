@@ -11,9 +11,7 @@ use rmcp::{
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{ServerCapabilities, ServerConfig},
     schemars, tool, tool_handler, tool_router,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager},
 };
 use tokio::task::JoinHandle;
 
@@ -50,9 +48,7 @@ struct EchoServer {
 #[tool_router]
 impl EchoServer {
     fn new() -> Self {
-        Self {
-            tool_router: Self::tool_router(),
-        }
+        Self { tool_router: Self::tool_router() }
     }
 
     #[tool(description = "Returns its `text` argument as text content")]
@@ -98,15 +94,9 @@ pub async fn start(mode: BackendMode) -> anyhow::Result<Backend> {
         // answer with SSE.
         .with_json_response(true);
     let service: StreamableHttpService<EchoServer, LocalSessionManager> =
-        StreamableHttpService::new(
-            || Ok(EchoServer::new()),
-            Arc::new(LocalSessionManager::default()),
-            config,
-        );
+        StreamableHttpService::new(|| Ok(EchoServer::new()), Arc::new(LocalSessionManager::default()), config);
     let router = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the backend")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the backend")?;
     let addr = listener.local_addr()?;
     // Responses go out in several small writes (SSE events): without
     // TCP_NODELAY, Nagle and delayed ACKs add tens of milliseconds.
@@ -121,9 +111,5 @@ pub async fn start(mode: BackendMode) -> anyhow::Result<Backend> {
             eprintln!("backend stopped: {err}");
         }
     });
-    Ok(Backend {
-        addr,
-        connections,
-        task,
-    })
+    Ok(Backend { addr, connections, task })
 }

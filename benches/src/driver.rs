@@ -80,19 +80,11 @@ struct Reply {
 impl Session {
     fn new(target: Target) -> Self {
         let host = HeaderValue::from_str(&target.addr.to_string()).expect("valid host header");
-        Self {
-            target,
-            host,
-            sender: None,
-            session_id: None,
-            protocol: None,
-        }
+        Self { target, host, sender: None, session_id: None, protocol: None }
     }
 
     async fn connect(&mut self) -> anyhow::Result<()> {
-        let tcp = TcpStream::connect(self.target.addr)
-            .await
-            .with_context(|| format!("connecting to {}", self.target.addr))?;
+        let tcp = TcpStream::connect(self.target.addr).await.with_context(|| format!("connecting to {}", self.target.addr))?;
         tcp.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
         tokio::spawn(async move {
@@ -116,11 +108,7 @@ impl Session {
             self.connect().await?;
         }
         let sender = self.sender.as_mut().expect("connected");
-        let mut req = Request::builder()
-            .method(method)
-            .uri(self.target.path.as_str())
-            .header(HOST, self.host.clone())
-            .header(ACCEPT, ACCEPT_BOTH);
+        let mut req = Request::builder().method(method).uri(self.target.path.as_str()).header(HOST, self.host.clone()).header(ACCEPT, ACCEPT_BOTH);
         if body.is_some() {
             req = req.header(CONTENT_TYPE, "application/json");
         }
@@ -149,29 +137,15 @@ impl Session {
                 return Err(err.into());
             }
         };
-        let content_type = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        Ok(Reply {
-            status: parts.status,
-            content_type,
-            session_id: parts.headers.get(SESSION_HEADER).cloned(),
-            body,
-        })
+        let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        Ok(Reply { status: parts.status, content_type, session_id: parts.headers.get(SESSION_HEADER).cloned(), body })
     }
 
     /// POSTs one JSON-RPC request and returns its JSON-RPC response.
     async fn rpc(&mut self, body: Bytes) -> anyhow::Result<(Value, Option<HeaderValue>)> {
         let reply = self.send(Method::POST, Some(body)).await?;
         if reply.status != StatusCode::OK {
-            bail!(
-                "HTTP {}: {}",
-                reply.status,
-                String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
-            );
+            bail!("HTTP {}: {}", reply.status, String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]));
         }
         let value = parse_rpc_response(&reply.content_type, &reply.body)?;
         Ok((value, reply.session_id))
@@ -191,24 +165,15 @@ impl Session {
                 "clientInfo": {"name": "tollgate-loadgen", "version": env!("CARGO_PKG_VERSION")}
             }
         });
-        let (value, session_id) = self
-            .rpc(Bytes::from(serde_json::to_vec(&init)?))
-            .await
-            .context("initialize")?;
+        let (value, session_id) = self.rpc(Bytes::from(serde_json::to_vec(&init)?)).await.context("initialize")?;
         if let Some(err) = value.get("error") {
             bail!("initialize failed: {err}");
         }
-        let version = value
-            .pointer("/result/protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or(PROTOCOL_VERSION);
+        let version = value.pointer("/result/protocolVersion").and_then(Value::as_str).unwrap_or(PROTOCOL_VERSION);
         self.protocol = Some(HeaderValue::from_str(version)?);
         self.session_id = session_id;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let reply = self
-            .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&note)?)))
-            .await
-            .context("notifications/initialized")?;
+        let reply = self.send(Method::POST, Some(Bytes::from(serde_json::to_vec(&note)?))).await.context("notifications/initialized")?;
         if !reply.status.is_success() {
             bail!("notifications/initialized: HTTP {}", reply.status);
         }
@@ -218,8 +183,7 @@ impl Session {
     /// DELETE the session, if the server gave one. Errors are ignored.
     async fn close(&mut self) {
         if self.session_id.is_some() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, None)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, None)).await;
         }
     }
 
@@ -233,17 +197,12 @@ impl Session {
         });
         let (value, _) = self.rpc(Bytes::from(serde_json::to_vec(&call)?)).await?;
         if value.get("id").and_then(Value::as_u64) != Some(id) {
-            bail!(
-                "response id mismatch: {}",
-                value.get("id").unwrap_or(&Value::Null)
-            );
+            bail!("response id mismatch: {}", value.get("id").unwrap_or(&Value::Null));
         }
         if let Some(err) = value.get("error") {
             bail!("JSON-RPC error: {err}");
         }
-        let result = value
-            .get("result")
-            .ok_or_else(|| anyhow!("no result in response"))?;
+        let result = value.get("result").ok_or_else(|| anyhow!("no result in response"))?;
         if result.get("isError").and_then(Value::as_bool) == Some(true) {
             bail!("tool error: {result}");
         }
@@ -274,22 +233,16 @@ pub async fn show_exchange(target: &Target) -> anyhow::Result<String> {
         "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
                    "clientInfo": {"name": "tollgate-loadgen", "version": env!("CARGO_PKG_VERSION")}}
     });
-    let reply = s
-        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&init)?)))
-        .await?;
+    let reply = s.send(Method::POST, Some(Bytes::from(serde_json::to_vec(&init)?))).await?;
     out += &describe("initialize", &reply);
     s.session_id = reply.session_id.clone();
     s.protocol = Some(HeaderValue::from_static(PROTOCOL_VERSION));
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let reply = s
-        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&note)?)))
-        .await?;
+    let reply = s.send(Method::POST, Some(Bytes::from(serde_json::to_vec(&note)?))).await?;
     out += &describe("notifications/initialized", &reply);
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "echo", "arguments": {"text": "hello"}}});
-    let reply = s
-        .send(Method::POST, Some(Bytes::from(serde_json::to_vec(&call)?)))
-        .await?;
+    let reply = s.send(Method::POST, Some(Bytes::from(serde_json::to_vec(&call)?))).await?;
     out += &describe("tools/call echo", &reply);
     s.close().await;
     Ok(out)
@@ -361,9 +314,7 @@ pub async fn run(target: &Target, spec: &RunSpec) -> anyhow::Result<RunResult> {
         let timeout = spec.request_timeout;
         opening.spawn(async move {
             let mut s = Session::new(target);
-            tokio::time::timeout(timeout * 2, s.open())
-                .await
-                .map_err(|_| anyhow!("session open timed out"))??;
+            tokio::time::timeout(timeout * 2, s.open()).await.map_err(|_| anyhow!("session open timed out"))??;
             anyhow::Ok(s)
         });
     }
@@ -381,12 +332,7 @@ pub async fn run(target: &Target, spec: &RunSpec) -> anyhow::Result<RunResult> {
         let padding = padding.clone();
         let timeout = spec.request_timeout;
         workers.spawn(async move {
-            let mut out = WorkerOutcome {
-                hist: new_hist(),
-                ok: 0,
-                errors: 0,
-                error_samples: Vec::new(),
-            };
+            let mut out = WorkerOutcome { hist: new_hist(), ok: 0, errors: 0, error_samples: Vec::new() };
             let mut id: u64 = 0;
             let mut text = String::with_capacity(padding.len() + 32);
             loop {
@@ -435,13 +381,7 @@ pub async fn run(target: &Target, spec: &RunSpec) -> anyhow::Result<RunResult> {
         });
     }
 
-    let mut result = RunResult {
-        hist: new_hist(),
-        ok: 0,
-        errors: 0,
-        duration: spec.duration,
-        error_samples: Vec::new(),
-    };
+    let mut result = RunResult { hist: new_hist(), ok: 0, errors: 0, duration: spec.duration, error_samples: Vec::new() };
     while let Some(joined) = workers.join_next().await {
         let out = joined?;
         result.hist.add(&out.hist)?;
@@ -462,11 +402,7 @@ mod tests {
 
     #[test]
     fn json_body() {
-        let v = parse_rpc_response(
-            "application/json",
-            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-        )
-        .unwrap();
+        let v = parse_rpc_response("application/json", br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).unwrap();
         assert_eq!(v["id"], 1);
     }
 

@@ -23,9 +23,7 @@ servers:
 
 /// Fills `{LISTEN}` and `{BACKEND_URL}` in a config template.
 pub fn render(template: &str, listen: SocketAddr, backend_url: &str) -> String {
-    template
-        .replace("{LISTEN}", &listen.to_string())
-        .replace("{BACKEND_URL}", backend_url)
+    template.replace("{LISTEN}", &listen.to_string()).replace("{BACKEND_URL}", backend_url)
 }
 
 /// A scratch directory removed on drop.
@@ -85,39 +83,20 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
 
 /// Writes `config` to `dir/NAME.yaml`, starts `binary serve --config FILE`
 /// and waits until it is ready.
-pub async fn start(
-    binary: &Path,
-    dir: &Path,
-    name: &str,
-    config: &str,
-    listen: SocketAddr,
-    startup_timeout: Duration,
-) -> anyhow::Result<Gateway> {
+pub async fn start(binary: &Path, dir: &Path, name: &str, config: &str, listen: SocketAddr, startup_timeout: Duration) -> anyhow::Result<Gateway> {
     let config_path = dir.join(format!("{name}.yaml"));
-    fs::write(&config_path, config)
-        .with_context(|| format!("writing {}", config_path.display()))?;
+    fs::write(&config_path, config).with_context(|| format!("writing {}", config_path.display()))?;
     let log = dir.join(format!("{name}.log"));
     let out = fs::File::create(&log)?;
     let err = out.try_clone()?;
     let mut cmd = Command::new(binary);
-    cmd.arg("serve")
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
+    cmd.arg("serve").arg("--config").arg(&config_path).stdin(Stdio::null()).stdout(out).stderr(err);
     // Per-request logging would be measured too; keep it quiet unless asked.
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "warn");
     }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let mut gateway = Gateway {
-        child,
-        addr: listen,
-        log,
-    };
+    let child = cmd.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let mut gateway = Gateway { child, addr: listen, log };
     wait_ready(&mut gateway, startup_timeout).await?;
     Ok(gateway)
 }
@@ -128,10 +107,7 @@ async fn wait_ready(gateway: &mut Gateway, timeout: Duration) -> anyhow::Result<
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = gateway.child.try_wait()? {
-            bail!(
-                "the gateway exited during startup ({status}); its output:\n{}",
-                gateway.log_tail()
-            );
+            bail!("the gateway exited during startup ({status}); its output:\n{}", gateway.log_tail());
         }
         match healthz(gateway.addr).await {
             Ok(200) => return Ok(()),
@@ -142,11 +118,7 @@ async fn wait_ready(gateway: &mut Gateway, timeout: Duration) -> anyhow::Result<
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(err) => bail!(
-                "the gateway was not ready on {} after {timeout:?} ({err:#}); its output:\n{}",
-                gateway.addr,
-                gateway.log_tail()
-            ),
+            Err(err) => bail!("the gateway was not ready on {} after {timeout:?} ({err:#}); its output:\n{}", gateway.addr, gateway.log_tail()),
         }
     }
 }
@@ -157,9 +129,7 @@ async fn healthz(addr: SocketAddr) -> anyhow::Result<u16> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = Request::get("/healthz")
-        .header(hyper::header::HOST, addr.to_string())
-        .body(Empty::<Bytes>::new())?;
+    let req = Request::get("/healthz").header(hyper::header::HOST, addr.to_string()).body(Empty::<Bytes>::new())?;
     let resp = tokio::time::timeout(Duration::from_secs(2), sender.send_request(req)).await??;
     Ok(resp.status().as_u16())
 }
@@ -188,11 +158,7 @@ mod tests {
 
     #[test]
     fn renders_placeholders() {
-        let out = render(
-            DEFAULT_TEMPLATE,
-            "127.0.0.1:9000".parse().unwrap(),
-            "http://127.0.0.1:9001/mcp",
-        );
+        let out = render(DEFAULT_TEMPLATE, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:9001/mcp");
         assert!(out.contains("listen: 127.0.0.1:9000\n"));
         assert!(out.contains("http: http://127.0.0.1:9001/mcp\n"));
     }

@@ -19,10 +19,7 @@ use backend::BackendMode;
 use driver::{RunResult, RunSpec, Target};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "loadgen",
-    about = "Load harness: an MCP echo backend, driven directly and through the gateway"
-)]
+#[command(name = "loadgen", about = "Load harness: an MCP echo backend, driven directly and through the gateway")]
 struct Args {
     /// The gateway binary, started as `PATH serve --config FILE`.
     #[arg(long, default_value = "target/release/tollgate")]
@@ -118,10 +115,7 @@ fn main() -> anyhow::Result<()> {
     if args.concurrency.is_empty() || args.concurrency.contains(&0) {
         bail!("--concurrency needs one or more levels above 0");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build()?;
     runtime.block_on(async {
         tokio::select! {
             result = run(&args) => result,
@@ -131,46 +125,30 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn plans(args: &Args) -> anyhow::Result<Vec<RunPlan>> {
-    let mut plans = vec![RunPlan {
-        label: "direct".into(),
-        template: None,
-    }];
+    let mut plans = vec![RunPlan { label: "direct".into(), template: None }];
     if args.direct_only {
         return Ok(plans);
     }
     if !args.no_plain_gateway {
-        plans.push(RunPlan {
-            label: "gateway".into(),
-            template: Some(gateway::DEFAULT_TEMPLATE.into()),
-        });
+        plans.push(RunPlan { label: "gateway".into(), template: Some(gateway::DEFAULT_TEMPLATE.into()) });
     }
     for spec in &args.gateway_configs {
         let (label, file) = match spec.split_once('=') {
             Some((label, file)) => (label.to_string(), PathBuf::from(file)),
             None => {
                 let file = PathBuf::from(spec);
-                let stem = file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| spec.clone());
+                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.clone());
                 (stem, file)
             }
         };
-        let template = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let template = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
         if !template.contains("{BACKEND_URL}") || !template.contains("{LISTEN}") {
-            eprintln!(
-                "warning: {} lacks {{LISTEN}} or {{BACKEND_URL}}",
-                file.display()
-            );
+            eprintln!("warning: {} lacks {{LISTEN}} or {{BACKEND_URL}}", file.display());
         }
         if plans.iter().any(|p| p.label == label) {
             bail!("two runs are labelled {label:?}");
         }
-        plans.push(RunPlan {
-            label,
-            template: Some(template),
-        });
+        plans.push(RunPlan { label, template: Some(template) });
     }
     if plans.len() == 1 {
         bail!("nothing to compare: give --direct-only, or leave a gateway run in");
@@ -206,16 +184,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         if let Some(template) = &plan.template {
             let listen = gateway::free_port()?;
             let config = gateway::render(template, listen, &backend_url);
-            gateway::start(
-                &args.gateway,
-                &scratch.0,
-                &format!("{}-preflight", plan.label),
-                &config,
-                listen,
-                Duration::from_secs_f64(args.startup_timeout),
-            )
-            .await
-            .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
+            gateway::start(&args.gateway, &scratch.0, &format!("{}-preflight", plan.label), &config, listen, Duration::from_secs_f64(args.startup_timeout))
+                .await
+                .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
         }
     }
 
@@ -230,36 +201,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for plan in &plans {
         let (target, gw) = match &plan.template {
-            None => (
-                Target {
-                    addr: backend.addr,
-                    path: "/mcp".into(),
-                    headers: Vec::new(),
-                },
-                None,
-            ),
+            None => (Target { addr: backend.addr, path: "/mcp".into(), headers: Vec::new() }, None),
             Some(template) => {
                 let listen = gateway::free_port()?;
                 let config = gateway::render(template, listen, &backend_url);
-                let gw = gateway::start(
-                    &args.gateway,
-                    &scratch.0,
-                    &plan.label,
-                    &config,
-                    listen,
-                    Duration::from_secs_f64(args.startup_timeout),
-                )
-                .await
-                .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
+                let gw = gateway::start(&args.gateway, &scratch.0, &plan.label, &config, listen, Duration::from_secs_f64(args.startup_timeout))
+                    .await
+                    .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
                 eprintln!("{}: gateway pid {} on {}", plan.label, gw.pid(), gw.addr);
-                (
-                    Target {
-                        addr: gw.addr,
-                        path: args.gateway_path.clone(),
-                        headers: gateway_headers.clone(),
-                    },
-                    Some(gw),
-                )
+                (Target { addr: gw.addr, path: args.gateway_path.clone(), headers: gateway_headers.clone() }, Some(gw))
             }
         };
         if args.show_exchange {
@@ -269,26 +219,16 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
         for &concurrency in &args.concurrency {
-            eprintln!(
-                "{}: concurrency {concurrency}, {}s warm-up + {}s ...",
-                plan.label, args.warmup, args.duration
-            );
+            eprintln!("{}: concurrency {concurrency}, {}s warm-up + {}s ...", plan.label, args.warmup, args.duration);
             let gw_pid = gw.as_ref().map(|g| g.pid());
             let gw_cpu0 = gw_pid.and_then(|pid| gateway::cpu_time(Some(pid)));
             let own_cpu0 = gateway::cpu_time(None);
             let conns0 = backend.connections.load(Ordering::Relaxed);
             let started = std::time::Instant::now();
-            let result =
-                driver::run(&target, &spec_for(concurrency))
-                    .await
-                    .map_err(|err| match &gw {
-                        Some(gw) => err.context(format!(
-                            "{} run; gateway output:\n{}",
-                            plan.label,
-                            gw.log_tail()
-                        )),
-                        None => err.context(format!("{} run", plan.label)),
-                    })?;
+            let result = driver::run(&target, &spec_for(concurrency)).await.map_err(|err| match &gw {
+                Some(gw) => err.context(format!("{} run; gateway output:\n{}", plan.label, gw.log_tail())),
+                None => err.context(format!("{} run", plan.label)),
+            })?;
             let wall = started.elapsed();
             let backend_connections = backend.connections.load(Ordering::Relaxed) - conns0;
             let gateway_cpu = match (gw_cpu0, gw_pid.and_then(|p| gateway::cpu_time(Some(p)))) {
@@ -310,15 +250,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             for sample in &result.error_samples {
                 eprintln!("  error: {sample}");
             }
-            rows.push(Row {
-                label: plan.label.clone(),
-                concurrency,
-                result,
-                gateway_cpu,
-                loadgen_cpu,
-                wall,
-                backend_connections,
-            });
+            rows.push(Row { label: plan.label.clone(), concurrency, result, gateway_cpu, loadgen_cpu, wall, backend_connections });
         }
         drop(gw);
     }
@@ -367,33 +299,16 @@ fn print_report(args: &Args, rows: &[Row]) {
     println!();
     println!("Added by the gateway, against `direct` at the same concurrency:");
     println!();
-    println!(
-        "| target | concurrency | added p50 us | added p99 us | throughput vs direct | gateway CPU us/req |"
-    );
+    println!("| target | concurrency | added p50 us | added p99 us | throughput vs direct | gateway CPU us/req |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for row in gateway_rows {
-        let Some(direct) = rows
-            .iter()
-            .find(|d| d.label == "direct" && d.concurrency == row.concurrency)
-        else {
+        let Some(direct) = rows.iter().find(|d| d.label == "direct" && d.concurrency == row.concurrency) else {
             continue;
         };
         let (g, d) = (&row.result.hist, &direct.result.hist);
         let added = |q: f64| g.value_at_quantile(q) as i64 - d.value_at_quantile(q) as i64;
-        let ratio = if direct.result.rps() > 0.0 {
-            format!("{:.1}%", 100.0 * row.result.rps() / direct.result.rps())
-        } else {
-            "n/a".into()
-        };
-        println!(
-            "| {} | {} | {:+} | {:+} | {} | {} |",
-            row.label,
-            row.concurrency,
-            added(0.50),
-            added(0.99),
-            ratio,
-            cpu_per_request(row.gateway_cpu, row),
-        );
+        let ratio = if direct.result.rps() > 0.0 { format!("{:.1}%", 100.0 * row.result.rps() / direct.result.rps()) } else { "n/a".into() };
+        println!("| {} | {} | {:+} | {:+} | {} | {} |", row.label, row.concurrency, added(0.50), added(0.99), ratio, cpu_per_request(row.gateway_cpu, row),);
     }
     println!();
     print_cpu_note(rows);
@@ -413,29 +328,10 @@ fn cpu_per_request(cpu: Option<Duration>, row: &Row) -> String {
 }
 
 fn print_cpu_note(rows: &[Row]) {
-    let parts: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            format!(
-                "{} c{}: {}",
-                r.label,
-                r.concurrency,
-                cpu_per_request(r.loadgen_cpu, r)
-            )
-        })
-        .collect();
-    println!(
-        "Loadgen CPU us/req (driver + backend, one process): {}.",
-        parts.join("; ")
-    );
-    let conns: Vec<String> = rows
-        .iter()
-        .map(|r| format!("{} c{}: {}", r.label, r.concurrency, r.backend_connections))
-        .collect();
-    println!(
-        "TCP connections the backend accepted (warm-up included): {}.",
-        conns.join("; ")
-    );
+    let parts: Vec<String> = rows.iter().map(|r| format!("{} c{}: {}", r.label, r.concurrency, cpu_per_request(r.loadgen_cpu, r))).collect();
+    println!("Loadgen CPU us/req (driver + backend, one process): {}.", parts.join("; "));
+    let conns: Vec<String> = rows.iter().map(|r| format!("{} c{}: {}", r.label, r.concurrency, r.backend_connections)).collect();
+    println!("TCP connections the backend accepted (warm-up included): {}.", conns.join("; "));
 }
 
 fn display_path(path: &Path) -> String {

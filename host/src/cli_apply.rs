@@ -81,7 +81,11 @@ pub enum Change {
     /// Which version of this server serves whom: its default, preview or retired versions.
     Routing(String, Routing),
     /// The policy chain of a server, or of one version of it.
-    Chain { server: String, version: Option<String>, policies: Vec<PolicyBinding> },
+    Chain {
+        server: String,
+        version: Option<String>,
+        policies: Vec<PolicyBinding>,
+    },
     /// A top-level section other than products differs: it needs a restart.
     Restart(String),
 }
@@ -121,7 +125,13 @@ impl std::fmt::Display for Change {
 
 /// A server's routing as the config writes it: `default_version`, `preview`, `versions[].retired`.
 fn routing_of(server: &Value) -> Option<Routing> {
-    let retired = server.get("versions")?.as_array()?.iter().filter(|v| v["retired"] == Value::Bool(true)).filter_map(|v| v["name"].as_str().map(str::to_owned)).collect();
+    let retired = server
+        .get("versions")?
+        .as_array()?
+        .iter()
+        .filter(|v| v["retired"] == Value::Bool(true))
+        .filter_map(|v| v["name"].as_str().map(str::to_owned))
+        .collect();
     let preview = server.get("preview").filter(|p| !p.is_null()).and_then(|p| serde_json::from_value(p.clone()).ok());
     Some(Routing { default_version: server.get("default_version")?.as_str()?.to_owned(), preview, retired })
 }
@@ -179,7 +189,9 @@ pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
             // A server replaced whole brings its routing and chains with it.
             Some(r) if without_live(s) != without_live(r) => out.push(Change::ChangeServer(name.clone())),
             Some(r) => {
-                if let (Some(w), Some(r)) = (routing_of(s), routing_of(r)) && w != r {
+                if let (Some(w), Some(r)) = (routing_of(s), routing_of(r))
+                    && w != r
+                {
                     out.push(Change::Routing(name.clone(), w));
                 }
                 let running = chains_of(r);

@@ -7,9 +7,9 @@ pub mod authorization;
 mod locate;
 pub mod openapi;
 mod policy;
+mod products;
 mod telemetry;
 pub mod tls;
-mod products;
 mod validate;
 mod versions;
 
@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{DIGEST_PREFIX, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource, check_chain, is_digest};
-pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
+pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};
 
 /// The whole file.
@@ -278,7 +278,12 @@ pub enum BackendKind<'a> {
 impl BackendConfig {
     /// Nothing set: the shape of a versioned server's own `backend`.
     pub fn is_unset(&self) -> bool {
-        self.http.is_none() && self.sse.is_none() && self.stdio.is_none() && self.openapi.is_none() && self.headers.is_empty() && self.request_timeout_ms.is_none()
+        self.http.is_none()
+            && self.sse.is_none()
+            && self.stdio.is_none()
+            && self.openapi.is_none()
+            && self.headers.is_empty()
+            && self.request_timeout_ms.is_none()
     }
 
     /// The one transport chosen; validation has made sure there is exactly one.
@@ -332,8 +337,7 @@ fn list(problems: &[Problem]) -> String {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Config::parse_in(&text, path.parent()).map_err(|problems| ConfigError::Invalid { file: path.to_owned(), problems })
     }
 
@@ -361,10 +365,10 @@ impl Config {
             }
         };
         openapi::resolve_paths(&mut config, dir);
-        if let (Some(m), Some(dir)) = (config.management.as_mut(), dir) {
-            if let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative()) {
-                *d = dir.join(&*d);
-            }
+        if let (Some(m), Some(dir)) = (config.management.as_mut(), dir)
+            && let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative())
+        {
+            *d = dir.join(&*d);
         }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));

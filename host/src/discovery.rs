@@ -15,8 +15,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::mcp::error::GatewayError;
 use crate::product::Product;
 use crate::subscription::State as SubState;
 
@@ -98,4 +98,3 @@ fn base_url(gw: &Gateway, req: &Request) -> String {
     let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned).unwrap_or_else(|| gw.config.listen.to_string());
     format!("{scheme}://{host}")
 }
-

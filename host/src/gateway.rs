@@ -6,12 +6,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use std::sync::atomic::AtomicBool;
 
-
 use crate::config::Config;
 use crate::mcp::error::GatewayError;
 use crate::session::{Registry, Session};
-use crate::version::Address;
 use crate::telemetry::Telemetry;
+use crate::version::Address;
 use crate::version::{Endpoint, Server};
 
 /// The endpoints by server name.
@@ -65,14 +64,24 @@ impl Gateway {
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
         let sessions = Arc::new(Registry::new(config.sessions.clone()));
         tokio::spawn(sessions.clone().expire_idle());
-        Ok(Arc::new(Gateway { config, servers: ArcSwap::from_pointee(servers), catalog, subscriptions, sessions, draining: AtomicBool::new(false), telemetry: Arc::new(telemetry), overrides: Default::default(), changing: Default::default() }))
+        Ok(Arc::new(Gateway {
+            config,
+            servers: ArcSwap::from_pointee(servers),
+            catalog,
+            subscriptions,
+            sessions,
+            draining: AtomicBool::new(false),
+            telemetry: Arc::new(telemetry),
+            overrides: Default::default(),
+            changing: Default::default(),
+        }))
     }
 
     pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {
         self.servers.load().get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
     }
 
-/// The session `sid` of the server `to` names, reached through the server's own path or its
+    /// The session `sid` of the server `to` names, reached through the server's own path or its
     /// version's, and only while its version serves.
     pub fn session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
         let session = self.find_session(to, sid)?;

@@ -22,9 +22,9 @@ pub use bindings::Rejection;
 pub use capability::state::{MemoryStore, StateStore};
 pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
-pub use relay::{Delivery, Relay};
 pub use exchange::{Attributes, Caller};
 pub use loader::{Loaded, Places, load_chain, load_file_chain, load_product};
+pub use relay::{Delivery, Relay};
 
 use crate::config::{Config, ConfigError, Locator};
 

@@ -8,13 +8,16 @@ use serde_json::Value;
 
 use crate::config::ProductConfig;
 use crate::mcp::error::GatewayError;
-use crate::version::Server;
 use crate::mcp::jsonrpc::Message;
 use crate::policy::{Attributes, Chain};
+use crate::version::Server;
 
 /// The attributes the policy chain sees (rate-limit and quota keys name them).
 pub const ATTR_SUBSCRIPTION: &str = "subscription";
 pub const ATTR_PRODUCT: &str = "product";
+
+/// A product's chain, a server's, and the two joined: rebuilt when either is swapped.
+type Joined = (Arc<Chain>, Arc<Chain>, Arc<Chain>);
 
 pub struct Product {
     pub config: ProductConfig,
@@ -23,7 +26,7 @@ pub struct Product {
     /// The product's own chain, swapped whole on reload.
     pub chain: arc_swap::ArcSwap<Chain>,
     /// Product chain then server chain, per server (and version), built once per server chain.
-    combined: Mutex<HashMap<String, (Arc<Chain>, Arc<Chain>, Arc<Chain>)>>,
+    combined: Mutex<HashMap<String, Joined>>,
 }
 
 impl Product {
@@ -57,10 +60,11 @@ impl Product {
         }
         let mut cache = self.combined.lock().expect("product lock");
         let key = server.key();
-        if let Some((o, t, c)) = cache.get(&key) {
-            if Arc::ptr_eq(o, &own) && Arc::ptr_eq(t, &theirs) {
-                return c.clone();
-            }
+        if let Some((o, t, c)) = cache.get(&key)
+            && Arc::ptr_eq(o, &own)
+            && Arc::ptr_eq(t, &theirs)
+        {
+            return c.clone();
         }
         let c = Arc::new(own.then(&theirs));
         cache.insert(key, (own, theirs, c.clone()));

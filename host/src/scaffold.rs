@@ -31,7 +31,9 @@ pub enum ScaffoldError {
 
 /// Writes the crate `name` under `parent` and returns its directory.
 pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.ends_with('-');
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
     if !valid {
         return Err(ScaffoldError::Name(name.to_owned()));
     }

@@ -15,8 +15,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::authorization;
-use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::mcp::error::GatewayError;
 use crate::mcp::headers;
 use crate::transport::{legacy, respond, streamable};
 
@@ -89,7 +89,10 @@ async fn not_found(req: Request) -> Response {
 pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let app = router(gw.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(gw.config.limits.max_header_bytes.max(8192)).timer(hyper_util::rt::TokioTimer::new())
+    builder
+        .http1()
+        .max_buf_size(gw.config.limits.max_header_bytes.max(8192))
+        .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = match &gw.config.tls {
@@ -151,7 +154,8 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
             _ = graceful.shutdown() => {}
             _ = async { tokio::time::sleep(grace / 2).await; gw.sessions.close_all().await; std::future::pending::<()>().await } => {}
         }
-    }).await;
+    })
+    .await;
     if drained.is_err() {
         tracing::warn!("grace period over; closing remaining connections");
     }

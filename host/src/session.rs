@@ -7,7 +7,7 @@ pub mod owner;
 mod registry;
 pub mod stream;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -20,13 +20,14 @@ pub use registry::Registry;
 pub use stream::{Event, OutStream};
 
 use crate::backend::{self, Deliver, Upstream};
+use crate::dispatch::{Forward, WayBack};
 use crate::mcp::error::{BackendError, GatewayError};
-use crate::version::Server;
 use crate::mcp::jsonrpc::{Id, Kind, Message};
-use crate::policy::{ClientHeaders, Delivery, HeaderEdits, Relay, Trail};
+use crate::policy::{ClientHeaders, Delivery, HeaderEdits, Relay};
+use crate::telemetry::{self, Exchange};
+use crate::version::Server;
 use admit::Admitted;
 use owner::{Client, Owner};
-use crate::telemetry::{self, Exchange};
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
 const MAX_KEPT_STREAMS: usize = 1024;
@@ -43,12 +44,10 @@ pub enum Mode {
 struct Pending {
     stream: Arc<OutStream>,
     progress: Option<String>,
-    /// Where the policy chain left this request, for its answer's way back.
-    trail: Option<Trail>,
+    /// What its answer passes on the way back: the response phase, the product's tool list.
+    back: WayBack,
     /// What operators will see of this request, reported when its answer comes.
     exchange: Option<Exchange>,
-    /// For `tools/list` through a product that offers only some tools: those.
-    tools: Option<Arc<HashSet<String>>>,
     /// The message phase for what the backend sends on this request's behalf.
     relay: Option<Relay>,
 }
@@ -177,7 +176,7 @@ impl Session {
                 return Err(e);
             }
         };
-        let Admitted::Forward { msg, headers, client, trail, tools } = admitted else {
+        let Admitted::Forward(Forward { msg, headers, client, back, .. }) = admitted else {
             // A policy answered `initialize` itself: there is no upstream session to open.
             return match admitted {
                 Admitted::Answered(stream) => Ok(stream),
@@ -193,7 +192,7 @@ impl Session {
             }
         };
         *self.upstream.write().await = Some(Arc::new(upstream));
-        self.forward(&msg, &headers, client, trail, tools).await
+        self.forward(&msg, &headers, client, back).await
     }
 
     /// Passes a client request through the policy chain, then sends it upstream (or answers
@@ -203,7 +202,7 @@ impl Session {
             return Err(GatewayError::BadRequest("Server not initialized: send initialize first".into()));
         }
         match self.admit(msg, client).await? {
-            Admitted::Forward { msg, headers, client, trail, tools } => self.forward(&msg, &headers, client, trail, tools).await,
+            Admitted::Forward(f) => self.forward(&f.msg, &f.headers, f.client, f.back).await,
             Admitted::Answered(stream) => Ok(stream),
             Admitted::Dropped => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
         }
@@ -212,7 +211,7 @@ impl Session {
     /// Registers a client request's answer stream, then sends the request upstream.
     /// `client` headers go on the HTTP response of a Streamable HTTP request (a legacy SSE
     /// connection has no response per request).
-    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, trail: Option<Trail>, tools: Option<Arc<HashSet<String>>>) -> Result<Arc<OutStream>, GatewayError> {
+    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, back: WayBack) -> Result<Arc<OutStream>, GatewayError> {
         let id = msg.id.clone().expect("a request has an id");
         let stream = match &self.mode {
             Mode::Legacy(out) => out.clone(),
@@ -245,9 +244,9 @@ impl Session {
             Some((m, h)) => (m, h),
             None => (msg, headers),
         };
-        let relay = trail.as_ref().and_then(Trail::relay);
+        let relay = back.relay();
         *self.latest.lock().expect("session lock") = relay.clone();
-        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, trail, exchange, tools, relay });
+        let prior = self.pending.lock().expect("session lock").insert(id.clone(), Pending { stream: stream.clone(), progress, back, exchange, relay });
         if prior.is_some() {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
@@ -263,12 +262,11 @@ impl Session {
         if msg.method() == Some("notifications/cancelled") {
             // The client gave up on a request: no answer will be shown, so stop waiting for one.
             let cancelled = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
-            if let Some(id) = cancelled {
-                if let Some(p) = self.forget(&id) {
-                    if matches!(self.mode, Mode::Streamable) {
-                        p.stream.close();
-                    }
-                }
+            if let Some(id) = cancelled
+                && let Some(p) = self.forget(&id)
+                && matches!(self.mode, Mode::Streamable)
+            {
+                p.stream.close();
             }
         }
         self.send(msg, headers).await
@@ -316,7 +314,8 @@ impl Session {
         let (tx, rx) = oneshot::channel();
         self.internal.lock().expect("session lock").insert(id.clone(), tx);
         upstream.send(&replay).await.map_err(|e| self.fail(e))?;
-        let answer = tokio::time::timeout(self.server.timeout, rx).await
+        let answer = tokio::time::timeout(self.server.timeout, rx)
+            .await
             .map_err(|_| self.fail(BackendError::Timeout(self.server.timeout)))?
             .map_err(|_| self.fail(BackendError::Closed("the new session closed during initialize".into())))?;
         if answer.is_error() {
@@ -366,26 +365,10 @@ impl Session {
                 tracing::debug!(server = %self.server.name, session = %self.id, %id, "answer to a request no one waits for");
                 return;
             };
-            if let Some(x) = &p.exchange {
-                x.backend_done();
-            }
             let legacy = matches!(self.mode, Mode::Legacy(_));
-            let msg = match p.trail {
-                Some(t) => {
-                    let (msg, client) = match &p.exchange {
-                        Some(x) => x.scope(t.settle(msg)).await,
-                        None => t.settle(msg).await,
-                    };
-                    if !legacy {
-                        p.stream.add_client_headers(client);
-                    }
-                    msg
-                }
-                None => msg,
-            };
-            let msg = crate::product::only_tools(msg, p.tools.as_deref());
-            if let Some(x) = &p.exchange {
-                x.answer(&msg);
+            let (msg, client) = p.back.settle(msg, p.exchange.as_ref()).await;
+            if !legacy {
+                p.stream.add_client_headers(client);
             }
             p.stream.push(msg.to_bytes(), !legacy);
             if !legacy && p.stream.fully_delivered() {
@@ -412,10 +395,10 @@ impl Session {
             }
             None => msg,
         };
-        if msg.kind == Kind::Request {
-            if let Some(id) = msg.id.clone() {
-                self.asked(id);
-            }
+        if msg.kind == Kind::Request
+            && let Some(id) = msg.id.clone()
+        {
+            self.asked(id);
         }
         let stream = self.stream_for(&msg, owner);
         stream.push(msg.to_bytes(), false);
@@ -453,10 +436,11 @@ impl Session {
         }
         // A backend request with no known origin (stdio, legacy SSE) must still reach a client
         // that has no GET stream open: give it to a request stream the client is reading.
-        if msg.kind == Kind::Request && !self.standalone.is_live() {
-            if let Some(p) = pending.values().find(|p| p.stream.is_live()) {
-                return p.stream.clone();
-            }
+        if msg.kind == Kind::Request
+            && !self.standalone.is_live()
+            && let Some(p) = pending.values().find(|p| p.stream.is_live())
+        {
+            return p.stream.clone();
         }
         self.standalone.clone()
     }

@@ -6,15 +6,15 @@
 //! swapped whole when the management API changes it, only decides where new sessions go.
 
 use std::sync::Arc;
-use std::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
+use crate::backend::Backend;
 use crate::config::{Limits, Routing, ServerConfig};
 use crate::mcp::error::GatewayError;
-use crate::backend::Backend;
 
 /// The server, and maybe the version, a request's path names.
 #[derive(Debug, Clone, Deserialize)]

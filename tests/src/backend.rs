@@ -16,8 +16,8 @@ use axum::http::HeaderMap;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CreateMessageRequestParams, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, RequestMetaObject,
-    SamplingMessage, ServerCapabilities, ServerConfig,
+    CreateMessageRequestParams, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam, RequestMetaObject, SamplingMessage,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -90,7 +90,12 @@ impl EchoServer {
     }
 
     #[tool(description = "Sends `steps` progress notifications for this request, then answers")]
-    async fn progress(&self, Parameters(Steps { steps, label }): Parameters<Steps>, meta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<String, ErrorData> {
+    async fn progress(
+        &self,
+        Parameters(Steps { steps, label }): Parameters<Steps>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<String, ErrorData> {
         let token = meta.get_progress_token().ok_or_else(|| ErrorData::invalid_params("this tool needs a progress token", None))?;
         for step in 1..=steps {
             let note = ProgressNotificationParam::new(token.clone(), f64::from(step)).with_total(f64::from(steps)).with_message(format!("{label} {step}"));

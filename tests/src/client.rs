@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderName, HeaderValue};
 use futures::stream::BoxStream;
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult, ErrorData,
-    LoggingMessageNotificationParam, ProgressNotificationParam, SamplingMessage,
+    CallToolRequestParams, ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult, ErrorData, LoggingMessageNotificationParam,
+    ProgressNotificationParam, SamplingMessage,
 };
 use rmcp::service::{NotificationContext, RequestContext, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -107,7 +107,11 @@ impl Client {
     pub async fn try_connect_with_key(url: &str, options: Options, key: Option<&str>) -> Result<Client, rmcp::service::ClientInitializeError> {
         let sessions = Sessions::default();
         let key = SubscriptionKey(Arc::new(Mutex::new(key.map(str::to_owned))));
-        let http = Observed { inner: reqwest013::Client::builder().pool_max_idle_per_host(0).no_proxy().build().expect("http client"), sessions: sessions.clone(), key: key.clone() };
+        let http = Observed {
+            inner: reqwest013::Client::builder().pool_max_idle_per_host(0).no_proxy().build().expect("http client"),
+            sessions: sessions.clone(),
+            key: key.clone(),
+        };
         let config = StreamableHttpClientTransportConfig::with_uri(url).reinit_on_expired_session(options.reinit_on_expired_session);
         let transport = StreamableHttpClientTransport::with_client(http, config);
         let received = Arc::new(Received::default());
@@ -257,7 +261,13 @@ impl StreamableHttpClient for Observed {
         Ok(r)
     }
 
-    async fn delete_session(&self, uri: Arc<str>, session_id: Arc<str>, auth_header: Option<String>, custom_headers: HashMap<HeaderName, HeaderValue>) -> Result<(), HttpError> {
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), HttpError> {
         self.inner.delete_session(uri, session_id, auth_header, self.key.add_to(custom_headers)).await
     }
 

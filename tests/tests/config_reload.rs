@@ -69,7 +69,8 @@ async fn servers_versions_and_products_follow_the_file_but_what_the_api_set_stay
     let admin = Admin::new(&g.management(), TOKEN);
     // What the API sets: a server, and a product of its own.
     assert_eq!(admin.put_if("/api/servers/beta", None, json!({ "name": "beta", "backend": { "http": b.b.url() } })).await.status, 201);
-    let made = admin.put_if("/api/products/api-made", None, json!({ "name": "api-made", "subscription_required": false, "servers": [{ "server": "beta" }] })).await;
+    let made =
+        admin.put_if("/api/products/api-made", None, json!({ "name": "api-made", "subscription_required": false, "servers": [{ "server": "beta" }] })).await;
     assert_eq!(made.status, 201, "{made:?}");
     let on_alpha = Client::connect(&g.mcp_url("alpha")).await;
     let on_v1 = Raw::new(&format!("{}/docs/v1/mcp", g.base())).initialize().await;
@@ -78,7 +79,8 @@ async fn servers_versions_and_products_follow_the_file_but_what_the_api_set_stay
     // the product with one tool; it also declares beta, which the API owns.
     let gamma = json!({ "name": "gamma", "backend": { "http": b.a.url() } });
     let beta_in_file = json!({ "name": "beta", "backend": { "http": b.a.url() } });
-    let open_with_gamma = json!([{ "name": "open", "subscription_required": false, "servers": [{ "server": "alpha" }, { "server": "gamma", "tools": ["whoami"] }] }]);
+    let open_with_gamma =
+        json!([{ "name": "open", "subscription_required": false, "servers": [{ "server": "alpha" }, { "server": "gamma", "tools": ["whoami"] }] }]);
     rewrite(&g, &file(&data, b.b.url(), both.clone(), "v2", vec![gamma.clone(), beta_in_file.clone()], open_with_gamma)).await;
     assert_eq!(Client::reached(&g.url("/alpha/mcp")).await, "b", "a new session reaches alpha's new backend");
     assert_eq!(on_alpha.whoami().await, "a", "the live session finishes where it began");

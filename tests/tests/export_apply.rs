@@ -1,7 +1,6 @@
 //! `tollgate export` then `tollgate apply` of the same file yields no difference; a product
 //! added to or removed from the file is applied to the running gateway through its API.
 
-
 use serde_json::json;
 use tollgate_tests::admin::Admin;
 use tollgate_tests::backend::Backend;

@@ -51,7 +51,8 @@ async fn serve_refuses_to_start_without_the_token_in_the_environment() {
 
 #[tokio::test]
 async fn validate_names_a_bad_token_variable() {
-    let config = "listen: 127.0.0.1:0\nmanagement:\n  admin_token_env: \"not a name\"\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n";
+    let config =
+        "listen: 127.0.0.1:0\nmanagement:\n  admin_token_env: \"not a name\"\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n";
     let (status, out) = run_tollgate(&["validate"], config).await;
     assert!(!status.success(), "{out}");
     assert!(out.contains("line 3: management.admin_token_env: 'not a name' is not an environment variable name"), "{out}");

@@ -119,7 +119,9 @@ async fn answer(r: Received) -> Response {
         }
         ("GET", "/v1/pets" | "/api/pets") => json_ok(json!([{ "id": 1, "name": "Rex" }, { "id": 2, "name": "Tom", "tag": "cat" }])),
         ("POST", "/v1/pets") => StatusCode::CREATED.into_response(),
-        ("GET", "/v1/pets/missing") => (StatusCode::NOT_FOUND, [("content-type", "application/json")], r#"{"code":404,"message":"no pet with that id"}"#).into_response(),
+        ("GET", "/v1/pets/missing") => {
+            (StatusCode::NOT_FOUND, [("content-type", "application/json")], r#"{"code":404,"message":"no pet with that id"}"#).into_response()
+        }
         ("GET", "/v1/pets/boom") => (StatusCode::INTERNAL_SERVER_ERROR, format!("database on fire {}", "x".repeat(10_000))).into_response(),
         ("GET", "/v1/pets/slow") => {
             tokio::time::sleep(Duration::from_secs(3)).await;
@@ -144,9 +146,12 @@ fn closed_port() -> u16 {
 /// The gateway with one server per case, all backed by `api`.
 async fn start_gateway(api: &Api) -> RunningGateway {
     Gateway::new()
-        .server_with("petstore", json!({ "openapi": {
+        .server_with(
+            "petstore",
+            json!({ "openapi": {
             "spec": spec("petstore.yaml"), "base_url": api.url("/v1"),
-            "operations": ["listPets", "showPetById", "create*"], "timeout_ms": 500 } }))
+            "operations": ["listPets", "showPetById", "create*"], "timeout_ms": 500 } }),
+        )
         .server_with("expanded", json!({ "openapi": { "spec": spec("petstore-expanded.yaml"), "base_url": api.url("/api"), "operations": ["findPets"] } }))
         .server_with("hooks", json!({ "openapi": { "spec": spec("webhook-example.yaml"), "base_url": api.url("/v1") } }))
         .server_with("echo", json!({ "openapi": { "spec": spec("echo.yaml"), "base_url": api.url("/echo"), "headers": { "X-Api-Key": "key-of-the-api" } } }))
@@ -220,7 +225,8 @@ async fn path_parameters_cannot_climb_out_of_their_segment() {
     let api = Api::start().await;
     let gw = start_gateway(&api).await;
     let client = Mcp::connect(&gw, "petstore").await;
-    for (value, target) in [("../../admin", "/v1/pets/..%2F..%2Fadmin"), ("%2F..%2Fadmin", "/v1/pets/%252F..%252Fadmin"), ("a/b?c#d", "/v1/pets/a%2Fb%3Fc%23d")] {
+    for (value, target) in [("../../admin", "/v1/pets/..%2F..%2Fadmin"), ("%2F..%2Fadmin", "/v1/pets/%252F..%252Fadmin"), ("a/b?c#d", "/v1/pets/a%2Fb%3Fc%23d")]
+    {
         let result = client.call("showPetById", json!({ "petId": value })).await;
         assert_eq!(api.last().target, target, "{value}");
         assert_eq!(result["structuredContent"]["tag"], &target["/v1/pets/".len()..]);
@@ -252,7 +258,10 @@ async fn an_openapi_31_document_is_served() {
     let client = Mcp::connect(&gw, "hooks").await;
     let tools = client.tools().await;
     assert_eq!(tools.len(), 1);
-    assert_eq!(tools[0]["inputSchema"]["properties"]["limit"], json!({ "type": "integer", "format": "int32", "description": "How many items to return at one time (max 100)" }));
+    assert_eq!(
+        tools[0]["inputSchema"]["properties"]["limit"],
+        json!({ "type": "integer", "format": "int32", "description": "How many items to return at one time (max 100)" })
+    );
     client.call("listPets", json!({ "limit": 5 })).await;
     assert_eq!(api.last().target, "/v1/pets?limit=5");
 }
@@ -342,7 +351,8 @@ async fn the_shipped_example_serves_the_petstore() {
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let _backend = PythonPetstore(child);
     assert!(first.starts_with("petstore listening"), "{first}");
-    let config = std::fs::read_to_string(root.join("examples/petstore.yaml")).unwrap()
+    let config = std::fs::read_to_string(root.join("examples/petstore.yaml"))
+        .unwrap()
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"))
         .replace("spec: openapi/petstore.yaml", &format!("spec: {}", spec("petstore.yaml")));
@@ -365,4 +375,3 @@ async fn the_shipped_example_serves_the_petstore() {
     assert_eq!(missing["isError"], true);
     assert!(text(&missing).contains("HTTP 404"), "{missing}");
 }
-

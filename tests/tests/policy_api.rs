@@ -168,7 +168,11 @@ async fn an_upload_over_the_configured_cap_is_refused_with_413() {
     assert_eq!(admin.get("/api/components").await.body["components"], json!([]), "nothing kept");
     upload_gatekeeper(&admin).await;
 
-    let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], "servers: [{ name: a, backend: { http: http://127.0.0.1:1/mcp } }]\nmanagement: { admin_token_env: T, max_component_mb: 0 }\n").await;
+    let (status, out) = tollgate_tests::gateway::run_tollgate(
+        &["validate"],
+        "servers: [{ name: a, backend: { http: http://127.0.0.1:1/mcp } }]\nmanagement: { admin_token_env: T, max_component_mb: 0 }\n",
+    )
+    .await;
     assert!(!status.success());
     assert!(out.contains("management.max_component_mb: 0 is out of range: use 1 to 1024"), "{out}");
 }
@@ -278,8 +282,11 @@ async fn export_then_apply_is_no_difference_and_a_changed_chain_applies_live() {
 async fn validate_resolves_uploaded_components_in_the_data_dir() {
     let data = data_dir();
     let hex = "0".repeat(64);
-    let config = |management: &str| format!("servers:\n  - name: alpha\n    backend: {{ http: http://127.0.0.1:1/mcp }}\n    policies:\n      - policy: sha256:{hex}\n{management}");
-    let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], &config(&format!("management: {{ admin_token_env: T, data_dir: {} }}\n", data.display()))).await;
+    let config = |management: &str| {
+        format!("servers:\n  - name: alpha\n    backend: {{ http: http://127.0.0.1:1/mcp }}\n    policies:\n      - policy: sha256:{hex}\n{management}")
+    };
+    let (status, out) =
+        tollgate_tests::gateway::run_tollgate(&["validate"], &config(&format!("management: {{ admin_token_env: T, data_dir: {} }}\n", data.display()))).await;
     assert!(!status.success());
     assert!(out.contains(&format!("servers[0].policies[0].policy: no component sha256:{hex} has been uploaded")), "{out}");
     let (status, out) = tollgate_tests::gateway::run_tollgate(&["validate"], &config("")).await;

@@ -50,7 +50,13 @@ async fn a_server_created_replaced_and_deleted_through_the_api_survives_kill_9()
     assert_eq!(bad.body["error"]["problems"][0]["path"], "server.backend.http");
     let mismatch = admin.put_if("/api/servers/beta", None, json!({ "name": "gamma", "backend": { "http": b.url() } })).await;
     assert_eq!(mismatch.status, 422, "{mismatch:?}");
-    let policy = admin.put_if("/api/servers/beta", None, json!({ "name": "beta", "backend": { "http": b.url() }, "policies": [{ "policy": "rate-limit", "config": { "nonsense": 1 } }] })).await;
+    let policy = admin
+        .put_if(
+            "/api/servers/beta",
+            None,
+            json!({ "name": "beta", "backend": { "http": b.url() }, "policies": [{ "policy": "rate-limit", "config": { "nonsense": 1 } }] }),
+        )
+        .await;
     assert_eq!(policy.status, 422, "a chain the policy refuses refuses the server: {policy:?}");
     assert!(message(&policy).starts_with("policies[0].config: policy 'rate-limit' refused its config"), "{policy:?}");
     assert_eq!(admin.get("/api/servers/beta").await.status, 404);

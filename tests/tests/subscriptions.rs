@@ -25,17 +25,16 @@ fn data_dir() -> PathBuf {
 /// Servers `alpha` and `beta`; product `team` (alpha's echo and whoami, approval required),
 /// product `other` (beta), product `metered` (alpha, two tool calls a minute per subscription).
 fn config(alpha: &RunningBackend, beta: &RunningBackend, data: &std::path::Path) -> Gateway {
-    Gateway::new()
-        .server("alpha", alpha.url())
-        .server("beta", beta.url())
-        .management_with(TOKEN, json!({ "data_dir": data }))
-        .top("products", json!([
+    Gateway::new().server("alpha", alpha.url()).server("beta", beta.url()).management_with(TOKEN, json!({ "data_dir": data })).top(
+        "products",
+        json!([
             { "name": "team", "servers": [{ "server": "alpha", "tools": ["echo", "whoami"] }], "approval_required": true },
             { "name": "other", "servers": [{ "server": "beta" }] },
             { "name": "metered", "servers": [{ "server": "alpha" }], "policies": [
                 { "policy": "rate-limit", "config": { "key": ["subscription"], "methods": ["tools/call"], "limit": 2, "window": "1m" } }
             ] },
-        ]))
+        ]),
+    )
 }
 
 struct Setup {
@@ -218,8 +217,12 @@ async fn kill_9_and_restart_lose_nothing_acknowledged() {
     assert!(again.exit_within(Duration::from_secs(10)).await.is_some());
     let third = s.config.clone().start().await;
     let list = Admin::new(&third.management(), TOKEN).get("/api/subscriptions").await;
-    let states: Vec<(String, String)> =
-        list.body["subscriptions"].as_array().unwrap().iter().map(|v| (v["subscriber"].as_str().unwrap().to_owned(), v["state"].as_str().unwrap().to_owned())).collect();
+    let states: Vec<(String, String)> = list.body["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["subscriber"].as_str().unwrap().to_owned(), v["state"].as_str().unwrap().to_owned()))
+        .collect();
     assert!(states.contains(&("heidi".into(), "active".into())) && states.contains(&("ivan".into(), "suspended".into())), "{states:?}");
 }
 

@@ -24,10 +24,7 @@ async fn a_client_that_trusts_the_certificate_speaks_mcp_over_https() {
     let gateway = Gateway::new().server("echo", backend.url()).tls(&pair.cert, &pair.key).start().await;
     let url = gateway.mcp_url("echo").replacen("http://", "https://", 1);
 
-    let trusted = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let trusted = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap()).build().unwrap();
     let resp = trusted
         .post(&url)
         .header("accept", "application/json, text/event-stream")
@@ -48,11 +45,8 @@ async fn a_client_that_trusts_the_certificate_speaks_mcp_over_https() {
 #[tokio::test]
 async fn a_certificate_file_that_is_not_one_is_refused_at_load() {
     let not_pem = write_temp("not-a-cert.pem", "hello");
-    let config = format!(
-        "tls:\n  cert: {}\n  key: {}\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n",
-        not_pem.display(),
-        not_pem.display()
-    );
+    let config =
+        format!("tls:\n  cert: {}\n  key: {}\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n", not_pem.display(), not_pem.display());
     let (status, output) = run_tollgate(&["validate"], &config).await;
     assert!(!status.success());
     assert!(output.contains("line 1: tls:") && output.contains("holds no certificate"), "{output}");

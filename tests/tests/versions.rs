@@ -44,13 +44,13 @@ fn config(b: &Backends, preview: Option<Value>, data: &std::path::Path) -> Gatew
     if let Some(p) = preview {
         docs["preview"] = p;
     }
-    Gateway::new()
-        .server_entry(docs)
-        .management_with(TOKEN, json!({ "data_dir": data }))
-        .top("products", json!([
+    Gateway::new().server_entry(docs).management_with(TOKEN, json!({ "data_dir": data })).top(
+        "products",
+        json!([
             { "name": "open", "subscription_required": false, "servers": [{ "server": "docs" }] },
             { "name": "pro", "servers": [{ "server": "docs" }] },
-        ]))
+        ]),
+    )
 }
 
 fn url(g: &RunningGateway, path: &str) -> String {
@@ -123,7 +123,10 @@ async fn two_versions_side_by_side_by_path_and_the_default_at_the_server_path() 
     let metrics = http.get(format!("{}/metrics", g.management())).send().await.unwrap().text().await.unwrap();
     for v in ["v1", "v2"] {
         assert!(
-            metrics.lines().any(|l| l.starts_with("tollgate_requests") && l.contains(r#"server="docs""#) && l.contains(&format!(r#"version="{v}""#)) && l.contains(r#"method="tools/call""#)),
+            metrics.lines().any(|l| l.starts_with("tollgate_requests")
+                && l.contains(r#"server="docs""#)
+                && l.contains(&format!(r#"version="{v}""#))
+                && l.contains(r#"method="tools/call""#)),
             "no tools/call line for {v}:\n{metrics}"
         );
     }

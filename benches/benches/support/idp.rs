@@ -47,7 +47,8 @@ impl Key {
     /// A token for the bench audience, valid for a day, with typical claims.
     pub fn token(&self) -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-        let claims = json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "azp": "bench-client", "scope": "mcp tools.read", "iat": now, "exp": now + 86_400 });
+        let claims =
+            json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "azp": "bench-client", "scope": "mcp tools.read", "iat": now, "exp": now + 86_400 });
         let mut h = Header::new(self.alg);
         h.kid = Some(self.kid.to_owned());
         jsonwebtoken::encode(&h, &claims, &self.private).expect("signing")

@@ -12,8 +12,8 @@ use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
 use crate::config::Limits;
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
-use crate::policy::HeaderEdits;
 use crate::mcp::sse;
+use crate::policy::HeaderEdits;
 
 const SESSION: &str = "mcp-session-id";
 const VERSION: &str = "mcp-protocol-version";
@@ -34,7 +34,13 @@ pub struct HttpBackend {
 }
 
 impl HttpBackend {
-    pub fn new(server: &str, url: &str, headers: &std::collections::BTreeMap<String, String>, limits: &Limits, timeout: Duration) -> Result<HttpBackend, GatewayError> {
+    pub fn new(
+        server: &str,
+        url: &str,
+        headers: &std::collections::BTreeMap<String, String>,
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<HttpBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         let headers = static_headers(headers)?;
         Ok(HttpBackend { server: server.into(), url, client: http_client(limits, Default::default())?, headers, timeout })
@@ -47,7 +53,13 @@ impl HttpBackend {
     /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
     /// `routing` are the client's protocol headers, passed as they are; `edits` are the policies'.
     pub async fn stateless(&self, body: bytes::Bytes, routing: Vec<(String, String)>, edits: &HeaderEdits) -> Result<super::Stateless, BackendError> {
-        let mut req = self.client.post(self.url.clone()).headers(self.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(self.timeout);
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers_with(edits))
+            .header(ACCEPT, ACCEPT_BOTH)
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(self.timeout);
         for (k, v) in routing {
             req = req.header(k, v);
         }
@@ -80,7 +92,15 @@ impl HttpBackend {
 
     pub async fn probe(&self) -> Result<(), BackendError> {
         // Any HTTP answer means something listens; only a transport failure is a failed probe.
-        self.client.get(self.url.clone()).headers(self.headers.clone()).header(ACCEPT, "text/event-stream").timeout(PROBE_TIMEOUT).send().await.map(|_| ()).map_err(|e| describe(&e, PROBE_TIMEOUT))
+        self.client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(ACCEPT, "text/event-stream")
+            .timeout(PROBE_TIMEOUT)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e, PROBE_TIMEOUT))
     }
 }
 
@@ -101,7 +121,8 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     fn post(&self, msg: &Message, edits: &HeaderEdits) -> reqwest::RequestBuilder {
         let b = &self.backend;
-        let mut req = b.client.post(b.url.clone()).headers(b.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
+        let mut req =
+            b.client.post(b.url.clone()).headers(b.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
@@ -136,10 +157,10 @@ impl HttpUpstream {
         if status == reqwest::StatusCode::NOT_FOUND && had_session {
             return Err(BackendError::SessionLost);
         }
-        if msg.method() == Some("initialize") {
-            if let Some(s) = resp.headers().get(SESSION) {
-                self.state.lock().expect("state lock").session = Some(s.clone());
-            }
+        if msg.method() == Some("initialize")
+            && let Some(s) = resp.headers().get(SESSION)
+        {
+            self.state.lock().expect("state lock").session = Some(s.clone());
         }
         if status == reqwest::StatusCode::ACCEPTED {
             if msg.kind == Kind::Request {
@@ -154,11 +175,12 @@ impl HttpUpstream {
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
             // A backend may refuse with a proper JSON-RPC error for this id: pass that on as is.
-            if let (Some(id), Ok(answer)) = (&msg.id, Message::parse(&body)) {
-                if answer.kind == Kind::Response && answer.id.as_ref() == Some(id) {
-                    self.inbox.deliver(answer, Some(id.clone())).await;
-                    return Ok(());
-                }
+            if let (Some(id), Ok(answer)) = (&msg.id, Message::parse(&body))
+                && answer.kind == Kind::Response
+                && answer.id.as_ref() == Some(id)
+            {
+                self.inbox.deliver(answer, Some(id.clone())).await;
+                return Ok(());
             }
             return Err(BackendError::Status { status: status.as_u16(), detail: excerpt(&body) });
         }
@@ -248,7 +270,15 @@ impl HttpUpstream {
             st.session.clone()
         };
         if let Some(s) = session {
-            let _ = self.backend.client.delete(self.backend.url.clone()).headers(self.backend.headers.clone()).header(SESSION, s).timeout(Duration::from_secs(2)).send().await;
+            let _ = self
+                .backend
+                .client
+                .delete(self.backend.url.clone())
+                .headers(self.backend.headers.clone())
+                .header(SESSION, s)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
         }
     }
 }

@@ -6,7 +6,6 @@
 //! `tools/list` and `tools/call` in process, and delivers answers through the session's inbox
 //! like any other backend, so policies, sessions and transports treat it the same.
 
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +17,8 @@ use super::{Inbox, http_client, static_headers};
 use crate::config::openapi::{Catalog, Tool, response};
 use crate::config::{Limits, OpenApiConfig};
 use crate::mcp::error::{BackendError, GatewayError, code};
-use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::mcp::headers::SUPPORTED_VERSIONS;
+use crate::mcp::jsonrpc::{Id, Kind, Message};
 
 /// One configured OpenAPI server, shared by all its sessions.
 pub struct OpenApiBackend {
@@ -37,9 +36,10 @@ impl OpenApiBackend {
     pub fn new(server: &str, cfg: &OpenApiConfig, limits: &Limits, deadline: Duration) -> Result<OpenApiBackend, GatewayError> {
         let catalog = match cfg.loaded.get() {
             Some(c) => c,
-            None => Arc::new(Catalog::load(cfg, limits.connect_timeout()).map_err(|p| {
-                GatewayError::BadRequest(p.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))
-            })?),
+            None => Arc::new(
+                Catalog::load(cfg, limits.connect_timeout())
+                    .map_err(|p| GatewayError::BadRequest(p.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")))?,
+            ),
         };
         let base = catalog.base_url.trim_end_matches('/').to_owned();
         let timeout = cfg.timeout_ms.map(Duration::from_millis).unwrap_or_else(|| deadline.saturating_sub((deadline / 10).min(Duration::from_secs(1))));
@@ -186,4 +186,3 @@ impl OpenApiUpstream {
         }
     }
 }
-

@@ -110,8 +110,16 @@ pub struct SseUpstream {
 
 impl SseUpstream {
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
-        let resp = self.backend.client.post(self.endpoint.clone()).header(CONTENT_TYPE, "application/json").timeout(self.backend.connect_timeout * 2)
-            .body(msg.to_bytes()).send().await.map_err(|e| describe(&e, self.backend.connect_timeout * 2))?;
+        let resp = self
+            .backend
+            .client
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(self.backend.connect_timeout * 2)
+            .body(msg.to_bytes())
+            .send()
+            .await
+            .map_err(|e| describe(&e, self.backend.connect_timeout * 2))?;
         if resp.status().is_success() {
             return Ok(());
         }

@@ -178,7 +178,11 @@ impl StdioBackend {
         let proc = match warm {
             Some(p) => p,
             None => {
-                let permit = self.slots.clone().try_acquire_owned().map_err(|_| BackendError::Unreachable(format!("all {} processes are in use", self.config.max_processes)))?;
+                let permit = self
+                    .slots
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| BackendError::Unreachable(format!("all {} processes are in use", self.config.max_processes)))?;
                 self.spawn(permit)?
             }
         };

@@ -75,14 +75,14 @@ impl MarkedEventReceiver for Walk {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::Scalar(value, ..) => {
-                if let Some((base, Frame::Map { key, expect_key })) = self.stack.last_mut() {
-                    if *expect_key {
-                        let path = if base.is_empty() { value.clone() } else { format!("{base}.{value}") };
-                        self.lines.entry(path).or_insert(mark.line());
-                        *key = Some(value);
-                        *expect_key = false;
-                        return;
-                    }
+                if let Some((base, Frame::Map { key, expect_key })) = self.stack.last_mut()
+                    && *expect_key
+                {
+                    let path = if base.is_empty() { value.clone() } else { format!("{base}.{value}") };
+                    self.lines.entry(path).or_insert(mark.line());
+                    *key = Some(value);
+                    *expect_key = false;
+                    return;
                 }
                 self.value_path(mark);
             }

@@ -179,7 +179,9 @@ pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConf
                 push(format!("{at}.headers.{name}"), format!("'{name}' is set by the gateway and cannot be configured"));
             }
         }
-        if let Operations::Only(list) = &o.operations && list.is_empty() {
+        if let Operations::Only(list) = &o.operations
+            && list.is_empty()
+        {
             push(format!("{at}.operations"), "list at least one operation, or write `all`".into());
         }
         match Catalog::load(o, config.limits.connect_timeout()) {

@@ -108,7 +108,10 @@ pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
             out.push(&format!("{at}.policy"), "name a standard policy or a path to a .wasm component");
         }
         if b.digest().is_some_and(|hex| !is_digest(hex)) {
-            out.push(&format!("{at}.policy"), &format!("'{}' is not a component reference: write sha256: and the 64 hex digits POST /api/components returned", b.policy));
+            out.push(
+                &format!("{at}.policy"),
+                &format!("'{}' is not a component reference: write sha256: and the 64 hex digits POST /api/components returned", b.policy),
+            );
         }
         if !b.config.is_object() {
             out.push(&format!("{at}.config"), "must be a mapping");

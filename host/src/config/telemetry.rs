@@ -166,10 +166,10 @@ pub(super) fn check(out: &mut Problems, t: &Telemetry) {
             }
         }
     }
-    if let Some(a) = &t.access_log {
-        if a.to.trim().is_empty() {
-            out.push("telemetry.access_log.to", "must be stdout, stderr, or a file path");
-        }
+    if let Some(a) = &t.access_log
+        && a.to.trim().is_empty()
+    {
+        out.push("telemetry.access_log.to", "must be stdout, stderr, or a file path");
     }
 }
 

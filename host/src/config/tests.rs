@@ -160,5 +160,8 @@ fn a_routing_for_the_api_is_checked_in_the_same_words() {
     r.default_version = "v9".into();
     r.retired.insert("v0".into());
     let shown: Vec<String> = check_routing(&c.servers[0], &r).iter().map(|p| p.to_string()).collect();
-    assert_eq!(shown, ["routing.retired[0]: no version is named 'v0' (versions: v1, v2)", "routing.default_version: no version is named 'v9' (versions: v1, v2)"]);
+    assert_eq!(
+        shown,
+        ["routing.retired[0]: no version is named 'v0' (versions: v1, v2)", "routing.default_version: no version is named 'v9' (versions: v1, v2)"]
+    );
 }

@@ -23,17 +23,22 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
     }
     let l = &config.limits;
-    for (name, v) in [("limits.max_body_bytes", l.max_body_bytes as u64), ("limits.max_header_bytes", l.max_header_bytes as u64),
-        ("limits.connect_timeout_ms", l.connect_timeout_ms), ("limits.request_timeout_ms", l.request_timeout_ms),
-        ("limits.keepalive_ms", l.keepalive_ms), ("limits.max_batch_entries", l.max_batch_entries as u64)] {
+    for (name, v) in [
+        ("limits.max_body_bytes", l.max_body_bytes as u64),
+        ("limits.max_header_bytes", l.max_header_bytes as u64),
+        ("limits.connect_timeout_ms", l.connect_timeout_ms),
+        ("limits.request_timeout_ms", l.request_timeout_ms),
+        ("limits.keepalive_ms", l.keepalive_ms),
+        ("limits.max_batch_entries", l.max_batch_entries as u64),
+    ] {
         if v == 0 {
             out.push(name, "must be greater than zero");
         }
     }
-    if let Some(tls) = &config.tls {
-        if let Err(e) = super::tls::acceptor(tls) {
-            out.push("tls", &e);
-        }
+    if let Some(tls) = &config.tls
+        && let Err(e) = super::tls::acceptor(tls)
+    {
+        out.push("tls", &e);
     }
     super::telemetry::check(&mut out, &config.telemetry);
     if let Some(m) = &config.management {

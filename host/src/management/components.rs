@@ -15,7 +15,6 @@ use super::Shared;
 use super::api_error::ApiError;
 use crate::policy::uploads;
 
-
 fn dir(m: &Shared) -> Result<std::path::PathBuf, ApiError> {
     m.places().components.ok_or(ApiError::NoUploads)
 }
@@ -35,7 +34,10 @@ fn used_by(m: &Shared) -> std::collections::BTreeMap<String, Vec<String>> {
 
 pub async fn list(State(m): State<Shared>) -> Result<Json<Value>, ApiError> {
     let dir = dir(&m)?;
-    let stored = tokio::task::spawn_blocking(move || uploads::list(&dir)).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stored = tokio::task::spawn_blocking(move || uploads::list(&dir))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let used = used_by(&m);
     let items: Vec<Value> = stored
         .into_iter()

@@ -6,9 +6,9 @@
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
 mod api_error;
+pub mod auth;
 mod components;
 mod config_io;
-pub mod auth;
 mod openapi;
 mod ops;
 pub mod policies;
@@ -52,7 +52,12 @@ fn tagged<T: serde::Serialize + ?Sized>(status: axum::http::StatusCode, body: &T
 }
 
 /// Writes one record of what the API changed to the store before the change is answered.
-async fn keep<T: serde::Serialize>(registry: &crate::subscription::Registry, kind: crate::subscription::Kind, key: &str, value: &T) -> Result<(), api_error::ApiError> {
+async fn keep<T: serde::Serialize>(
+    registry: &crate::subscription::Registry,
+    kind: crate::subscription::Kind,
+    key: &str,
+    value: &T,
+) -> Result<(), api_error::ApiError> {
     let bytes = serde_json::to_vec(value).expect("an API record serializes");
     write(registry, vec![crate::subscription::Write::Put(kind, key.to_owned(), bytes)]).await
 }
@@ -132,7 +137,10 @@ fn admin_routes(state: Shared) -> Router<Shared> {
         .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
         .route("/api/servers/{name}/policies", get(policies::get).put(policies::put).delete(policies::release))
         .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version).delete(policies::release_version))
-        .route("/api/components", get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(state.max_component_mb() as usize * 1024 * 1024)))
+        .route(
+            "/api/components",
+            get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(state.max_component_mb() as usize * 1024 * 1024)),
+        )
         .route("/api/config", get(config_io::get))
         .route("/api/products", get(products::list))
         .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
@@ -163,7 +171,12 @@ async fn list_servers(State(m): State<Shared>) -> Json<Value> {
 
 /// Serves the management API until `shutdown` resolves, then lets requests in flight finish
 /// within `grace` (the same bound the client listener has).
-pub async fn serve(state: Shared, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static, grace: std::time::Duration) -> std::io::Result<()> {
+pub async fn serve(
+    state: Shared,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -29,15 +29,20 @@ fn op(summary: &str, tag: &str, ok: &str, extra: Value) -> Value {
 
 /// A change: If-Match required, 412 on a stale ETag, 428 without one.
 fn change(summary: &str, tag: &str, params: Value) -> Value {
-    op(summary, tag, "200", json!({
-        "parameters": params,
-        "responses": {
-            "404": { "$ref": "#/components/responses/Error" },
-            "409": { "$ref": "#/components/responses/Error" },
-            "412": { "$ref": "#/components/responses/Error" },
-            "428": { "$ref": "#/components/responses/Error" },
-        }
-    }))
+    op(
+        summary,
+        tag,
+        "200",
+        json!({
+            "parameters": params,
+            "responses": {
+                "404": { "$ref": "#/components/responses/Error" },
+                "409": { "$ref": "#/components/responses/Error" },
+                "412": { "$ref": "#/components/responses/Error" },
+                "428": { "$ref": "#/components/responses/Error" },
+            }
+        }),
+    )
 }
 
 /// A read of one thing a path names: 404 when it does not exist.
@@ -58,7 +63,8 @@ pub fn document() -> Value {
     let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
     let if_match_optional = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" }, "description": "the ETag last read, to replace; none or `*` to create" });
     let version = json!({ "name": "version", "in": "path", "required": true, "schema": { "type": "string" } });
-    let body = |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
+    let body =
+        |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
     let with_body = |mut o: Value, schema: &str| {
         o["requestBody"] = body(schema);
         o["responses"]["422"] = json!({ "$ref": "#/components/responses/Error" });

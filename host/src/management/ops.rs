@@ -13,10 +13,7 @@ use crate::telemetry::metrics::ServerLabels;
 /// The routes, for any router state: they carry the gateway themselves.
 pub fn routes<S: Clone + Send + Sync + 'static>(gw: Arc<Gateway>) -> Router<S> {
     let (m, r) = (gw.clone(), gw);
-    Router::new()
-        .route("/metrics", get(move || metrics(m.clone())))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(move || ready(r.clone())))
+    Router::new().route("/metrics", get(move || metrics(m.clone()))).route("/healthz", get(|| async { "ok" })).route("/readyz", get(move || ready(r.clone())))
 }
 
 async fn metrics(gw: Arc<Gateway>) -> Response {

@@ -14,19 +14,21 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{Shared, etag, tagged};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
+use super::{Shared, etag, tagged};
 use crate::config::PolicyBinding;
 use crate::gateway::Gateway;
-use crate::version::Server;
 use crate::subscription::Kind;
+use crate::version::Server;
 
 /// The server or version a path names.
 fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
     let e = gw.endpoint(name).map_err(|_| ApiError::NotFound(format!("no server '{name}'")))?;
     match version {
-        None if e.has_versions() => Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies"))),
+        None if e.has_versions() => {
+            Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies")))
+        }
         None => Ok(e.all()[0].clone()),
         Some(v) => e.version(v).cloned().ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{v}'"))),
     }
@@ -42,16 +44,32 @@ pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(S
     Ok(tagged(StatusCode::OK, &server.policies.load().declared))
 }
 
-pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put(
+    State(m): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
+) -> Result<Response, ApiError> {
     replace(&m, &name, None, &h, body).await
 }
 
-pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put_version(
+    State(m): State<Shared>,
+    Path((name, version)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
+) -> Result<Response, ApiError> {
     replace(&m, &name, Some(&version), &h, body).await
 }
 
 /// Replaces a chain whole: If-Match with its ETag, the checks, the store, then the swap.
-async fn replace(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap, body: Result<Json<Vec<PolicyBinding>>, JsonRejection>) -> Result<Response, ApiError> {
+async fn replace(
+    m: &Shared,
+    name: &str,
+    version: Option<&str>,
+    h: &HeaderMap,
+    body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(bindings) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let server = target(&m.gateway, name, version)?;
     let given = if_match(h)?;
@@ -87,7 +105,9 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
     let given = if_match(h)?;
     let server = target(&m.gateway, name, version)?;
     if m.gateway.endpoint(name).is_ok_and(|e| e.from_api) {
-        return Err(ApiError::Conflict(format!("server '{name}' was put through the management API, so the file does not speak for it: put the chain you want instead")));
+        return Err(ApiError::Conflict(format!(
+            "server '{name}' was put through the management API, so the file does not speak for it: put the chain you want instead"
+        )));
     }
     let key = server.key();
     let _w = m.gateway.changing.lock().await;
@@ -139,9 +159,9 @@ pub async fn restore(gw: &Gateway, places: &crate::policy::Places) -> anyhow::Re
             tracing::warn!(server = %key, "a chain was kept for a server or version the file no longer has; ignored");
             continue;
         };
-        let chain = crate::policy::load_chain(&gw.config, name, &key, &bindings, places)
-            .await
-            .map_err(|problems| anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
+        let chain = crate::policy::load_chain(&gw.config, name, &key, &bindings, places).await.map_err(|problems| {
+            anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems))
+        })?;
         server.policies.store(chain);
         tracing::info!(server = %key, "policy chain restored from the management API's store");
     }

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Shared, etag, tagged, with_etag};
 use super::api_error::ApiError;
+use super::{Shared, etag, tagged, with_etag};
 use crate::config::ProductConfig;
 use crate::gateway::Gateway;
 use crate::product::Product;
@@ -77,7 +77,12 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()>
 
 /// Creates or replaces a product. Replacing needs `If-Match` with its current ETag; creating
 /// needs none. The body is the product as the config file writes it, in JSON.
-pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<ProductConfig>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put(
+    State(m): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Result<Json<ProductConfig>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(p) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
     if p.name != name {

@@ -16,12 +16,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{Shared, endpoint, etag, precondition, tagged};
 use super::api_error::ApiError;
+use super::{Shared, endpoint, etag, precondition, tagged};
 use crate::config::{ServerConfig, VersionConfig};
 use crate::gateway::Gateway;
-use crate::version::Endpoint;
 use crate::subscription::{Kind, Write};
+use crate::version::Endpoint;
 
 /// The servers as they run: the file's in the file's order, then those the API added, by name.
 pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
@@ -44,7 +44,12 @@ pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(S
 }
 
 /// Creates or replaces a server; the body is the server as the config file writes it.
-pub async fn put(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<ServerConfig>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put(
+    State(m): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Result<Json<ServerConfig>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(next) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     if next.name != name {
         return Err(ApiError::Invalid(format!("server.name: '{}' does not match the path's '{name}'", next.name)));
@@ -78,7 +83,12 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
 
 /// Adds or replaces one version of a versioned server; the body is the version as the
 /// config file writes it under `versions`.
-pub async fn put_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap, body: Result<Json<VersionConfig>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put_version(
+    State(m): State<Shared>,
+    Path((name, version)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Result<Json<VersionConfig>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(v) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     if v.name != version {
         return Err(ApiError::Invalid(format!("version.name: '{}' does not match the path's '{version}'", v.name)));
@@ -138,10 +148,17 @@ async fn install(m: &Shared, next: ServerConfig, current: Option<&Endpoint>) -> 
 }
 
 /// A server checked and built with its chains in place, not yet serving.
-async fn build(gw: &Gateway, mut next: ServerConfig, current: Option<&Endpoint>, base: &std::path::Path, places: &crate::policy::Places) -> Result<Endpoint, Vec<crate::config::Problem>> {
+async fn build(
+    gw: &Gateway,
+    mut next: ServerConfig,
+    current: Option<&Endpoint>,
+    base: &std::path::Path,
+    places: &crate::policy::Places,
+) -> Result<Endpoint, Vec<crate::config::Problem>> {
     let (config, base) = (gw.config.clone(), base.to_owned());
     // Checking loads `openapi` documents, which may be fetched over the network.
-    let (problems, next) = tokio::task::spawn_blocking(move || (crate::config::check_server(&config, &mut next, &base), next)).await.map_err(|e| vec![internal(e.to_string())])?;
+    let (problems, next) =
+        tokio::task::spawn_blocking(move || (crate::config::check_server(&config, &mut next, &base), next)).await.map_err(|e| vec![internal(e.to_string())])?;
     if !problems.is_empty() {
         return Err(problems);
     }

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Shared, with_etag};
 use super::api_error::ApiError;
+use super::{Shared, with_etag};
 use crate::subscription::{Registry, Slot, State as SubState, Subscription};
 
 fn registry(m: &Shared) -> Result<Arc<Registry>, ApiError> {

@@ -10,13 +10,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Shared, endpoint, etag};
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
+use super::{Shared, endpoint, etag};
 use crate::config::{PreviewConfig, Routing};
 use crate::gateway::Gateway;
-use crate::version::Endpoint;
 use crate::subscription::Kind;
+use crate::version::Endpoint;
 
 fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {
     e.routing().ok_or_else(|| ApiError::NotFound(format!("server '{}' has no versions", e.name)))
@@ -59,7 +59,12 @@ pub async fn get_routing(State(m): State<Shared>, Path(name): Path<String>) -> R
 }
 
 /// Replaces the whole routing; the body is `{default_version, preview, retired}`.
-pub async fn put_routing(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<Routing>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put_routing(
+    State(m): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Result<Json<Routing>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(next) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     change(&m, &name, &h, |r| {
         *r = next;
@@ -114,7 +119,12 @@ pub async fn act(State(m): State<Shared>, Path((name, version, action)): Path<(S
 }
 
 /// Sets the preview: `{version, share, subscriptions}`.
-pub async fn put_preview(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap, body: Result<Json<PreviewConfig>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn put_preview(
+    State(m): State<Shared>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Result<Json<PreviewConfig>, JsonRejection>,
+) -> Result<Response, ApiError> {
     let Json(p) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     change(&m, &name, &h, |r| {
         r.preview = Some(p);

@@ -121,7 +121,7 @@ pub enum GatewayError {
     Storage(String),
     /// A policy refused the message (or failed closed): its own code, status and headers.
     #[error("{}", .0.message)]
-    Denied(Rejection),
+    Denied(Box<Rejection>),
 }
 
 /// An error as it goes on the wire.
@@ -161,11 +161,9 @@ impl GatewayError {
             E::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, code::BAD_REQUEST, None),
             E::BadRequest(_) | E::SessionRequired => (StatusCode::BAD_REQUEST, code::BAD_REQUEST, None),
             E::SessionNotFound => (StatusCode::NOT_FOUND, code::BAD_REQUEST, None),
-            E::UnsupportedVersion { requested, supported } => (
-                StatusCode::BAD_REQUEST,
-                code::BAD_REQUEST,
-                Some(json!({ "supported": supported, "requested": requested })),
-            ),
+            E::UnsupportedVersion { requested, supported } => {
+                (StatusCode::BAD_REQUEST, code::BAD_REQUEST, Some(json!({ "supported": supported, "requested": requested })))
+            }
             E::HeaderMismatch { .. } => (StatusCode::BAD_REQUEST, code::HEADER_MISMATCH, None),
             E::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, code::FORBIDDEN, None),
             E::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, code::BAD_REQUEST, None),

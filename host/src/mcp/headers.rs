@@ -16,7 +16,10 @@ pub const MODERN_VERSION: &str = "2026-07-28";
 
 /// Headers that describe one connection, never to be forwarded (RFC 9110 section 7.6.1).
 pub fn is_hop_by_hop(lower: &str) -> bool {
-    matches!(lower, "connection" | "keep-alive" | "proxy-connection" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade")
+    matches!(
+        lower,
+        "connection" | "keep-alive" | "proxy-connection" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+    )
 }
 
 pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -26,10 +29,12 @@ pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The client must take both JSON and SSE answers on POST (`*/*` counts as both).
 pub fn accepts_post(h: &HeaderMap) -> Result<(), GatewayError> {
     let accept = h.get_all(hyper::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let has = |t: &str| accept.split(',').any(|p| {
-        let m = p.split(';').next().unwrap_or("").trim();
-        m == t || m == "*/*"
-    });
+    let has = |t: &str| {
+        accept.split(',').any(|p| {
+            let m = p.split(';').next().unwrap_or("").trim();
+            m == t || m == "*/*"
+        })
+    };
     if has("application/json") && has("text/event-stream") {
         Ok(())
     } else {
@@ -38,7 +43,10 @@ pub fn accepts_post(h: &HeaderMap) -> Result<(), GatewayError> {
 }
 
 pub fn accepts_sse(h: &HeaderMap) -> Result<(), GatewayError> {
-    let ok = h.get_all(hyper::header::ACCEPT).iter().filter_map(|v| v.to_str().ok())
+    let ok = h
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|p| matches!(p.split(';').next().unwrap_or("").trim(), "text/event-stream" | "*/*")));
     if ok { Ok(()) } else { Err(GatewayError::NotAcceptable("Client must accept text/event-stream")) }
 }

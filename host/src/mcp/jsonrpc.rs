@@ -74,10 +74,11 @@ impl Message {
             (None, Some(_)) if body.contains_key("result") ^ body.contains_key("error") => Kind::Response,
             (None, _) => return Err(GatewayError::InvalidRequest("a message needs `method`, or `id` with one of `result` or `error`".into())),
         };
-        if let Some(p) = body.get("params") {
-            if !p.is_object() && !p.is_array() {
-                return Err(GatewayError::InvalidRequest("`params` must be an object or an array".into()));
-            }
+        if let Some(p) = body.get("params")
+            && !p.is_object()
+            && !p.is_array()
+        {
+            return Err(GatewayError::InvalidRequest("`params` must be an object or an array".into()));
         }
         Ok(Message { kind, id, body })
     }
@@ -180,9 +181,14 @@ mod tests {
     #[test]
     fn refuses_what_is_not_json_rpc() {
         assert!(matches!(Message::parse(b"{nope"), Err(GatewayError::Parse(_))));
-        for bad in [r#"[]"#, r#"{"id":1,"method":"x"}"#, r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
-            r#"{"jsonrpc":"2.0","id":1}"#, r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
-            r#"{"jsonrpc":"2.0","method":"x","params":3}"#] {
+        for bad in [
+            r#"[]"#,
+            r#"{"id":1,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"x","params":3}"#,
+        ] {
             assert!(matches!(Message::parse(bad.as_bytes()), Err(GatewayError::InvalidRequest(_))), "{bad}");
         }
     }

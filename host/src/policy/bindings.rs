@@ -22,13 +22,13 @@ mod generated {
     });
 }
 
+pub(super) use generated::GatewayPolicy;
 pub use generated::GatewayPolicyPre as PolicyPre;
 pub use generated::tollgate::policy::exchange::{Host as ExchangeHost, HostExchange};
-pub use generated::tollgate::policy::types::{Hooks, Phase, RequestId, RpcError};
-pub use generated::tollgate::policy::{clock, crypto, log, outbound, secrets, state};
 pub use generated::tollgate::policy::types::Host as TypesHost;
-pub(super) use generated::GatewayPolicy;
+pub use generated::tollgate::policy::types::{Hooks, Phase, RequestId, RpcError};
 pub(super) use generated::tollgate::policy::types::{MessageVerdict as WitMessageVerdict, Mutation, Rejection as WitRejection, Verdict as WitVerdict};
+pub use generated::tollgate::policy::{clock, crypto, log, outbound, secrets, state};
 
 /// A policy's answer, in the gateway's terms.
 #[derive(Debug, Clone)]
@@ -89,9 +89,20 @@ fn changes(m: Mutation) -> Result<Changes, String> {
 
 /// Headers that frame the answer or belong to the session: a policy may not set them.
 const RESERVED: &[&str] = &[
-    "cache-control", "connection", "content-encoding", "content-length", "content-type", "keep-alive",
-    "mcp-protocol-version", "mcp-session-id", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "x-accel-buffering",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "keep-alive",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-accel-buffering",
 ];
 
 /// A header for the client's response: a valid name and value, not one the gateway owns.
@@ -111,10 +122,10 @@ fn client_header((name, value): (String, String)) -> Result<(String, String), St
 }
 
 fn rejection(r: WitRejection) -> Result<Rejection, String> {
-    if let Some(s) = r.http_status {
-        if !(400..=599).contains(&s) {
-            return Err(format!("denied with HTTP status {s}; a denial needs a 4xx or 5xx status"));
-        }
+    if let Some(s) = r.http_status
+        && !(400..=599).contains(&s)
+    {
+        return Err(format!("denied with HTTP status {s}; a denial needs a 4xx or 5xx status"));
     }
     Ok(Rejection {
         code: r.error.code.into(),

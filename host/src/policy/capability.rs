@@ -28,7 +28,11 @@ pub struct Grants {
 impl std::fmt::Debug for Grants {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Secret values never reach a log, so only their names are shown.
-        f.debug_struct("Grants").field("policy", &self.policy).field("server", &self.server)
-            .field("allow_hosts", &self.allow_hosts).field("secrets", &self.secrets.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Grants")
+            .field("policy", &self.policy)
+            .field("server", &self.server)
+            .field("allow_hosts", &self.allow_hosts)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
     }
 }

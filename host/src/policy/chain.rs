@@ -111,7 +111,14 @@ impl Chain {
             return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), subject: None, trail: None };
         }
         let is_call = msg.method() == Some("tools/call");
-        let mut call = Arc::new(Call { msg, server: route.server, version: route.version, session_id: route.session_id, protocol_version: route.protocol_version, caller });
+        let mut call = Arc::new(Call {
+            msg,
+            server: route.server,
+            version: route.version,
+            session_id: route.session_id,
+            protocol_version: route.protocol_version,
+            caller,
+        });
         let mut attributes = Arc::new(route.attributes);
         let mut headers = HeaderEdits::default();
         let mut client = ClientHeaders::new();
@@ -152,7 +159,14 @@ impl Chain {
                     if let Some(p) = c.params {
                         let mut msg = call.msg.clone();
                         msg.body.insert("params".into(), p);
-                        call = Arc::new(Call { msg, server: call.server.clone(), version: call.version.clone(), session_id: call.session_id.clone(), protocol_version: call.protocol_version.clone(), caller: call.caller.clone() });
+                        call = Arc::new(Call {
+                            msg,
+                            server: call.server.clone(),
+                            version: call.version.clone(),
+                            session_id: call.session_id.clone(),
+                            protocol_version: call.protocol_version.clone(),
+                            caller: call.caller.clone(),
+                        });
                     }
                     headers.set.extend(c.set_headers);
                     headers.remove.extend(c.remove_headers);
@@ -226,12 +240,15 @@ impl Trail {
                 Some(s) => b.respond(view, filter.then_some(seen)).instrument(s.span()).await,
                 None => b.respond(view, filter.then_some(seen)).await,
             };
-            end(step, match &result {
-                Ok((Some(v), _)) => verdict_name(v),
-                Ok((None, _)) => "filtered",
-                Err(_) if b.fail_open => "failed_open",
-                Err(_) => "failed",
-            });
+            end(
+                step,
+                match &result {
+                    Ok((Some(v), _)) => verdict_name(v),
+                    Ok((None, _)) => "filtered",
+                    Err(_) if b.fail_open => "failed_open",
+                    Err(_) => "failed",
+                },
+            );
             let id = out.id.clone();
             match result {
                 Ok((verdict, kept)) => {
@@ -335,10 +352,10 @@ impl Binding {
     /// One request step: the visibility check for a `tools/call` (None if hidden), then `on-request`.
     async fn request(&self, view: View, tool: Option<&str>) -> Result<Option<Verdict>, Fault> {
         let mut inst = self.start(view).await?;
-        if let Some(tool) = tool {
-            if !inst.visible(tool).await? {
-                return Ok(None);
-            }
+        if let Some(tool) = tool
+            && !inst.visible(tool).await?
+        {
+            return Ok(None);
         }
         if !self.hooks.contains(Hooks::REQUEST) {
             return Ok(Some(Verdict::Continue(Default::default())));
@@ -388,6 +405,12 @@ impl Binding {
             Fault::Invalid(_) => "it returned an invalid verdict",
             _ => "it crashed",
         };
-        Rejection { code: code::POLICY_FAILED, message: format!("policy '{}' failed ({why}); the request was refused", self.grants.policy), data: None, status: None, headers: Vec::new() }
+        Rejection {
+            code: code::POLICY_FAILED,
+            message: format!("policy '{}' failed ({why}); the request was refused", self.grants.policy),
+            data: None,
+            status: None,
+            headers: Vec::new(),
+        }
     }
 }

@@ -184,9 +184,17 @@ pub struct Instance {
 
 impl Instance {
     /// Instantiates the component and runs `init(config)`: the policy's hooks on success.
-    pub async fn start(rt: &Runtime, pre: &PolicyPre<Host>, config: &String, limits: PolicyLimits, grants: Arc<Grants>, view: View) -> Result<(Instance, Hooks), Fault> {
+    pub async fn start(
+        rt: &Runtime,
+        pre: &PolicyPre<Host>,
+        config: &String,
+        limits: PolicyLimits,
+        grants: Arc<Grants>,
+        view: View,
+    ) -> Result<(Instance, Hooks), Fault> {
         let slot = rt.slots.clone().acquire_owned().await.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
-        let host = Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
+        let host =
+            Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
         let mut store = Store::new(&rt.engine, host);
         store.limiter(|h| h);
         store.set_epoch_deadline(limits.timeout_ms);

@@ -77,7 +77,18 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
 
 /// The chain of one server or version (`key`); problems are named under `at`.
 #[allow(clippy::too_many_arguments)]
-async fn server_chain(rt: &'static Runtime, config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], at: &str, places: &Places, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+async fn server_chain(
+    rt: &'static Runtime,
+    config: &Config,
+    server: &str,
+    key: &str,
+    bindings: &[PolicyBinding],
+    at: &str,
+    places: &Places,
+    locator: &Locator,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) -> Chain {
     let mut chain = Chain { declared: bindings.to_vec(), ..Chain::default() };
     let mut names: HashSet<String> = HashSet::new();
     for (j, b) in bindings.iter().enumerate() {
@@ -129,7 +140,15 @@ async fn build_chain(config: &Config, server: &str, key: &str, bindings: &[Polic
 }
 
 /// A product's own chain; problems are named under `at`.
-async fn product_chain(rt: &'static Runtime, product: &crate::config::ProductConfig, at: &str, places: &Places, locator: &Locator, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Chain {
+async fn product_chain(
+    rt: &'static Runtime,
+    product: &crate::config::ProductConfig,
+    at: &str,
+    places: &Places,
+    locator: &Locator,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) -> Chain {
     let mut chain = Chain::default();
     let owner = format!("product:{}", product.name);
     for (j, b) in product.policies.iter().enumerate() {
@@ -169,7 +188,14 @@ fn problem(locator: &Locator, path: &str, message: String) -> Problem {
 }
 
 /// One binding; on failure, the field at fault and why.
-async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, places: &Places, namespace: String, files: &mut Vec<PathBuf>) -> Result<Binding, (String, String)> {
+async fn bind(
+    rt: &'static Runtime,
+    server: &str,
+    b: &PolicyBinding,
+    places: &Places,
+    namespace: String,
+    files: &mut Vec<PathBuf>,
+) -> Result<Binding, (String, String)> {
     let base = places.base.as_path();
     let bytes: Arc<[u8]> = match b.path(base) {
         _ if b.digest().is_some() => uploaded(b, places)?.into(),
@@ -206,7 +232,14 @@ async fn bind(rt: &'static Runtime, server: &str, b: &PolicyBinding, places: &Pl
     let config = serde_json::to_string(&b.config).expect("JSON values serialize");
     let canary = View {
         phase: Phase::Request,
-        call: Arc::new(Call { msg: Message::notification("tollgate/canary", serde_json::json!({})), server: server.into(), version: None, session_id: None, protocol_version: None, caller: Arc::new(Caller::default()) }),
+        call: Arc::new(Call {
+            msg: Message::notification("tollgate/canary", serde_json::json!({})),
+            server: server.into(),
+            version: None,
+            session_id: None,
+            protocol_version: None,
+            caller: Arc::new(Caller::default()),
+        }),
         attributes: Default::default(),
         outcome: None,
     };

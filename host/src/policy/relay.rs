@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::bindings::{Hooks, Passage, Phase, Rejection};
 use super::Fault;
+use super::bindings::{Hooks, Passage, Phase, Rejection};
 use super::chain::{Chain, end, observe};
 use super::exchange::{Attributes, Call, View};
 use crate::mcp::error::code;
@@ -66,13 +66,16 @@ impl Relay {
                 Passage::Replace(v) => replacement(&msg, v).map(Step::Replace).map_err(Fault::Invalid),
                 Passage::Drop(r) => Ok(Step::Drop(r)),
             });
-            end(step, match &result {
-                Ok(Step::Pass) => "pass",
-                Ok(Step::Replace(_)) => "replace",
-                Ok(Step::Drop(_)) => "drop",
-                Err(_) if b.fail_open => "failed_open",
-                Err(_) => "failed",
-            });
+            end(
+                step,
+                match &result {
+                    Ok(Step::Pass) => "pass",
+                    Ok(Step::Replace(_)) => "replace",
+                    Ok(Step::Drop(_)) => "drop",
+                    Err(_) if b.fail_open => "failed_open",
+                    Err(_) => "failed",
+                },
+            );
             match result {
                 Ok(Step::Pass) => {}
                 Ok(Step::Replace(m)) => {
@@ -117,5 +120,11 @@ fn answer_to(msg: &Message, r: Rejection) -> Option<Message> {
 }
 
 fn refused(policy: &str) -> Rejection {
-    Rejection { code: code::FORBIDDEN, message: format!("Forbidden: policy '{policy}' of the gateway refused this request"), data: None, status: None, headers: Vec::new() }
+    Rejection {
+        code: code::FORBIDDEN,
+        message: format!("Forbidden: policy '{policy}' of the gateway refused this request"),
+        data: None,
+        status: None,
+        headers: Vec::new(),
+    }
 }

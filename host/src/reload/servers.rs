@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::config::{Config, Routing, ServerConfig};
 use crate::gateway::Gateway;
-use crate::version::Endpoint;
 use crate::policy::Loaded;
+use crate::version::Endpoint;
 
 /// Adds and changes what the file declares.
 pub async fn sync(gw: &Gateway, file: &Config, loaded: &Loaded) {

@@ -2,24 +2,24 @@
 //! product's tool check and the chain's request phase, and is refused as if the session did
 //! not exist unless it comes from the caller that opened the session.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::owner::{self, Client, Operation, Owner};
 use super::{Mode, OutStream, Session};
+use crate::dispatch::{self, Forward, Outcome};
 use crate::mcp::error::GatewayError;
-use crate::mcp::jsonrpc::{Id, Kind, Message};
-use crate::policy::{Admission, ClientHeaders, HeaderEdits, Route, Trail};
-use crate::telemetry;
+use crate::mcp::jsonrpc::{Id, Message};
+use crate::policy::{ClientHeaders, HeaderEdits, Route};
 
 /// Server requests a session remembers as awaiting the client's answer; past this the oldest go.
 const MAX_ASKED: usize = 1024;
 
 /// What the request phase made of a client message.
+#[expect(clippy::large_enum_variant, reason = "moved once, right away; boxing would cost an allocation per request")]
 pub(super) enum Admitted {
     /// Send this (possibly changed) message upstream.
-    Forward { msg: Message, headers: HeaderEdits, client: ClientHeaders, trail: Option<Trail>, tools: Option<Arc<HashSet<String>>> },
+    Forward(Forward),
     /// A policy answered; the answer is already on this stream.
     Answered(Arc<OutStream>),
     /// A policy took a notification out of the exchange: it goes nowhere.
@@ -27,31 +27,20 @@ pub(super) enum Admitted {
 }
 
 impl Session {
-    /// The request phase of one client request or notification, with the owner check.
+    /// The request phase of one client request or notification ([`dispatch::request_phase`]),
+    /// with the owner check on both sides of it.
     pub(super) async fn admit(&self, msg: &Message, client: &Client) -> Result<Admitted, GatewayError> {
         self.check_subscription(client)?;
-        let tools = client.tools(&self.server.name);
-        crate::product::check_tool(tools.as_deref(), msg)?;
-        let tools = tools.filter(|_| msg.method() == Some("tools/list"));
-        let chain = client.chain(&self.server);
-        if chain.is_empty() {
-            self.check_owner(Owner::new(None, client))?;
-            return Ok(Admitted::Forward { msg: msg.clone(), headers: HeaderEdits::default(), client: Vec::new(), trail: None, tools });
-        }
-        match chain.admit(msg.clone(), self.policy_route(client), client.caller.clone()).await {
-            Admission::Forward { msg, headers, client: to_client, subject, trail } => {
-                self.check_owner(Owner::new(subject, client))?;
-                Ok(Admitted::Forward { msg, headers, client: to_client, trail, tools })
+        match dispatch::request_phase(client, &self.server, self.policy_route(client), msg).await? {
+            Outcome::Forward(f) => {
+                self.check_owner(Owner::new(f.subject.clone(), client))?;
+                Ok(Admitted::Forward(f))
             }
-            Admission::Answer { msg, client: mut to_client, subject, trail } => {
+            Outcome::Answered { answer, client: to_client, subject } => {
                 self.check_owner(Owner::new(subject, client))?;
-                let answer = Trail::settle_into(trail, msg, &mut to_client).await;
-                let answer = crate::product::only_tools(answer, tools.as_deref());
                 Ok(Admitted::Answered(self.answered(answer, to_client)))
             }
-            Admission::Deny(r) => Err(GatewayError::Denied(r)),
-            Admission::Drop if msg.kind == Kind::Notification => Ok(Admitted::Dropped),
-            Admission::Drop => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
+            Outcome::Dropped => Ok(Admitted::Dropped),
         }
     }
 
@@ -65,9 +54,6 @@ impl Session {
                 s
             }
         };
-        if let Some(x) = telemetry::current() {
-            x.answer(&answer);
-        }
         stream.push(answer.to_bytes(), matches!(self.mode, Mode::Streamable));
         stream
     }
@@ -118,13 +104,19 @@ impl Session {
     pub(super) fn policy_route(&self, client: &Client) -> Route {
         let version = self.protocol_version.lock().expect("session lock").clone();
         let attributes = client.attributes();
-        Route { server: self.server.name.as_str().into(), version: self.server.version.as_deref().map(Into::into), session_id: Some(self.id.clone()), protocol_version: version, attributes }
+        Route {
+            server: self.server.name.as_str().into(),
+            version: self.server.version.as_deref().map(Into::into),
+            session_id: Some(self.id.clone()),
+            protocol_version: version,
+            attributes,
+        }
     }
 
     /// Sends a client notification upstream, after the request phase.
     pub async fn notify(&self, msg: &Message, client: &Client) -> Result<(), GatewayError> {
         match self.admit(msg, client).await? {
-            Admitted::Forward { msg, headers, .. } => self.notify_upstream(&msg, &headers).await,
+            Admitted::Forward(f) => self.notify_upstream(&f.msg, &f.headers).await,
             Admitted::Answered(_) | Admitted::Dropped => Ok(()),
         }
     }

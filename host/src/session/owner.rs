@@ -2,48 +2,14 @@
 //! GET stream, its resumption, DELETE, a legacy SSE connection, a client's answer to a
 //! server request) still passes the chain: as the notification [`OPERATION_METHOD`].
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::version::Server;
+pub use crate::dispatch::Client;
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::Message;
-use crate::policy::{Admission, Attributes, Caller, Chain, Route};
-use crate::product::Access;
-
-/// A caller as admitted to a server: what policies see of it, and the product (with the
-/// subscription) it comes under when the server is sold in one.
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub caller: Arc<Caller>,
-    pub access: Option<Access>,
-}
-
-impl Client {
-    pub fn subscription(&self) -> Option<&str> {
-        self.access.as_ref().and_then(|a| a.subscription.as_deref())
-    }
-
-    /// The attributes set before any policy runs: the product and the subscription.
-    pub fn attributes(&self) -> Attributes {
-        self.access.as_ref().map(Access::attributes).unwrap_or_default()
-    }
-
-    /// The chain a message to `server` runs: its product's then the server's, or the server's alone.
-    pub fn chain(&self, server: &Server) -> Arc<Chain> {
-        match &self.access {
-            Some(a) => a.product.chain_for(server),
-            None => server.chain(),
-        }
-    }
-
-    /// The tools of `server` the product offers; `None` for all.
-    pub fn tools(&self, server: &str) -> Option<Arc<HashSet<String>>> {
-        self.access.as_ref().and_then(|a| a.product.tools(server))
-    }
-}
+use crate::policy::{Admission, Chain, Route};
 
 /// The method of the notification the request phase sees for a session operation that has
 /// no client message. A notification, so per-request counters (rate limits, quotas, caches)
@@ -105,7 +71,7 @@ pub async fn admit_operation(chain: &Arc<Chain>, op: Operation, route: Route, cl
     }
     match chain.admit(op.message(), route, client.caller.clone()).await {
         Admission::Forward { subject, .. } => Ok(Owner::new(subject, client)),
-        Admission::Deny(r) => Err(GatewayError::Denied(r)),
+        Admission::Deny(r) => Err(GatewayError::Denied(Box::new(r))),
         Admission::Answer { .. } | Admission::Drop => Ok(Owner::new(None, client)),
     }
 }

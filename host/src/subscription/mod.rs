@@ -225,14 +225,15 @@ impl Registry {
     /// Replaces one key; the other keeps working, so clients can move over without a gap.
     pub async fn regenerate(&self, id: &str, if_match: &str, slot: Slot) -> Result<(Subscription, String), SubscriptionError> {
         let key = keys::generate();
-        let s = self.change(id, if_match, |s| {
-            if s.state == State::Cancelled {
-                return Err(SubscriptionError::Conflict("a cancelled subscription has no keys to regenerate".into()));
-            }
-            s.set_key(slot, &key);
-            Ok(())
-        })
-        .await?;
+        let s = self
+            .change(id, if_match, |s| {
+                if s.state == State::Cancelled {
+                    return Err(SubscriptionError::Conflict("a cancelled subscription has no keys to regenerate".into()));
+                }
+                s.set_key(slot, &key);
+                Ok(())
+            })
+            .await?;
         Ok((s, key))
     }
 
@@ -249,7 +250,12 @@ impl Registry {
         Ok(())
     }
 
-    async fn change(&self, id: &str, if_match: &str, f: impl FnOnce(&mut Subscription) -> Result<(), SubscriptionError>) -> Result<Subscription, SubscriptionError> {
+    async fn change(
+        &self,
+        id: &str,
+        if_match: &str,
+        f: impl FnOnce(&mut Subscription) -> Result<(), SubscriptionError>,
+    ) -> Result<Subscription, SubscriptionError> {
         let _w = self.writing.lock().await;
         let current = self.get(id).ok_or_else(|| SubscriptionError::NotFound(id.to_owned()))?;
         if current.etag() != if_match {

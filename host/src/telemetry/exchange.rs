@@ -90,10 +90,10 @@ impl Arrival<'_> {
         if let Some(t) = target {
             log.insert(if method == "tools/call" { "tool" } else { "prompt" }.into(), t.into());
         }
-        if method.starts_with("resources/") {
-            if let Some(uri) = self.msg.target() {
-                log.insert("resource".into(), uri.into());
-            }
+        if method.starts_with("resources/")
+            && let Some(uri) = self.msg.target()
+        {
+            log.insert("resource".into(), uri.into());
         }
         log.insert("transport".into(), self.transport.into());
         if let Some(s) = self.session {
@@ -139,10 +139,10 @@ impl Exchange {
             a.describe(&mut log, &method, id.as_deref(), target.as_deref(), conversation.as_deref());
         }
         let payload = a.payload.cloned();
-        if let (Some(p), Some(args), true) = (&payload, params.and_then(|p| p.get("arguments")), tele.access.is_some()) {
-            if p.arguments {
-                log.insert("arguments".into(), super::payload::render(args, p));
-            }
+        if let (Some(p), Some(args), true) = (&payload, params.and_then(|p| p.get("arguments")), tele.access.is_some())
+            && p.arguments
+        {
+            log.insert("arguments".into(), super::payload::render(args, p));
         }
         if !span.is_disabled() {
             trace::adopt(&span, meta, a.headers);
@@ -212,11 +212,9 @@ impl Exchange {
     pub fn note_attributes(&self, attributes: &std::collections::BTreeMap<String, String>) {
         let i = &self.0;
         let mut st = i.state.lock().expect("exchange lock");
-        for (attr, field, span_key) in [
-            ("auth.sub", "subject", "user.id"),
-            ("product", "product", "tollgate.product"),
-            ("subscription", "subscription", "tollgate.subscription.id"),
-        ] {
+        for (attr, field, span_key) in
+            [("auth.sub", "subject", "user.id"), ("product", "product", "tollgate.product"), ("subscription", "subscription", "tollgate.subscription.id")]
+        {
             if let Some(v) = attributes.get(attr) {
                 st.log.insert(field.into(), v.as_str().into());
                 i.span.set_attribute(span_key, v.clone());
@@ -240,7 +238,8 @@ impl Exchange {
     /// W3C context headers that name it (none when the trace is not recorded).
     pub fn to_backend(&self) -> Vec<(String, String)> {
         let i = &self.0;
-        let span = tracing::info_span!(target: TARGET, parent: &i.span, "mcp.client", otel.name = %span_name(&i.method, i.target.as_deref()), otel.kind = "client");
+        let span =
+            tracing::info_span!(target: TARGET, parent: &i.span, "mcp.client", otel.name = %span_name(&i.method, i.target.as_deref()), otel.kind = "client");
         let mut context = Vec::new();
         if !span.is_disabled() {
             span.set_attribute("mcp.method.name", i.method.clone());
@@ -277,21 +276,19 @@ impl Exchange {
         let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
         let result = msg.body.get("result");
         let tool_error = result.and_then(|r| r.get("isError")).and_then(Value::as_bool).unwrap_or(false);
-        if i.method == "tools/list" {
-            if let Some(tools) = result.and_then(|r| r.get("tools")).and_then(Value::as_array) {
-                i.tele.metrics.learn_tools(&i.server, tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)));
-            }
+        if i.method == "tools/list"
+            && let Some(tools) = result.and_then(|r| r.get("tools")).and_then(Value::as_array)
+        {
+            i.tele.metrics.learn_tools(&i.server, tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)));
         }
         if let Some(r) = result {
             let initialize = i.method == "initialize";
             let mut st = i.state.lock().expect("exchange lock");
-            if initialize {
-                if let Some(info) = r.get("serverInfo") {
-                    for (k, f) in [("name", "backend_name"), ("version", "backend_version")] {
-                        if let Some(v) = info.get(k).and_then(Value::as_str) {
-                            st.log.insert(f.into(), v.into());
-                            i.span.set_attribute(if k == "name" { "tollgate.backend.name" } else { "tollgate.backend.version" }, v.to_owned());
-                        }
+            if initialize && let Some(info) = r.get("serverInfo") {
+                for (k, f) in [("name", "backend_name"), ("version", "backend_version")] {
+                    if let Some(v) = info.get(k).and_then(Value::as_str) {
+                        st.log.insert(f.into(), v.into());
+                        i.span.set_attribute(if k == "name" { "tollgate.backend.name" } else { "tollgate.backend.version" }, v.to_owned());
                     }
                 }
             }
@@ -428,7 +425,9 @@ impl PolicyStep {
         let i = &self.ex.0;
         let m = &i.tele.metrics;
         m.policy_verdicts.get_or_create(&PolicyLabels { server: i.server.clone(), policy: self.policy.clone(), phase: self.phase, verdict }).inc();
-        m.policy_duration.get_or_create(&PolicyTimeLabels { server: i.server.clone(), policy: self.policy.clone(), phase: self.phase }).observe(took.as_secs_f64());
+        m.policy_duration
+            .get_or_create(&PolicyTimeLabels { server: i.server.clone(), policy: self.policy.clone(), phase: self.phase })
+            .observe(took.as_secs_f64());
         self.span.set_attribute("tollgate.policy.verdict", verdict);
         if verdict.starts_with("failed") {
             self.span.set_status(opentelemetry::trace::Status::error(format!("policy {} failed", self.policy)));

@@ -153,10 +153,28 @@ impl Metrics {
 /// MCP methods are a fixed table; anything else a client sends is one label.
 pub fn method_label(method: &str) -> &str {
     const KNOWN: &[&str] = &[
-        "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/read", "resources/templates/list",
-        "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete", "logging/setLevel",
-        "tasks/get", "tasks/list", "tasks/cancel", "tasks/result", "server/discover",
-        "notifications/initialized", "notifications/cancelled", "notifications/progress", "notifications/roots/list_changed",
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "tasks/get",
+        "tasks/list",
+        "tasks/cancel",
+        "tasks/result",
+        "server/discover",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
     ];
     if KNOWN.contains(&method) { method } else { OTHER }
 }
@@ -175,7 +193,9 @@ pub fn outcome(code: Option<i64>, tool_error: bool) -> &'static str {
         Some(code::BACKEND_TIMEOUT) => "timeout",
         Some(code::BACKEND_FAILED) => "backend_failed",
         Some(code::OVERLOADED) => "overloaded",
-        Some(code::PARSE_ERROR | code::INVALID_REQUEST | code::INVALID_PARAMS | code::BAD_REQUEST | code::HEADER_MISMATCH | code::UNSUPPORTED_VERSION) => "invalid",
+        Some(code::PARSE_ERROR | code::INVALID_REQUEST | code::INVALID_PARAMS | code::BAD_REQUEST | code::HEADER_MISMATCH | code::UNSUPPORTED_VERSION) => {
+            "invalid"
+        }
         Some(code::METHOD_NOT_FOUND) => "method_not_found",
         Some(_) => "error",
     }

@@ -24,10 +24,10 @@ pub struct TraceGuard(Option<SdkTracerProvider>);
 
 impl Drop for TraceGuard {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            if let Err(e) = p.shutdown() {
-                eprintln!("tollgate: flushing spans at shutdown: {e}");
-            }
+        if let Some(p) = self.0.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("tollgate: flushing spans at shutdown: {e}");
         }
     }
 }
@@ -160,11 +160,11 @@ impl Injector for Collect<'_> {
 pub fn with_context(msg: &crate::mcp::jsonrpc::Message, context: &[(String, String)]) -> crate::mcp::jsonrpc::Message {
     let mut m = msg.clone();
     let params = m.body.entry("params").or_insert_with(|| Value::Object(Default::default()));
-    if let Some(meta) = params.as_object_mut().map(|p| p.entry("_meta").or_insert_with(|| Value::Object(Default::default()))) {
-        if let Some(meta) = meta.as_object_mut() {
-            for (k, v) in context {
-                meta.insert(k.clone(), Value::String(v.clone()));
-            }
+    if let Some(meta) = params.as_object_mut().map(|p| p.entry("_meta").or_insert_with(|| Value::Object(Default::default())))
+        && let Some(meta) = meta.as_object_mut()
+    {
+        for (k, v) in context {
+            meta.insert(k.clone(), Value::String(v.clone()));
         }
     }
     m

@@ -14,15 +14,15 @@ use std::sync::Arc;
 
 use hyper::HeaderMap;
 
-use crate::mcp::error::GatewayError;
-use crate::gateway::Gateway;
-use crate::version::Endpoint;
 use crate::config::SubscriptionKeyConfig;
+use crate::dispatch::Client;
+use crate::gateway::Gateway;
+use crate::mcp::error::GatewayError;
 use crate::policy::Caller;
 use crate::product::Access;
 use crate::subscription::State as SubState;
-use crate::session::owner::Client;
 use crate::version::Address;
+use crate::version::Endpoint;
 
 /// A request admitted to a server: the server, and the client (the caller as policies will
 /// see it, with its product and subscription).

@@ -6,18 +6,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::Extension;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, RawQuery, State};
 use axum::response::Response;
 use hyper::HeaderMap;
 
 use super::admission::{self, Admitted};
-use crate::mcp::headers;
 use super::observe;
 use super::respond;
-use crate::mcp::error::GatewayError;
 use crate::gateway::Gateway;
+use crate::mcp::error::GatewayError;
+use crate::mcp::headers;
 use crate::mcp::jsonrpc::{Kind, Message};
 use crate::policy::Route;
 use crate::session::owner::{self, Operation};
@@ -26,7 +26,13 @@ use crate::version::Address;
 
 /// Opens a legacy session once the connection is admitted: the chain's request phase runs
 /// on it (as [`Operation::Connect`]) before the session, let alone a backend, exists.
-pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+pub async fn connect(
+    State(gw): State<Arc<Gateway>>,
+    Path(to): Path<Address>,
+    RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: HeaderMap,
+) -> Response {
     let Admitted { endpoint, client } = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)) {
         Ok(a) => a,
         Err(e) => return respond::error(&e, None),
@@ -37,7 +43,13 @@ pub async fn connect(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Ra
         Err(e) => return respond::error(&e, None),
     };
     let chain = client.chain(&server);
-    let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: None, attributes: client.attributes() };
+    let route = Route {
+        server: server.name.as_str().into(),
+        version: server.version.as_deref().map(Into::into),
+        session_id: None,
+        protocol_version: None,
+        attributes: client.attributes(),
+    };
     let owner = match owner::admit_operation(&chain, Operation::Connect, route, &client).await {
         Ok(o) => o,
         Err(e) => return respond::error(&e, None),
@@ -88,7 +100,15 @@ impl<S: futures::Stream + Unpin> futures::Stream for Guarded<S> {
     }
 }
 
-pub async fn message(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Query(q): Query<HashMap<String, String>>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn message(
+    State(gw): State<Arc<Gateway>>,
+    Path(to): Path<Address>,
+    Query(q): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
     let client = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)).and_then(|a| headers::is_json(&h).map(|_| a.client)) {
         Ok(c) => c,
         Err(e) => return respond::error(&e, None),

@@ -3,13 +3,13 @@
 
 use serde_json::Value;
 
-use crate::mcp::headers::{self, PROTOCOL_VERSION};
+use crate::dispatch::Client;
 use crate::gateway::Gateway;
-use crate::version::Server;
+use crate::mcp::headers::{self, PROTOCOL_VERSION};
 use crate::mcp::jsonrpc::Message;
-use crate::session::owner::Client;
 use crate::session::Session;
 use crate::telemetry::{Arrival, Exchange};
+use crate::version::Server;
 
 pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, client: &Client, session: Option<&Session>, transport: &'static str) -> Exchange {
     let h = &client.caller.headers;
@@ -24,18 +24,21 @@ pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, client: &Client, s
         Some(s) => s.client_info(),
         None => None,
     };
-    let x = Exchange::start(&gw.telemetry, Arrival {
-        server: &server.name,
-        version: server.version.as_deref(),
-        payload: server.config.payload_log.as_ref(),
-        msg,
-        headers: h,
-        peer: client.caller.addr,
-        session: session.map(|s| s.id.as_str()),
-        protocol: protocol.as_deref(),
-        client: info,
-        transport,
-    });
+    let x = Exchange::start(
+        &gw.telemetry,
+        Arrival {
+            server: &server.name,
+            version: server.version.as_deref(),
+            payload: server.config.payload_log.as_ref(),
+            msg,
+            headers: h,
+            peer: client.caller.addr,
+            session: session.map(|s| s.id.as_str()),
+            protocol: protocol.as_deref(),
+            client: info,
+            transport,
+        },
+    );
     // The product and subscription are known before any policy runs (and with none).
     if let Some(a) = &client.access {
         x.note_attributes(&a.attributes());

@@ -14,9 +14,9 @@ use tokio::time::Instant;
 
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Id, Message};
+use crate::mcp::sse;
 use crate::session::stream::OutStream;
 use crate::session::{Event, Session};
-use crate::mcp::sse;
 
 /// The HTTP response for an error, with the JSON-RPC error as its body.
 pub fn error(err: &GatewayError, id: Option<Id>) -> Response {
@@ -70,7 +70,10 @@ pub async fn answer(stream: &OutStream, deadline: Deadline, keepalive: Duration,
     let mut resp = match first {
         Ok(Some(ev)) if ev.last => with_headers(json(StatusCode::OK, ev.data), &stream.client_headers()),
         Ok(Some(ev)) => with_headers(sse_response(stream_body(Some(ev), rx, Some(deadline), keepalive, None)), &stream.client_headers()),
-        Ok(None) => error(&GatewayError::backend(&deadline.session.server.name, crate::mcp::error::BackendError::Closed("the session closed before the answer".into())), Some(deadline.id)),
+        Ok(None) => error(
+            &GatewayError::backend(&deadline.session.server.name, crate::mcp::error::BackendError::Closed("the session closed before the answer".into())),
+            Some(deadline.id),
+        ),
         Err(_) => {
             let server = deadline.session.server.name.clone();
             deadline.session.cancel(&deadline.id, "the gateway's request timeout passed").await;

@@ -21,17 +21,18 @@ use hyper::StatusCode;
 
 pub use rules::is_modern;
 
-use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
 use super::{observe, respond};
 use crate::backend::Backend;
-use crate::mcp::error::{BackendError, GatewayError};
+use crate::dispatch::Client;
+use crate::dispatch::{self, Forward, Outcome};
 use crate::gateway::Gateway;
-use crate::version::{Endpoint, Server};
+use crate::mcp::error::{BackendError, GatewayError};
+use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
 use crate::mcp::jsonrpc::{Kind, Message};
-use crate::policy::{Admission, HeaderEdits, Route, Trail};
-use crate::session::owner::Client;
 use crate::mcp::sse;
+use crate::policy::Route;
 use crate::telemetry::Exchange;
+use crate::version::{Endpoint, Server};
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "stateless-http";
@@ -84,60 +85,51 @@ fn token_subject(token: &str) -> Option<(String, String)> {
     Some((text("iss"), text("sub")))
 }
 
-/// The exchange around the backend: request phase, the backend call, response phase.
+/// The stateless side of [`dispatch`]: the request phase, the backend call over HTTP, then
+/// the answer's way back (as it streams, for an SSE answer).
 async fn exchange(server: &Arc<Server>, client: &Client, body: Bytes, msg: Message, x: &Exchange) -> Response {
     let fail = |e: GatewayError| {
         x.fail(&e);
         respond::error(&e, msg.id.clone())
     };
-    let tools = client.tools(&server.name);
-    if let Err(e) = crate::product::check_tool(tools.as_deref(), &msg) {
-        return fail(e);
-    }
-    let tools = tools.filter(|_| msg.method() == Some("tools/list"));
-    let chain = client.chain(server);
-    let (sent, mut edits, mut to_client, trail) = if chain.is_empty() {
-        (None, HeaderEdits::default(), Vec::new(), None)
-    } else {
-        let attributes = client.attributes();
-        let route = Route { server: server.name.as_str().into(), version: server.version.as_deref().map(Into::into), session_id: None, protocol_version: Some(MODERN_VERSION.to_owned()), attributes };
-        match chain.admit(msg.clone(), route, client.caller.clone()).await {
-            Admission::Forward { msg: changed, headers, client: to_client, trail, .. } => (Some(changed), headers, to_client, trail),
-            Admission::Answer { msg: answer, client: mut to_client, trail, .. } => {
-                let answer = Trail::settle_into(trail, answer, &mut to_client).await;
-                let answer = crate::product::only_tools(answer, tools.as_deref());
-                x.answer(&answer);
-                return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &to_client);
-            }
-            Admission::Deny(r) => return fail(GatewayError::Denied(r)),
-            Admission::Drop => {
-                x.accepted();
-                return respond::accepted();
-            }
+    let route = Route {
+        server: server.name.as_str().into(),
+        version: server.version.as_deref().map(Into::into),
+        session_id: None,
+        protocol_version: Some(MODERN_VERSION.to_owned()),
+        attributes: client.attributes(),
+    };
+    let Forward { msg: sent, headers: mut edits, client: mut to_client, back, .. } = match dispatch::request_phase(client, server, route, &msg).await {
+        Ok(Outcome::Forward(f)) => f,
+        Ok(Outcome::Answered { answer, client: to_client, .. }) => return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &to_client),
+        Ok(Outcome::Dropped) => {
+            x.accepted();
+            return respond::accepted();
         }
+        Err(e) => return fail(e),
     };
     // The routing headers say what the message says after the policies (one may have renamed
     // the tool); only those and the protocol's own headers are forwarded, credentials never.
-    let routing = routing_headers(&client.caller.headers, sent.as_ref().unwrap_or(&msg));
+    let routing = routing_headers(&client.caller.headers, &sent);
     let context = x.to_backend();
-    let body = match (&sent, context.is_empty()) {
-        (None, true) => body,
-        (sent, _) => crate::telemetry::trace::with_context(sent.as_ref().unwrap_or(&msg), &context).to_bytes(),
-    };
+    let body = if context.is_empty() && sent.body == msg.body { body } else { crate::telemetry::trace::with_context(&sent, &context).to_bytes() };
     edits.set.extend(context);
     let answer = match server.backend.stateless(body, routing, &edits).await {
         Some(Ok(a)) => a,
         Some(Err(cause)) => return fail(GatewayError::backend(&server.name, cause)),
         None => return fail(GatewayError::BadRequest("Server not initialized".into())),
     };
-    x.backend_done();
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     if msg.kind == Kind::Notification {
-        if status.is_success() { x.accepted() } else { x.relayed(status.as_u16()) }
+        if status.is_success() {
+            x.accepted()
+        } else {
+            x.relayed(status.as_u16())
+        }
         return Response::builder().status(status).body(Body::empty()).expect("static response parts");
     }
     if answer.content_type.starts_with("text/event-stream") {
-        let pending = relay::Pending { server: server.name.clone(), request: msg, trail, tools, exchange: x.clone() };
+        let pending = relay::Pending { server: server.name.clone(), request: msg, back: Some(back), exchange: x.clone() };
         // Headers leave before the stream: only those of the request phase can be on it.
         return respond::with_headers(relay::stream(status, answer.body, pending), &to_client);
     }
@@ -152,10 +144,8 @@ async fn exchange(server: &Arc<Server>, client: &Client, body: Bytes, msg: Messa
     }
     match Message::parse(&bytes) {
         Ok(m) => {
-            let trail = trail.filter(|_| m.kind == Kind::Response);
-            let m = Trail::settle_into(trail, m, &mut to_client).await;
-            let m = crate::product::only_tools(m, tools.as_deref());
-            x.answer(&m);
+            let (m, more) = back.settle(m, Some(x)).await;
+            to_client.extend(more);
             respond::with_headers(respond::json(status, m.to_bytes()), &to_client)
         }
         Err(_) if !status.is_success() => {
@@ -172,10 +162,10 @@ fn routing_headers(h: &hyper::HeaderMap, sent: &Message) -> Vec<(String, String)
     let mut forward: Vec<(String, String)> = Vec::new();
     for (name, value) in h {
         let n = name.as_str();
-        if n == PROTOCOL_VERSION || n.starts_with("mcp-param-") {
-            if let Ok(v) = value.to_str() {
-                forward.push((n.to_owned(), v.to_owned()));
-            }
+        if (n == PROTOCOL_VERSION || n.starts_with("mcp-param-"))
+            && let Ok(v) = value.to_str()
+        {
+            forward.push((n.to_owned(), v.to_owned()));
         }
     }
     forward.push(("mcp-method".into(), encode(sent.method().unwrap_or_default())));

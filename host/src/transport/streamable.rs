@@ -4,23 +4,23 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::Extension;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::response::Response;
+use futures::StreamExt;
 use hyper::{HeaderMap, StatusCode};
 use serde_json::Value;
-use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::admission::{self, Admitted};
-use crate::mcp::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use super::observe;
 use super::respond::{self, Deadline};
-use crate::mcp::error::GatewayError;
+use crate::dispatch::Client;
 use crate::gateway::Gateway;
+use crate::mcp::error::GatewayError;
+use crate::mcp::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use crate::mcp::jsonrpc::{Kind, Message};
-use crate::session::owner::Client;
 use crate::session::owner::Operation;
 use crate::session::{Mode, Session, stream::parse_event_id};
 use crate::version::Address;
@@ -28,7 +28,14 @@ use crate::version::Address;
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
 
-pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(gw): State<Arc<Gateway>>,
+    Path(to): Path<Address>,
+    RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: HeaderMap,
+    body: Body,
+) -> Response {
     let peer = peer.map(|c| c.0.0);
     let Admitted { endpoint, client } = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
         Ok(a) => a,
@@ -133,7 +140,13 @@ pub async fn post(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQu
     }
 }
 
-pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Path(to): Path<Address>,
+    RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: HeaderMap,
+) -> Response {
     let last = headers::get(&h, LAST_EVENT_ID);
     let op = if last.is_some() { Operation::Resume } else { Operation::Stream };
     let session = match session_operation(&gw, &to, query.as_deref(), peer, &h, op).await {
@@ -158,7 +171,13 @@ pub async fn get(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQue
     respond::stream(rx, gw.config.limits.keepalive(), None)
 }
 
-pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, RawQuery(query): RawQuery, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: HeaderMap) -> Response {
+pub async fn delete(
+    State(gw): State<Arc<Gateway>>,
+    Path(to): Path<Address>,
+    RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: HeaderMap,
+) -> Response {
     match session_operation(&gw, &to, query.as_deref(), peer, &h, Operation::End).await {
         Ok(s) => {
             gw.sessions.remove(&s.id).await;
@@ -171,7 +190,14 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, Path(to): Path<Address>, Raw
 /// Admits a session operation that carries no message (the GET stream, a resumption,
 /// DELETE): the route's admission, the session, then the chain and the owner check. Ending
 /// a session works on a retired version too: there is nothing to serve.
-async fn session_operation(gw: &Gateway, to: &Address, query: Option<&str>, peer: Option<Extension<ConnectInfo<SocketAddr>>>, h: &HeaderMap, op: Operation) -> Result<Arc<Session>, GatewayError> {
+async fn session_operation(
+    gw: &Gateway,
+    to: &Address,
+    query: Option<&str>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    h: &HeaderMap,
+    op: Operation,
+) -> Result<Arc<Session>, GatewayError> {
     let Admitted { client, .. } = admission::admit(gw, to, h, query, peer.map(|c| c.0.0))?;
     let sid = headers::get(h, SESSION_ID).ok_or(GatewayError::SessionRequired)?;
     let session = match op {

@@ -116,10 +116,10 @@ impl Policy for Cache {
         if text.len() > self.max {
             return Verdict::next();
         }
-        if let Ok(result) = serde_json::from_str::<Value>(&text) {
-            if let Some(ttl) = keep_for(&result, self.ttl_ms, self.caller.is_none()) {
-                let _ = state::set(&key, text.as_bytes(), Some(ttl));
-            }
+        if let Ok(result) = serde_json::from_str::<Value>(&text)
+            && let Some(ttl) = keep_for(&result, self.ttl_ms, self.caller.is_none())
+        {
+            let _ = state::set(&key, text.as_bytes(), Some(ttl));
         }
         Verdict::next()
     }

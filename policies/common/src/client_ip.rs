@@ -144,7 +144,11 @@ mod tests {
         assert_eq!(resolve(&from("198.51.100.1:5000", &spoof), &proxies), Some(ip("198.51.100.1")), "an untrusted peer's header is ignored");
         assert_eq!(resolve(&from("198.51.100.1:5000", &spoof), &Nets::default()), Some(ip("198.51.100.1")));
         let through = [("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2")];
-        assert_eq!(resolve(&from("10.0.0.1:5000", &through), &proxies), Some(ip("203.0.113.9")), "the rightmost untrusted hop, not what the client wrote first");
+        assert_eq!(
+            resolve(&from("10.0.0.1:5000", &through), &proxies),
+            Some(ip("203.0.113.9")),
+            "the rightmost untrusted hop, not what the client wrote first"
+        );
         let all_trusted = [("x-forwarded-for", "10.0.0.3")];
         assert_eq!(resolve(&from("10.0.0.1:5000", &all_trusted), &proxies), Some(ip("10.0.0.3")));
         let garbage = [("x-forwarded-for", "203.0.113.9, nonsense, 10.0.0.2")];

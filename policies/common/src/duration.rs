@@ -40,7 +40,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// Shows a duration the way config writes it, for messages: `90s`, `1m`, `2h`.
 pub fn show(ms: u64) -> String {
     for (unit, scale) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms >= scale && ms % scale == 0 {
+        if ms >= scale && ms.is_multiple_of(scale) {
             return format!("{}{unit}", ms / scale);
         }
     }

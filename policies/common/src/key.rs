@@ -55,10 +55,10 @@ impl Keyer {
             return Err("key must name at least one part (subject, client_ip, session, tool, ...)".into());
         }
         for p in &parts {
-            if let KeyPart::Attribute(s) | KeyPart::Header(s) = p {
-                if s.is_empty() {
-                    return Err("key: attribute and header names must not be empty".into());
-                }
+            if let KeyPart::Attribute(s) | KeyPart::Header(s) = p
+                && s.is_empty()
+            {
+                return Err("key: attribute and header names must not be empty".into());
             }
         }
         Ok(Keyer { parts, proxies })
@@ -125,7 +125,9 @@ mod tests {
 
     #[test]
     fn parts_read_what_they_name_and_missing_ones_are_shared() {
-        let parts: Vec<KeyPart> = serde_json::from_str(r#"["subject","tool","client_ip","session",{"attribute":"tenant"},{"header":"x-team"},"subscription","server","method"]"#).unwrap();
+        let parts: Vec<KeyPart> =
+            serde_json::from_str(r#"["subject","tool","client_ip","session",{"attribute":"tenant"},{"header":"x-team"},"subscription","server","method"]"#)
+                .unwrap();
         let k = Keyer::new(parts, Nets::default()).unwrap();
         let v = k.values(&known());
         let want = [Some("alice"), Some("search"), Some("2001:db8::5"), Some("s1"), Some("acme"), Some("red"), None, Some("docs"), Some("tools/call")];

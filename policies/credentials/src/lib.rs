@@ -79,10 +79,10 @@ fn client_token(cc: &ClientCredentials) -> Result<String, Rejection> {
     match fetched {
         Ok(fresh) => {
             let ttl = fresh.exp.saturating_sub(now);
-            if let Ok(bytes) = serde_json::to_vec(&fresh) {
-                if let Err(e) = state::set(TOKEN_KEY, &bytes, Some(ttl)) {
-                    log::warn(&format!("could not cache the backend token: {e}"));
-                }
+            if let Ok(bytes) = serde_json::to_vec(&fresh)
+                && let Err(e) = state::set(TOKEN_KEY, &bytes, Some(ttl))
+            {
+                log::warn(&format!("could not cache the backend token: {e}"));
             }
             Ok(fresh.token)
         }
@@ -115,4 +115,3 @@ fn fetch(cc: &ClientCredentials, now: u64) -> Result<Cached, String> {
 // Natively (unit tests) there is no component to export, and no host to import from.
 #[cfg(target_arch = "wasm32")]
 tollgate_policy_sdk::export_policy!(Credentials);
-

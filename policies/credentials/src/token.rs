@@ -123,7 +123,8 @@ mod tests {
         assert_eq!(body, "grant_type=client_credentials&scope=read+write");
         let auth = &h.iter().find(|(k, _)| k == "authorization").unwrap().1;
         assert_eq!(STANDARD.decode(auth.strip_prefix("Basic ").unwrap()).unwrap(), b"gw%3A1:p%40ss+word");
-        let body_auth = cc(json!({ "token_url": "http://idp/token", "client_id": "gw", "client_secret": "s", "auth": "body", "resource": "https://api.example/" }));
+        let body_auth =
+            cc(json!({ "token_url": "http://idp/token", "client_id": "gw", "client_secret": "s", "auth": "body", "resource": "https://api.example/" }));
         let (h, body) = request(&body_auth, "x&y");
         assert!(h.iter().all(|(k, _)| k != "authorization"));
         assert_eq!(body, "grant_type=client_credentials&client_id=gw&client_secret=x%26y&resource=https%3A%2F%2Fapi.example%2F");
@@ -131,7 +132,10 @@ mod tests {
 
     #[test]
     fn answers_are_checked_and_errors_hold_no_body() {
-        assert_eq!(parse_answer(200, br#"{"access_token":"abc","token_type":"Bearer","expires_in":120}"#, 1000), Ok(Cached { token: "abc".into(), exp: 121_000 }));
+        assert_eq!(
+            parse_answer(200, br#"{"access_token":"abc","token_type":"Bearer","expires_in":120}"#, 1000),
+            Ok(Cached { token: "abc".into(), exp: 121_000 })
+        );
         assert_eq!(parse_answer(200, br#"{"access_token":"abc"}"#, 0).unwrap().exp, 3_600_000);
         let e = parse_answer(401, br#"{"error":"invalid_client","error_description":"secret s3cr3t is wrong"}"#, 0).unwrap_err();
         assert_eq!(e, "the token endpoint answered 401 (invalid_client)");

@@ -27,7 +27,9 @@ pub fn reject(f: &Failure, s: &Settings) -> Rejection {
             if let Some(url) = &s.resource_metadata {
                 c.push_str(&format!(", resource_metadata=\"{}\"", quote(url)));
             }
-            Rejection::forbidden(&format!("Forbidden: insufficient scope: {message}")).header("www-authenticate", &c).data(&json!({ "error": "insufficient_scope", "scope": scope }))
+            Rejection::forbidden(&format!("Forbidden: insufficient scope: {message}"))
+                .header("www-authenticate", &c)
+                .data(&json!({ "error": "insufficient_scope", "scope": scope }))
         }
         Failure::Unavailable(why) => Rejection::unauthorized(&format!("Unauthorized: {why}")).status(503),
     }
@@ -56,7 +58,10 @@ mod tests {
     fn a_bad_token_gets_401_with_the_metadata_url() {
         let r = reject(&Failure::Invalid("the token has \"expired\"".into()), &settings());
         assert_eq!((r.http_status, r.error.code), (Some(401), -32001));
-        assert_eq!(header(&r), "Bearer error=\"invalid_token\", error_description=\"the token has expired\", scope=\"mcp\", resource_metadata=\"https://gw/.well-known/oauth-protected-resource/s/mcp\"");
+        assert_eq!(
+            header(&r),
+            "Bearer error=\"invalid_token\", error_description=\"the token has expired\", scope=\"mcp\", resource_metadata=\"https://gw/.well-known/oauth-protected-resource/s/mcp\""
+        );
     }
 
     #[test]

@@ -144,7 +144,11 @@ mod tests {
 
     fn with(k: &str, v: Value) -> Map<String, Value> {
         let mut c = claims(good());
-        if v.is_null() { c.remove(k); } else { c.insert(k.into(), v); }
+        if v.is_null() {
+            c.remove(k);
+        } else {
+            c.insert(k.into(), v);
+        }
         c
     }
 
@@ -161,7 +165,9 @@ mod tests {
         assert_eq!(check(&s, iss, &with("nbf", json!(NOW + 31)), NOW), Err(invalid("the token is not valid yet")));
         assert!(check(&s, iss, &with("iss", json!("https://evil")), NOW).is_err());
         assert!(check(&s, iss, &with("iss", Value::Null), NOW).is_err());
-        assert!(check(&s, iss, &with("aud", json!("https://gw/other/mcp")), NOW).unwrap_err() == invalid("the token was not issued for this server (audience)"));
+        assert!(
+            check(&s, iss, &with("aud", json!("https://gw/other/mcp")), NOW).unwrap_err() == invalid("the token was not issued for this server (audience)")
+        );
         assert_eq!(check(&s, iss, &with("aud", json!(["x", "https://gw/s/mcp"])), NOW), Ok(()));
         assert!(check(&s, iss, &with("aud", Value::Null), NOW).is_err());
     }

@@ -141,7 +141,9 @@ pub fn algorithm(name: &str) -> Result<Algorithm, String> {
         "ES256" => Algorithm::ES256,
         "ES384" => Algorithm::ES384,
         "EdDSA" => Algorithm::EdDSA,
-        "HS256" | "HS384" | "HS512" => return Err(format!("algorithm {name} is refused: shared-secret tokens can be forged by anyone who can check them; use RS256 or ES256")),
+        "HS256" | "HS384" | "HS512" => {
+            return Err(format!("algorithm {name} is refused: shared-secret tokens can be forged by anyone who can check them; use RS256 or ES256"));
+        }
         "none" => return Err("algorithm none is refused: it means no signature".into()),
         other => return Err(format!("unknown algorithm '{other}' (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)")),
     })
@@ -236,7 +238,11 @@ pub fn metadata_url(resource: &str) -> String {
     let (scheme, rest) = resource.split_once("://").unwrap_or(("https", resource));
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     let path = path.trim_end_matches('/');
-    if path.is_empty() { format!("{scheme}://{authority}/.well-known/oauth-protected-resource") } else { format!("{scheme}://{authority}/.well-known/oauth-protected-resource/{path}") }
+    if path.is_empty() {
+        format!("{scheme}://{authority}/.well-known/oauth-protected-resource")
+    } else {
+        format!("{scheme}://{authority}/.well-known/oauth-protected-resource/{path}")
+    }
 }
 
 #[cfg(test)]
@@ -273,7 +279,9 @@ mod tests {
 
     #[test]
     fn the_resource_becomes_an_audience_and_names_its_metadata() {
-        let s = check(json!({ "jwks_url": "https://x", "authorization": { "authorization_servers": ["https://as"], "resource": "https://gw.example/docs/mcp" } })).unwrap();
+        let s =
+            check(json!({ "jwks_url": "https://x", "authorization": { "authorization_servers": ["https://as"], "resource": "https://gw.example/docs/mcp" } }))
+                .unwrap();
         assert_eq!(s.audiences, ["https://gw.example/docs/mcp"]);
         assert_eq!(s.resource_metadata.as_deref(), Some("https://gw.example/.well-known/oauth-protected-resource/docs/mcp"));
         assert_eq!(metadata_url("http://[::1]:8080"), "http://[::1]:8080/.well-known/oauth-protected-resource");

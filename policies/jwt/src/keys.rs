@@ -111,7 +111,13 @@ fn cached(key: &str, url: &str, ttl: u64, now: u64, force: bool) -> Result<Value
 }
 
 fn fetch_json(url: &str) -> Result<Value, String> {
-    let req = http::Request { method: "GET".into(), url: url.into(), headers: vec![("accept".into(), "application/json".into())], body: None, timeout_ms: Some(FETCH_TIMEOUT_MS) };
+    let req = http::Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers: vec![("accept".into(), "application/json".into())],
+        body: None,
+        timeout_ms: Some(FETCH_TIMEOUT_MS),
+    };
     let resp = http::fetch(&req).map_err(|e| match e {
         FetchError::Denied(why) => format!("{url} may not be fetched: {why}"),
         FetchError::Timeout => format!("{url} did not answer in time"),

@@ -43,10 +43,10 @@ fn signing(k: &Jwk) -> bool {
 
 /// Whether `key` may verify `alg`.
 fn fits(key: &Jwk, alg: Algorithm) -> bool {
-    if let Some(ka) = &key.common.key_algorithm {
-        if format!("{ka:?}") != format!("{alg:?}") {
-            return false;
-        }
+    if let Some(ka) = &key.common.key_algorithm
+        && format!("{ka:?}") != format!("{alg:?}")
+    {
+        return false;
     }
     match (&key.algorithm, alg) {
         (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,

@@ -9,7 +9,10 @@ pub enum Period {
     Month,
     /// Fixed windows of this many ms, aligned to the epoch (`hour`, `day`, `6h`), shifted by
     /// `offset` ms (weeks start on Monday; the epoch was a Thursday).
-    Fixed { len: u64, offset: u64 },
+    Fixed {
+        len: u64,
+        offset: u64,
+    },
 }
 
 const DAY: u64 = 86_400_000;

@@ -66,7 +66,9 @@ impl Policy for RateLimit {
             }
         }
         match tightest {
-            Some((rule, remaining, s)) => figures(rule.limit, remaining, s.remaining_ms).into_iter().fold(Mutation::new(), |m, (k, v)| m.client_header(&k, &v)).into(),
+            Some((rule, remaining, s)) => {
+                figures(rule.limit, remaining, s.remaining_ms).into_iter().fold(Mutation::new(), |m, (k, v)| m.client_header(&k, &v)).into()
+            }
             None => Verdict::next(),
         }
     }

@@ -117,7 +117,13 @@ mod tests {
     }
 
     fn call(tool: &str) -> Known {
-        Known { method: "tools/call".into(), target: Some(tool.into()), client_addr: Some("192.0.2.1:9".into()), attributes: vec![("auth.sub".into(), "alice".into())], ..Known::default() }
+        Known {
+            method: "tools/call".into(),
+            target: Some(tool.into()),
+            client_addr: Some("192.0.2.1:9".into()),
+            attributes: vec![("auth.sub".into(), "alice".into())],
+            ..Known::default()
+        }
     }
 
     #[test]

@@ -45,7 +45,10 @@ mod tests {
     fn exactly_the_limit_is_admitted() {
         let s = slot(10_000, 60_000);
         let outcomes: Vec<Count> = (1..=4).map(|n| judge(n, 3, s)).collect();
-        assert_eq!(outcomes, [Count::Admitted { remaining: 2 }, Count::Admitted { remaining: 1 }, Count::Admitted { remaining: 0 }, Count::Refused { retry_after_ms: 50_000 }]);
+        assert_eq!(
+            outcomes,
+            [Count::Admitted { remaining: 2 }, Count::Admitted { remaining: 1 }, Count::Admitted { remaining: 0 }, Count::Refused { retry_after_ms: 50_000 }]
+        );
         assert_eq!(judge(-5, 3, s), Count::Admitted { remaining: 3 });
     }
 }

@@ -35,10 +35,10 @@ impl Renames {
             if x.name.is_none() && x.description.is_none() {
                 return Err(format!("rename[{i}] ('{}') changes nothing: give `as` or `description`", x.tool));
             }
-            if let Some(alias) = &x.name {
-                if r.by_alias.insert(alias.clone(), x.tool.clone()).is_some() {
-                    return Err(format!("rename[{i}]: two tools are renamed to '{alias}'"));
-                }
+            if let Some(alias) = &x.name
+                && r.by_alias.insert(alias.clone(), x.tool.clone()).is_some()
+            {
+                return Err(format!("rename[{i}]: two tools are renamed to '{alias}'"));
             }
             let tool = x.tool.clone();
             if r.by_backend.insert(tool.clone(), x).is_some() {
@@ -91,10 +91,16 @@ mod tests {
 
     #[test]
     fn a_list_shows_new_names_and_descriptions_and_calls_map_back() {
-        let r = renames(json!([{ "tool": "get_weather", "as": "weather", "description": "Today's weather" }, { "tool": "search", "description": "Find documents" }])).unwrap();
+        let r = renames(
+            json!([{ "tool": "get_weather", "as": "weather", "description": "Today's weather" }, { "tool": "search", "description": "Find documents" }]),
+        )
+        .unwrap();
         let mut list = json!({ "tools": [{ "name": "get_weather", "description": "old" }, { "name": "search" }, { "name": "other", "description": "kept" }] });
         assert!(r.apply(&mut list));
-        assert_eq!(list, json!({ "tools": [{ "name": "weather", "description": "Today's weather" }, { "name": "search", "description": "Find documents" }, { "name": "other", "description": "kept" }] }));
+        assert_eq!(
+            list,
+            json!({ "tools": [{ "name": "weather", "description": "Today's weather" }, { "name": "search", "description": "Find documents" }, { "name": "other", "description": "kept" }] })
+        );
         assert_eq!(r.backend_name("weather"), Some("get_weather"));
         assert_eq!(r.backend_name("search"), None);
         assert!(r.is_renamed("get_weather") && !r.is_renamed("search"));

@@ -33,7 +33,10 @@ async fn a_denial_reaches_the_client_with_its_code_status_and_headers() {
 /// The same test, for the same policy written in Python (tests/guests-py/gatekeeper).
 #[tokio::test]
 async fn a_denial_by_a_python_policy_is_the_same_as_by_its_rust_twin() {
-    let binding = format!("      - policy: {}\n        config: {{ api_key: k1 }}\n        limits: {{ memory_mb: 64, timeout_ms: 5000 }}\n", support::python_guest("gatekeeper"));
+    let binding = format!(
+        "      - policy: {}\n        config: {{ api_key: k1 }}\n        limits: {{ memory_mb: 64, timeout_ms: 5000 }}\n",
+        support::python_guest("gatekeeper")
+    );
     a_denial_reaches_the_client(&binding).await;
 }
 
@@ -81,7 +84,9 @@ async fn with_env<F: std::future::Future<Output = Gateway>>(var: &str, value: &s
     #[allow(unsafe_code)]
     // SAFETY: the lock above keeps this test binary's env writes one at a time, and nothing
     // else in it reads the variable; the child process inherits it.
-    unsafe { std::env::set_var(var, value) };
+    unsafe {
+        std::env::set_var(var, value)
+    };
     start().await
 }
 
@@ -89,7 +94,11 @@ async fn with_env<F: std::future::Future<Output = Gateway>>(var: &str, value: &s
 async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_response_phase() {
     let up = Upstream::start().await;
     // The marker runs first, so the answer of the cache after it passes back through it.
-    let chain = format!("{}{}", gatekeeper("{ mark_answers: true, client_header: 'x-gate: one' }"), gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }"));
+    let chain = format!(
+        "{}{}",
+        gatekeeper("{ mark_answers: true, client_header: 'x-gate: one' }"),
+        gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }")
+    );
     let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &chain))).await;
     let mut c = gw.client("s");
     c.initialize().await;
@@ -146,7 +155,12 @@ async fn one_decision_hides_a_tool_from_the_list_and_refuses_its_call() {
 #[tokio::test]
 async fn policies_that_loop_hoard_memory_or_panic_fail_closed_while_other_requests_flow() {
     let up = Upstream::start().await;
-    let bad = |mode: &str, extra: &str| format!("      - policy: {}\n        config: {{ mode: {mode}, on_tool: boom }}\n        limits: {{ timeout_ms: 50, memory_mb: 8 }}\n{extra}", guest("misbehave"));
+    let bad = |mode: &str, extra: &str| {
+        format!(
+            "      - policy: {}\n        config: {{ mode: {mode}, on_tool: boom }}\n        limits: {{ timeout_ms: 50, memory_mb: 8 }}\n{extra}",
+            guest("misbehave")
+        )
+    };
     let yaml = format!(
         "servers:\n{}{}{}{}",
         server("loop", &up, &bad("loop", "")),
@@ -166,7 +180,11 @@ async fn policies_that_loop_hoard_memory_or_panic_fail_closed_while_other_reques
                 let boom = c.call_tool("boom", json!({})).await;
                 assert!(started.elapsed() < Duration::from_secs(2), "{name}: contained quickly");
                 let echo = c.call_tool("echo", json!({})).await;
-                outcomes.push((boom.error_code(), boom.body["error"]["message"].as_str().unwrap_or_default().to_owned(), echo.result()["content"][0]["text"].clone()));
+                outcomes.push((
+                    boom.error_code(),
+                    boom.body["error"]["message"].as_str().unwrap_or_default().to_owned(),
+                    echo.result()["content"][0]["text"].clone(),
+                ));
             }
             (name, outcomes)
         }));

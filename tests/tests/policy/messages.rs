@@ -53,7 +53,8 @@ async fn redacted_and_refused(client: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_that_loops_in_the_message_phase_drops_those_messages_and_nothing_else() {
     let backend = Backend::rmcp().start().await;
-    let chain = json!([{ "policy": guest("misbehave"), "config": { "mode": "loop", "on_tool": "progress", "in_messages": true }, "limits": { "timeout_ms": 50 } }]);
+    let chain =
+        json!([{ "policy": guest("misbehave"), "config": { "mode": "loop", "on_tool": "progress", "in_messages": true }, "limits": { "timeout_ms": 50 } }]);
     let gw = Gateway::new().server("s", backend.url()).policies("s", chain).start().await;
     let client = Client::connect(&gw.mcp_url("s")).await;
 

@@ -35,7 +35,9 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
     assert!(!again.status.success(), "an existing crate is never overwritten");
 
     let up = Upstream::start().await;
-    let bind = |config: &str| format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n      - policy: {}\n        config: {config}\n", up.url, wasm.display());
+    let bind = |config: &str| {
+        format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n      - policy: {}\n        config: {config}\n", up.url, wasm.display())
+    };
     let (code, out) = validate(&bind("{ blocked: [\"\"] }"));
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("line 7") && out.contains("blocked: tool names must not be empty"), "{out}");

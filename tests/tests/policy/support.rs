@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -92,7 +92,8 @@ fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
     let result = match method.as_str() {
         "initialize" => json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": {} }, "serverInfo": { "name": "upstream", "version": "1" } }),
         "tools/list" => {
-            let tools: Vec<Value> = ["echo", "secret-tool", "cached-tool", "boom", "chatty"].iter().map(|n| json!({ "name": n, "inputSchema": { "type": "object" } })).collect();
+            let tools: Vec<Value> =
+                ["echo", "secret-tool", "cached-tool", "boom", "chatty"].iter().map(|n| json!({ "name": n, "inputSchema": { "type": "object" } })).collect();
             json!({ "tools": tools })
         }
         "tools/call" if msg["params"]["name"] == "chatty" => {
@@ -117,17 +118,9 @@ fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
 
 // === gateway ===
 
-/// The `tollgate` binary, built once per test run.
+/// The `tollgate` binary the suite runs: the one built before the tests (no nested build).
 pub fn binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "tollgate", "--bin", "tollgate"]).status().expect("cargo runs");
-        assert!(status.success(), "building tollgate failed");
-        // target/debug/deps/policy-<hash> -> target/debug/tollgate
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().and_then(Path::parent).unwrap().join("tollgate")
-    })
-    .clone()
+    tollgate_tests::process::binary("tollgate")
 }
 
 /// A running gateway. Killed on drop.
@@ -146,7 +139,14 @@ impl Gateway {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let config = dir.0.join("tollgate.yaml");
         std::fs::write(&config, format!("listen: {addr}\n{servers_yaml}")).unwrap();
-        let child = Command::new(binary()).args(["serve", "-c"]).arg(&config).env("TOLLGATE_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+        let child = Command::new(binary())
+            .args(["serve", "-c"])
+            .arg(&config)
+            .env("TOLLGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let gw = Gateway { child, addr, config, _dir: dir };
         // Loading compiles every policy: an interpreter-sized one takes a while on a busy machine.
         for _ in 0..2400 {
@@ -242,7 +242,8 @@ impl Client {
 
     /// `initialize` then `notifications/initialized`; the `initialize` answer.
     pub async fn initialize(&mut self) -> Answer {
-        let a = self.request("initialize", json!({ "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } })).await;
+        let a =
+            self.request("initialize", json!({ "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } })).await;
         if let Some(s) = a.headers.get("mcp-session-id") {
             self.session = Some(s.to_str().unwrap().to_owned());
             self.post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })).await;
@@ -277,7 +278,7 @@ impl Client {
             v
         } else {
             // An SSE answer: the last `data:` line carries the response.
-            text.lines().filter_map(|l| l.strip_prefix("data:")).filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok()).last().unwrap_or(Value::Null)
+            text.lines().filter_map(|l| l.strip_prefix("data:")).filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok()).next_back().unwrap_or(Value::Null)
         };
         Answer { status, headers, body }
     }

@@ -23,9 +23,12 @@ async fn credentials_give_the_backend_a_secret_or_a_client_credentials_token_and
     from_env["secrets"] = json!({ "backend_token": { "env": "BACKEND_TOKEN" } });
     let mut from_file = policy("credentials", json!({ "header": "x-api-key", "secret": "api_key" }));
     from_file["secrets"] = json!({ "api_key": { "file": key_file } });
-    let mut oauth = policy("credentials", json!({
-        "client_credentials": { "token_url": idp.token_url(), "client_id": "tollgate", "client_secret": "cc_secret", "scope": "backend.read" }
-    }));
+    let mut oauth = policy(
+        "credentials",
+        json!({
+            "client_credentials": { "token_url": idp.token_url(), "client_id": "tollgate", "client_secret": "cc_secret", "scope": "backend.read" }
+        }),
+    );
     oauth["secrets"] = json!({ "cc_secret": { "env": "CC_SECRET" } });
     oauth["allow_hosts"] = json!(["127.0.0.1"]);
     let servers = json!([

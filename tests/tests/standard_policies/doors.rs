@@ -61,7 +61,8 @@ async fn world() -> World {
     let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
     jwt["allow_hosts"] = json!(["127.0.0.1"]);
     let data = tollgate_tests::gateway::write_temp("keep", "").parent().expect("a dir").join("data");
-    let stdio = json!({ "name": "local", "backend": { "stdio": { "command": tollgate_tests::process::binary("echo_stdio"), "warm": 0 } }, "policies": [jwt.clone()] });
+    let stdio =
+        json!({ "name": "local", "backend": { "stdio": { "command": tollgate_tests::process::binary("echo_stdio"), "warm": 0 } }, "policies": [jwt.clone()] });
     let config = json!({
         "listen": "127.0.0.1:0",
         "management": { "listen": "127.0.0.1:0", "admin_token_env": "TOLLGATE_ADMIN_TOKEN", "data_dir": data },
@@ -88,7 +89,9 @@ async fn every_spelling_of_a_guarded_path_meets_the_guard_or_nothing() {
     let sse = [("accept", "text/event-stream")];
     let spellings = ["/docs", "/%64ocs", "/d%6Fcs", "/%64%6f%63%73", "/Docs", "/./docs", "/docs/.", "//docs", "/x/../docs", "/docs%2f"];
     for base in spellings {
-        for (method, suffix, headers, body) in [("POST", "/mcp", &post[..], init.as_str()), ("GET", "/sse", &sse[..], ""), ("POST", "/message?sessionId=x", &post[..], init.as_str())] {
+        for (method, suffix, headers, body) in
+            [("POST", "/mcp", &post[..], init.as_str()), ("GET", "/sse", &sse[..], ""), ("POST", "/message?sessionId=x", &post[..], init.as_str())]
+        {
             let path = format!("{base}{suffix}");
             let (status, text) = by_hand(w.gw.addr, method, &path, headers, body).await;
             assert!(status == 401 || status == 404 || status == 400, "{method} {path}: {status} {text}");
@@ -215,13 +218,29 @@ async fn an_oversized_batch_is_refused_whole() {
     init["params"]["protocolVersion"] = json!("2025-03-26");
     let r = raw.post_json(&init).header("authorization", &alice).send().await;
     let sid = r.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).expect("a session").to_owned();
-    let calls: Vec<Value> = (10..15).map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call", "params": { "name": "echo", "arguments": { "text": "batched" } } })).collect();
-    let r = raw.post_json(&Value::Array(calls)).header("mcp-session-id", &sid).header("mcp-protocol-version", "2025-03-26").header("authorization", &alice).send().await;
+    let calls: Vec<Value> = (10..15)
+        .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call", "params": { "name": "echo", "arguments": { "text": "batched" } } }))
+        .collect();
+    let r = raw
+        .post_json(&Value::Array(calls))
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-03-26")
+        .header("authorization", &alice)
+        .send()
+        .await;
     assert_eq!((r.status, r.error_code()), (400, -32600), "{r:?}");
     assert!(r.error_message().contains("max_batch_entries"), "{r:?}");
     assert_eq!(w.backend.calls_of("echo"), 0, "no entry of it reached the backend");
-    let within: Vec<Value> = (20..24).map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call", "params": { "name": "echo", "arguments": { "text": "batched" } } })).collect();
-    let r = raw.post_json(&Value::Array(within)).header("mcp-session-id", &sid).header("mcp-protocol-version", "2025-03-26").header("authorization", &alice).send().await;
+    let within: Vec<Value> = (20..24)
+        .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "tools/call", "params": { "name": "echo", "arguments": { "text": "batched" } } }))
+        .collect();
+    let r = raw
+        .post_json(&Value::Array(within))
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-03-26")
+        .header("authorization", &alice)
+        .send()
+        .await;
     assert_eq!(r.status, 200, "a batch within the bound is served: {r:?}");
     assert_eq!(w.backend.calls_of("echo"), 4);
 }
@@ -236,14 +255,16 @@ async fn the_stateless_revision_own_errors() {
     // No _meta, or no version in it: -32602.
     let r = stateless(w.gw.mcp_url("s"), "tools/list", "2026-07-28", json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {} })).await;
     assert_eq!((r.status, r.error_code()), (400, -32602), "{r:?}");
-    let r = stateless(w.gw.mcp_url("s"), "tools/list", "2026-07-28", json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": {} } })).await;
+    let r =
+        stateless(w.gw.mcp_url("s"), "tools/list", "2026-07-28", json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": {} } })).await;
     assert_eq!((r.status, r.error_code()), (400, -32602), "{r:?}");
     // A method the revision removed: 404 and -32601.
     let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": { "_meta": meta, "protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": { "name": "x", "version": "1" } } });
     let r = stateless(w.gw.mcp_url("s"), "initialize", "2026-07-28", init).await;
     assert_eq!((r.status, r.error_code()), (404, -32601), "{r:?}");
     // An unknown version: -32022, listing what each server serves through the gateway.
-    let future = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": { "io.modelcontextprotocol/protocolVersion": "2099-01-01" } } });
+    let future =
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": { "_meta": { "io.modelcontextprotocol/protocolVersion": "2099-01-01" } } });
     let sessions = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
     let r = stateless(w.gw.mcp_url("s"), "tools/list", "2099-01-01", future.clone()).await;
     assert_eq!((r.status, r.error_code()), (400, -32022), "{r:?}");

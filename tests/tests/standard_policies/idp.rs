@@ -49,7 +49,8 @@ impl Key {
     pub fn ec(kid: &str) -> Key {
         let k = p256::SecretKey::random(&mut rand08::thread_rng());
         let point = k.public_key().to_encoded_point(false);
-        let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "x": B64.encode(point.x().expect("x")), "y": B64.encode(point.y().expect("y")) });
+        let jwk =
+            json!({ "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "x": B64.encode(point.x().expect("x")), "y": B64.encode(point.y().expect("y")) });
         let der = k.to_pkcs8_der().expect("pkcs8 der");
         Key { kid: kid.into(), alg: Algorithm::ES256, private: EncodingKey::from_ec_der(der.as_bytes()), jwk }
     }

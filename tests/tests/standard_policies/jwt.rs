@@ -80,7 +80,9 @@ async fn jwt_challenges_without_a_token_and_admits_rs256_and_es256_tokens_that_n
     let rs_token = rs.sign(&claims(&idp.issuer, &resource, "mcp"));
     let config = StreamableHttpClientTransportConfig::with_uri(resource.as_str()).auth_header(rs_token);
     let http = reqwest013::Client::builder().no_proxy().build().expect("http client");
-    let sdk = within(30, "initialize with a bearer token", ().serve(StreamableHttpClientTransport::with_client(http, config))).await.expect("an RS256 token is accepted");
+    let sdk = within(30, "initialize with a bearer token", ().serve(StreamableHttpClientTransport::with_client(http, config)))
+        .await
+        .expect("an RS256 token is accepted");
     let tools = within(20, "tools/list", sdk.peer().list_all_tools()).await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "echo"), "{tools:?}");
     let args = json!({ "text": "signed with RS256" }).as_object().cloned().expect("an object");

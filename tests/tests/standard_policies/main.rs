@@ -8,12 +8,12 @@
 mod idp;
 mod support;
 
-mod jwt;
 mod cache;
 mod client_headers;
 mod credentials;
 mod doors;
 mod ip_filter;
+mod jwt;
 mod quota;
 mod rate_limit;
 mod session_binding;

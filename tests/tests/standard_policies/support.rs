@@ -53,8 +53,8 @@ impl Gw {
         let file = write_temp("tollgate.yaml", &text);
         // Loading the standard policies compiles them: generous on a busy machine.
         let Launched { child, addr, log } = launch(&file, env, "http", Duration::from_secs(60)).await;
-        let gw = Gw { addr, log, _child: child, config: file };
-        gw
+
+        Gw { addr, log, _child: child, config: file }
     }
 
     /// `http://127.0.0.1:PORT` (or `http://[::1]:PORT`).
@@ -118,7 +118,12 @@ impl Caller {
 
     /// `initialize`, and `notifications/initialized` when it succeeds; the `initialize` answer.
     pub async fn initialize(&mut self) -> RawResponse {
-        let r = self.request("initialize", json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "standard-policies", "version": "1" } })).await;
+        let r = self
+            .request(
+                "initialize",
+                json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "standard-policies", "version": "1" } }),
+            )
+            .await;
         if r.status == 200
             && let Some(id) = r.headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
         {
@@ -279,4 +284,3 @@ pub async fn clear_of_window_edge(window_s: u64, margin_s: u64) {
         tokio::time::sleep(Duration::from_secs(window_s - into + 1)).await;
     }
 }
-

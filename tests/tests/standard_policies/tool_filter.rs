@@ -36,10 +36,13 @@ async fn tool_filter_hides_denied_tools_from_the_list_and_refuses_their_calls() 
 #[tokio::test]
 async fn tool_filter_with_a_rename_still_hides_denied_tools() {
     let backend = Backend::rmcp().named("filtered").start().await;
-    let filter = policy("tool-filter", json!({
-        "deny": ["whoami", "sl*"],
-        "rename": [{ "tool": "echo", "as": "say", "description": "Says its text back" }],
-    }));
+    let filter = policy(
+        "tool-filter",
+        json!({
+            "deny": ["whoami", "sl*"],
+            "rename": [{ "tool": "echo", "as": "say", "description": "Says its text back" }],
+        }),
+    );
     let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([filter]))] }), &[]).await;
 
     let sdk = Client::connect(&gw.mcp_url("s")).await;

@@ -58,7 +58,8 @@ async fn metrics_count_outcomes_policy_verdicts_and_sessions_with_bounded_labels
     assert_eq!(sample(&text, "tollgate_requests_total", &[("tool", "_other"), ("outcome", "forbidden")]), Some(1.0), "{text}");
     assert!(!text.contains("no-such-tool-zq81") && !text.contains("broken"), "unlisted tool names never become labels:\n{text}");
     assert_eq!(sample(&text, "tollgate_denials_total", &[("server", "tools"), ("reason", "forbidden")]), Some(1.0), "{text}");
-    let verdict = |policy: &str, verdict: &str| sample(&text, "tollgate_policy_verdicts_total", &[("policy", policy), ("phase", "request"), ("verdict", verdict)]);
+    let verdict =
+        |policy: &str, verdict: &str| sample(&text, "tollgate_policy_verdicts_total", &[("policy", policy), ("phase", "request"), ("verdict", verdict)]);
     assert!(verdict("credentials", "continue").is_some_and(|n| n >= 3.0), "{text}");
     assert_eq!(verdict("tool-filter", "hidden"), Some(1.0), "{text}");
     assert!(sample(&text, "tollgate_policy_duration_seconds_count", &[("policy", "tool-filter")]).is_some_and(|n| n >= 1.0), "{text}");

@@ -61,7 +61,8 @@ async fn a_stateless_client_is_observed_like_a_session() {
     assert_eq!(listed.message()["result"]["tools"][0]["name"], "echo", "{listed:?}");
 
     let traceparent = format!("00-{TRACE_ID}-b7ad6b7169203331-01");
-    let called = stateless(&url, "tools/call", json!({ "name": "echo", "arguments": { "text": "hi" }, "_meta": { "traceparent": traceparent } }), Some(&token)).await;
+    let called =
+        stateless(&url, "tools/call", json!({ "name": "echo", "arguments": { "text": "hi" }, "_meta": { "traceparent": traceparent } }), Some(&token)).await;
     assert_eq!(called.status, 200, "{called:?}");
     let seen = backend.seen("tools/call").pop().expect("the call reached the backend");
     let header = seen.headers.get("traceparent").and_then(|v| v.to_str().ok()).expect("the backend gets a traceparent");
@@ -77,7 +78,13 @@ async fn a_stateless_client_is_observed_like_a_session() {
     assert_eq!(sample(&text, "tollgate_requests_total", &ok_echo), Some(1.0), "a streamed list taught the tool's name:\n{text}");
     assert_eq!(sample(&text, "tollgate_requests_total", &[("server", "tools"), ("outcome", "unauthorized")]), Some(1.0), "{text}");
     assert_eq!(sample(&text, "tollgate_denials_total", &[("server", "tools"), ("reason", "unauthorized")]), Some(1.0), "{text}");
-    assert!(!text.lines().any(|l| l.starts_with("tollgate_requests_total") && l.contains("outcome=\"backend_failed\"")), "a refusal is no backend failure:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("tollgate_requests_total") && l.contains("outcome=\"backend_failed\"")),
+        "a refusal is no backend failure:\n{text}"
+    );
 
-    eventually(20, "the client span of the stateless call reaches the collector", || collector.spans().iter().any(|s| s.kind == KIND_CLIENT && s.trace_id == TRACE_ID)).await;
+    eventually(20, "the client span of the stateless call reaches the collector", || {
+        collector.spans().iter().any(|s| s.kind == KIND_CLIENT && s.trace_id == TRACE_ID)
+    })
+    .await;
 }

@@ -121,7 +121,7 @@ async fn traced_call(grpc: bool) {
     assert!(!everything.contains(&token), "the client's token leaked");
 }
 
-fn one<'a>(spans: &'a [Span], pick: impl Fn(&Span) -> bool) -> &'a Span {
+fn one(spans: &[Span], pick: impl Fn(&Span) -> bool) -> &Span {
     let found: Vec<&Span> = spans.iter().filter(|s| pick(s)).collect();
     assert_eq!(found.len(), 1, "exactly one such span among {spans:#?}");
     found[0]

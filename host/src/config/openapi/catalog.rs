@@ -32,7 +32,12 @@ pub struct Tool {
 
 /// Builds the tools chosen by `operations`, renamed by `overrides`. Header parameters named in
 /// `fixed` are left out: the gateway sends the configured value, and a model must not replace it.
-pub fn build(doc: &Document, operations: &Operations, overrides: &std::collections::BTreeMap<String, ToolOverride>, fixed: &HashSet<String>) -> Result<Vec<Tool>, Vec<Problem>> {
+pub fn build(
+    doc: &Document,
+    operations: &Operations,
+    overrides: &std::collections::BTreeMap<String, ToolOverride>,
+    fixed: &HashSet<String>,
+) -> Result<Vec<Tool>, Vec<Problem>> {
     let raw = doc.operations().map_err(|e| vec![Problem { place: Place::Spec, message: e.to_string() }])?;
     let keys: Vec<String> = raw.iter().map(key).collect();
     let mut problems = Vec::new();
@@ -59,7 +64,9 @@ pub fn build(doc: &Document, operations: &Operations, overrides: &std::collectio
     for k in overrides.keys() {
         match keys.iter().position(|x| x == k) {
             None => problems.push(Problem { place: Place::Tool(k.clone()), message: format!("unknown operation '{k}'{}", suggest(k, &keys)) }),
-            Some(n) if !chosen.contains(&n) => problems.push(Problem { place: Place::Tool(k.clone()), message: format!("operation '{k}' is not among the chosen `operations`") }),
+            Some(n) if !chosen.contains(&n) => {
+                problems.push(Problem { place: Place::Tool(k.clone()), message: format!("operation '{k}' is not among the chosen `operations`") })
+            }
             Some(_) => {}
         }
     }
@@ -71,7 +78,10 @@ pub fn build(doc: &Document, operations: &Operations, overrides: &std::collectio
             Ok(t) => {
                 if let Some(other) = names.insert(t.name.clone(), keys[n].clone()) {
                     let place = if o.and_then(|o| o.name.as_ref()).is_some() { Place::Tool(keys[n].clone()) } else { Place::Spec };
-                    problems.push(Problem { place, message: format!("two tools are named '{}': operations '{other}' and '{}'; rename one under `tools`", t.name, keys[n]) });
+                    problems.push(Problem {
+                        place,
+                        message: format!("two tools are named '{}': operations '{other}' and '{}'; rename one under `tools`", t.name, keys[n]),
+                    });
                 }
                 tools.push(t);
             }
@@ -193,7 +203,9 @@ fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverri
         Some(rb) => {
             let rb = doc.resolve(rb)?;
             let content = rb.get("content").and_then(Value::as_object).cloned().unwrap_or_default();
-            let pick = content.iter().find(|(t, _)| is_json(t))
+            let pick = content
+                .iter()
+                .find(|(t, _)| is_json(t))
                 .map(|(t, m)| (t, m, BodyKind::Json))
                 .or_else(|| content.iter().find(|(t, _)| t.starts_with("application/x-www-form-urlencoded")).map(|(t, m)| (t, m, BodyKind::Form)))
                 .or_else(|| content.iter().next().map(|(t, m)| (t, m, BodyKind::Text)));
@@ -209,7 +221,8 @@ fn tool(doc: &Document, raw: &RawOperation<'_>, key: &str, o: Option<&ToolOverri
                 let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
                 props.insert("body".into(), schema);
                 Ok(Body { media_type: media_type.clone(), kind, required })
-            }).transpose()?
+            })
+            .transpose()?
         }
     };
     if body.as_ref().is_some_and(|b| b.required) {

@@ -44,14 +44,21 @@ pub fn result(a: &Answer<'_>, structured: bool) -> Value {
         let text = serde_json::to_string(&v).expect("a JSON value always serializes");
         return match v {
             Value::Object(_) => json!({ "content": [{ "type": "text", "text": text }], "structuredContent": v }),
-            _ if structured => error(format!("The API answered with JSON that is not an object, though its description promises one: {}", excerpt(a.body, ERROR_EXCERPT))),
+            _ if structured => {
+                error(format!("The API answered with JSON that is not an object, though its description promises one: {}", excerpt(a.body, ERROR_EXCERPT)))
+            }
             _ => json!({ "content": [{ "type": "text", "text": text }] }),
         };
     }
     if structured {
-        return error(format!("The API answered {} instead of the JSON object its description promises: {}", if ct.is_empty() { "without a content type" } else { ct }, excerpt(a.body, ERROR_EXCERPT)));
+        return error(format!(
+            "The API answered {} instead of the JSON object its description promises: {}",
+            if ct.is_empty() { "without a content type" } else { ct },
+            excerpt(a.body, ERROR_EXCERPT)
+        ));
     }
-    let textual = ct.is_empty() || ct.starts_with("text/") || ct.contains("xml") || ct.contains("json") || ct.contains("yaml") || ct.contains("x-www-form-urlencoded");
+    let textual =
+        ct.is_empty() || ct.starts_with("text/") || ct.contains("xml") || ct.contains("json") || ct.contains("yaml") || ct.contains("x-www-form-urlencoded");
     let text = match std::str::from_utf8(a.body) {
         Ok(s) if textual => s.to_owned(),
         _ => format!("The API answered {} bytes of {}, which cannot be shown as text", a.body.len(), if ct.is_empty() { "binary content" } else { ct }),

@@ -18,8 +18,8 @@ use super::spec::{Document, Version};
 const INLINE_BUDGET: usize = 20_000;
 
 /// Keywords whose value is one subschema.
-const ONE: [&str; 11] = ["items", "not", "additionalProperties", "if", "then", "else", "contains", "propertyNames",
-    "unevaluatedProperties", "unevaluatedItems", "additionalItems"];
+const ONE: [&str; 11] =
+    ["items", "not", "additionalProperties", "if", "then", "else", "contains", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "additionalItems"];
 /// Keywords whose value is a list of subschemas.
 const LIST: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
 /// Keywords whose value maps names to subschemas.
@@ -106,7 +106,8 @@ impl<'a> Inliner<'a> {
         if let Some(name) = self.names.get(r) {
             return Ok(json!({ "$ref": format!("#/$defs/{name}") }));
         }
-        let base: String = r.rsplit('/').next().unwrap_or("def").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+        let base: String =
+            r.rsplit('/').next().unwrap_or("def").chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
         let mut name = base.clone();
         let mut n = 2;
         while self.names.values().any(|v| *v == name) {
@@ -124,7 +125,9 @@ impl<'a> Inliner<'a> {
 
     /// Puts the definitions used so far at the root of `schema`.
     pub fn finish(self, mut schema: Value) -> Value {
-        if !self.defs.is_empty() && let Value::Object(o) = &mut schema {
+        if !self.defs.is_empty()
+            && let Value::Object(o) = &mut schema
+        {
             o.insert("$defs".into(), Value::Object(self.defs.into_iter().collect()));
         }
         schema
@@ -167,7 +170,9 @@ fn from_30(src: &Map<String, Value>, out: &mut Map<String, Value>) {
                 return;
             }
         }
-        if let Some(Value::Array(e)) = out.get_mut("enum") && !e.contains(&Value::Null) {
+        if let Some(Value::Array(e)) = out.get_mut("enum")
+            && !e.contains(&Value::Null)
+        {
             e.push(Value::Null);
         }
     }

@@ -172,9 +172,7 @@ fn fetch(url: url::Url, timeout: Duration) -> Result<Vec<u8>, SpecError> {
             Ok(body.to_vec())
         })
     });
-    job.join()
-        .unwrap_or_else(|_| Err("the fetch failed".into()))
-        .map_err(|e| SpecError::Read(format!("cannot fetch {shown}: {e}")))
+    job.join().unwrap_or_else(|_| Err("the fetch failed".into())).map_err(|e| SpecError::Read(format!("cannot fetch {shown}: {e}")))
 }
 
 /// YAML allows keys that are not strings (`200:` for a response code); JSON Schema wants strings.

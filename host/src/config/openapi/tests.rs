@@ -125,7 +125,8 @@ fn recursive_schemas_go_to_defs_and_keep_their_enums() {
 
 #[test]
 fn openapi_30_nullable_and_exclusive_bounds_become_json_schema() {
-    let c = from_text(r#"
+    let c = from_text(
+        r#"
 openapi: 3.0.3
 info: { title: t, version: "1" }
 paths:
@@ -135,12 +136,15 @@ paths:
       parameters:
         - { name: n, in: query, schema: { type: integer, minimum: 0, exclusiveMinimum: true, nullable: true, example: 3 } }
       responses: { "204": { description: none } }
-"#);
+"#,
+    );
     assert_eq!(c.tools[0].listing["inputSchema"]["properties"]["n"], json!({ "type": ["integer", "null"], "exclusiveMinimum": 0, "examples": [3] }));
 }
 
 fn one_param(decl: &str) -> Catalog {
-    from_text(&format!("openapi: 3.1.0\ninfo: {{ title: t, version: '1' }}\npaths:\n  /f/{{p}}:\n    get:\n      operationId: f\n      parameters:\n        - {{ name: p, in: path, required: true, schema: {{ type: string }} }}\n        - {decl}\n      responses: {{ '204': {{ description: none }} }}\n"))
+    from_text(&format!(
+        "openapi: 3.1.0\ninfo: {{ title: t, version: '1' }}\npaths:\n  /f/{{p}}:\n    get:\n      operationId: f\n      parameters:\n        - {{ name: p, in: path, required: true, schema: {{ type: string }} }}\n        - {decl}\n      responses: {{ '204': {{ description: none }} }}\n"
+    ))
 }
 
 #[test]
@@ -283,4 +287,3 @@ fn a_300_operation_spec_loads_in_well_under_a_second() {
     // Release builds take about 85 ms here (parse 26 ms, tools 59 ms); unoptimized ones about 300 ms.
     assert!(took < Duration::from_millis(if cfg!(debug_assertions) { 1_000 } else { 300 }), "took {took:?}");
 }
-

@@ -3,8 +3,7 @@
 //! (and the product's tool list), every other message the message phase, and the exchange
 //! is told the answer as the client gets it.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -13,19 +12,19 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hyper::StatusCode;
 
+use crate::dispatch::WayBack;
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Kind, Message};
-use crate::policy::{Delivery, Relay, Trail};
 use crate::mcp::sse;
+use crate::policy::{Delivery, Relay};
 use crate::telemetry::Exchange;
 
 /// The request whose answer is on the stream, and what its way back needs.
 pub struct Pending {
     pub server: String,
     pub request: Message,
-    pub trail: Option<Trail>,
-    /// For `tools/list` through a product that offers only some tools: those.
-    pub tools: Option<Arc<HashSet<String>>>,
+    /// The answer's way back; taken when the answer comes.
+    pub back: Option<WayBack>,
     pub exchange: Exchange,
 }
 
@@ -40,7 +39,7 @@ struct State {
 }
 
 pub fn stream(status: StatusCode, body: BoxStream<'static, Result<Bytes, BackendError>>, pending: Pending) -> Response {
-    let relay = pending.trail.as_ref().and_then(Trail::relay);
+    let relay = pending.back.as_ref().and_then(WayBack::relay);
     let state = State { body, dec: sse::Decoder::default(), out: VecDeque::new(), done: false, answered: false, relay, pending };
     let s = futures::stream::unfold(state, |mut r| async move {
         loop {
@@ -93,11 +92,9 @@ impl State {
     async fn pass(&mut self, mut m: Message) -> Option<Message> {
         if m.kind == Kind::Response && m.id == self.pending.request.id {
             self.answered = true;
-            if let Some(t) = self.pending.trail.take() {
-                m = self.pending.exchange.scope(t.settle(m)).await.0;
+            if let Some(back) = self.pending.back.take() {
+                m = back.settle(m, Some(&self.pending.exchange)).await.0;
             }
-            let m = crate::product::only_tools(m, self.pending.tools.as_deref());
-            self.pending.exchange.answer(&m);
             return Some(m);
         }
         let Some(relay) = &self.relay else { return Some(m) };

@@ -7,8 +7,8 @@ use base64::Engine as _;
 use hyper::HeaderMap;
 
 use crate::mcp::error::{GatewayError, code};
-use crate::mcp::jsonrpc::{Kind, Message};
 use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION, SUPPORTED_VERSIONS};
+use crate::mcp::jsonrpc::{Kind, Message};
 use crate::transport::respond;
 
 /// Methods of the session revisions that 2026-07-28 removed: unknown methods to its clients.
@@ -55,7 +55,8 @@ pub fn check(h: &HeaderMap, msg: &Message, supported: &[&'static str]) -> Result
         return Err(GatewayError::MethodNotFound(format!("{method} is not part of protocol 2026-07-28")));
     }
     if msg.kind == Kind::Request {
-        let meta = msg.params().and_then(|p| p.get("_meta")).ok_or_else(|| GatewayError::InvalidParams("params._meta is required in protocol 2026-07-28".into()))?;
+        let meta =
+            msg.params().and_then(|p| p.get("_meta")).ok_or_else(|| GatewayError::InvalidParams("params._meta is required in protocol 2026-07-28".into()))?;
         if meta.get(META_VERSION).and_then(serde_json::Value::as_str).is_none() {
             return Err(GatewayError::InvalidParams(format!("params._meta must carry {META_VERSION}")));
         }
@@ -96,7 +97,9 @@ pub fn supported(stateless: bool) -> Vec<&'static str> {
 /// Renders a refusal the way this revision prescribes (header mismatch: -32020; unknown version: -32022).
 pub fn refuse(e: &GatewayError, msg: &Message) -> Response {
     let (code, data) = match e {
-        GatewayError::UnsupportedVersion { requested, supported } => (code::UNSUPPORTED_VERSION, Some(serde_json::json!({ "supported": supported, "requested": requested }))),
+        GatewayError::UnsupportedVersion { requested, supported } => {
+            (code::UNSUPPORTED_VERSION, Some(serde_json::json!({ "supported": supported, "requested": requested })))
+        }
         other => (other.wire(true).code, None),
     };
     let w = e.wire(msg.id.is_some());
