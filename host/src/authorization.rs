@@ -17,12 +17,12 @@ use crate::gateway::Gateway;
 
 /// `/.well-known/oauth-protected-resource/{name}/mcp`.
 pub async fn path_form(State(gw): State<Arc<Gateway>>, Path(name): Path<String>) -> Response {
-    answer(gw.endpoint(&name).ok().and_then(|e| of_server(&gw.config, &e.running_config())))
+    answer(gw.server(&name).ok().and_then(|e| of_server(&gw.config, &e.running_config())))
 }
 
 /// `/.well-known/oauth-protected-resource`: only when one server alone is protected.
 pub async fn root_form(State(gw): State<Arc<Gateway>>) -> Response {
-    let servers = gw.endpoints();
+    let servers = gw.server_map();
     let mut docs = servers.values().filter_map(|e| of_server(&gw.config, &e.running_config()));
     match (docs.next(), docs.next()) {
         (Some(doc), None) => answer(Some(doc)),

@@ -36,7 +36,7 @@ pub async fn servers(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             None => return crate::transport::respond::error(&GatewayError::SubscriptionKeyInvalid, None),
         }
     }
-    let servers = gw.endpoints();
+    let servers = gw.server_map();
     let mut names: Vec<&String> = servers.keys().collect();
     names.sort();
     let mut out = Vec::new();

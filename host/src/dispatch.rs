@@ -10,8 +10,8 @@ use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Kind, Message};
 use crate::policy::{Admission, Caller, Chain, ClientHeaders, HeaderEdits, Relay, Route, Trail};
 use crate::product::Access;
+use crate::server::Version;
 use crate::telemetry::Exchange;
-use crate::version::Server;
 
 /// A caller as admitted to a server: what policies see of it, and the product (with the
 /// subscription) it comes under when the server is sold in one.
@@ -32,7 +32,7 @@ impl Client {
     }
 
     /// The chain a message to `server` runs: its product's then the server's, or the server's alone.
-    pub fn chain(&self, server: &Server) -> Arc<Chain> {
+    pub fn chain(&self, server: &Version) -> Arc<Chain> {
         match &self.access {
             Some(a) => a.product.chain_for(server),
             None => server.chain(),
@@ -103,7 +103,7 @@ impl WayBack {
 
 /// The request phase of one client request or notification to `server`: the product's tool
 /// check, then the chain. A refusal is the error to answer with.
-pub async fn request_phase(client: &Client, server: &Server, route: Route, msg: &Message) -> Result<Outcome, GatewayError> {
+pub async fn request_phase(client: &Client, server: &Version, route: Route, msg: &Message) -> Result<Outcome, GatewayError> {
     let tools = client.tools(&server.name);
     crate::product::check_tool(tools.as_deref(), msg)?;
     let tools = tools.filter(|_| msg.method() == Some("tools/list"));

@@ -8,13 +8,13 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::mcp::error::GatewayError;
+use crate::server::Address;
+use crate::server::{Server, Version};
 use crate::session::{Registry, Session};
 use crate::telemetry::Telemetry;
-use crate::version::Address;
-use crate::version::{Endpoint, Server};
 
-/// The endpoints by server name.
-pub type Servers = HashMap<String, Arc<Endpoint>>;
+/// The servers by name.
+pub type Servers = HashMap<String, Arc<Server>>;
 
 pub struct Gateway {
     pub config: Config,
@@ -51,7 +51,7 @@ impl Gateway {
     pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
         let mut servers = HashMap::new();
         for s in &config.servers {
-            servers.insert(s.name.clone(), Arc::new(Endpoint::new(s, &config.limits)?));
+            servers.insert(s.name.clone(), Arc::new(Server::new(s, &config.limits)?));
         }
         let telemetry = Telemetry::new(&config).map_err(|e| GatewayError::BadRequest(format!("cannot open the access log: {e}")))?;
         let subscriptions = match config.management.as_ref().and_then(|m| m.data_dir.as_ref()) {
@@ -77,7 +77,7 @@ impl Gateway {
         }))
     }
 
-    pub fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, GatewayError> {
+    pub fn server(&self, name: &str) -> Result<Arc<Server>, GatewayError> {
         self.servers.load().get(name).cloned().ok_or_else(|| GatewayError::UnknownServer(name.to_owned()))
     }
 
@@ -85,7 +85,7 @@ impl Gateway {
     /// version's, and only while its version serves.
     pub fn session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
         let session = self.find_session(to, sid)?;
-        self.endpoint(&to.name)?.check_serving(&session.server)?;
+        self.server(&to.name)?.check_serving(&session.server)?;
         Ok(session)
     }
 
@@ -99,12 +99,12 @@ impl Gateway {
     }
 
     /// Every endpoint now, by name.
-    pub fn endpoints(&self) -> Arc<Servers> {
+    pub fn server_map(&self) -> Arc<Servers> {
         self.servers.load_full()
     }
 
     /// Every server and version now, retired ones included.
-    pub fn all_servers(&self) -> Vec<Arc<Server>> {
+    pub fn all_versions(&self) -> Vec<Arc<Version>> {
         self.servers.load().values().flat_map(|e| e.all().iter().cloned()).collect()
     }
 
@@ -112,8 +112,8 @@ impl Gateway {
     /// began with. A chain set through the management API stays: the file's does not undo it.
     /// Nor does the file speak for a server the API created or replaced, or one it no longer has.
     pub fn install(&self, loaded: &crate::policy::Loaded) {
-        let from_file = |e: &&Arc<Endpoint>| !e.from_api && loaded.servers.contains(&e.name);
-        for server in self.endpoints().values().filter(from_file).flat_map(|e| e.all().iter()) {
+        let from_file = |e: &&Arc<Server>| !e.from_api && loaded.servers.contains(&e.name);
+        for server in self.server_map().values().filter(from_file).flat_map(|e| e.all().iter()) {
             let chain = loaded.chains.get(&server.key()).cloned().unwrap_or_default();
             let before = server.policies.rcu(|current| if current.from_api { current.clone() } else { chain.clone() });
             if before.from_api && before.declared != chain.declared {
@@ -138,7 +138,7 @@ impl Gateway {
     /// when the server goes) end: their next request is told the session is gone, and the
     /// client starts a new one where the server is now. A version that stays keeps its
     /// sessions, on the backend they began with. The caller serializes changes.
-    pub async fn set_endpoint(&self, name: &str, endpoint: Option<Arc<Endpoint>>) {
+    pub async fn set_server(&self, name: &str, endpoint: Option<Arc<Server>>) {
         let mut next = Servers::clone(&self.servers.load());
         let old = match &endpoint {
             Some(e) => next.insert(name.to_owned(), e.clone()),
@@ -146,8 +146,8 @@ impl Gateway {
         };
         self.servers.store(Arc::new(next));
         let Some(old) = old else { return };
-        let kept = |s: &Arc<Server>| endpoint.as_ref().is_some_and(|e| e.all().iter().any(|n| n.version == s.version));
-        let gone: Vec<&Arc<Server>> = old.all().iter().filter(|s| !kept(s)).collect();
+        let kept = |s: &Arc<Version>| endpoint.as_ref().is_some_and(|e| e.all().iter().any(|n| n.version == s.version));
+        let gone: Vec<&Arc<Version>> = old.all().iter().filter(|s| !kept(s)).collect();
         for s in self.sessions.all() {
             if gone.iter().any(|g| Arc::ptr_eq(g, &s.server)) {
                 self.sessions.remove(&s.id).await;

@@ -254,7 +254,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
         shutdown_signal().await;
         signal.cancel();
     });
-    tollgate::server::serve(gw, listener, stop.cancelled_owned()).await?;
+    tollgate::listener::serve(gw, listener, stop.cancelled_owned()).await?;
     if let Some(m) = management {
         match m.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "management API ended with an error"),

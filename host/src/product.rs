@@ -10,7 +10,7 @@ use crate::config::ProductConfig;
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::Message;
 use crate::policy::{Attributes, Chain};
-use crate::version::Server;
+use crate::server::Version;
 
 /// The attributes the policy chain sees (rate-limit and quota keys name them).
 pub const ATTR_SUBSCRIPTION: &str = "subscription";
@@ -49,7 +49,7 @@ impl Product {
     }
 
     /// The chain a request through this product to `server` runs: the product's, then the server's.
-    pub fn chain_for(&self, server: &Server) -> Arc<Chain> {
+    pub fn chain_for(&self, server: &Version) -> Arc<Chain> {
         let own = self.chain.load_full();
         let theirs = server.chain();
         if own.is_empty() {

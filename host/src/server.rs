@@ -1,165 +1,282 @@
-//! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
+//! A server as it runs: its versions (one, unnamed, for a server without versions), each with
+//! its backend and chain ([`Version`]), and which version a request reaches.
+//!
+//! `/{name}/mcp` reaches the default version, or the preview for its share of new sessions and
+//! for its chosen subscriptions; `/{name}/{version}/mcp` reaches one version directly. A session
+//! stays on the version it started with: it holds that [`Version`], and the routing, swapped
+//! whole when the management API changes it, only decides where new sessions go.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::get;
-use hyper::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use arc_swap::ArcSwap;
+use serde::Deserialize;
 
-use crate::authorization;
-use crate::gateway::Gateway;
+use crate::backend::Backend;
+use crate::config::{Limits, Routing, ServerConfig};
 use crate::mcp::error::GatewayError;
-use crate::mcp::headers;
-use crate::transport::{legacy, respond, streamable};
 
-pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/.well-known/oauth-protected-resource", get(authorization::root_form))
-        .route("/.well-known/oauth-protected-resource/{name}/mcp", get(authorization::path_form))
-        .route("/v0/servers", get(crate::discovery::servers))
-        .merge(mcp_routes(gw.clone()))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(gw.clone(), guard))
-        .with_state(gw)
+/// The server, and maybe the version, a request's path names.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Address {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
-/// The MCP endpoints, of a server or of one of its versions. Each handler's first step is the
-/// one admission ([`crate::transport::admission`]), on the decoded path.
-fn mcp_routes(_gw: Arc<Gateway>) -> Router<Arc<Gateway>> {
-    Router::new()
-        .route("/{name}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
-        .route("/{name}/sse", get(legacy::connect))
-        .route("/{name}/message", axum::routing::post(legacy::message))
-        .route("/{name}/{version}/mcp", get(streamable::get).post(streamable::post).delete(streamable::delete))
-        .route("/{name}/{version}/sse", get(legacy::connect))
-        .route("/{name}/{version}/message", axum::routing::post(legacy::message))
+/// What serves a session: a plain server, or one version of a versioned one.
+pub struct Version {
+    pub name: String,
+    /// Which version of the server this is, when it has versions.
+    pub version: Option<String>,
+    /// In the shape of a plain server, for a version too.
+    pub config: ServerConfig,
+    pub backend: Backend,
+    /// How long a request may wait for its answer.
+    pub timeout: Duration,
+    /// The policy chain, swapped whole on reload.
+    pub policies: arc_swap::ArcSwap<crate::policy::Chain>,
 }
 
-/// Runs before any route: refuse while draining, and refuse foreign origins and host names.
-async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
-    if gw.draining.load(Ordering::Acquire) {
-        return respond::error(&GatewayError::Overloaded("the gateway is shutting down"), None);
+impl Version {
+    /// Builds a plain server, or one version (`served` says which), from a validated config.
+    pub fn new(served: crate::config::Served, limits: &crate::config::Limits) -> Result<Version, GatewayError> {
+        let s = served.config;
+        let timeout = s.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        let backend = Backend::new(&s, limits)?;
+        Ok(Version { name: s.name.clone(), version: served.version, config: s, backend, timeout, policies: Default::default() })
     }
-    if let Err(e) = headers::check_origin_and_host(req.headers(), &gw.config.security.allowed_origins, &gw.config.security.allowed_hosts) {
-        return respond::error(&e, None);
+
+    /// The chain this server (or version) runs now.
+    pub fn chain(&self) -> Arc<crate::policy::Chain> {
+        self.policies.load_full()
     }
-    next.run(req).await
+
+    /// `docs`, or `docs@v2` for a version: what policy chains are kept under.
+    pub fn key(&self) -> String {
+        crate::config::version_key(&self.name, self.version.as_deref())
+    }
 }
 
-async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    let (status, body) = readiness(&gw).await;
-    Response::builder().status(status).body(body.into()).expect("static response parts")
+/// What `/{name}/…` reaches: a server's versions (one, unnamed, for a server without versions)
+/// and the routing between them.
+pub struct Server {
+    pub name: String,
+    /// The server as the file (or the management API) declared it.
+    pub config: ServerConfig,
+    /// Whether the management API created or last replaced it: the file then no longer
+    /// speaks for it, and a reload of the file leaves it alone.
+    pub from_api: bool,
+    /// In the file's order.
+    servers: Vec<Arc<Version>>,
+    /// `None` for a server without versions.
+    routing: Option<ArcSwap<Live>>,
 }
 
-/// Whether the gateway can serve. The config and every policy loaded before the listener
-/// opened, so what is left to know is whether every backend answers.
-pub async fn readiness(gw: &Gateway) -> (StatusCode, String) {
-    let mut down = Vec::new();
-    // A retired version serves no one: its backend may well be gone.
-    for s in gw.endpoints().values().flat_map(|e| e.serving()) {
-        if let Err(e) = s.backend.probe().await {
-            down.push(format!("{}: {e}", s.key()));
+/// The routing in force, and how many new sessions it has placed (which spreads the preview's
+/// share evenly, so that a share of 10 is exactly one new session in ten).
+struct Live {
+    routing: Routing,
+    placed: AtomicU64,
+}
+
+impl Live {
+    fn new(routing: Routing) -> Arc<Live> {
+        Arc::new(Live { routing, placed: AtomicU64::new(0) })
+    }
+
+    /// Whether the next new session through the server's path goes to the preview.
+    fn to_preview(&self, subscription: Option<&str>) -> bool {
+        let Some(p) = &self.routing.preview else { return false };
+        if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) {
+            return true;
         }
+        let n = self.placed.fetch_add(1, Ordering::Relaxed);
+        let share = u64::from(p.share.min(100));
+        (n + 1) * share / 100 > n * share / 100
     }
-    if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) }
 }
 
-async fn not_found(req: Request) -> Response {
-    let path = req.uri().path();
-    let e = match path.trim_start_matches('/').split('/').collect::<Vec<_>>()[..] {
-        [name, "mcp" | "sse" | "message"] => GatewayError::UnknownServer(name.to_owned()),
-        _ => GatewayError::MethodNotFound(format!("no route for {path}; MCP servers are at /{{name}}/mcp and /{{name}}/sse")),
-    };
-    let mut r = respond::error(&e, None);
-    *r.status_mut() = StatusCode::NOT_FOUND;
-    r
-}
+impl Server {
+    /// Builds every version of a validated server.
+    pub fn new(config: &ServerConfig, limits: &Limits) -> Result<Server, GatewayError> {
+        Server::rebuild(config, limits, None)
+    }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish within the grace period.
-pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-    let app = router(gw.clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(gw.config.limits.max_header_bytes.max(8192))
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let tls = match &gw.config.tls {
-        Some(t) => Some(crate::config::tls::acceptor(t).map_err(std::io::Error::other)?),
-        None => None,
-    };
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer): (_, SocketAddr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
+    /// Builds a server that replaces `old`: a version whose config is unchanged but for its
+    /// policies is kept as it runs (its backend, its processes, its live sessions), so a
+    /// change to one version disturbs no other. Chains are the caller's to load and store.
+    pub fn rebuild(config: &ServerConfig, limits: &Limits, old: Option<&Server>) -> Result<Server, GatewayError> {
+        let servers = config
+            .served()
+            .into_iter()
+            .map(|s| match old.and_then(|o| o.servers.iter().find(|k| k.version == s.version && without_chains(&k.config) == without_chains(&s.config))) {
+                Some(kept) => Ok(kept.clone()),
+                None => Version::new(s, limits).map(Arc::new),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let routing = Routing::of(config).map(|r| ArcSwap::new(Live::new(r)));
+        Ok(Server { name: config.name.clone(), config: config.clone(), from_api: false, servers, routing })
+    }
+
+    /// Whether `s` is this server as declared, chains aside (those are swapped on their own).
+    pub fn declares(&self, s: &ServerConfig) -> bool {
+        without_chains(&self.config) == without_chains(s)
+    }
+
+    /// The server as it runs now: the declared one, with the routing and the chains in force
+    /// (the management API may have changed both).
+    pub fn running_config(&self) -> ServerConfig {
+        let mut c = self.current_config();
+        for server in &self.servers {
+            let declared = server.policies.load().declared.clone();
+            match &server.version {
+                None => c.policies = declared,
+                Some(v) => {
+                    if let Some(vc) = c.versions.iter_mut().find(|vc| &vc.name == v) {
+                        vc.policies = declared;
+                    }
                 }
-            },
-            _ = &mut shutdown => break,
+            }
+        }
+        c
+    }
+
+    /// Every version, retired ones included, in the file's order.
+    pub fn all(&self) -> &[Arc<Version>] {
+        &self.servers
+    }
+
+    pub fn has_versions(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    pub fn version(&self, name: &str) -> Option<&Arc<Version>> {
+        self.servers.iter().find(|s| s.version.as_deref() == Some(name))
+    }
+
+    /// The routing in force; `None` for a server without versions.
+    pub fn routing(&self) -> Option<Routing> {
+        self.routing.as_ref().map(|r| r.load().routing.clone())
+    }
+
+    /// Puts a routing in force at once. New sessions follow it; live ones stay where they are.
+    /// The caller has checked it ([`crate::config::check_routing`]).
+    pub fn set_routing(&self, routing: Routing) {
+        if let Some(r) = &self.routing {
+            r.store(Live::new(routing));
+        }
+    }
+
+    /// The server as declared, with the routing in force.
+    pub fn current_config(&self) -> ServerConfig {
+        let mut c = self.config.clone();
+        if let Some(r) = self.routing() {
+            r.write_into(&mut c);
+        }
+        c
+    }
+
+    /// Versions that serve now (all of a server without versions).
+    pub fn serving(&self) -> Vec<Arc<Version>> {
+        let retired = self.routing().map(|r| r.retired).unwrap_or_default();
+        self.servers.iter().filter(|s| s.version.as_ref().is_none_or(|v| !retired.contains(v))).cloned().collect()
+    }
+
+    /// The version a new session (or a request with no session) reaches: the one the path
+    /// names, or by the routing in force.
+    pub fn pick(&self, asked: Option<&str>, subscription: Option<&str>) -> Result<Arc<Version>, GatewayError> {
+        let Some(routing) = &self.routing else {
+            return match asked {
+                None => Ok(self.servers[0].clone()),
+                Some(v) => Err(GatewayError::UnknownVersion { server: self.name.clone(), version: v.to_owned(), known: "it has no versions".into() }),
+            };
         };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
-        });
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            Some(acceptor) => {
-                // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
-                let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                    let conn = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
+        let live = routing.load();
+        let name = match (asked, &live.routing.preview) {
+            (Some(v), _) => v,
+            (None, Some(p)) if live.to_preview(subscription) => p.version.as_str(),
+            (None, _) => live.routing.default_version.as_str(),
+        };
+        let server = self.version(name).ok_or_else(|| {
+            let names: Vec<&str> = self.servers.iter().filter_map(|s| s.version.as_deref()).collect();
+            GatewayError::UnknownVersion { server: self.name.clone(), version: name.to_owned(), known: format!("its versions: {}", names.join(", ")) }
+        })?;
+        self.check_serving(server)?;
+        Ok(server.clone())
     }
-    gw.draining.store(true, Ordering::Release);
-    tracing::info!("shutting down: no new connections; waiting for requests in flight");
-    let grace = gw.config.limits.shutdown_grace();
-    // Long-lived streams never finish on their own: closing sessions ends them.
-    let drained = tokio::time::timeout(grace, async {
-        tokio::select! {
-            _ = graceful.shutdown() => {}
-            _ = async { tokio::time::sleep(grace / 2).await; gw.sessions.close_all().await; std::future::pending::<()>().await } => {}
+
+    /// As [`Server::pick`] for a request with no session: the preview share is decided by
+    /// `caller` (a hash of who the caller is), so each caller stays on one version.
+    pub fn pick_sticky(&self, asked: Option<&str>, subscription: Option<&str>, caller: u64) -> Result<Arc<Version>, GatewayError> {
+        let Some(routing) = &self.routing else { return self.pick(asked, subscription) };
+        if asked.is_some() {
+            return self.pick(asked, subscription);
         }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("grace period over; closing remaining connections");
+        let live = routing.load();
+        let name = match &live.routing.preview {
+            Some(p) if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) || caller % 100 < u64::from(p.share.min(100)) => p.version.clone(),
+            _ => live.routing.default_version.clone(),
+        };
+        self.pick(Some(&name), subscription)
     }
-    gw.sessions.close_all().await;
-    crate::backend::shutdown_stdio(std::time::Duration::from_secs(2)).await;
-    Ok(())
+
+    /// A retired version serves no one, its live sessions included: they are told which
+    /// version to use instead.
+    pub fn check_serving(&self, server: &Version) -> Result<(), GatewayError> {
+        let (Some(routing), Some(version)) = (&self.routing, &server.version) else { return Ok(()) };
+        let live = routing.load();
+        if !live.routing.retired.contains(version) {
+            return Ok(());
+        }
+        Err(GatewayError::VersionRetired { server: self.name.clone(), version: version.clone(), instead: live.routing.default_version.clone() })
+    }
+}
+
+/// A server's config with its chains left out, to tell what else differs.
+fn without_chains(c: &ServerConfig) -> Option<serde_json::Value> {
+    let mut c = c.clone();
+    c.policies.clear();
+    for v in &mut c.versions {
+        v.policies.clear();
+    }
+    serde_json::to_value(c).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PreviewConfig;
+
+    fn live(share: u32, subscriptions: &[&str]) -> Arc<Live> {
+        Live::new(Routing {
+            default_version: "v1".into(),
+            preview: Some(PreviewConfig { version: "v2".into(), share, subscriptions: subscriptions.iter().map(|s| (*s).to_owned()).collect() }),
+            retired: Default::default(),
+        })
+    }
+
+    fn previewed(l: &Live, n: usize) -> usize {
+        (0..n).filter(|_| l.to_preview(None)).count()
+    }
+
+    #[test]
+    fn the_share_is_exact_over_every_hundred_sessions() {
+        for share in [0, 1, 10, 33, 50, 99, 100] {
+            assert_eq!(previewed(&live(share, &[]), 100), share as usize, "share {share}");
+            assert_eq!(previewed(&live(share, &[]), 300), 3 * share as usize, "share {share}");
+        }
+        let half = live(50, &[]);
+        let picks: Vec<bool> = (0..4).map(|_| half.to_preview(None)).collect();
+        assert_eq!(picks, [false, true, false, true], "spread out, not in a block");
+    }
+
+    #[test]
+    fn chosen_subscriptions_always_reach_the_preview() {
+        let l = live(0, &["sub_a"]);
+        assert!(l.to_preview(Some("sub_a")));
+        assert!(!l.to_preview(Some("sub_b")));
+        assert!(!l.to_preview(None));
+    }
 }

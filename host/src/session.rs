@@ -24,8 +24,8 @@ use crate::dispatch::{Forward, WayBack};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::policy::{ClientHeaders, Delivery, HeaderEdits, Relay};
+use crate::server::Version;
 use crate::telemetry::{self, Exchange};
-use crate::version::Server;
 use admit::Admitted;
 use owner::{Client, Owner};
 
@@ -54,7 +54,7 @@ struct Pending {
 
 pub struct Session {
     pub id: String,
-    pub server: Arc<Server>,
+    pub server: Arc<Version>,
     mode: Mode,
     upstream: tokio::sync::RwLock<Option<Arc<Upstream>>>,
     /// The client's `initialize`, replayed to open a new upstream session when the backend lost ours.
@@ -102,7 +102,7 @@ impl Deliver for Inbox {
 }
 
 impl Session {
-    pub(crate) fn new(id: String, server: Arc<Server>, mode: Mode, replay: usize) -> Arc<Session> {
+    pub(crate) fn new(id: String, server: Arc<Version>, mode: Mode, replay: usize) -> Arc<Session> {
         Arc::new_cyclic(|weak| Session {
             id,
             server,

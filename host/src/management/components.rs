@@ -22,7 +22,7 @@ fn dir(m: &Shared) -> Result<std::path::PathBuf, ApiError> {
 /// The bindings, by server or version, that use each component now.
 fn used_by(m: &Shared) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for server in m.gateway.all_servers() {
+    for server in m.gateway.all_versions() {
         for b in &server.policies.load().declared {
             if let Some(hex) = b.digest() {
                 out.entry(hex.to_owned()).or_default().push(server.key());

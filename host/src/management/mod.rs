@@ -73,8 +73,8 @@ async fn write(registry: &crate::subscription::Registry, batch: Vec<crate::subsc
 }
 
 /// The server a path names, or 404.
-fn endpoint(m: &Shared, name: &str) -> Result<Arc<crate::version::Endpoint>, api_error::ApiError> {
-    m.gateway.endpoint(name).map_err(|_| api_error::ApiError::NotFound(format!("no server '{name}'")))
+fn named_server(m: &Shared, name: &str) -> Result<Arc<crate::server::Server>, api_error::ApiError> {
+    m.gateway.server(name).map_err(|_| api_error::ApiError::NotFound(format!("no server '{name}'")))
 }
 
 /// The If-Match a create-or-replace needs: none (or `*`) to create what does not exist yet,
@@ -154,7 +154,7 @@ fn admin_routes(state: Shared) -> Router<Shared> {
 async fn list_servers(State(m): State<Shared>) -> Json<Value> {
     let mut servers: Vec<Value> = m
         .gateway
-        .endpoints()
+        .server_map()
         .values()
         .map(|e| {
             let mut v = json!({ "name": e.name, "description": e.config.description, "etag": etag(&e.running_config()), "from_api": e.from_api });

@@ -19,7 +19,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(gw: Arc<Gateway>) -> Router<S> {
 async fn metrics(gw: Arc<Gateway>) -> Response {
     let m = &gw.telemetry.metrics;
     // Gauges are read from the sessions at scrape time rather than kept in step with them.
-    let servers = gw.endpoints();
+    let servers = gw.server_map();
     let mut per_server: std::collections::HashMap<&str, (i64, i64)> = servers.keys().map(|k| (k.as_str(), (0, 0))).collect();
     for s in gw.sessions.all() {
         if let Some(e) = per_server.get_mut(s.server.name.as_str()) {
@@ -39,6 +39,6 @@ async fn metrics(gw: Arc<Gateway>) -> Response {
 }
 
 async fn ready(gw: Arc<Gateway>) -> Response {
-    let (status, body) = crate::server::readiness(&gw).await;
+    let (status, body) = crate::listener::readiness(&gw).await;
     Response::builder().status(status).body(body.into()).expect("static response parts")
 }

@@ -19,12 +19,12 @@ use super::subscriptions::if_match;
 use super::{Shared, etag, tagged};
 use crate::config::PolicyBinding;
 use crate::gateway::Gateway;
+use crate::server::Version;
 use crate::subscription::Kind;
-use crate::version::Server;
 
 /// The server or version a path names.
-fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Server>, ApiError> {
-    let e = gw.endpoint(name).map_err(|_| ApiError::NotFound(format!("no server '{name}'")))?;
+fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Version>, ApiError> {
+    let e = gw.server(name).map_err(|_| ApiError::NotFound(format!("no server '{name}'")))?;
     match version {
         None if e.has_versions() => {
             Err(ApiError::NotFound(format!("server '{name}' has versions, each with its own chain: use /api/servers/{name}/versions/{{version}}/policies")))
@@ -104,7 +104,7 @@ pub async fn release_version(State(m): State<Shared>, Path((name, version)): Pat
 async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap) -> Result<Response, ApiError> {
     let given = if_match(h)?;
     let server = target(&m.gateway, name, version)?;
-    if m.gateway.endpoint(name).is_ok_and(|e| e.from_api) {
+    if m.gateway.server(name).is_ok_and(|e| e.from_api) {
         return Err(ApiError::Conflict(format!(
             "server '{name}' was put through the management API, so the file does not speak for it: put the chain you want instead"
         )));

@@ -17,15 +17,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::api_error::ApiError;
-use super::{Shared, endpoint, etag, precondition, tagged};
+use super::{Shared, etag, named_server, precondition, tagged};
 use crate::config::{ServerConfig, VersionConfig};
 use crate::gateway::Gateway;
+use crate::server::Server;
 use crate::subscription::{Kind, Write};
-use crate::version::Endpoint;
 
 /// The servers as they run: the file's in the file's order, then those the API added, by name.
 pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
-    let servers = gw.endpoints();
+    let servers = gw.server_map();
     let mut names: Vec<&String> = gw.config.servers.iter().map(|s| &s.name).filter(|n| servers.contains_key(*n)).collect();
     let mut added: Vec<&String> = servers.keys().filter(|n| !gw.config.servers.iter().any(|s| &&s.name == n)).collect();
     added.sort();
@@ -34,11 +34,11 @@ pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
 }
 
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(tagged(StatusCode::OK, &endpoint(&m, &name)?.running_config()))
+    Ok(tagged(StatusCode::OK, &named_server(&m, &name)?.running_config()))
 }
 
 pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let config = endpoint(&m, &name)?.running_config();
+    let config = named_server(&m, &name)?.running_config();
     let v = config.versions.iter().find(|v| v.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
     Ok(tagged(StatusCode::OK, v))
 }
@@ -55,7 +55,7 @@ pub async fn put(
         return Err(ApiError::Invalid(format!("server.name: '{}' does not match the path's '{name}'", next.name)));
     }
     let _w = m.gateway.changing.lock().await;
-    let current = m.gateway.endpoint(&name).ok();
+    let current = m.gateway.server(&name).ok();
     precondition(&h, &format!("server '{name}'"), current.as_ref().map(|e| etag(&e.running_config())))?;
     let installed = install(&m, next, current.as_deref()).await?;
     tracing::info!(server = %name, "server saved through the management API");
@@ -67,7 +67,7 @@ pub async fn put(
 pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
     super::subscriptions::if_match(&h)?;
     let _w = m.gateway.changing.lock().await;
-    let current = endpoint(&m, &name)?;
+    let current = named_server(&m, &name)?;
     precondition(&h, &format!("server '{name}'"), Some(etag(&current.running_config())))?;
     let mut products: Vec<String> = m.gateway.catalog.load().products.values().filter(|p| p.includes(&name)).map(|p| p.name().to_owned()).collect();
     if !products.is_empty() {
@@ -76,7 +76,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
     }
     persist(&m.gateway, &name, None, Some(&current)).await?;
     m.gateway.overridden(|o| o.servers.insert(name.clone()));
-    m.gateway.set_endpoint(&name, None).await;
+    m.gateway.set_server(&name, None).await;
     tracing::info!(server = %name, "server deleted through the management API");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -94,7 +94,7 @@ pub async fn put_version(
         return Err(ApiError::Invalid(format!("version.name: '{}' does not match the path's '{version}'", v.name)));
     }
     let _w = m.gateway.changing.lock().await;
-    let current = endpoint(&m, &name)?;
+    let current = named_server(&m, &name)?;
     if !current.has_versions() {
         return Err(ApiError::Conflict(format!("server '{name}' has no versions: put the whole server, with `versions`, to give it some")));
     }
@@ -116,7 +116,7 @@ pub async fn put_version(
 pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<StatusCode, ApiError> {
     super::subscriptions::if_match(&h)?;
     let _w = m.gateway.changing.lock().await;
-    let current = endpoint(&m, &name)?;
+    let current = named_server(&m, &name)?;
     let mut next = current.running_config();
     let at = next.versions.iter().position(|c| c.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
     precondition(&h, &format!("version '{version}' of server '{name}'"), Some(etag(&next.versions[at])))?;
@@ -137,13 +137,13 @@ pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path
 
 /// Checks, loads, keeps and swaps in `next` in place of `current`; what runs after.
 /// Nothing changes unless everything succeeds. The caller holds the write lock.
-async fn install(m: &Shared, next: ServerConfig, current: Option<&Endpoint>) -> Result<ServerConfig, ApiError> {
+async fn install(m: &Shared, next: ServerConfig, current: Option<&Server>) -> Result<ServerConfig, ApiError> {
     let endpoint = build(&m.gateway, next, current, &m.base, &m.places()).await.map_err(ApiError::Problems)?;
     persist(&m.gateway, &endpoint.name, Some(&endpoint), current).await?;
     let config = endpoint.running_config();
     let name = endpoint.name.clone();
     m.gateway.overridden(|o| o.servers.insert(name.clone()));
-    m.gateway.set_endpoint(&name, Some(Arc::new(endpoint))).await;
+    m.gateway.set_server(&name, Some(Arc::new(endpoint))).await;
     Ok(config)
 }
 
@@ -151,10 +151,10 @@ async fn install(m: &Shared, next: ServerConfig, current: Option<&Endpoint>) -> 
 async fn build(
     gw: &Gateway,
     mut next: ServerConfig,
-    current: Option<&Endpoint>,
+    current: Option<&Server>,
     base: &std::path::Path,
     places: &crate::policy::Places,
-) -> Result<Endpoint, Vec<crate::config::Problem>> {
+) -> Result<Server, Vec<crate::config::Problem>> {
     let (config, base) = (gw.config.clone(), base.to_owned());
     // Checking loads `openapi` documents, which may be fetched over the network.
     let (problems, next) =
@@ -168,7 +168,7 @@ async fn build(
         let chain = crate::policy::load_chain(&gw.config, &next.name, &key, &served.config.policies, places).await?;
         chains.push((served.version, chain));
     }
-    let mut endpoint = Endpoint::rebuild(&next, &gw.config.limits, current).map_err(|e| vec![internal(e.to_string())])?;
+    let mut endpoint = Server::rebuild(&next, &gw.config.limits, current).map_err(|e| vec![internal(e.to_string())])?;
     endpoint.from_api = true;
     for (version, chain) in chains {
         if let Some(server) = endpoint.all().iter().find(|s| s.version == version) {
@@ -192,9 +192,9 @@ struct Stored {
 
 /// Keeps the server (or its deletion) in one write with the removal of the routing and chains
 /// kept for it: the record carries both, and a restart must not lay older ones over it.
-async fn persist(gw: &Gateway, name: &str, next: Option<&Endpoint>, current: Option<&Endpoint>) -> Result<(), ApiError> {
+async fn persist(gw: &Gateway, name: &str, next: Option<&Server>, current: Option<&Server>) -> Result<(), ApiError> {
     let Some(registry) = &gw.subscriptions else { return Ok(()) };
-    let record = serde_json::to_vec(&Stored { server: next.map(Endpoint::running_config) }).expect("a server serializes");
+    let record = serde_json::to_vec(&Stored { server: next.map(Server::running_config) }).expect("a server serializes");
     let mut batch = vec![Write::Put(Kind::Servers, name.to_owned(), record), Write::Delete(Kind::Routing, name.to_owned())];
     let keys = next.into_iter().chain(current).flat_map(|e| e.all().iter().map(|s| s.key()));
     batch.extend(keys.map(|k| Write::Delete(Kind::Chains, k)));
@@ -212,15 +212,15 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path, places: &crate::polic
         let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored server '{name}' is unreadable: {e}"))?;
         gw.overridden(|o| o.servers.insert(name.clone()));
         let Some(server) = stored.server else {
-            gw.set_endpoint(&name, None).await;
+            gw.set_server(&name, None).await;
             tracing::info!(server = %name, "server deleted through the management API stays deleted");
             continue;
         };
-        let current = gw.endpoint(&name).ok();
+        let current = gw.server(&name).ok();
         let endpoint = build(gw, server, current.as_deref(), base, places)
             .await
             .map_err(|problems| anyhow::anyhow!("server '{name}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
-        gw.set_endpoint(&name, Some(Arc::new(endpoint))).await;
+        gw.set_server(&name, Some(Arc::new(endpoint))).await;
         tracing::info!(server = %name, "server restored from the management API's store");
     }
     Ok(())

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::subscriptions::if_match;
-use super::{Shared, endpoint, etag};
+use super::{Shared, etag, named_server};
 use crate::config::{PreviewConfig, Routing};
 use crate::gateway::Gateway;
+use crate::server::Server;
 use crate::subscription::Kind;
-use crate::version::Endpoint;
 
-fn routing_of(e: &Endpoint) -> Result<Routing, ApiError> {
+fn routing_of(e: &Server) -> Result<Routing, ApiError> {
     e.routing().ok_or_else(|| ApiError::NotFound(format!("server '{}' has no versions", e.name)))
 }
 
@@ -28,7 +28,7 @@ fn with_etag(status: StatusCode, r: &Routing, body: Value) -> Response {
 }
 
 /// The versions and the routing, as one document.
-fn view(e: &Endpoint, r: &Routing) -> Value {
+fn view(e: &Server, r: &Routing) -> Value {
     let versions: Vec<Value> = e
         .all()
         .iter()
@@ -48,13 +48,13 @@ fn view(e: &Endpoint, r: &Routing) -> Value {
 }
 
 pub async fn list(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let e = endpoint(&m, &name)?;
+    let e = named_server(&m, &name)?;
     let r = routing_of(&e)?;
     Ok(with_etag(StatusCode::OK, &r, view(&e, &r)))
 }
 
 pub async fn get_routing(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let r = routing_of(&*endpoint(&m, &name)?)?;
+    let r = routing_of(&*named_server(&m, &name)?)?;
     Ok(with_etag(StatusCode::OK, &r, json!(r)))
 }
 
@@ -75,7 +75,7 @@ pub async fn put_routing(
 
 /// `promote`, `retire`, `reinstate` one version.
 pub async fn act(State(m): State<Shared>, Path((name, version, action)): Path<(String, String, String)>, h: HeaderMap) -> Result<Response, ApiError> {
-    let e = endpoint(&m, &name)?;
+    let e = named_server(&m, &name)?;
     if e.version(&version).is_none() {
         return Err(ApiError::NotFound(format!("server '{name}' has no version '{version}'")));
     }
@@ -145,7 +145,7 @@ pub async fn delete_preview(State(m): State<Shared>, Path(name): Path<String>, h
 /// under the write lock, kept where the store is, then in force at once.
 async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Routing) -> Result<(), ApiError>) -> Result<Response, ApiError> {
     let given = if_match(h)?;
-    let e = endpoint(m, name)?;
+    let e = named_server(m, name)?;
     let _w = m.gateway.changing.lock().await;
     let current = routing_of(&e)?;
     let tag = etag(&current);
@@ -180,7 +180,7 @@ pub async fn restore(gw: &Gateway) -> anyhow::Result<()> {
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Routing)).await??;
     for (name, bytes) in rows {
         let routing: Routing = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored routing of server '{name}' is unreadable: {e}"))?;
-        let Some(e) = gw.endpoint(&name).ok().filter(|e| e.has_versions()) else {
+        let Some(e) = gw.server(&name).ok().filter(|e| e.has_versions()) else {
             tracing::warn!(server = %name, "a routing was kept for a server that has no versions now; ignored");
             continue;
         };

@@ -9,7 +9,7 @@ use rand::RngCore;
 use super::{Mode, Session};
 use crate::config::Sessions as SessionConfig;
 use crate::mcp::error::GatewayError;
-use crate::version::Server;
+use crate::server::Version;
 
 pub struct Registry {
     sessions: DashMap<String, Arc<Session>>,
@@ -24,7 +24,7 @@ impl Registry {
     }
 
     /// A new session with a fresh id: 128 random bits, so ids cannot be guessed.
-    pub fn create(&self, server: Arc<Server>, mode: Mode) -> Result<Arc<Session>, GatewayError> {
+    pub fn create(&self, server: Arc<Version>, mode: Mode) -> Result<Arc<Session>, GatewayError> {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(GatewayError::Overloaded("the gateway holds its maximum number of sessions"));
         }

@@ -20,21 +20,21 @@ use crate::gateway::Gateway;
 use crate::mcp::error::GatewayError;
 use crate::policy::Caller;
 use crate::product::Access;
+use crate::server::Address;
+use crate::server::Server;
 use crate::subscription::State as SubState;
-use crate::version::Address;
-use crate::version::Endpoint;
 
 /// A request admitted to a server: the server, and the client (the caller as policies will
 /// see it, with its product and subscription).
 pub struct Admitted {
-    pub endpoint: Arc<Endpoint>,
+    pub endpoint: Arc<Server>,
     pub client: Client,
 }
 
 /// Admits a request to the server `to` names. The subscription key is taken out of the
 /// headers here, so no policy or backend ever sees it.
 pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str>, peer: Option<SocketAddr>) -> Result<Admitted, GatewayError> {
-    let endpoint = gw.endpoint(&to.name)?;
+    let endpoint = gw.server(&to.name)?;
     let access = product_access(gw, &to.name, headers, query)?;
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());

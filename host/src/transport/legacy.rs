@@ -20,9 +20,9 @@ use crate::mcp::error::GatewayError;
 use crate::mcp::headers;
 use crate::mcp::jsonrpc::{Kind, Message};
 use crate::policy::Route;
+use crate::server::Address;
 use crate::session::owner::{self, Operation};
 use crate::session::{Mode, OutStream};
-use crate::version::Address;
 
 /// Opens a legacy session once the connection is admitted: the chain's request phase runs
 /// on it (as [`Operation::Connect`]) before the session, let alone a backend, exists.

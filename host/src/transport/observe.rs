@@ -7,11 +7,11 @@ use crate::dispatch::Client;
 use crate::gateway::Gateway;
 use crate::mcp::headers::{self, PROTOCOL_VERSION};
 use crate::mcp::jsonrpc::Message;
+use crate::server::Version;
 use crate::session::Session;
 use crate::telemetry::{Arrival, Exchange};
-use crate::version::Server;
 
-pub fn exchange(gw: &Gateway, server: &Server, msg: &Message, client: &Client, session: Option<&Session>, transport: &'static str) -> Exchange {
+pub fn exchange(gw: &Gateway, server: &Version, msg: &Message, client: &Client, session: Option<&Session>, transport: &'static str) -> Exchange {
     let h = &client.caller.headers;
     let initialize = msg.method() == Some("initialize");
     let protocol = match session {

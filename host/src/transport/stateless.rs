@@ -31,15 +31,15 @@ use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
 use crate::mcp::jsonrpc::{Kind, Message};
 use crate::mcp::sse;
 use crate::policy::Route;
+use crate::server::{Server, Version};
 use crate::telemetry::Exchange;
-use crate::version::{Endpoint, Server};
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "stateless-http";
 
 /// Serves one stateless request admitted to `endpoint`. A preview share is sticky per caller,
 /// so one client's `tools/list` and `tools/call` reach the same version.
-pub async fn serve(gw: &Gateway, endpoint: &Endpoint, asked: Option<&str>, client: Client, body: Bytes, msg: Message) -> Response {
+pub async fn serve(gw: &Gateway, endpoint: &Server, asked: Option<&str>, client: Client, body: Bytes, msg: Message) -> Response {
     let server = match endpoint.pick_sticky(asked, client.subscription(), caller_key(&client)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
@@ -87,7 +87,7 @@ fn token_subject(token: &str) -> Option<(String, String)> {
 
 /// The stateless side of [`dispatch`]: the request phase, the backend call over HTTP, then
 /// the answer's way back (as it streams, for an SSE answer).
-async fn exchange(server: &Arc<Server>, client: &Client, body: Bytes, msg: Message, x: &Exchange) -> Response {
+async fn exchange(server: &Arc<Version>, client: &Client, body: Bytes, msg: Message, x: &Exchange) -> Response {
     let fail = |e: GatewayError| {
         x.fail(&e);
         respond::error(&e, msg.id.clone())

@@ -21,9 +21,9 @@ use crate::gateway::Gateway;
 use crate::mcp::error::GatewayError;
 use crate::mcp::headers::{self, LAST_EVENT_ID, SESSION_ID};
 use crate::mcp::jsonrpc::{Kind, Message};
+use crate::server::Address;
 use crate::session::owner::Operation;
 use crate::session::{Mode, Session, stream::parse_event_id};
-use crate::version::Address;
 
 /// How the access log and spans name this transport.
 const TRANSPORT: &str = "streamable-http";
