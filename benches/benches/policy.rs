@@ -191,7 +191,7 @@ async fn run(chain: &Arc<Chain>, caller: &Arc<Caller>) -> Admission {
         protocol_version: Some("2025-06-18".into()),
         attributes: Default::default(),
     };
-    chain.admit(call(), route, caller.clone()).await
+    chain.admit(call(), route, caller.clone(), None).await
 }
 
 /// A policy's own answer: what the `cache` policy gives on a hit.
@@ -217,7 +217,7 @@ async fn fill(chain: &Arc<Chain>, caller: &Arc<Caller>) {
         panic!("the first call misses the cache and is forwarded with a trail");
     };
     let answer = Message::result(Id::Num(7), json!({ "content": [{ "type": "text", "text": "hello" }], "isError": false }));
-    trail.settle(answer).await;
+    trail.settle(answer, None).await;
 }
 
 fn bench(c: &mut Criterion) {

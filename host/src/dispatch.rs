@@ -87,10 +87,7 @@ impl WayBack {
             x.backend_done();
         }
         let (answer, client) = match (self.trail, answer.kind) {
-            (Some(t), Kind::Response) => match x {
-                Some(x) => x.scope(t.settle(answer)).await,
-                None => t.settle(answer).await,
-            },
+            (Some(t), Kind::Response) => t.settle(answer, x).await,
             _ => (answer, ClientHeaders::new()),
         };
         let answer = crate::product::only_tools(answer, self.tools.as_deref());
@@ -102,8 +99,9 @@ impl WayBack {
 }
 
 /// The request phase of one client request or notification to `server`: the product's tool
-/// check, then the chain. A refusal is the error to answer with.
-pub async fn request_phase(client: &Client, server: &Version, route: Route, msg: &Message) -> Result<Outcome, GatewayError> {
+/// check, then the chain, its steps timed and traced under `x`. A refusal is the error to
+/// answer with.
+pub async fn request_phase(client: &Client, server: &Version, route: Route, msg: &Message, x: Option<&Exchange>) -> Result<Outcome, GatewayError> {
     let tools = client.tools(&server.name);
     crate::product::check_tool(tools.as_deref(), msg)?;
     let tools = tools.filter(|_| msg.method() == Some("tools/list"));
@@ -112,14 +110,14 @@ pub async fn request_phase(client: &Client, server: &Version, route: Route, msg:
         let back = WayBack { trail: None, tools };
         return Ok(Outcome::Forward(Forward { msg: msg.clone(), headers: HeaderEdits::default(), client: Vec::new(), subject: None, back }));
     }
-    match chain.admit(msg.clone(), route, client.caller.clone()).await {
+    match chain.admit(msg.clone(), route, client.caller.clone(), x).await {
         Admission::Forward { msg, headers, client, subject, trail } => {
             Ok(Outcome::Forward(Forward { msg, headers, client, subject, back: WayBack { trail, tools } }))
         }
         Admission::Answer { msg, mut client, subject, trail } => {
-            let answer = Trail::settle_into(trail, msg, &mut client).await;
+            let answer = Trail::settle_into(trail, msg, &mut client, x).await;
             let answer = crate::product::only_tools(answer, tools.as_deref());
-            if let Some(x) = crate::telemetry::current() {
+            if let Some(x) = x {
                 x.answer(&answer);
             }
             Ok(Outcome::Answered { answer, client, subject })

@@ -165,11 +165,12 @@ impl Session {
 
     /// Admits the client's `initialize`, and only then opens the upstream session (a stdio
     /// process, a backend session) and forwards it. A session has one `initialize`.
-    pub async fn initialize(&self, msg: &Message, client: &Client) -> Result<Arc<OutStream>, GatewayError> {
+    /// `x` is the exchange operators see, handed down to the chain and kept for the answer.
+    pub async fn initialize(&self, msg: &Message, client: &Client, x: Option<&Exchange>) -> Result<Arc<OutStream>, GatewayError> {
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(GatewayError::InvalidRequest("the session is already initialized".into()));
         }
-        let admitted = match self.admit(msg, client).await {
+        let admitted = match self.admit(msg, client, x).await {
             Ok(a) => a,
             Err(e) => {
                 self.started.store(false, Ordering::Release);
@@ -192,17 +193,17 @@ impl Session {
             }
         };
         *self.upstream.write().await = Some(Arc::new(upstream));
-        self.forward(&msg, &headers, client, back).await
+        self.forward(&msg, &headers, client, back, x).await
     }
 
     /// Passes a client request through the policy chain, then sends it upstream (or answers
     /// it, if a policy did).
-    pub async fn request(&self, msg: &Message, client: &Client) -> Result<Arc<OutStream>, GatewayError> {
+    pub async fn request(&self, msg: &Message, client: &Client, x: Option<&Exchange>) -> Result<Arc<OutStream>, GatewayError> {
         if !self.started.load(Ordering::Acquire) {
             return Err(GatewayError::BadRequest("Server not initialized: send initialize first".into()));
         }
-        match self.admit(msg, client).await? {
-            Admitted::Forward(f) => self.forward(&f.msg, &f.headers, f.client, f.back).await,
+        match self.admit(msg, client, x).await? {
+            Admitted::Forward(f) => self.forward(&f.msg, &f.headers, f.client, f.back, x).await,
             Admitted::Answered(stream) => Ok(stream),
             Admitted::Dropped => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
         }
@@ -211,7 +212,14 @@ impl Session {
     /// Registers a client request's answer stream, then sends the request upstream.
     /// `client` headers go on the HTTP response of a Streamable HTTP request (a legacy SSE
     /// connection has no response per request).
-    async fn forward(&self, msg: &Message, headers: &HeaderEdits, client: ClientHeaders, back: WayBack) -> Result<Arc<OutStream>, GatewayError> {
+    async fn forward(
+        &self,
+        msg: &Message,
+        headers: &HeaderEdits,
+        client: ClientHeaders,
+        back: WayBack,
+        x: Option<&Exchange>,
+    ) -> Result<Arc<OutStream>, GatewayError> {
         let id = msg.id.clone().expect("a request has an id");
         let stream = match &self.mode {
             Mode::Legacy(out) => out.clone(),
@@ -234,7 +242,7 @@ impl Session {
         if let Some(t) = &progress {
             self.progress.lock().expect("session lock").insert(t.clone(), id.clone());
         }
-        let exchange = telemetry::current();
+        let exchange = x.cloned();
         let traced = exchange.as_ref().map(|x| x.to_backend()).filter(|ctx| !ctx.is_empty()).map(|ctx| {
             let mut edits = headers.clone();
             edits.set.extend(ctx.iter().cloned());
@@ -380,8 +388,8 @@ impl Session {
         let msg = match self.relay_for(owner.as_ref()) {
             Some((relay, exchange)) => {
                 let delivery = match exchange {
-                    Some(x) => x.scope(relay.pass(msg)).await,
-                    None => relay.pass(msg).await,
+                    Some(x) => relay.pass(msg, Some(&x)).await,
+                    None => relay.pass(msg, None).await,
                 };
                 match delivery {
                     Delivery::Deliver(m) => m,

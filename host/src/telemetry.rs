@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod payload;
 pub mod trace;
 
-pub use exchange::{Arrival, Exchange, current};
+pub use exchange::{Arrival, Exchange};
 pub use metrics::Metrics;
 
 use crate::config::Config;

@@ -14,7 +14,8 @@ use super::relay::Relay;
 use crate::config::PolicyLimits;
 use crate::mcp::error::code;
 use crate::mcp::jsonrpc::{Id, Kind, Message};
-use crate::telemetry::{self, exchange::PolicyStep};
+use crate::telemetry::Exchange;
+use crate::telemetry::exchange::PolicyStep;
 
 /// One policy bound to one server, ready to instantiate.
 #[derive(Clone)]
@@ -105,8 +106,9 @@ impl Chain {
         Chain { bindings: self.bindings.iter().chain(next.bindings.iter()).cloned().collect(), ..Chain::default() }
     }
 
-    /// Runs the request phase on a client message.
-    pub async fn admit(self: &Arc<Self>, msg: Message, route: Route, caller: Arc<Caller>) -> Admission {
+    /// Runs the request phase on a client message; `x` is the exchange operators see, handed
+    /// in so each step is timed and traced under it.
+    pub async fn admit(self: &Arc<Self>, msg: Message, route: Route, caller: Arc<Caller>, x: Option<&Exchange>) -> Admission {
         if self.is_empty() || msg.kind == Kind::Response {
             return Admission::Forward { msg, headers: HeaderEdits::default(), client: Vec::new(), subject: None, trail: None };
         }
@@ -132,7 +134,7 @@ impl Chain {
                 continue;
             }
             let view = View { phase: Phase::Request, call: call.clone(), attributes: attributes.clone(), outcome: None };
-            let step = observe(b, "request");
+            let step = observe(b, "request", x);
             let result = match &step {
                 Some(s) => b.request(view, tool.as_deref()).instrument(s.span()).await,
                 None => b.request(view, tool.as_deref()).await,
@@ -141,7 +143,7 @@ impl Chain {
             let verdict = match result {
                 Ok(Some(v)) => v,
                 Ok(None) => {
-                    note(&attributes);
+                    note(&attributes, x);
                     return Admission::Deny(hidden(tool.as_deref().unwrap_or_default()));
                 }
                 Err(fault) if b.fail_open => {
@@ -150,7 +152,7 @@ impl Chain {
                 }
                 Err(fault) => {
                     b.report(&fault, false);
-                    note(&attributes);
+                    note(&attributes, x);
                     return Admission::Deny(b.failed(&fault));
                 }
             };
@@ -177,21 +179,21 @@ impl Chain {
                 }
                 Verdict::Deny(r) => {
                     tracing::debug!(policy = %b.grants.policy, server = %b.grants.server, code = r.code, "policy denied");
-                    note(&attributes);
+                    note(&attributes, x);
                     return Admission::Deny(r);
                 }
                 Verdict::Respond(result) => {
                     let Some(id) = call.msg.id.clone() else {
                         return Admission::Drop;
                     };
-                    note(&attributes);
+                    note(&attributes, x);
                     let subject = subject_of(&attributes);
                     let trail = self.trail(i, call, attributes, seen);
                     return Admission::Answer { msg: Message::result(id, result), client, subject, trail };
                 }
             }
         }
-        note(&attributes);
+        note(&attributes, x);
         let subject = subject_of(&attributes);
         let n = self.bindings.len();
         let msg = Arc::unwrap_or_clone(call.clone()).msg;
@@ -213,16 +215,16 @@ impl Trail {
 
     /// The response phase of a request that may have none: the answer, with the headers
     /// response-phase policies add appended to `client`.
-    pub async fn settle_into(trail: Option<Trail>, answer: Message, client: &mut ClientHeaders) -> Message {
+    pub async fn settle_into(trail: Option<Trail>, answer: Message, client: &mut ClientHeaders, x: Option<&Exchange>) -> Message {
         let Some(t) = trail else { return answer };
-        let (answer, more) = t.settle(answer).await;
+        let (answer, more) = t.settle(answer, x).await;
         client.extend(more);
         answer
     }
 
     /// Runs the response phase, in reverse order, on the answer to the request. Returns the
     /// answer and the headers response-phase policies add to the client's response.
-    pub async fn settle(self, answer: Message) -> (Message, ClientHeaders) {
+    pub async fn settle(self, answer: Message, x: Option<&Exchange>) -> (Message, ClientHeaders) {
         let mut out = Arc::new(answer);
         let mut client = ClientHeaders::new();
         let mut attributes = self.attributes.clone();
@@ -235,7 +237,7 @@ impl Trail {
             }
             let view = View { phase: Phase::Response, call: self.call.clone(), attributes: attributes.clone(), outcome: Some(out.clone()) };
             let seen = self.seen[i].clone().unwrap_or_else(|| attributes.clone());
-            let step = observe(b, "response");
+            let step = observe(b, "response", x);
             let result = match &step {
                 Some(s) => b.respond(view, filter.then_some(seen)).instrument(s.span()).await,
                 None => b.respond(view, filter.then_some(seen)).await,
@@ -294,8 +296,8 @@ fn subject_of(attributes: &Attributes) -> Option<String> {
 }
 
 /// Times one policy step, when the message is being observed.
-pub(super) fn observe(b: &Binding, phase: &'static str) -> Option<PolicyStep> {
-    telemetry::current().map(|x| x.policy_step(&b.grants.policy, phase))
+pub(super) fn observe(b: &Binding, phase: &'static str, x: Option<&Exchange>) -> Option<PolicyStep> {
+    x.map(|x| x.policy_step(&b.grants.policy, phase))
 }
 
 pub(super) fn end(step: Option<PolicyStep>, verdict: &'static str) {
@@ -305,8 +307,8 @@ pub(super) fn end(step: Option<PolicyStep>, verdict: &'static str) {
 }
 
 /// What operators are told the caller is (subject, product, subscription), once the chain has said.
-fn note(attributes: &Attributes) {
-    if let Some(x) = telemetry::current() {
+fn note(attributes: &Attributes, x: Option<&Exchange>) {
+    if let Some(x) = x {
         x.note_attributes(attributes);
     }
 }

@@ -40,7 +40,7 @@ impl Relay {
     }
 
     /// Runs the message phase on one message from the backend.
-    pub async fn pass(&self, msg: Message) -> Delivery {
+    pub async fn pass(&self, msg: Message, x: Option<&crate::telemetry::Exchange>) -> Delivery {
         let mut msg = msg;
         // What the policies read: serialized once, and again only when one replaced the message.
         let mut text = String::new();
@@ -52,7 +52,7 @@ impl Relay {
             if text.is_empty() {
                 text = String::from_utf8_lossy(&msg.to_bytes()).into_owned();
             }
-            let step = observe(b, "message");
+            let step = observe(b, "message", x);
             let decided = async {
                 let mut inst = b.start(view).await?;
                 inst.on_message(&text).await

@@ -11,6 +11,7 @@ use crate::dispatch::{self, Forward, Outcome};
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::{ClientHeaders, HeaderEdits, Route};
+use crate::telemetry::Exchange;
 
 /// Server requests a session remembers as awaiting the client's answer; past this the oldest go.
 const MAX_ASKED: usize = 1024;
@@ -29,9 +30,9 @@ pub(super) enum Admitted {
 impl Session {
     /// The request phase of one client request or notification ([`dispatch::request_phase`]),
     /// with the owner check on both sides of it.
-    pub(super) async fn admit(&self, msg: &Message, client: &Client) -> Result<Admitted, GatewayError> {
+    pub(super) async fn admit(&self, msg: &Message, client: &Client, x: Option<&Exchange>) -> Result<Admitted, GatewayError> {
         self.check_subscription(client)?;
-        match dispatch::request_phase(client, &self.server, self.policy_route(client), msg).await? {
+        match dispatch::request_phase(client, &self.server, self.policy_route(client), msg, x).await? {
             Outcome::Forward(f) => {
                 self.check_owner(Owner::new(f.subject.clone(), client))?;
                 Ok(Admitted::Forward(f))
@@ -114,8 +115,8 @@ impl Session {
     }
 
     /// Sends a client notification upstream, after the request phase.
-    pub async fn notify(&self, msg: &Message, client: &Client) -> Result<(), GatewayError> {
-        match self.admit(msg, client).await? {
+    pub async fn notify(&self, msg: &Message, client: &Client, x: Option<&Exchange>) -> Result<(), GatewayError> {
+        match self.admit(msg, client, x).await? {
             Admitted::Forward(f) => self.notify_upstream(&f.msg, &f.headers).await,
             Admitted::Answered(_) | Admitted::Dropped => Ok(()),
         }

@@ -69,7 +69,7 @@ pub async fn admit_operation(chain: &Arc<Chain>, op: Operation, route: Route, cl
     if chain.is_empty() {
         return Ok(Owner::new(None, client));
     }
-    match chain.admit(op.message(), route, client.caller.clone()).await {
+    match chain.admit(op.message(), route, client.caller.clone(), None).await {
         Admission::Forward { subject, .. } => Ok(Owner::new(subject, client)),
         Admission::Deny(r) => Err(GatewayError::Denied(Box::new(r))),
         Admission::Answer { .. } | Admission::Drop => Ok(Owner::new(None, client)),

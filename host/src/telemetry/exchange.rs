@@ -22,15 +22,6 @@ use crate::config::{LogLevel, PayloadLog};
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Kind, Message};
 
-tokio::task_local! {
-    static CURRENT: Exchange;
-}
-
-/// The exchange the running task serves, if any.
-pub fn current() -> Option<Exchange> {
-    CURRENT.try_with(Exchange::clone).ok()
-}
-
 #[derive(Clone)]
 pub struct Exchange(Arc<Inner>);
 
@@ -203,9 +194,10 @@ impl Exchange {
         }))
     }
 
-    /// Runs `fut` as part of this exchange: inside its span, and reachable by [`current`].
+    /// Runs `fut` inside this exchange's span, so what it logs is the exchange's. The exchange
+    /// itself is handed down as an argument, never looked up.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
-        CURRENT.scope(self.clone(), fut.instrument(self.0.span.clone())).await
+        fut.instrument(self.0.span.clone()).await
     }
 
     /// Records what the policies learned of the caller: identity, product, subscription.

@@ -130,9 +130,9 @@ pub async fn message(
     };
     let x = (msg.kind != Kind::Response).then(|| observe::exchange(&gw, &session.server, &msg, &client, Some(&session), "sse"));
     let result = match (&msg.kind, &x) {
-        (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, &client)).await.map(|_| ()),
-        (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client)).await.map(|_| ()),
-        (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client)).await.inspect(|_| x.accepted()),
+        (Kind::Request, Some(x)) if msg.method() == Some("initialize") => x.scope(session.initialize(&msg, &client, Some(x))).await.map(|_| ()),
+        (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client, Some(x))).await.map(|_| ()),
+        (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client, Some(x))).await.inspect(|_| x.accepted()),
         _ => session.answer(&msg, &client).await,
     };
     if let Err(e) = result {

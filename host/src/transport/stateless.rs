@@ -99,7 +99,7 @@ async fn exchange(server: &Arc<Version>, client: &Client, body: Bytes, msg: Mess
         protocol_version: Some(MODERN_VERSION.to_owned()),
         attributes: client.attributes(),
     };
-    let Forward { msg: sent, headers: mut edits, client: mut to_client, back, .. } = match dispatch::request_phase(client, server, route, &msg).await {
+    let Forward { msg: sent, headers: mut edits, client: mut to_client, back, .. } = match dispatch::request_phase(client, server, route, &msg, Some(x)).await {
         Ok(Outcome::Forward(f)) => f,
         Ok(Outcome::Answered { answer, client: to_client, .. }) => return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &to_client),
         Ok(Outcome::Dropped) => {

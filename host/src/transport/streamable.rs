@@ -80,7 +80,7 @@ pub async fn post(
             };
             let id = msg.id.clone().expect("requests have ids");
             let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
-            let stream = match x.scope(session.initialize(&msg, &client)).await {
+            let stream = match x.scope(session.initialize(&msg, &client, Some(&x))).await {
                 Ok(s) => s,
                 Err(e) => {
                     x.fail(&e);
@@ -110,7 +110,7 @@ pub async fn post(
         Kind::Request => {
             let id = msg.id.clone().expect("requests have ids");
             let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
-            let stream = match x.scope(session.request(&msg, &client)).await {
+            let stream = match x.scope(session.request(&msg, &client, Some(&x))).await {
                 Ok(s) => s,
                 Err(e) => {
                     x.fail(&e);
@@ -122,7 +122,7 @@ pub async fn post(
         }
         Kind::Notification => {
             let x = observe::exchange(&gw, &server, &msg, &client, Some(&session), TRANSPORT);
-            match x.scope(session.notify(&msg, &client)).await {
+            match x.scope(session.notify(&msg, &client, Some(&x))).await {
                 Ok(()) => {
                     x.accepted();
                     respond::accepted()
@@ -248,8 +248,8 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, client: Client, i
         };
         let x = (msg.kind != Kind::Response).then(|| observe::exchange(gw, &server, &msg, &client, Some(&session), TRANSPORT));
         let outcome = match (&msg.kind, &x) {
-            (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client)).await.map(|s| streams.push(s.attach(None))),
-            (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client)).await.inspect(|_| x.accepted()),
+            (Kind::Request, Some(x)) => x.scope(session.request(&msg, &client, Some(x))).await.map(|s| streams.push(s.attach(None))),
+            (Kind::Notification, Some(x)) => x.scope(session.notify(&msg, &client, Some(x))).await.inspect(|_| x.accepted()),
             _ => session.answer(&msg, &client).await,
         };
         if let Err(e) = outcome {

@@ -275,3 +275,29 @@ async fn the_stateless_revision_own_errors() {
     assert!(w.backend.all().is_empty(), "no refused request reached the backend: {:?}", w.backend.all());
     assert!(w.gw.children().is_empty(), "nor a process");
 }
+
+#[tokio::test]
+async fn one_server_at_its_session_cap_leaves_the_others_theirs() {
+    let a = Recorder::start().await;
+    let b = Recorder::start().await;
+    let mut capped = server("capped", &a.url, json!([]));
+    capped["max_sessions"] = json!(2);
+    let config = json!({ "listen": "127.0.0.1:0", "sessions": { "max_sessions": 10 }, "servers": [capped, server("other", &b.url, json!([]))] });
+    let gw = Gw::start(config, &[]).await;
+    let raw = Raw::new(&gw.mcp_url("capped"));
+    let mut sessions = Vec::new();
+    for n in 1..=2 {
+        let r = raw.post_json(&initialize_request(n)).send().await;
+        assert_eq!(r.status, 200, "{r:?}");
+        sessions.push(r.headers["mcp-session-id"].to_str().unwrap().to_owned());
+    }
+    let full = raw.post_json(&initialize_request(3)).send().await;
+    assert_eq!((full.status, full.error_code()), (503, -32008), "{full:?}");
+    assert_eq!(a.seen("initialize").len(), 2, "the refused initialize never reached the backend");
+    let other = Raw::new(&gw.mcp_url("other")).post_json(&initialize_request(1)).send().await;
+    assert_eq!(other.status, 200, "another server still takes sessions: {other:?}");
+    // Ending one frees its place.
+    assert_eq!(raw.delete(&sessions[0]).send().await.status, 200);
+    let again = raw.post_json(&initialize_request(4)).send().await;
+    assert_eq!(again.status, 200, "{again:?}");
+}

@@ -98,7 +98,7 @@ impl State {
             return Some(m);
         }
         let Some(relay) = &self.relay else { return Some(m) };
-        match self.pending.exchange.scope(relay.pass(m)).await {
+        match relay.pass(m, Some(&self.pending.exchange)).await {
             Delivery::Deliver(passed) => Some(passed),
             Delivery::Drop(_) => None,
         }
