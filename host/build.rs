@@ -27,6 +27,10 @@ fn main() {
             .env("CARGO_TARGET_DIR", &target)
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("RUSTFLAGS")
+            // `cargo clippy` on the workspace must not lint (and so rebuild) the components:
+            // they are linted, and built, on their own.
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CLIPPY_ARGS")
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the standard policies failed (is the wasm32-wasip2 target installed? scripts/setup.sh adds it)");

@@ -212,6 +212,26 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
+    /// Starts `tollgate serve` on a whole config given as JSON (which is YAML), with `env` set
+    /// for its process only. Loading standard policies compiles them: generous on a busy machine.
+    pub async fn from_config(config: Value, env: &[(&str, &str)]) -> RunningGateway {
+        let file = write_temp("tollgate.yaml", &serde_json::to_string_pretty(&config).expect("config serializes"));
+        let Launched { child, addr, log } = launch(&file, env, "http", Duration::from_secs(60)).await;
+        let pid = child.id().expect("tollgate has a pid");
+        let management = management_addr(&log.lock().expect("log lock"));
+        RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, config: file }
+    }
+
+    /// Where the client listener is.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A JSON-RPC caller of one server's endpoint.
+    pub fn caller(&self, server: &str) -> crate::caller::Caller {
+        crate::caller::Caller::new(&self.mcp_url(server))
+    }
+
     /// The Streamable HTTP endpoint of a server.
     pub fn mcp_url(&self, server: &str) -> String {
         format!("http://{}/{server}/mcp", self.addr)

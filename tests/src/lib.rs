@@ -3,11 +3,15 @@
 
 pub mod admin;
 pub mod backend;
+pub mod caller;
 pub mod client;
 pub mod gateway;
+pub mod idp;
 pub mod otlp;
 pub mod process;
 pub mod raw;
+pub mod recorder;
+pub mod standard;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,5 +32,15 @@ pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) 
             panic!("{what}: still not true after {secs} s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits, if needed, so that the next `margin_s` seconds lie in one window of `window_s`
+/// seconds aligned to the epoch, as the rate limit's and the quota's windows are.
+pub async fn clear_of_window_edge(window_s: u64, margin_s: u64) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after the epoch");
+    let into = now.as_secs() % window_s;
+    if into + margin_s >= window_s {
+        tokio::time::sleep(Duration::from_secs(window_s - into + 1)).await;
     }
 }

@@ -2,13 +2,17 @@
 
 use serde_json::json;
 
-use crate::support::{Gw, Recorder, policy, server, text};
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 #[tokio::test]
 async fn cache_answers_a_repeated_call_without_the_backend_and_never_keeps_errors() {
     let backend = Recorder::start().await;
     let cache = policy("cache", json!({ "tools": ["echo", "fragile", "broken"], "ttl": "5m" }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([cache]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([cache]))] }), &[]).await;
     let mut c = gw.caller("s").initialized().await;
 
     assert_eq!(text(&c.call("echo", json!({ "text": "once", "n": 1 })).await), "once");

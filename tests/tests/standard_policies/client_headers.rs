@@ -5,7 +5,13 @@
 use serde_json::json;
 use tollgate_tests::backend::Backend;
 
-use crate::support::{Gw, QUOTA_EXCEEDED, clear_of_window_edge, header, policy, server, text};
+use tollgate_tests::caller::header;
+use tollgate_tests::caller::text;
+use tollgate_tests::clear_of_window_edge;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::standard::QUOTA_EXCEEDED;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 fn content_type(r: &tollgate_tests::raw::RawResponse) -> &str {
     header(r, "content-type")
@@ -16,7 +22,7 @@ async fn admitted_calls_tell_the_client_what_is_left_of_its_quota_and_rate_limit
     let backend = Backend::rmcp().named("figures").start().await;
     let quota = policy("quota", json!({ "calls": 3, "period": "day" }));
     let limit = policy("rate-limit", json!({ "limit": 100, "window": "1h", "tools": [{ "tools": ["progress"], "limit": 10, "window": "1h" }] }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([limit, quota]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([limit, quota]))] }), &[]).await;
     clear_of_window_edge(86_400, 30).await;
 
     let mut c = gw.caller("s").initialized().await;

@@ -5,8 +5,11 @@
 use serde_json::json;
 use tollgate_tests::gateway::write_temp;
 
-use crate::idp::Idp;
-use crate::support::{Gw, Recorder, policy, server};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::Idp;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 const CLIENT_TOKEN: &str = "the-clients-own-token";
 const ENV_SECRET: &str = "s3cret-from-the-environment";
@@ -36,7 +39,9 @@ async fn credentials_give_the_backend_a_secret_or_a_client_credentials_token_and
         server("file", &backend.url, json!([from_file])),
         server("oauth", &backend.url, json!([oauth])),
     ]);
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": servers }), &[("BACKEND_TOKEN", ENV_SECRET), ("CC_SECRET", CLIENT_SECRET)]).await;
+    let gw =
+        RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": servers }), &[("BACKEND_TOKEN", ENV_SECRET), ("CC_SECRET", CLIENT_SECRET)])
+            .await;
 
     // A static secret from the gateway's environment, in Authorization with its Bearer prefix.
     let mut c = gw.caller("env").bearer(CLIENT_TOKEN).initialized().await;

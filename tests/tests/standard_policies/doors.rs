@@ -13,8 +13,13 @@ use tollgate_tests::admin::Admin;
 use tollgate_tests::gateway::management_addr;
 use tollgate_tests::raw::{Raw, initialize_request};
 
-use crate::idp::{Idp, Key, now};
-use crate::support::{Gw, Recorder, UNAUTHORIZED, policy, server, text};
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::UNAUTHORIZED;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 const ADMIN: &str = "doors-admin-token";
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
@@ -45,7 +50,7 @@ fn token(key: &Key, idp: &Idp, sub: &str) -> String {
 }
 
 struct World {
-    gw: Gw,
+    gw: RunningGateway,
     backend: Recorder,
     idp: Idp,
     key: Key,
@@ -70,7 +75,7 @@ async fn world() -> World {
         "servers": [server("docs", &backend.url, json!([])), server("s", &backend.url, json!([jwt])), stdio],
         "products": [{ "name": "paid", "servers": [{ "server": "docs", "tools": ["echo"] }] }],
     });
-    let gw = Gw::start(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN)]).await;
+    let gw = RunningGateway::from_config(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN)]).await;
     World { gw, backend, idp, key }
 }
 
@@ -93,7 +98,7 @@ async fn every_spelling_of_a_guarded_path_meets_the_guard_or_nothing() {
             [("POST", "/mcp", &post[..], init.as_str()), ("GET", "/sse", &sse[..], ""), ("POST", "/message?sessionId=x", &post[..], init.as_str())]
         {
             let path = format!("{base}{suffix}");
-            let (status, text) = by_hand(w.gw.addr, method, &path, headers, body).await;
+            let (status, text) = by_hand(w.gw.addr(), method, &path, headers, body).await;
             assert!(status == 401 || status == 404 || status == 400, "{method} {path}: {status} {text}");
             if status == 401 {
                 assert!(text.contains(&SUBSCRIPTION_KEY.to_string()), "{method} {path}: the product's refusal: {text}");
@@ -101,7 +106,7 @@ async fn every_spelling_of_a_guarded_path_meets_the_guard_or_nothing() {
         }
         // Versioned and trailing-slash forms of the same name.
         for path in [format!("{base}/v1/mcp"), format!("{base}/mcp/")] {
-            let (status, text) = by_hand(w.gw.addr, "POST", &path, &post, &init).await;
+            let (status, text) = by_hand(w.gw.addr(), "POST", &path, &post, &init).await;
             assert!(status == 401 || status == 404, "POST {path}: {status} {text}");
         }
     }
@@ -110,7 +115,7 @@ async fn every_spelling_of_a_guarded_path_meets_the_guard_or_nothing() {
     // With a key the same spellings reach the same server, through the same guard.
     let admin = w.admin();
     let sub = admin.subscribe("paid", "ops@example.com").await;
-    let (status, text) = by_hand(w.gw.addr, "POST", "/%64ocs/mcp", &[post[0], post[1], (KEY_HEADER, &sub.primary)], &init).await;
+    let (status, text) = by_hand(w.gw.addr(), "POST", "/%64ocs/mcp", &[post[0], post[1], (KEY_HEADER, &sub.primary)], &init).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(w.backend.seen("initialize").len(), 1);
 }
@@ -121,7 +126,7 @@ async fn a_session_answers_only_its_owner_on_every_door() {
     let alice = token(&w.key, &w.idp, "alice");
     let bob = token(&w.key, &w.idp, "bob");
     let raw = Raw::new(&w.gw.mcp_url("s"));
-    let mut owner = crate::support::Caller::new(&w.gw.mcp_url("s")).bearer(&alice).initialized().await;
+    let mut owner = tollgate_tests::caller::Caller::new(&w.gw.mcp_url("s")).bearer(&alice).initialized().await;
     let sid = owner.session().expect("a session").to_owned();
     assert_eq!(text(&owner.call("echo", json!({ "text": "mine" })).await), "mine");
     let before = w.backend.all().len();
@@ -283,7 +288,7 @@ async fn one_server_at_its_session_cap_leaves_the_others_theirs() {
     let mut capped = server("capped", &a.url, json!([]));
     capped["max_sessions"] = json!(2);
     let config = json!({ "listen": "127.0.0.1:0", "sessions": { "max_sessions": 10 }, "servers": [capped, server("other", &b.url, json!([]))] });
-    let gw = Gw::start(config, &[]).await;
+    let gw = RunningGateway::from_config(config, &[]).await;
     let raw = Raw::new(&gw.mcp_url("capped"));
     let mut sessions = Vec::new();
     for n in 1..=2 {

@@ -3,7 +3,11 @@
 use serde_json::json;
 use tollgate_tests::backend::Backend;
 
-use crate::support::{FORBIDDEN, Gw, policy, server, text};
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::standard::FORBIDDEN;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 #[tokio::test]
 async fn ip_filter_refuses_an_ipv6_client_on_its_deny_list_and_admits_it_on_its_allow_list() {
@@ -14,8 +18,8 @@ async fn ip_filter_refuses_an_ipv6_client_on_its_deny_list_and_admits_it_on_its_
         // An IPv4 allow list does not take in IPv6 loopback.
         server("v4-only", &backend.url(), json!([policy("ip-filter", json!({ "allow": ["127.0.0.0/8"] }))])),
     ]);
-    let gw = Gw::start(json!({ "listen": "[::1]:0", "servers": servers }), &[]).await;
-    assert!(gw.addr.is_ipv6(), "the gateway listens on {}", gw.addr);
+    let gw = RunningGateway::from_config(json!({ "listen": "[::1]:0", "servers": servers }), &[]).await;
+    assert!(gw.addr().is_ipv6(), "the gateway listens on {}", gw.addr());
 
     for name in ["denied", "v4-only"] {
         let r = gw.caller(name).initialize().await;

@@ -10,8 +10,15 @@ use serde_json::{Value, json};
 use tollgate_tests::backend::{Backend, nothing_listening};
 use tollgate_tests::within;
 
-use crate::idp::{Idp, Key, now};
-use crate::support::{FORBIDDEN, Gw, UNAUTHORIZED, free_port, header, policy, server, text};
+use tollgate_tests::caller::header;
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::standard::FORBIDDEN;
+use tollgate_tests::standard::UNAUTHORIZED;
+use tollgate_tests::standard::free_port;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 /// Claims of a token for `aud`, valid for ten minutes, with these scopes.
 fn claims(issuer: &str, aud: &str, scope: &str) -> Value {
@@ -53,7 +60,7 @@ async fn jwt_challenges_without_a_token_and_admits_rs256_and_es256_tokens_that_n
         "authorization": { "authorization_servers": [idp.issuer], "scopes_supported": ["mcp", "admin"], "resource_name": "Echo tools" },
     }));
     let config = json!({ "listen": format!("127.0.0.1:{port}"), "servers": [server("s", &backend.url(), json!([jwt]))] });
-    let gw = Gw::start(config, &[]).await;
+    let gw = RunningGateway::from_config(config, &[]).await;
     let resource = gw.mcp_url("s");
 
     // RFC 9728: the metadata names this server's canonical URL and the authorization server.
@@ -160,7 +167,7 @@ async fn jwt_refetches_the_jwks_once_for_an_unknown_kid_after_a_key_rotation() {
     let backend = Backend::rmcp().start().await;
     let aud = "https://tollgate.test/s/mcp";
     let jwt = jwt_binding(json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": [aud], "jwks_refresh_interval": "1h" }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
 
     let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
     assert_eq!(text(&c.call("echo", json!({ "text": "old key" })).await), "old key");
@@ -186,7 +193,7 @@ async fn jwt_with_its_jwks_endpoint_down_answers_503_and_does_not_hang() {
     let dead = nothing_listening().replace("/mcp", "/jwks");
     let aud = "https://tollgate.test/s/mcp";
     let jwt = jwt_binding(json!({ "jwks_url": dead, "audiences": [aud] }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
     let token = key.sign(&json!({ "sub": "alice", "aud": aud, "exp": now() + 600 }));
     // A clear answer, not a hang (the bound only catches a hang, it times nothing).
     let r = within(15, "an answer while the JWKS is down", gw.caller("s").bearer(&token).initialize()).await;

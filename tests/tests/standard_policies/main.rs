@@ -5,9 +5,6 @@
 //!
 //! Run `cargo build -p tollgate` first: the tests start the binary next to them.
 
-mod idp;
-mod support;
-
 mod cache;
 mod client_headers;
 mod credentials;

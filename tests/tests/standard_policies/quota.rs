@@ -2,14 +2,21 @@
 
 use serde_json::json;
 
-use crate::support::{Gw, QUOTA_EXCEEDED, Recorder, clear_of_window_edge, header, policy, server, text};
+use tollgate_tests::caller::header;
+use tollgate_tests::caller::text;
+use tollgate_tests::clear_of_window_edge;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::QUOTA_EXCEEDED;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 #[tokio::test]
 async fn quota_refuses_calls_beyond_the_quota_with_429_and_the_time_of_renewal() {
     let backend = Recorder::start().await;
     // Without `jwt` there is no subject: every caller shares the one quota of the missing key.
     let quota = policy("quota", json!({ "calls": 3, "period": "day" }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([quota]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([quota]))] }), &[]).await;
     clear_of_window_edge(86_400, 30).await;
 
     let mut c = gw.caller("s").initialized().await;

@@ -5,7 +5,14 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use crate::support::{Gw, RATE_LIMITED, Recorder, clear_of_window_edge, header, policy, server, text};
+use tollgate_tests::caller::header;
+use tollgate_tests::caller::text;
+use tollgate_tests::clear_of_window_edge;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::RATE_LIMITED;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 const CALLERS: usize = 20;
 const LIMIT: u64 = 5;
@@ -16,7 +23,7 @@ async fn rate_limit_admits_exactly_the_limit_of_twenty_concurrent_callers_and_te
     // Calls only, so each caller's own initialize does not count; keyed by client IP (the
     // default), so all the callers, on 127.0.0.1, share one counter.
     let limit = policy("rate-limit", json!({ "limit": LIMIT, "window": "1h", "methods": ["tools/call"] }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([limit]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([limit]))] }), &[]).await;
 
     let mut callers = Vec::new();
     for _ in 0..CALLERS {

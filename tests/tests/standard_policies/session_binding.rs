@@ -3,8 +3,12 @@
 
 use serde_json::json;
 
-use crate::idp::{Idp, Key, now};
-use crate::support::{Gw, Recorder, policy, server, text};
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 #[tokio::test]
 async fn a_session_id_is_useless_to_another_subject() {
@@ -15,7 +19,7 @@ async fn a_session_id_is_useless_to_another_subject() {
     let token = |sub: &str| key.sign(&json!({ "iss": idp.issuer, "sub": sub, "aud": "tools", "iat": now(), "exp": now() + 600 }));
     let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
     jwt["allow_hosts"] = json!(["127.0.0.1"]);
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([jwt]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([jwt]))] }), &[]).await;
 
     let mut alice = gw.caller("s").bearer(&token("alice")).initialized().await;
     assert_eq!(text(&alice.call("echo", json!({ "text": "mine" })).await), "mine");

@@ -5,7 +5,11 @@
 use serde_json::json;
 use tollgate_tests::raw::{Raw, RawResponse};
 
-use crate::support::{FORBIDDEN, Gw, Recorder, policy, server};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::FORBIDDEN;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 const VERSION: &str = "2026-07-28";
 const SECRET: &str = "stateless-backend-s3cret";
@@ -30,7 +34,7 @@ async fn stateless_requests_pass_the_chain() {
     let mut creds = policy("credentials", json!({ "header": "x-backend-key", "secret": "k" }));
     creds["secrets"] = json!({ "k": { "env": "BACKEND_KEY" } });
     let config = json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([filter, creds]))] });
-    let gw = Gw::start(config, &[("BACKEND_KEY", SECRET)]).await;
+    let gw = RunningGateway::from_config(config, &[("BACKEND_KEY", SECRET)]).await;
 
     let ok = stateless_call(&gw.mcp_url("s"), "echo").await;
     assert_eq!(ok.status, 200, "{ok:?}");

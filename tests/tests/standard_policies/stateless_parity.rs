@@ -9,7 +9,9 @@ use tollgate_tests::admin::Admin;
 use tollgate_tests::gateway::management_addr;
 use tollgate_tests::raw::{Raw, RawResponse};
 
-use crate::support::{FORBIDDEN, Gw, Recorder};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::FORBIDDEN;
 
 const ADMIN: &str = "parity-admin-token";
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
@@ -48,7 +50,7 @@ async fn stateless_requests_meet_products_and_versions_as_sessions_do() {
         ],
         "products": [{ "name": "paid", "servers": [{ "server": "docs", "tools": ["echo"] }] }],
     });
-    let gw = Gw::start(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN)]).await;
+    let gw = RunningGateway::from_config(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN)]).await;
     let admin = Admin::new(&format!("http://{}", management_addr(&gw.log()).expect("the management API")), ADMIN);
     let sub = admin.subscribe("paid", "ops@example.com").await;
     let docs = gw.mcp_url("docs");

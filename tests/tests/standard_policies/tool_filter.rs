@@ -4,13 +4,17 @@ use serde_json::json;
 use tollgate_tests::backend::Backend;
 use tollgate_tests::client::Client;
 
-use crate::support::{FORBIDDEN, Gw, policy, server, text};
+use tollgate_tests::caller::text;
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::standard::FORBIDDEN;
+use tollgate_tests::standard::policy;
+use tollgate_tests::standard::server;
 
 #[tokio::test]
 async fn tool_filter_hides_denied_tools_from_the_list_and_refuses_their_calls() {
     let backend = Backend::rmcp().named("filtered").start().await;
     let filter = policy("tool-filter", json!({ "deny": ["whoami", "sl*"] }));
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([filter]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([filter]))] }), &[]).await;
 
     // The SDK client sees the list as filtered: no whoami, and no slow (by the glob).
     let sdk = Client::connect(&gw.mcp_url("s")).await;
@@ -43,7 +47,7 @@ async fn tool_filter_with_a_rename_still_hides_denied_tools() {
             "rename": [{ "tool": "echo", "as": "say", "description": "Says its text back" }],
         }),
     );
-    let gw = Gw::start(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([filter]))] }), &[]).await;
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([filter]))] }), &[]).await;
 
     let sdk = Client::connect(&gw.mcp_url("s")).await;
     let mut listed = sdk.list_tools().await;

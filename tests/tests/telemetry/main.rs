@@ -5,13 +5,6 @@
 //!
 //! Run `cargo build -p tollgate` first: the tests start the binary next to them.
 
-#[allow(dead_code)]
-#[path = "../standard_policies/idp.rs"]
-mod idp;
-#[allow(dead_code)]
-#[path = "../standard_policies/support.rs"]
-mod support;
-
 mod metrics;
 mod payload;
 mod stateless;

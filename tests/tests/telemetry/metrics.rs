@@ -5,7 +5,10 @@ use serde_json::json;
 use tollgate_tests::eventually;
 use tollgate_tests::gateway::management_addr;
 
-use crate::support::{FORBIDDEN, Gw, Recorder, policy};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::FORBIDDEN;
+use tollgate_tests::standard::policy;
 
 const BACKEND_SECRET: &str = "metrics-backend-s3cret";
 
@@ -33,7 +36,7 @@ async fn metrics_count_outcomes_policy_verdicts_and_sessions_with_bounded_labels
         "management": { "listen": "127.0.0.1:0", "admin_token_env": "ADMIN_TOKEN" },
         "servers": [{ "name": "tools", "backend": { "http": backend.url }, "policies": [filter, creds] }],
     });
-    let gw = Gw::start(config, &[("BACKEND_KEY", BACKEND_SECRET), ("ADMIN_TOKEN", "admin-token")]).await;
+    let gw = RunningGateway::from_config(config, &[("BACKEND_KEY", BACKEND_SECRET), ("ADMIN_TOKEN", "admin-token")]).await;
     eventually(10, "the management listener is up", || management_addr(&gw.log()).is_some()).await;
     let admin = format!("http://{}", management_addr(&gw.log()).expect("its address"));
     assert_eq!(get(&format!("{admin}/healthz")).await.0, 200);

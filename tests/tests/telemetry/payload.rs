@@ -6,7 +6,8 @@ use tollgate_tests::eventually;
 use tollgate_tests::gateway::write_temp;
 
 use crate::access_log;
-use crate::support::{Gw, Recorder};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
 
 const PASSWORD: &str = "hunter2-never-logged";
 
@@ -22,7 +23,7 @@ async fn payloads_are_logged_only_where_configured_redacted_and_truncated() {
             { "name": "logged", "backend": { "http": backend.url }, "payload_log": { "max_bytes": 64, "redact": ["Password"] } },
         ],
     });
-    let gw = Gw::start(config, &[]).await;
+    let gw = RunningGateway::from_config(config, &[]).await;
 
     let long = "x".repeat(200);
     let mut plain = gw.caller("plain").initialized().await;

@@ -9,8 +9,10 @@ use tollgate_tests::gateway::management_addr;
 use tollgate_tests::otlp::{Collector, KIND_CLIENT};
 use tollgate_tests::raw::{Raw, RawResponse};
 
-use crate::idp::{Idp, Key, now};
-use crate::support::{Gw, Recorder, policy};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::policy;
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const VERSION: &str = "2026-07-28";
@@ -52,7 +54,7 @@ async fn a_stateless_client_is_observed_like_a_session() {
         "telemetry": { "service_name": "tollgate-stateless", "traces": { "endpoint": endpoint, "protocol": "http" } },
         "servers": [{ "name": "tools", "backend": { "http": backend.url }, "policies": [jwt] }],
     });
-    let gw = Gw::start(config, &[("ADMIN_TOKEN", "admin-token")]).await;
+    let gw = RunningGateway::from_config(config, &[("ADMIN_TOKEN", "admin-token")]).await;
     let url = gw.mcp_url("tools");
 
     let listed = stateless(&url, "tools/list", json!({}), Some(&token)).await;

@@ -8,8 +8,10 @@ use tollgate_tests::gateway::write_temp;
 use tollgate_tests::otlp::{Collector, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, Span};
 
 use crate::access_log;
-use crate::idp::{Idp, Key, now};
-use crate::support::{Gw, Recorder, policy};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::recorder::Recorder;
+use tollgate_tests::standard::policy;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -42,7 +44,7 @@ async fn traced_call(grpc: bool) {
         },
         "servers": [{ "name": "tools", "backend": { "http": backend.url }, "policies": chain(&idp) }],
     });
-    let gw = Gw::start(config, &[("BACKEND_KEY", BACKEND_SECRET)]).await;
+    let gw = RunningGateway::from_config(config, &[("BACKEND_KEY", BACKEND_SECRET)]).await;
 
     let mut c = gw.caller("tools").bearer(&token).initialized().await;
     let session = c.session().expect("a session").to_owned();
@@ -146,7 +148,7 @@ async fn a_stdio_backend_gets_the_trace_context_in_meta() {
         "telemetry": { "traces": { "endpoint": endpoint, "protocol": "http" } },
         "servers": [{ "name": "local", "backend": { "stdio": { "command": echo } } }],
     });
-    let gw = Gw::start(config, &[]).await;
+    let gw = RunningGateway::from_config(config, &[]).await;
     let mut c = gw.caller("local").initialized().await;
     let traceparent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
     let r = c.request("tools/call", json!({ "name": "meta", "arguments": {}, "_meta": { "traceparent": traceparent, "progressToken": 7 } })).await;
