@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
 echo "== format and lints"
-for manifest in Cargo.toml policies/Cargo.toml sdk/Cargo.toml; do
+for manifest in Cargo.toml policies/Cargo.toml sdk/Cargo.toml vocabulary/Cargo.toml; do
   cargo fmt --manifest-path "$manifest" --all --check
   cargo clippy --manifest-path "$manifest" --all-targets --locked -- -D warnings
 done

@@ -11,10 +11,7 @@ use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::Message;
 use crate::policy::{Attributes, Chain};
 use crate::server::Version;
-
-/// The attributes the policy chain sees (rate-limit and quota keys name them).
-pub const ATTR_SUBSCRIPTION: &str = "subscription";
-pub const ATTR_PRODUCT: &str = "product";
+use tollgate_vocabulary::attr;
 
 /// A product's chain, a server's, and the two joined: rebuilt when either is swapped.
 type Joined = (Arc<Chain>, Arc<Chain>, Arc<Chain>);
@@ -121,9 +118,9 @@ impl std::fmt::Debug for Access {
 impl Access {
     pub fn attributes(&self) -> Attributes {
         let mut a = Attributes::new();
-        a.insert(ATTR_PRODUCT.into(), self.product.name().to_owned());
+        a.insert(attr::PRODUCT.into(), self.product.name().to_owned());
         if let Some(s) = &self.subscription {
-            a.insert(ATTR_SUBSCRIPTION.into(), s.clone());
+            a.insert(attr::SUBSCRIPTION.into(), s.clone());
         }
         a
     }

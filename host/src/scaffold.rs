@@ -16,6 +16,10 @@ const SDK: &[(&str, &str)] = &[
     ("wit/policy.wit", include_str!("../../wit/policy.wit")),
 ];
 
+/// The codes and attribute names the SDK shares with the gateway, beside the SDK copy (its
+/// manifest names `../vocabulary`).
+const VOCABULARY: &[(&str, &str)] = &[("Cargo.toml", include_str!("../../vocabulary/Cargo.toml")), ("src/lib.rs", include_str!("../../vocabulary/src/lib.rs"))];
+
 /// The SDK's lock file seeds the policy's, so its dependencies resolve to versions known to build.
 const LOCK: &str = include_str!("../../sdk/Cargo.lock");
 
@@ -42,6 +46,7 @@ pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
         return Err(ScaffoldError::Exists(dir));
     }
     let mut files: Vec<(PathBuf, String)> = SDK.iter().map(|(p, text)| (Path::new("tollgate-policy-sdk").join(p), (*text).to_owned())).collect();
+    files.extend(VOCABULARY.iter().map(|(p, text)| (Path::new("vocabulary").join(p), (*text).to_owned())));
     files.push(("Cargo.toml".into(), manifest(name)));
     files.push(("Cargo.lock".into(), LOCK.to_owned()));
     files.push(("src/lib.rs".into(), LIB.to_owned()));
@@ -90,7 +95,7 @@ panic = "abort"
 fn readme(name: &str) -> String {
     let file = name.replace('-', "_");
     format!(
-        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK, and `tollgate-policy-sdk/wit/policy.wit` the contract, of the\ngateway that wrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
+        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK (with `vocabulary/`, the codes and attribute names it shares\nwith the gateway), and `tollgate-policy-sdk/wit/policy.wit` the contract, of the gateway that\nwrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
     )
 }
 

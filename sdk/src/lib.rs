@@ -38,6 +38,8 @@ pub use exchange::Exchange;
 #[doc(hidden)]
 pub use export::Adapter;
 pub use host::{crypto, http, log, now_ms, secret, state};
+/// Attribute names the gateway and its policies set (`auth.sub`, `subscription`, ...).
+pub use tollgate_vocabulary::attr;
 pub use verdict::code;
 
 /// The generated bindings of the `tollgate:policy` WIT package. Prefer the types re-exported

@@ -4,19 +4,9 @@ use serde_json::Value;
 
 use crate::{MessageVerdict, Mutation, Rejection, RpcError, Verdict};
 
-/// JSON-RPC codes the gateway uses (its `error::code`), so clients see one vocabulary.
-pub mod code {
-    /// The caller did not prove who it is.
-    pub const UNAUTHORIZED: i32 = -32001;
-    /// The caller is known and not allowed.
-    pub const FORBIDDEN: i32 = -32003;
-    /// Too many requests in the current window.
-    pub const RATE_LIMITED: i32 = -32009;
-    /// A longer-term quota is used up.
-    pub const QUOTA_EXCEEDED: i32 = -32010;
-    /// JSON-RPC: the params are not acceptable.
-    pub const INVALID_PARAMS: i32 = -32602;
-}
+/// JSON-RPC codes the gateway uses, so clients see one vocabulary: the gateway's own list,
+/// defined once in `tollgate-vocabulary`.
+pub use tollgate_vocabulary::code;
 
 impl Verdict {
     /// Go on unchanged.

@@ -107,8 +107,9 @@ impl RawResponse {
     }
 
     /// The JSON-RPC error code in the body.
-    pub fn error_code(&self) -> i64 {
-        self.message()["error"]["code"].as_i64().unwrap_or_else(|| panic!("no JSON-RPC error in {self:?}"))
+    pub fn error_code(&self) -> i32 {
+        let code = self.message()["error"]["code"].as_i64().unwrap_or_else(|| panic!("no JSON-RPC error in {self:?}"));
+        i32::try_from(code).unwrap_or_else(|_| panic!("a JSON-RPC code out of range in {self:?}"))
     }
 
     pub fn error_message(&self) -> String {

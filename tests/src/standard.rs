@@ -2,11 +2,8 @@
 
 use serde_json::{Value, json};
 
-/// Gateway error codes (host/src/mcp/error.rs, `code`).
-pub const UNAUTHORIZED: i64 = -32001;
-pub const FORBIDDEN: i64 = -32003;
-pub const RATE_LIMITED: i64 = -32009;
-pub const QUOTA_EXCEEDED: i64 = -32010;
+/// The gateway's error codes, as the gateway and its policies define them.
+pub use tollgate_vocabulary::code::{FORBIDDEN, QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED};
 
 /// A standard policy bound by name, with time for outbound fetches on a busy machine.
 pub fn policy(name: &str, config: Value) -> Value {

@@ -9,7 +9,7 @@ use tollgate_tests::gateway::Gateway;
 use tollgate_tests::raw::{Raw, initialize_request};
 
 /// The gateway's JSON-RPC code for a backend it cannot reach.
-const BACKEND_UNAVAILABLE: i32 = -32004;
+use tollgate_vocabulary::code::BACKEND_UNAVAILABLE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initialize_against_a_down_backend_names_the_server_and_the_cause() {
@@ -24,7 +24,7 @@ async fn initialize_against_a_down_backend_names_the_server_and_the_cause() {
 
     let raw = Raw::new(&gateway.mcp_url("down")).post_json(&initialize_request(1)).send().await;
     assert_eq!(raw.status, 200, "with an id the error travels as a JSON-RPC response: {raw:?}");
-    assert_eq!(raw.error_code(), i64::from(BACKEND_UNAVAILABLE));
+    assert_eq!(raw.error_code(), BACKEND_UNAVAILABLE);
     assert!(raw.headers.get("mcp-session-id").is_none(), "no session is issued for a failed initialize");
 
     let client = Client::connect(&gateway.mcp_url("up")).await;

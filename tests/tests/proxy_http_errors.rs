@@ -6,8 +6,7 @@ use tollgate_tests::backend::{Backend, RunningBackend};
 use tollgate_tests::gateway::{Gateway, RunningGateway};
 use tollgate_tests::raw::{Raw, initialize_request, request};
 
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
+use tollgate_vocabulary::code::{INVALID_REQUEST, PARSE_ERROR};
 
 async fn gateway() -> (RunningBackend, RunningGateway) {
     let backend = Backend::rmcp().start().await;

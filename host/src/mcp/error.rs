@@ -1,49 +1,22 @@
 //! The gateway's errors, and the one place where each becomes a JSON-RPC code and an HTTP status.
 //!
-//! Gateway-defined codes sit in the implementation-defined range -32000..-32019; -32020 and
-//! -32022 are the 2026-07-28 revision's own. The README lists them.
+//! The codes are `tollgate-vocabulary`'s, shared with the policy SDK and the tests; the
+//! README lists them.
 
 use std::time::Duration;
 
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-/// JSON-RPC codes the gateway itself uses.
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
-    /// A transport-level refusal: bad header, missing session, unsupported version.
-    pub const BAD_REQUEST: i64 = -32000;
-    pub const UNAUTHORIZED: i64 = -32001;
-    pub const FORBIDDEN: i64 = -32003;
-    pub const BACKEND_UNAVAILABLE: i64 = -32004;
-    pub const BACKEND_TIMEOUT: i64 = -32005;
-    pub const BACKEND_FAILED: i64 = -32006;
-    pub const POLICY_FAILED: i64 = -32007;
-    pub const OVERLOADED: i64 = -32008;
-    pub const RATE_LIMITED: i64 = -32009;
-    pub const QUOTA_EXCEEDED: i64 = -32010;
-    /// No subscription key, or one the gateway does not know (HTTP 401).
-    pub const SUBSCRIPTION_KEY: i64 = -32011;
-    /// A known key that may not be used here: its subscription is not active, or its
-    /// product does not include the server (HTTP 403).
-    pub const SUBSCRIPTION_FORBIDDEN: i64 = -32012;
-    /// The server version named is retired; the message names the one to use (HTTP 410).
-    pub const VERSION_RETIRED: i64 = -32013;
-    /// 2026-07-28: a request header disagrees with the body.
-    pub const HEADER_MISMATCH: i64 = -32020;
-    /// 2026-07-28: the requested protocol version is not supported.
-    pub const UNSUPPORTED_VERSION: i64 = -32022;
-}
+/// JSON-RPC codes the gateway itself uses, defined once for the gateway, its policies and
+/// their tests (`tollgate-vocabulary`).
+pub use tollgate_vocabulary::code;
 
 /// A refusal as the client will see it: the JSON-RPC error, and optionally an HTTP status
 /// and response headers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection {
-    pub code: i64,
+    pub code: i32,
     pub message: String,
     pub data: Option<Value>,
     pub status: Option<u16>,
@@ -128,7 +101,7 @@ pub enum GatewayError {
 #[derive(Debug)]
 pub struct WireError {
     pub status: StatusCode,
-    pub code: i64,
+    pub code: i32,
     pub message: String,
     pub data: Option<Value>,
     /// Response headers the error brings (`WWW-Authenticate`, `Retry-After`).

@@ -149,7 +149,7 @@ impl Message {
     }
 
     /// An error response; `id` is `null` where the request's id could not be read.
-    pub fn error(id: Option<Id>, code: i64, message: &str, data: Option<Value>) -> Message {
+    pub fn error(id: Option<Id>, code: i32, message: &str, data: Option<Value>) -> Message {
         let mut err = Map::new();
         err.insert("code".into(), code.into());
         err.insert("message".into(), message.into());

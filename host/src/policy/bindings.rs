@@ -128,7 +128,7 @@ fn rejection(r: WitRejection) -> Result<Rejection, String> {
         return Err(format!("denied with HTTP status {s}; a denial needs a 4xx or 5xx status"));
     }
     Ok(Rejection {
-        code: r.error.code.into(),
+        code: r.error.code,
         message: r.error.message,
         data: r.error.data.as_deref().map(|d| parse(d, "error data")).transpose()?,
         status: r.http_status,

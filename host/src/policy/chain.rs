@@ -16,6 +16,7 @@ use crate::mcp::error::code;
 use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::telemetry::Exchange;
 use crate::telemetry::exchange::PolicyStep;
+use tollgate_vocabulary::attr;
 
 /// One policy bound to one server, ready to instantiate.
 #[derive(Clone)]
@@ -288,8 +289,8 @@ impl Trail {
 /// policy): a session stays with the subject that opened it, and the same subject name from
 /// another issuer is someone else.
 fn subject_of(attributes: &Attributes) -> Option<String> {
-    let sub = attributes.get("auth.sub")?;
-    Some(match attributes.get("auth.iss") {
+    let sub = attributes.get(attr::SUBJECT)?;
+    Some(match attributes.get(attr::ISSUER) {
         Some(iss) => format!("{iss} {sub}"),
         None => sub.clone(),
     })

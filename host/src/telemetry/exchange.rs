@@ -21,6 +21,7 @@ use super::trace::{self, TARGET};
 use crate::config::{LogLevel, PayloadLog};
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Kind, Message};
+use tollgate_vocabulary::attr;
 
 #[derive(Clone)]
 pub struct Exchange(Arc<Inner>);
@@ -204,15 +205,17 @@ impl Exchange {
     pub fn note_attributes(&self, attributes: &std::collections::BTreeMap<String, String>) {
         let i = &self.0;
         let mut st = i.state.lock().expect("exchange lock");
-        for (attr, field, span_key) in
-            [("auth.sub", "subject", "user.id"), ("product", "product", "tollgate.product"), ("subscription", "subscription", "tollgate.subscription.id")]
-        {
+        for (attr, field, span_key) in [
+            (attr::SUBJECT, "subject", "user.id"),
+            (attr::PRODUCT, "product", "tollgate.product"),
+            (attr::SUBSCRIPTION, "subscription", "tollgate.subscription.id"),
+        ] {
             if let Some(v) = attributes.get(attr) {
                 st.log.insert(field.into(), v.as_str().into());
                 i.span.set_attribute(span_key, v.clone());
             }
         }
-        if attributes.contains_key("auth.sub") {
+        if attributes.contains_key(attr::SUBJECT) {
             st.log.insert("auth".into(), "bearer".into());
             i.span.set_attribute("tollgate.auth.method", "bearer");
         }
@@ -294,12 +297,12 @@ impl Exchange {
     /// The client gets this error instead of an answer.
     pub fn fail(&self, e: &GatewayError) {
         let w = e.wire(true);
-        self.finish(w.status.as_u16(), Some(w.code), Some(&w.message), false);
+        self.finish(w.status.as_u16(), Some(i64::from(w.code)), Some(&w.message), false);
     }
 
     /// The HTTP status is all the gateway saw of the answer (a stateless request's relayed stream).
     pub fn relayed(&self, status: u16) {
-        let code = (status >= 400).then_some(crate::mcp::error::code::BACKEND_FAILED);
+        let code = (status >= 400).then_some(i64::from(crate::mcp::error::code::BACKEND_FAILED));
         self.finish(status, code, None, false);
     }
 

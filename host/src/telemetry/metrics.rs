@@ -181,6 +181,8 @@ pub fn method_label(method: &str) -> &str {
 
 /// How an exchange ended, as a fixed set of label values. `code` is the JSON-RPC error code, if any.
 pub fn outcome(code: Option<i64>, tool_error: bool) -> &'static str {
+    // A code outside `i32` is none of the gateway's: a backend's own, counted as an error.
+    let code = code.map(|c| i32::try_from(c).unwrap_or(i32::MIN));
     match code {
         None if tool_error => "tool_error",
         None => "ok",

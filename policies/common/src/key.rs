@@ -7,11 +7,11 @@ use sha2::{Digest, Sha256};
 use crate::Facts;
 use crate::client_ip::{self, Nets};
 
-/// The attribute the `jwt` policy sets to the token's subject.
-pub const SUBJECT: &str = "auth.sub";
-/// The attribute that names the caller's subscription (set by an earlier policy, for example
-/// `jwt` with `attributes: { subscription: azp }`).
-pub const SUBSCRIPTION: &str = "subscription";
+/// The attribute an authenticating policy (`jwt`) sets to the caller's subject.
+pub const SUBJECT: &str = tollgate_policy_sdk::attr::SUBJECT;
+/// The attribute that names the caller's subscription (set by the gateway for a server sold
+/// in a product, or by an earlier policy such as `jwt` with `attributes: { subscription: azp }`).
+pub const SUBSCRIPTION: &str = tollgate_policy_sdk::attr::SUBSCRIPTION;
 
 /// Keys longer than this are stored as their SHA-256, so a huge header cannot make a huge key.
 const MAX_PLAIN: usize = 128;

@@ -7,7 +7,7 @@ mod config;
 mod token;
 
 use tollgate_policy_sdk::http::{FetchError, Request};
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, http, log, now_ms, secret, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, code, http, log, now_ms, secret, state};
 
 pub use config::{ClientAuth, ClientCredentials, Config, PerUser, Source};
 pub use token::{Cached, Plan, encode, parse_answer, plan, request};
@@ -51,7 +51,7 @@ impl Policy for Credentials {
 }
 
 fn missing() -> Rejection {
-    Rejection::new(-32004, "Backend credentials are unavailable").status(502)
+    Rejection::new(code::BACKEND_UNAVAILABLE, "Backend credentials are unavailable").status(502)
 }
 
 fn per_user(pu: &PerUser, ex: &Exchange) -> Result<String, Rejection> {

@@ -14,7 +14,7 @@ mod verify;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Verdict, now_ms, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Verdict, attr, now_ms, state};
 
 pub use challenge::reject;
 pub use claims::{Failure, bearer, check, check_scopes, scopes};
@@ -126,7 +126,7 @@ pub fn attributes(s: &Settings, claims: &Map<String, Value>, scopes: &[String]) 
         other => other.to_string(),
     };
     let mut m = Mutation::new();
-    for (attr, claim) in [("auth.sub", "sub"), ("auth.iss", "iss")] {
+    for (attr, claim) in [(attr::SUBJECT, "sub"), (attr::ISSUER, "iss")] {
         if let Some(v) = claims.get(claim) {
             m = m.attribute(attr, &text(v));
         }

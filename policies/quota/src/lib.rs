@@ -10,7 +10,7 @@ use policy_common::client_ip::Nets;
 use policy_common::{Facts, KeyPart, Keyer};
 use serde::Deserialize;
 use serde_json::json;
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, log, now_ms, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, code, log, now_ms, state};
 
 pub use period::Period;
 
@@ -84,7 +84,7 @@ pub fn figures(limit: u64, remaining: u64, now: u64, end: u64) -> [(String, Stri
 /// 429 until the period renews, with what the limit is.
 pub fn exceeded(what: &str, limit: u64, now: u64, end: u64) -> Rejection {
     let secs = renews_in(now, end);
-    let mut r = Rejection::new(-32010, &format!("Quota exceeded: {limit} {what} per period; renews in {secs} s"))
+    let mut r = Rejection::new(code::QUOTA_EXCEEDED, &format!("Quota exceeded: {limit} {what} per period; renews in {secs} s"))
         .status(429)
         .header("retry-after", &secs.to_string())
         .data(&json!({ "retryAfter": secs, "limit": limit, "unit": what }));
@@ -130,7 +130,7 @@ impl Policy for Quota {
                 Ok(n) => u64::try_from(n).unwrap_or(0),
                 Err(e) => {
                     log::error(&format!("quota state unavailable: {e}"));
-                    return Rejection::new(-32007, "Quota unavailable; the request was refused").status(503).into();
+                    return Rejection::new(code::POLICY_FAILED, "Quota unavailable; the request was refused").status(503).into();
                 }
             };
             if n > limit {

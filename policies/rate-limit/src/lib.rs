@@ -11,7 +11,7 @@ mod window;
 
 use policy_common::duration::Duration as Dur;
 use serde_json::json;
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, log, now_ms, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, code, log, now_ms, state};
 
 pub use rules::{Config, Rule, compile};
 pub use window::{Count, Slot, judge, slot};
@@ -51,7 +51,7 @@ impl Policy for RateLimit {
                 Ok(n) => n,
                 Err(e) => {
                     log::error(&format!("rate-limit state unavailable: {e}"));
-                    return Rejection::new(-32007, "Rate limit unavailable; the request was refused").status(503).into();
+                    return Rejection::new(code::POLICY_FAILED, "Rate limit unavailable; the request was refused").status(503).into();
                 }
             };
             match judge(count, rule.limit, s) {

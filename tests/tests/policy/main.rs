@@ -13,9 +13,7 @@ use serde_json::json;
 use support::{Gateway, Upstream, guest, validate};
 
 /// Gateway error codes (host/src/error.rs `code`).
-const UNAUTHORIZED: i64 = -32001;
-const FORBIDDEN: i64 = -32003;
-const POLICY_FAILED: i64 = -32007;
+use tollgate_vocabulary::code::{FORBIDDEN, POLICY_FAILED, UNAUTHORIZED};
 
 fn server(name: &str, up: &Upstream, policies: &str) -> String {
     format!("  - name: {name}\n    backend:\n      http: {}\n    policies:\n{policies}", up.url)

@@ -215,8 +215,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn error_code(&self) -> Option<i64> {
-        self.body["error"]["code"].as_i64()
+    pub fn error_code(&self) -> Option<i32> {
+        self.body["error"]["code"].as_i64().and_then(|c| i32::try_from(c).ok())
     }
     pub fn result(&self) -> &Value {
         &self.body["result"]

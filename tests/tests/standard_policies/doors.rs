@@ -23,8 +23,7 @@ use tollgate_tests::standard::server;
 
 const ADMIN: &str = "doors-admin-token";
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
-const SUBSCRIPTION_KEY: i64 = -32011;
-const NOT_FOUND_CODE: i64 = -32000;
+use tollgate_vocabulary::code::{BAD_REQUEST as NOT_FOUND_CODE, SUBSCRIPTION_KEY};
 
 /// One HTTP/1.1 request written by hand, so the path reaches the gateway exactly as spelled
 /// (an HTTP client library would normalize dot segments); the status and the body.
