@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+/// The stateless protocol revision.
+pub const STATELESS_VERSION: &str = "2026-07-28";
 
 /// One `/{name}/mcp` endpoint, spoken to by hand.
 #[derive(Clone)]
@@ -45,6 +47,19 @@ impl Raw {
     /// A POST of a JSON value.
     pub fn post_json(&self, msg: &Value) -> RawRequest {
         self.post(msg.to_string())
+    }
+
+    /// A stateless request of protocol 2026-07-28: the version in `params._meta` and the
+    /// routing headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`) as its clients send them.
+    pub fn stateless(&self, method: &str, params: Value) -> RawRequest {
+        let mut params = params;
+        params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!(STATELESS_VERSION);
+        let msg = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let req = self.post_json(&msg).header("mcp-protocol-version", STATELESS_VERSION).header("mcp-method", method);
+        match msg["params"]["name"].as_str() {
+            Some(name) => req.header("mcp-name", name),
+            None => req,
+        }
     }
 
     /// A GET for the session's stream of server-initiated messages.

@@ -15,16 +15,9 @@ use tollgate_tests::standard::FORBIDDEN;
 
 const ADMIN: &str = "parity-admin-token";
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
-const VERSION: &str = "2026-07-28";
 
 async fn stateless(url: &str, method: &str, params: Value, headers: &[(&str, &str)]) -> RawResponse {
-    let mut params = params;
-    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!(VERSION);
-    let msg = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let mut req = Raw::new(url).post_json(&msg).header("mcp-protocol-version", VERSION).header("mcp-method", method);
-    if let Some(name) = msg["params"]["name"].as_str() {
-        req = req.header("mcp-name", name);
-    }
+    let mut req = Raw::new(url).stateless(method, params);
     for (k, v) in headers {
         req = req.header(k, v);
     }
