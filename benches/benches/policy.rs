@@ -189,6 +189,7 @@ async fn run(chain: &Arc<Chain>, caller: &Arc<Caller>) -> Admission {
         version: None,
         session_id: Some("sess".into()),
         protocol_version: Some("2025-06-18".into()),
+        resource: "http://127.0.0.1:8080/s/mcp".into(),
         attributes: Default::default(),
     };
     chain.admit(call(), route, caller.clone(), None).await

@@ -19,6 +19,8 @@ use crate::telemetry::Exchange;
 pub struct Client {
     pub caller: Arc<Caller>,
     pub access: Option<Access>,
+    /// The canonical URL of the server the request addressed (tokens name it as audience).
+    pub resource: Arc<str>,
 }
 
 impl Client {

@@ -59,6 +59,11 @@ impl<'a> Exchange<'a> {
     pub fn server_version(&self) -> Option<String> {
         self.raw.server_version()
     }
+    /// The server's canonical URL (`https://gw.example/docs/mcp`), as the gateway serves it:
+    /// what tokens name as their audience (RFC 8707) and protected resource metadata describes.
+    pub fn resource_url(&self) -> String {
+        self.raw.resource_url()
+    }
     /// The client's address, `ip:port`.
     pub fn client_addr(&self) -> Option<String> {
         self.raw.client_addr()

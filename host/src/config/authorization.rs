@@ -1,7 +1,7 @@
 //! MCP authorization as the config declares it: a server is protected when its `jwt` binding
 //! has an `authorization:` section. For it the gateway serves RFC 9728 protected resource
-//! metadata (the document is built here), and fills the binding's `authorization.resource`
-//! with the server's canonical URL, which tokens must name as their audience (RFC 8707).
+//! metadata (the document is built here). The server's canonical URL, which tokens must name
+//! as their audience (RFC 8707), reaches every binding through the contract (`resource-url`).
 
 use serde_json::{Value, json};
 
@@ -25,16 +25,6 @@ pub fn resource_url(config: &Config, server: &str) -> String {
 /// The `authorization` section of a binding, if it is the `jwt` policy's.
 fn section(b: &PolicyBinding) -> Option<&serde_json::Map<String, Value>> {
     (b.name() == JWT).then(|| b.config.get("authorization").and_then(Value::as_object)).flatten()
-}
-
-/// A binding as the policy gets it: a `jwt` authorization section without `resource` gets
-/// the server's canonical URL.
-pub fn complete(config: &Config, server: &str, b: &PolicyBinding) -> PolicyBinding {
-    let mut b = b.clone();
-    if section(&b).is_some_and(|a| !a.contains_key("resource")) {
-        b.config["authorization"]["resource"] = Value::String(resource_url(config, server));
-    }
-    b
 }
 
 /// The metadata document of one server, if it is protected.
@@ -88,7 +78,5 @@ mod tests {
         assert_eq!(doc["scopes_supported"], json!(["mcp"]));
         assert!(metadata(&c, "open").is_none());
         assert!(metadata(&c, "nope").is_none());
-        let b = complete(&c, "docs", &c.servers[0].policies[0]);
-        assert_eq!(b.config["authorization"]["resource"], "https://gw.example.com/base/docs/mcp");
     }
 }

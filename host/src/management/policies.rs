@@ -83,7 +83,7 @@ async fn replace(
     if current != given {
         return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));
     }
-    let chain = crate::policy::load_chain(&m.gateway.config, name, &key, &bindings, &m.places()).await.map_err(ApiError::Problems)?;
+    let chain = crate::policy::load_chain(name, &key, &bindings, &m.places()).await.map_err(ApiError::Problems)?;
     persist(&m.gateway, &key, &bindings).await?;
     server.policies.store(chain);
     let names: Vec<&str> = bindings.iter().map(PolicyBinding::name).collect();
@@ -126,7 +126,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
         .ok_or_else(|| ApiError::Conflict(format!("the config file has no '{key}' to hand its chain back to")))?
         .config
         .policies;
-    let chain = crate::policy::load_file_chain(&config, name, &key, &declared, &m.places()).await.map_err(ApiError::Problems)?;
+    let chain = crate::policy::load_file_chain(name, &key, &declared, &m.places()).await.map_err(ApiError::Problems)?;
     if let Some(registry) = &m.gateway.subscriptions {
         super::write(registry, vec![crate::subscription::Write::Delete(Kind::Chains, key.clone())]).await?;
     }
@@ -159,7 +159,7 @@ pub async fn restore(gw: &Gateway, places: &crate::policy::Places) -> anyhow::Re
             tracing::warn!(server = %key, "a chain was kept for a server or version the file no longer has; ignored");
             continue;
         };
-        let chain = crate::policy::load_chain(&gw.config, name, &key, &bindings, places).await.map_err(|problems| {
+        let chain = crate::policy::load_chain(name, &key, &bindings, places).await.map_err(|problems| {
             anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems))
         })?;
         server.policies.store(chain);

@@ -165,7 +165,7 @@ async fn build(
     let mut chains = Vec::new();
     for served in next.served() {
         let key = served.key();
-        let chain = crate::policy::load_chain(&gw.config, &next.name, &key, &served.config.policies, places).await?;
+        let chain = crate::policy::load_chain(&next.name, &key, &served.config.policies, places).await?;
         chains.push((served.version, chain));
     }
     let mut endpoint = Server::rebuild(&next, &gw.config.limits, current).map_err(|e| vec![internal(e.to_string())])?;

@@ -89,6 +89,8 @@ pub struct Route {
     pub version: Option<Arc<str>>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
+    /// The server's canonical URL, which policies read as `resource-url`.
+    pub resource: Arc<str>,
     /// Attributes the gateway sets before the first policy runs (the subscription and product).
     pub attributes: Attributes,
 }
@@ -120,6 +122,7 @@ impl Chain {
             version: route.version,
             session_id: route.session_id,
             protocol_version: route.protocol_version,
+            resource: route.resource,
             caller,
         });
         let mut attributes = Arc::new(route.attributes);
@@ -168,6 +171,7 @@ impl Chain {
                             version: call.version.clone(),
                             session_id: call.session_id.clone(),
                             protocol_version: call.protocol_version.clone(),
+                            resource: call.resource.clone(),
                             caller: call.caller.clone(),
                         });
                     }

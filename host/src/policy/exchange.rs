@@ -34,6 +34,8 @@ pub struct Call {
     pub version: Option<Arc<str>>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
+    /// The server's canonical URL.
+    pub resource: Arc<str>,
     pub caller: Arc<Caller>,
 }
 
@@ -77,6 +79,9 @@ impl HostExchange for Host {
     }
     fn server(&mut self, _: Resource<ExchangeRep>) -> R<String> {
         Ok(self.view.call.server.to_string())
+    }
+    fn resource_url(&mut self, _: Resource<ExchangeRep>) -> R<String> {
+        Ok(self.view.call.resource.to_string())
     }
     fn server_version(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
         Ok(self.view.call.version.as_deref().map(str::to_owned))

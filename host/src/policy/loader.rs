@@ -65,7 +65,7 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
     for (i, served) in config.servers.iter().enumerate().flat_map(|(i, s)| s.served().into_iter().map(move |v| (i, v))) {
         let key = served.key();
         let at = format!("servers[{i}]{}.policies", served.at);
-        let chain = server_chain(rt, config, &served.config.name, &key, &served.config.policies, &at, &places, locator, &mut loaded.files, &mut problems).await;
+        let chain = server_chain(rt, &served.config.name, &key, &served.config.policies, &at, &places, locator, &mut loaded.files, &mut problems).await;
         loaded.chains.insert(key, Arc::new(chain));
     }
     for (i, product) in config.products.iter().enumerate() {
@@ -79,7 +79,6 @@ pub async fn load(config: &Config, base: &Path, locator: &Locator) -> Result<Loa
 #[allow(clippy::too_many_arguments)]
 async fn server_chain(
     rt: &'static Runtime,
-    config: &Config,
     server: &str,
     key: &str,
     bindings: &[PolicyBinding],
@@ -100,7 +99,6 @@ async fn server_chain(
             namespace = format!("{key}/{}#{k}", b.name());
         }
         // A protected server's jwt binding learns the server's canonical URL.
-        let b = &crate::config::authorization::complete(config, server, b);
         match bind(rt, server, b, places, namespace, files).await {
             Ok(binding) => chain.bindings.push(binding),
             Err((field, message)) => problems.push(problem(locator, &format!("{at}[{j}]{field}"), message)),
@@ -112,25 +110,25 @@ async fn server_chain(
 /// A chain sent to the management API for the server or version `key`, compiled and each
 /// binding's config checked by its policy, as at load; problems are named under `policies`.
 /// State (counters, quotas) carries over from the chain it replaces, binding by binding name.
-pub async fn load_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
-    let mut chain = build_chain(config, server, key, bindings, places).await?;
+pub async fn load_chain(server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
+    let mut chain = build_chain(server, key, bindings, places).await?;
     chain.from_api = true;
     Ok(Arc::new(chain))
 }
 
-/// The chain the file `config` declares for `key`, handed back to the file by the API.
-pub async fn load_file_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
-    build_chain(config, server, key, bindings, places).await.map(Arc::new)
+/// The chain the file declares for `key`, handed back to the file by the API.
+pub async fn load_file_chain(server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Arc<Chain>, Vec<Problem>> {
+    build_chain(server, key, bindings, places).await.map(Arc::new)
 }
 
-async fn build_chain(config: &Config, server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Chain, Vec<Problem>> {
+async fn build_chain(server: &str, key: &str, bindings: &[PolicyBinding], places: &Places) -> Result<Chain, Vec<Problem>> {
     let locator = Locator::new("");
     let chain = if bindings.is_empty() {
         Chain::default()
     } else {
         let rt = Runtime::get().map_err(|e| vec![problem(&locator, "policies", e)])?;
         let mut problems = Vec::new();
-        let chain = server_chain(rt, config, server, key, bindings, "policies", places, &locator, &mut Vec::new(), &mut problems).await;
+        let chain = server_chain(rt, server, key, bindings, "policies", places, &locator, &mut Vec::new(), &mut problems).await;
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -238,6 +236,8 @@ async fn bind(
             version: None,
             session_id: None,
             protocol_version: None,
+            // The canary runs `init` alone, which sees only the binding's config.
+            resource: "".into(),
             caller: Arc::new(Caller::default()),
         }),
         attributes: Default::default(),

@@ -110,6 +110,7 @@ impl Session {
             version: self.server.version.as_deref().map(Into::into),
             session_id: Some(self.id.clone()),
             protocol_version: version,
+            resource: client.resource.clone(),
             attributes,
         }
     }

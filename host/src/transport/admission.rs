@@ -38,7 +38,8 @@ pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str
     let access = product_access(gw, &to.name, headers, query)?;
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());
-    Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer }), access } })
+    let resource = crate::config::authorization::resource_url(&gw.config, &to.name).into();
+    Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer }), access, resource } })
 }
 
 /// The key a request presents: the configured header first, then the query parameter.

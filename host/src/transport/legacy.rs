@@ -48,6 +48,7 @@ pub async fn connect(
         version: server.version.as_deref().map(Into::into),
         session_id: None,
         protocol_version: None,
+        resource: client.resource.clone(),
         attributes: client.attributes(),
     };
     let owner = match owner::admit_operation(&chain, Operation::Connect, route, &client).await {

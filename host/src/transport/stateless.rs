@@ -97,6 +97,7 @@ async fn exchange(server: &Arc<Version>, client: &Client, body: Bytes, msg: Mess
         version: server.version.as_deref().map(Into::into),
         session_id: None,
         protocol_version: Some(MODERN_VERSION.to_owned()),
+        resource: client.resource.clone(),
         attributes: client.attributes(),
     };
     let Forward { msg: sent, headers: mut edits, client: mut to_client, back, .. } = match dispatch::request_phase(client, server, route, &msg, Some(x)).await {

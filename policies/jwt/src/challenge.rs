@@ -8,7 +8,9 @@ use tollgate_policy_sdk::Rejection;
 use crate::claims::Failure;
 use crate::config::Settings;
 
-pub fn reject(f: &Failure, s: &Settings) -> Rejection {
+/// `resource` is the server's canonical URL, when the gateway gives it (no `resource` configured).
+pub fn reject(f: &Failure, s: &Settings, resource: Option<&str>) -> Rejection {
+    let metadata = s.resource_metadata.clone().or_else(|| resource.map(crate::config::metadata_url));
     match f {
         Failure::Invalid(why) => {
             let mut c = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", quote(why));
@@ -16,7 +18,7 @@ pub fn reject(f: &Failure, s: &Settings) -> Rejection {
             if !scope.is_empty() {
                 c.push_str(&format!(", scope=\"{}\"", quote(&scope.join(" "))));
             }
-            if let Some(url) = &s.resource_metadata {
+            if let Some(url) = &metadata {
                 c.push_str(&format!(", resource_metadata=\"{}\"", quote(url)));
             }
             Rejection::unauthorized(&format!("Unauthorized: {why}")).header("www-authenticate", &c).data(&json!({ "error": "invalid_token" }))
@@ -24,7 +26,7 @@ pub fn reject(f: &Failure, s: &Settings) -> Rejection {
         Failure::Scope { needed, message } => {
             let scope = needed.join(" ");
             let mut c = format!("Bearer error=\"insufficient_scope\", scope=\"{}\", error_description=\"{}\"", quote(&scope), quote(message));
-            if let Some(url) = &s.resource_metadata {
+            if let Some(url) = &metadata {
                 c.push_str(&format!(", resource_metadata=\"{}\"", quote(url)));
             }
             Rejection::forbidden(&format!("Forbidden: insufficient scope: {message}"))
@@ -56,7 +58,7 @@ mod tests {
 
     #[test]
     fn a_bad_token_gets_401_with_the_metadata_url() {
-        let r = reject(&Failure::Invalid("the token has \"expired\"".into()), &settings());
+        let r = reject(&Failure::Invalid("the token has \"expired\"".into()), &settings(), None);
         assert_eq!((r.http_status, r.error.code), (Some(401), -32001));
         assert_eq!(
             header(&r),
@@ -66,7 +68,7 @@ mod tests {
 
     #[test]
     fn a_missing_scope_gets_403_insufficient_scope() {
-        let r = reject(&Failure::Scope { needed: vec!["mcp".into(), "admin".into()], message: "tool 'drop' needs scope admin".into() }, &settings());
+        let r = reject(&Failure::Scope { needed: vec!["mcp".into(), "admin".into()], message: "tool 'drop' needs scope admin".into() }, &settings(), None);
         assert_eq!((r.http_status, r.error.code), (Some(403), -32003));
         assert!(header(&r).starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp admin\""), "{}", header(&r));
         assert_eq!(r.error.message, "Forbidden: insufficient scope: tool 'drop' needs scope admin");
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn keys_that_cannot_be_had_are_a_503_not_the_callers_fault() {
-        let r = reject(&Failure::Unavailable("keys".into()), &settings());
+        let r = reject(&Failure::Unavailable("keys".into()), &settings(), None);
         assert_eq!(r.http_status, Some(503));
         assert!(r.headers.is_empty());
     }

@@ -40,8 +40,9 @@ pub fn bearer(header: Option<&str>) -> Result<&str, Failure> {
     Ok(token)
 }
 
-/// Checks the claims at `now` (seconds since the epoch). `issuers` are those accepted.
-pub fn check(s: &Settings, issuers: &[String], claims: &Map<String, Value>, now: u64) -> Result<(), Failure> {
+/// Checks the claims at `now` (seconds since the epoch). `issuers` are those accepted;
+/// `resource`, the server's canonical URL, is an accepted audience besides the configured ones.
+pub fn check(s: &Settings, issuers: &[String], claims: &Map<String, Value>, now: u64, resource: Option<&str>) -> Result<(), Failure> {
     let exp = claims.get("exp").ok_or_else(|| invalid("the token has no exp claim"))?;
     let exp = numeric(exp).ok_or_else(|| invalid("the token's exp claim is not a number"))?;
     if exp.saturating_add(s.skew_s) <= now {
@@ -64,7 +65,7 @@ pub fn check(s: &Settings, issuers: &[String], claims: &Map<String, Value>, now:
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
         _ => return Err(invalid("the token has no aud claim")),
     };
-    if !aud.iter().any(|a| s.audiences.iter().any(|want| want == a)) {
+    if !aud.iter().any(|a| s.audiences.iter().map(String::as_str).chain(resource).any(|want| want == *a)) {
         return Err(invalid("the token was not issued for this server (audience)"));
     }
     for (name, want) in &s.required_claims {
@@ -156,20 +157,21 @@ mod tests {
     fn time_issuer_and_audience_are_enforced_with_skew() {
         let s = settings(json!({ "clock_skew": "30s" }));
         let iss = &s.issuers;
-        assert_eq!(check(&s, iss, &claims(good()), NOW), Ok(()));
-        assert_eq!(check(&s, iss, &with("exp", json!(NOW - 10)), NOW), Ok(()), "within the skew");
-        assert_eq!(check(&s, iss, &with("exp", json!(NOW - 31)), NOW), Err(invalid("the token has expired")));
-        assert!(check(&s, iss, &with("exp", Value::Null), NOW).is_err(), "exp is required");
-        assert!(check(&s, iss, &with("exp", json!("soon")), NOW).is_err());
-        assert_eq!(check(&s, iss, &with("nbf", json!(NOW + 20)), NOW), Ok(()));
-        assert_eq!(check(&s, iss, &with("nbf", json!(NOW + 31)), NOW), Err(invalid("the token is not valid yet")));
-        assert!(check(&s, iss, &with("iss", json!("https://evil")), NOW).is_err());
-        assert!(check(&s, iss, &with("iss", Value::Null), NOW).is_err());
+        assert_eq!(check(&s, iss, &claims(good()), NOW, None), Ok(()));
+        assert_eq!(check(&s, iss, &with("exp", json!(NOW - 10)), NOW, None), Ok(()), "within the skew");
+        assert_eq!(check(&s, iss, &with("exp", json!(NOW - 31)), NOW, None), Err(invalid("the token has expired")));
+        assert!(check(&s, iss, &with("exp", Value::Null), NOW, None).is_err(), "exp is required");
+        assert!(check(&s, iss, &with("exp", json!("soon")), NOW, None).is_err());
+        assert_eq!(check(&s, iss, &with("nbf", json!(NOW + 20)), NOW, None), Ok(()));
+        assert_eq!(check(&s, iss, &with("nbf", json!(NOW + 31)), NOW, None), Err(invalid("the token is not valid yet")));
+        assert!(check(&s, iss, &with("iss", json!("https://evil")), NOW, None).is_err());
+        assert!(check(&s, iss, &with("iss", Value::Null), NOW, None).is_err());
         assert!(
-            check(&s, iss, &with("aud", json!("https://gw/other/mcp")), NOW).unwrap_err() == invalid("the token was not issued for this server (audience)")
+            check(&s, iss, &with("aud", json!("https://gw/other/mcp")), NOW, None).unwrap_err()
+                == invalid("the token was not issued for this server (audience)")
         );
-        assert_eq!(check(&s, iss, &with("aud", json!(["x", "https://gw/s/mcp"])), NOW), Ok(()));
-        assert!(check(&s, iss, &with("aud", Value::Null), NOW).is_err());
+        assert_eq!(check(&s, iss, &with("aud", json!(["x", "https://gw/s/mcp"])), NOW, None), Ok(()));
+        assert!(check(&s, iss, &with("aud", Value::Null), NOW, None).is_err());
     }
 
     #[test]
@@ -177,14 +179,14 @@ mod tests {
         let s = settings(json!({ "required_claims": { "tenant": ["acme", "globex"], "email_verified": true, "groups": "staff" } }));
         let mut c = claims(good());
         c.extend(claims(json!({ "tenant": "acme", "email_verified": true, "groups": ["staff", "dev"] })));
-        assert_eq!(check(&s, &s.issuers, &c, NOW), Ok(()));
+        assert_eq!(check(&s, &s.issuers, &c, NOW, None), Ok(()));
         c.insert("tenant".into(), json!("initech"));
-        assert!(check(&s, &s.issuers, &c, NOW).is_err());
+        assert!(check(&s, &s.issuers, &c, NOW, None).is_err());
         c.insert("tenant".into(), json!("acme"));
         c.insert("groups".into(), json!(["dev"]));
-        assert!(check(&s, &s.issuers, &c, NOW).is_err());
+        assert!(check(&s, &s.issuers, &c, NOW, None).is_err());
         c.remove("groups");
-        assert_eq!(check(&s, &s.issuers, &c, NOW), Err(invalid("the token has no groups claim")));
+        assert_eq!(check(&s, &s.issuers, &c, NOW, None), Err(invalid("the token has no groups claim")));
     }
 
     #[test]

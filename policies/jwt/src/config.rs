@@ -123,8 +123,11 @@ pub struct Settings {
     pub jwks_ttl_ms: u64,
     pub refresh_ms: u64,
     pub cache_verified: bool,
-    /// `resource_metadata` for challenges, when MCP authorization is on.
+    /// `resource_metadata` for challenges, when MCP authorization is on and names its resource.
     pub resource_metadata: Option<String>,
+    /// MCP authorization is on without a `resource`: the server's canonical URL, which the
+    /// gateway gives every exchange, is an accepted audience and names the metadata.
+    pub resource_from_gateway: bool,
     /// For `scope=` in challenges.
     pub scopes_supported: Vec<String>,
 }
@@ -183,6 +186,7 @@ impl Config {
         let algorithms = self.algorithms.iter().map(|a| algorithm(a)).collect::<Result<Vec<_>, _>>()?;
         let mut audiences = self.audiences;
         let mut resource_metadata = None;
+        let mut resource_from_gateway = false;
         let mut scopes_supported = Vec::new();
         if let Some(a) = self.authorization {
             if a.authorization_servers.is_empty() {
@@ -191,14 +195,17 @@ impl Config {
             for s in &a.authorization_servers {
                 http_url("authorization.authorization_servers", s)?;
             }
-            if let Some(r) = a.resource {
-                http_url("authorization.resource", &r)?;
-                resource_metadata = Some(metadata_url(&r));
-                audiences.push(r);
+            match a.resource {
+                Some(r) => {
+                    http_url("authorization.resource", &r)?;
+                    resource_metadata = Some(metadata_url(&r));
+                    audiences.push(r);
+                }
+                None => resource_from_gateway = true,
             }
             scopes_supported = a.scopes_supported;
         }
-        if audiences.is_empty() {
+        if audiences.is_empty() && !resource_from_gateway {
             return Err("set audiences (or authorization): a token issued for any other service would be accepted".into());
         }
         if let Some((i, _)) = self.tool_scopes.iter().enumerate().find(|(_, t)| t.tools.is_empty() || t.scopes.is_empty()) {
@@ -221,6 +228,7 @@ impl Config {
             refresh_ms: self.jwks_refresh_interval.ms(),
             cache_verified: self.cache_verified,
             resource_metadata,
+            resource_from_gateway,
             scopes_supported,
         })
     }
@@ -275,6 +283,19 @@ mod tests {
         assert!(check(json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }], "audiences": ["a"] })).unwrap_err().contains("keys[0]"));
         assert!(check(json!({ "jwks_url": "https://x", "audiences": ["a"], "attributes": { "auth.sub": "sub" } })).is_err());
         assert!(check(json!({ "jwks_url": "https://x", "audience": ["a"] })).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn without_a_resource_the_gateway_gives_the_servers_own() {
+        let s = check(json!({ "jwks_url": "https://x", "authorization": { "authorization_servers": ["https://as"] } })).unwrap();
+        assert!(s.resource_from_gateway && s.audiences.is_empty() && s.resource_metadata.is_none());
+        let claims = json!({ "exp": 2_000_000_000u64, "aud": "https://gw/docs/mcp" });
+        let claims = claims.as_object().unwrap();
+        assert!(crate::claims::check(&s, &[], claims, 1_000_000_000, Some("https://gw/docs/mcp")).is_ok());
+        assert!(crate::claims::check(&s, &[], claims, 1_000_000_000, Some("https://gw/other/mcp")).is_err(), "another server's token");
+        let r = crate::challenge::reject(&crate::claims::Failure::Invalid("no token".into()), &s, Some("https://gw/docs/mcp"));
+        let challenge = &r.headers.iter().find(|(k, _)| k == "www-authenticate").unwrap().1;
+        assert!(challenge.contains("resource_metadata=\"https://gw/.well-known/oauth-protected-resource/docs/mcp\""), "{challenge}");
     }
 
     #[test]

@@ -45,15 +45,16 @@ impl Policy for Jwt {
     }
 
     fn on_request(&mut self, ex: &Exchange) -> Verdict {
-        match self.admit(ex) {
+        let resource = self.0.resource_from_gateway.then(|| ex.resource_url());
+        match self.admit(ex, resource.as_deref()) {
             Ok(m) => m.into(),
-            Err(f) => reject(&f, &self.0).into(),
+            Err(f) => reject(&f, &self.0, resource.as_deref()).into(),
         }
     }
 }
 
 impl Jwt {
-    fn admit(&self, ex: &Exchange) -> Result<Mutation, Failure> {
+    fn admit(&self, ex: &Exchange, resource: Option<&str>) -> Result<Mutation, Failure> {
         let s = &self.0;
         let header = ex.header("authorization");
         let token = bearer(header.as_deref())?;
@@ -68,7 +69,7 @@ impl Jwt {
             }
         };
         let issuers = if s.issuers.is_empty() { issuer.iter().cloned().collect() } else { s.issuers.clone() };
-        check(s, &issuers, &claims, now / 1000)?;
+        check(s, &issuers, &claims, now / 1000, resource)?;
         if let (true, Some(key)) = (fresh, &memo) {
             let exp_ms = claims.get("exp").and_then(Value::as_u64).unwrap_or(0).saturating_mul(1000);
             let ttl = exp_ms.saturating_sub(now).min(MAX_REMEMBER_MS);
