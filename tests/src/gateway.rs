@@ -222,6 +222,24 @@ impl RunningGateway {
         RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, config: file }
     }
 
+    /// Starts `tollgate serve` on a config written as YAML (a `listen` on a free loopback
+    /// port is put first), with `env` set for its process only.
+    pub async fn from_yaml(yaml: &str, env: &[(&str, &str)]) -> RunningGateway {
+        let file = write_temp("tollgate.yaml", &format!("listen: 127.0.0.1:0\n{yaml}"));
+        let Launched { child, addr, log } = launch(&file, env, "http", Duration::from_secs(120)).await;
+        let pid = child.id().expect("tollgate has a pid");
+        let management = management_addr(&log.lock().expect("log lock"));
+        RunningGateway { addr, management, pid, child: tokio::sync::Mutex::new(child), log, config: file }
+    }
+
+    /// Replaces the config file with `yaml` at once (keeping the address it listens on), as an
+    /// operator would; the gateway follows it.
+    pub fn rewrite(&self, yaml: &str) {
+        let tmp = self.config.with_extension("tmp");
+        std::fs::write(&tmp, format!("listen: {}\n{yaml}", self.addr)).expect("write the new config");
+        std::fs::rename(&tmp, &self.config).expect("replace the config");
+    }
+
     /// Where the client listener is.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -322,6 +340,28 @@ pub async fn run_tollgate(args: &[&str], config_text: &str) -> (ExitStatus, Stri
     }
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status, strip_ansi(&text))
+}
+
+/// A directory of its own in the temp directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let dir = write_temp("keep", "").parent().expect("a directory").to_path_buf();
+        TempDir(dir)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A file of its own in the temp directory, unique across tests and test processes.

@@ -127,6 +127,16 @@ impl RawResponse {
         i32::try_from(code).unwrap_or_else(|_| panic!("a JSON-RPC code out of range in {self:?}"))
     }
 
+    /// The JSON-RPC error code in the body, if it is an error.
+    pub fn code(&self) -> Option<i32> {
+        self.message()["error"]["code"].as_i64().and_then(|c| i32::try_from(c).ok())
+    }
+
+    /// The JSON-RPC result in the body (`null` if there is none).
+    pub fn result(&self) -> Value {
+        self.message()["result"].clone()
+    }
+
     pub fn error_message(&self) -> String {
         self.message()["error"]["message"].as_str().unwrap_or_default().to_owned()
     }

@@ -25,15 +25,28 @@ pub struct Recorder {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
+/// How a backend answers one message (after it is recorded): the headers it came with, and it.
+pub type Script = fn(&HeaderMap, &Value) -> Response;
+
 impl Recorder {
+    /// The backend with the tools above.
     pub async fn start() -> Recorder {
+        Recorder::start_with(answer).await
+    }
+
+    /// A recording backend that answers as `script` says: a suite's own tools.
+    pub async fn start_with(script: Script) -> Recorder {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
         let app = axum::Router::new().route(
             "/mcp",
             axum::routing::post(move |h: HeaderMap, Json(msg): Json<Value>| {
                 let log = log.clone();
-                async move { answer(&log, h, msg) }
+                async move {
+                    let method = msg["method"].as_str().unwrap_or_default().to_owned();
+                    log.lock().expect("seen lock").push(Seen { method, params: msg["params"].clone(), headers: h.clone() });
+                    script(&h, &msg)
+                }
             })
             .get(|| async { StatusCode::METHOD_NOT_ALLOWED })
             .delete(|| async { StatusCode::OK }),
@@ -60,9 +73,8 @@ impl Recorder {
     }
 }
 
-fn answer(log: &Mutex<Vec<Seen>>, h: HeaderMap, msg: Value) -> Response {
+fn answer(h: &HeaderMap, msg: &Value) -> Response {
     let method = msg["method"].as_str().unwrap_or_default().to_owned();
-    log.lock().expect("seen lock").push(Seen { method: method.clone(), params: msg["params"].clone(), headers: h.clone() });
     let Some(id) = msg.get("id").cloned() else { return StatusCode::ACCEPTED.into_response() };
     let result = match method.as_str() {
         "initialize" => {

@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Gateway, Upstream, guest, validate};
+use support::{guest, upstream, validate};
+use tollgate_tests::gateway::RunningGateway;
+use tollgate_tests::recorder::Recorder;
 
 /// Gateway error codes (host/src/error.rs `code`).
 use tollgate_vocabulary::code::{FORBIDDEN, POLICY_FAILED, UNAUTHORIZED};
 
-fn server(name: &str, up: &Upstream, policies: &str) -> String {
+fn server(name: &str, up: &Recorder, policies: &str) -> String {
     format!("  - name: {name}\n    backend:\n      http: {}\n    policies:\n{policies}", up.url)
 }
 
@@ -39,34 +41,33 @@ async fn a_denial_by_a_python_policy_is_the_same_as_by_its_rust_twin() {
 }
 
 async fn a_denial_reaches_the_client(binding: &str) {
-    let up = Upstream::start().await;
-    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, binding))).await;
+    let up = upstream().await;
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, binding)), &[]).await;
 
-    let denied = gw.client("s").initialize().await;
+    let denied = gw.caller("s").initialize().await;
     assert_eq!(denied.status, 401, "{denied:?}");
-    assert_eq!(denied.error_code(), Some(UNAUTHORIZED));
+    assert_eq!(denied.code(), Some(UNAUTHORIZED));
     assert_eq!(denied.headers["www-authenticate"], "ApiKey realm=\"tollgate\"");
     assert!(up.seen("initialize").is_empty(), "a denied request never reaches the backend");
 
-    let mut c = gw.client("s").header("x-api-key", "k1");
+    let mut c = gw.caller("s").header("x-api-key", "k1");
     assert_eq!(c.initialize().await.status, 200);
-    let ok = c.call_tool("echo", json!({})).await;
+    let ok = c.call("echo", json!({})).await;
     assert_eq!(ok.result()["content"][0]["text"], "ok", "{ok:?}");
 }
 
 #[tokio::test]
 async fn changed_params_and_an_injected_header_reach_the_backend_and_the_clients_authorization_does_not() {
-    let up = Upstream::start().await;
+    let up = upstream().await;
     let policies = format!(
         "      - policy: {}\n        config: {{ bearer_secret: backend_token, add_arguments: {{ tenant: acme }} }}\n        secrets:\n          backend_token: {{ env: TEST_BACKEND_TOKEN }}\n",
         guest("gatekeeper")
     );
-    // SAFETY of the environment: each test starts its own gateway process; this sets the child's.
     let yaml = format!("servers:\n{}", server("s", &up, &policies));
-    let gw = with_env("TEST_BACKEND_TOKEN", "s3cret", || Gateway::start(&yaml)).await;
-    let mut c = gw.client("s").header("authorization", "Bearer client-token");
+    let gw = RunningGateway::from_yaml(&yaml, &[("TEST_BACKEND_TOKEN", "s3cret")]).await;
+    let mut c = gw.caller("s").header("authorization", "Bearer client-token");
     c.initialize().await;
-    let a = c.call_tool("echo", json!({ "text": "hi" })).await;
+    let a = c.call("echo", json!({ "text": "hi" })).await;
     assert_eq!(a.result()["structuredContent"]["arguments"], json!({ "text": "hi", "tenant": "acme" }), "{a:?}");
     assert_eq!(a.result()["structuredContent"]["authorization"], "Bearer s3cret");
     for seen in up.seen("initialize").iter().chain(up.seen("tools/call").iter()) {
@@ -75,36 +76,23 @@ async fn changed_params_and_an_injected_header_reach_the_backend_and_the_clients
     }
 }
 
-/// Starts a gateway whose process sees `var=value`.
-async fn with_env<F: std::future::Future<Output = Gateway>>(var: &str, value: &str, start: impl FnOnce() -> F) -> Gateway {
-    static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _one_at_a_time = ENV.lock().await;
-    #[allow(unsafe_code)]
-    // SAFETY: the lock above keeps this test binary's env writes one at a time, and nothing
-    // else in it reads the variable; the child process inherits it.
-    unsafe {
-        std::env::set_var(var, value)
-    };
-    start().await
-}
-
 #[tokio::test]
 async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_response_phase() {
-    let up = Upstream::start().await;
+    let up = upstream().await;
     // The marker runs first, so the answer of the cache after it passes back through it.
     let chain = format!(
         "{}{}",
         gatekeeper("{ mark_answers: true, client_header: 'x-gate: one' }"),
         gatekeeper("{ cached: { cached-tool: { content: [{ type: text, text: from-cache }] } } }")
     );
-    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &chain))).await;
-    let mut c = gw.client("s");
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &chain)), &[]).await;
+    let mut c = gw.caller("s");
     c.initialize().await;
-    let cached = c.call_tool("cached-tool", json!({})).await;
+    let cached = c.call("cached-tool", json!({})).await;
     assert_eq!(cached.result()["content"][0]["text"], "from-cache", "{cached:?}");
     assert_eq!(cached.result()["marked"], true);
     assert!(up.seen("tools/call").is_empty(), "the backend was not called");
-    let live = c.call_tool("echo", json!({})).await;
+    let live = c.call("echo", json!({})).await;
     assert_eq!((live.result()["content"][0]["text"].as_str(), live.result()["marked"].as_bool()), (Some("ok"), Some(true)));
     assert_eq!(up.seen("tools/call").len(), 1);
     // Headers for the client from both phases reach both answers: the policy's own and the backend's.
@@ -116,43 +104,43 @@ async fn a_policy_answers_without_calling_the_backend_and_the_answer_passes_the_
 
 #[tokio::test]
 async fn a_policy_may_not_set_the_headers_that_frame_the_answer() {
-    let up = Upstream::start().await;
-    let gw = Gateway::start(&format!("servers:\n{}", server("s", &up, &gatekeeper("{ client_header: 'content-type: text/plain' }")))).await;
-    let mut c = gw.client("s");
+    let up = upstream().await;
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &gatekeeper("{ client_header: 'content-type: text/plain' }"))), &[]).await;
+    let mut c = gw.caller("s");
     let a = c.initialize().await;
-    assert_eq!(a.error_code(), Some(POLICY_FAILED), "an invalid verdict fails closed: {a:?}");
+    assert_eq!(a.code(), Some(POLICY_FAILED), "an invalid verdict fails closed: {a:?}");
     assert!(a.headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json")), "{a:?}");
     assert!(up.seen("initialize").is_empty(), "nothing reached the backend");
 }
 
 #[tokio::test]
 async fn one_decision_hides_a_tool_from_the_list_and_refuses_its_call() {
-    let up = Upstream::start().await;
+    let up = upstream().await;
     let hidden = gatekeeper("{ hidden: [secret-tool] }");
     let admin = format!("{}{}", gatekeeper("{ role: admin }"), hidden);
     let yaml = format!("servers:\n{}{}", server("user", &up, &hidden), server("admin", &up, &admin));
-    let gw = Gateway::start(&yaml).await;
+    let gw = RunningGateway::from_yaml(&yaml, &[]).await;
 
-    let mut user = gw.client("user");
+    let mut user = gw.caller("user");
     user.initialize().await;
     let list = user.request("tools/list", json!({})).await;
-    let names: Vec<&str> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<String> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["echo", "cached-tool", "boom", "chatty"]);
-    let refused = user.call_tool("secret-tool", json!({})).await;
-    assert_eq!(refused.error_code(), Some(FORBIDDEN), "{refused:?}");
+    let refused = user.call("secret-tool", json!({})).await;
+    assert_eq!(refused.code(), Some(FORBIDDEN), "{refused:?}");
     assert!(up.seen("tools/call").is_empty());
 
     // The same policy, after one that grants a role: the tool is both listed and callable.
-    let mut admin = gw.client("admin");
+    let mut admin = gw.caller("admin");
     admin.initialize().await;
     let list = admin.request("tools/list", json!({})).await;
     assert_eq!(list.result()["tools"].as_array().unwrap().len(), 5, "{list:?}");
-    assert_eq!(admin.call_tool("secret-tool", json!({})).await.result()["content"][0]["text"], "ok");
+    assert_eq!(admin.call("secret-tool", json!({})).await.result()["content"][0]["text"], "ok");
 }
 
 #[tokio::test]
 async fn policies_that_loop_hoard_memory_or_panic_fail_closed_while_other_requests_flow() {
-    let up = Upstream::start().await;
+    let up = upstream().await;
     let bad = |mode: &str, extra: &str| {
         format!(
             "      - policy: {}\n        config: {{ mode: {mode}, on_tool: boom }}\n        limits: {{ timeout_ms: 50, memory_mb: 8 }}\n{extra}",
@@ -166,21 +154,21 @@ async fn policies_that_loop_hoard_memory_or_panic_fail_closed_while_other_reques
         server("panic", &up, &bad("panic", "")),
         server("open", &up, &bad("panic", "        fail_open: true\n")),
     );
-    let gw = Gateway::start(&yaml).await;
+    let gw = RunningGateway::from_yaml(&yaml, &[]).await;
     let mut tasks = Vec::new();
     for name in ["loop", "alloc", "panic"] {
-        let mut c = gw.client(name);
+        let mut c = gw.caller(name);
         tasks.push(tokio::spawn(async move {
             c.initialize().await;
             let mut outcomes = Vec::new();
             for _ in 0..5 {
                 let started = Instant::now();
-                let boom = c.call_tool("boom", json!({})).await;
+                let boom = c.call("boom", json!({})).await;
                 assert!(started.elapsed() < Duration::from_secs(2), "{name}: contained quickly");
-                let echo = c.call_tool("echo", json!({})).await;
+                let echo = c.call("echo", json!({})).await;
                 outcomes.push((
-                    boom.error_code(),
-                    boom.body["error"]["message"].as_str().unwrap_or_default().to_owned(),
+                    boom.code(),
+                    boom.message()["error"]["message"].as_str().unwrap_or_default().to_owned(),
                     echo.result()["content"][0]["text"].clone(),
                 ));
             }
@@ -196,29 +184,29 @@ async fn policies_that_loop_hoard_memory_or_panic_fail_closed_while_other_reques
         }
     }
     assert_eq!(up.seen("tools/call").iter().filter(|s| s.params["name"] == "boom").count(), 0, "nothing failed open by mistake");
-    let mut open = gw.client("open");
+    let mut open = gw.caller("open");
     open.initialize().await;
-    assert_eq!(open.call_tool("boom", json!({})).await.result()["content"][0]["text"], "ok", "fail_open lets it through");
+    assert_eq!(open.call("boom", json!({})).await.result()["content"][0]["text"], "ok", "fail_open lets it through");
 }
 
 #[tokio::test]
 async fn a_reload_under_load_fails_no_request_and_a_bad_reload_keeps_the_old_chain() {
-    let up = Upstream::start().await;
+    let up = upstream().await;
     let v1 = format!("servers:\n{}", server("s", &up, &format!("      - policy: {}\n", guest("noop"))));
     let v2 = format!("servers:\n{}", server("s", &up, &gatekeeper("{ add_arguments: { version: 2 } }")));
     let broken = format!("servers:\n{}", server("s", &up, &gatekeeper("{ api_key: '' }")));
-    let gw = Gateway::start(&v1).await;
+    let gw = RunningGateway::from_yaml(&v1, &[]).await;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut workers = Vec::new();
     for _ in 0..4 {
-        let mut c = gw.client("s");
+        let mut c = gw.caller("s");
         let (stop, done, failed) = (stop.clone(), done.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             c.initialize().await;
             while !stop.load(Ordering::Relaxed) {
-                let a = c.call_tool("echo", json!({})).await;
+                let a = c.call("echo", json!({})).await;
                 if a.status != 200 || a.result()["content"][0]["text"] != "ok" {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -243,9 +231,9 @@ async fn a_reload_under_load_fails_no_request_and_a_bad_reload_keeps_the_old_cha
     }
     assert!(done.load(Ordering::Relaxed) > 50, "load ran: {}", done.load(Ordering::Relaxed));
     assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed across the reloads");
-    let mut c = gw.client("s");
+    let mut c = gw.caller("s");
     c.initialize().await;
-    let a = c.call_tool("echo", json!({})).await;
+    let a = c.call("echo", json!({})).await;
     assert_eq!(a.result()["structuredContent"]["arguments"]["version"], 2, "the bad config left the good chain in place: {a:?}");
 }
 
@@ -255,9 +243,9 @@ async fn a_config_the_policy_refuses_fails_validate_with_its_message_and_place()
         "servers:\n  - name: s\n    backend:\n      http: http://127.0.0.1:9/mcp\n    policies:\n      - policy: {}\n        config:\n          api_key: ''\n",
         guest("gatekeeper")
     );
-    let (code, out) = validate(&yaml);
+    let (code, out) = validate(&yaml).await;
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("line 7: servers[0].policies[0].config: policy 'gatekeeper' refused its config: api_key must not be empty"), "{out}");
-    let (code, out) = validate(&yaml.replace("api_key: ''", "api_key: k"));
+    let (code, out) = validate(&yaml.replace("api_key: ''", "api_key: k")).await;
     assert_eq!(code, 0, "{out}");
 }

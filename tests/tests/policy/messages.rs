@@ -70,16 +70,16 @@ async fn a_policy_that_loops_in_the_message_phase_drops_those_messages_and_nothi
 /// the message phase on its way, and the answer still ends the stream.
 #[tokio::test]
 async fn a_stateless_streamed_answers_messages_pass_the_message_phase() {
-    let up = super::support::Upstream::start().await;
+    let up = super::support::upstream().await;
     let binding = format!("      - policy: {}\n        config: {{ redact: swordfish }}\n", guest("gatekeeper"));
     let yaml = format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n{binding}", up.url);
-    let gw = super::support::Gateway::start(&yaml).await;
+    let gw = tollgate_tests::gateway::RunningGateway::from_yaml(&yaml, &[]).await;
 
     let version = "2026-07-28";
     let call = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call",
         "params": { "name": "chatty", "arguments": {}, "_meta": { "io.modelcontextprotocol/protocolVersion": version } } });
     let resp = reqwest::Client::new()
-        .post(format!("http://{}/s/mcp", gw.addr))
+        .post(format!("http://{}/s/mcp", gw.addr()))
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", version)
         .header("mcp-method", "tools/call")

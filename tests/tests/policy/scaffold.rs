@@ -5,11 +5,13 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::support::{Gateway, TempDir, Upstream, binary, validate};
+use super::support::{upstream, validate};
+use tollgate_tests::gateway::{RunningGateway, TempDir};
+use tollgate_tests::process::binary;
 
 /// Writes and builds a policy crate; the path of its component.
 fn scaffold_and_build(dir: &TempDir) -> std::path::PathBuf {
-    let out = Command::new(binary()).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
+    let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
     let krate = dir.0.join("blocklist");
     // Its own target directory, kept between runs; a nested cargo on ours would wait on its lock.
@@ -31,24 +33,24 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
     let dir = TempDir::new();
     let wasm = scaffold_and_build(&dir);
 
-    let again = Command::new(binary()).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
+    let again = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(!again.status.success(), "an existing crate is never overwritten");
 
-    let up = Upstream::start().await;
+    let up = upstream().await;
     let bind = |config: &str| {
         format!("servers:\n  - name: s\n    backend:\n      http: {}\n    policies:\n      - policy: {}\n        config: {config}\n", up.url, wasm.display())
     };
-    let (code, out) = validate(&bind("{ blocked: [\"\"] }"));
+    let (code, out) = validate(&bind("{ blocked: [\"\"] }")).await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("line 7") && out.contains("blocked: tool names must not be empty"), "{out}");
 
-    let gw = Gateway::start(&bind("{ blocked: [secret-tool] }")).await;
-    let mut c = gw.client("s");
+    let gw = RunningGateway::from_yaml(&bind("{ blocked: [secret-tool] }"), &[]).await;
+    let mut c = gw.caller("s");
     assert_eq!(c.initialize().await.status, 200);
     let list = c.request("tools/list", json!({})).await;
-    let names: Vec<&str> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"echo") && !names.contains(&"secret-tool"), "{names:?}");
-    let refused = c.call_tool("secret-tool", json!({})).await;
-    assert_eq!(refused.error_code(), Some(-32003), "{refused:?}");
+    let names: Vec<String> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
+    assert!(names.iter().any(|n| n == "echo") && !names.iter().any(|n| n == "secret-tool"), "{names:?}");
+    let refused = c.call("secret-tool", json!({})).await;
+    assert_eq!(refused.code(), Some(-32003), "{refused:?}");
     assert!(up.seen("tools/call").is_empty(), "a refused call never reaches the backend");
 }
