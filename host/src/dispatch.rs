@@ -3,6 +3,7 @@
 //! backend; the response phase, the product's tool list and the report to telemetry on the
 //! answer. Sessions and the stateless transport only carry messages to and from the backend.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -41,16 +42,30 @@ impl Client {
         }
     }
 
+    /// Where an exchange of this client's goes, as the chain sees it: the server version, the
+    /// canonical URL, the product's attributes, and the session and protocol if there are any.
+    pub fn route(&self, server: &Version, session_id: Option<String>, protocol_version: Option<String>) -> Route {
+        Route {
+            server: server.name.as_str().into(),
+            version: server.version.as_deref().map(Into::into),
+            session_id,
+            protocol_version,
+            resource: self.resource.clone(),
+            attributes: self.attributes(),
+        }
+    }
+
     /// The tools of `server` the product offers; `None` for all.
     pub fn tools(&self, server: &str) -> Option<Arc<HashSet<String>>> {
         self.access.as_ref().and_then(|a| a.product.tools(server))
     }
 }
 
-/// What the request phase made of a client message.
-pub enum Outcome {
+/// What the request phase made of a client message (`'m`: the message, borrowed while no
+/// policy changed it).
+pub enum Outcome<'m> {
     /// Send this (possibly changed) message to the backend.
-    Forward(Forward),
+    Forward(Forward<'m>),
     /// A policy answered: this is the answer, after the response phase and the product's list.
     Answered { answer: Message, client: ClientHeaders, subject: Option<String> },
     /// A policy took a notification out of the exchange: it goes nowhere.
@@ -58,8 +73,9 @@ pub enum Outcome {
 }
 
 /// A message on its way to the backend, and what its answer's way back needs.
-pub struct Forward {
-    pub msg: Message,
+pub struct Forward<'m> {
+    /// The client's message itself while no policy ran on it, else as the chain left it.
+    pub msg: Cow<'m, Message>,
     /// Headers policies set on (or took off) this request to an HTTP backend.
     pub headers: HeaderEdits,
     /// Headers policies add to the client's response.
@@ -103,18 +119,18 @@ impl WayBack {
 /// The request phase of one client request or notification to `server`: the product's tool
 /// check, then the chain, its steps timed and traced under `x`. A refusal is the error to
 /// answer with.
-pub async fn request_phase(client: &Client, server: &Version, route: Route, msg: &Message, x: Option<&Exchange>) -> Result<Outcome, GatewayError> {
+pub async fn request_phase<'m>(client: &Client, server: &Version, route: Route, msg: &'m Message, x: Option<&Exchange>) -> Result<Outcome<'m>, GatewayError> {
     let tools = client.tools(&server.name);
     crate::product::check_tool(tools.as_deref(), msg)?;
     let tools = tools.filter(|_| msg.method() == Some("tools/list"));
     let chain = client.chain(server);
     if chain.is_empty() {
         let back = WayBack { trail: None, tools };
-        return Ok(Outcome::Forward(Forward { msg: msg.clone(), headers: HeaderEdits::default(), client: Vec::new(), subject: None, back }));
+        return Ok(Outcome::Forward(Forward { msg: Cow::Borrowed(msg), headers: HeaderEdits::default(), client: Vec::new(), subject: None, back }));
     }
     match chain.admit(msg.clone(), route, client.caller.clone(), x).await {
         Admission::Forward { msg, headers, client, subject, trail } => {
-            Ok(Outcome::Forward(Forward { msg, headers, client, subject, back: WayBack { trail, tools } }))
+            Ok(Outcome::Forward(Forward { msg: Cow::Owned(msg), headers, client, subject, back: WayBack { trail, tools } }))
         }
         Admission::Answer { msg, mut client, subject, trail } => {
             let answer = Trail::settle_into(trail, msg, &mut client, x).await;

@@ -86,14 +86,19 @@ impl Live {
         Arc::new(Live { routing, placed: AtomicU64::new(0) })
     }
 
-    /// Whether the next new session through the server's path goes to the preview.
-    fn to_preview(&self, subscription: Option<&str>) -> bool {
+    /// Whether a request through the server's path goes to the preview: always for its chosen
+    /// subscriptions; else for its share of new sessions, spread evenly, or, for a `caller`
+    /// with no session to stay on (a hash of who it is), for its share of callers, sticky.
+    fn to_preview(&self, subscription: Option<&str>, caller: Option<u64>) -> bool {
         let Some(p) = &self.routing.preview else { return false };
         if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) {
             return true;
         }
-        let n = self.placed.fetch_add(1, Ordering::Relaxed);
         let share = u64::from(p.share.min(100));
+        if let Some(c) = caller {
+            return c % 100 < share;
+        }
+        let n = self.placed.fetch_add(1, Ordering::Relaxed);
         (n + 1) * share / 100 > n * share / 100
     }
 }
@@ -184,9 +189,9 @@ impl Server {
         self.servers.iter().filter(|s| s.version.as_ref().is_none_or(|v| !retired.contains(v))).cloned().collect()
     }
 
-    /// The version a new session (or a request with no session) reaches: the one the path
-    /// names, or by the routing in force.
-    pub fn pick(&self, asked: Option<&str>, subscription: Option<&str>) -> Result<Arc<Version>, GatewayError> {
+    /// The version a new session (or a request with no session, `caller` naming who it is)
+    /// reaches: the one the path names, or by the routing in force.
+    pub fn pick(&self, asked: Option<&str>, subscription: Option<&str>, caller: Option<u64>) -> Result<Arc<Version>, GatewayError> {
         let Some(routing) = &self.routing else {
             return match asked {
                 None => Ok(self.servers[0].clone()),
@@ -196,7 +201,7 @@ impl Server {
         let live = routing.load();
         let name = match (asked, &live.routing.preview) {
             (Some(v), _) => v,
-            (None, Some(p)) if live.to_preview(subscription) => p.version.as_str(),
+            (None, Some(p)) if live.to_preview(subscription, caller) => p.version.as_str(),
             (None, _) => live.routing.default_version.as_str(),
         };
         let server = self.version(name).ok_or_else(|| {
@@ -205,21 +210,6 @@ impl Server {
         })?;
         self.check_serving(server)?;
         Ok(server.clone())
-    }
-
-    /// As [`Server::pick`] for a request with no session: the preview share is decided by
-    /// `caller` (a hash of who the caller is), so each caller stays on one version.
-    pub fn pick_sticky(&self, asked: Option<&str>, subscription: Option<&str>, caller: u64) -> Result<Arc<Version>, GatewayError> {
-        let Some(routing) = &self.routing else { return self.pick(asked, subscription) };
-        if asked.is_some() {
-            return self.pick(asked, subscription);
-        }
-        let live = routing.load();
-        let name = match &live.routing.preview {
-            Some(p) if subscription.is_some_and(|s| p.subscriptions.iter().any(|c| c == s)) || caller % 100 < u64::from(p.share.min(100)) => p.version.clone(),
-            _ => live.routing.default_version.clone(),
-        };
-        self.pick(Some(&name), subscription)
     }
 
     /// A retired version serves no one, its live sessions included: they are told which
@@ -258,7 +248,7 @@ mod tests {
     }
 
     fn previewed(l: &Live, n: usize) -> usize {
-        (0..n).filter(|_| l.to_preview(None)).count()
+        (0..n).filter(|_| l.to_preview(None, None)).count()
     }
 
     #[test]
@@ -268,15 +258,26 @@ mod tests {
             assert_eq!(previewed(&live(share, &[]), 300), 3 * share as usize, "share {share}");
         }
         let half = live(50, &[]);
-        let picks: Vec<bool> = (0..4).map(|_| half.to_preview(None)).collect();
+        let picks: Vec<bool> = (0..4).map(|_| half.to_preview(None, None)).collect();
         assert_eq!(picks, [false, true, false, true], "spread out, not in a block");
+    }
+
+    #[test]
+    fn a_caller_without_a_session_stays_on_one_side_of_the_share() {
+        let l = live(30, &["sub_a"]);
+        let sides: Vec<bool> = (0..100u64).map(|c| l.to_preview(None, Some(c))).collect();
+        assert_eq!(sides.iter().filter(|p| **p).count(), 30, "the share of callers");
+        assert!((0..100u64).all(|c| l.to_preview(None, Some(c)) == sides[c as usize]), "sticky");
+        assert!(l.to_preview(Some("sub_a"), Some(99)), "a chosen subscription still reaches the preview");
+        let picks: Vec<bool> = (0..10).map(|_| l.to_preview(None, None)).collect();
+        assert_eq!(picks.iter().filter(|p| **p).count(), 3, "callers with a hash leave the sessions' count alone");
     }
 
     #[test]
     fn chosen_subscriptions_always_reach_the_preview() {
         let l = live(0, &["sub_a"]);
-        assert!(l.to_preview(Some("sub_a")));
-        assert!(!l.to_preview(Some("sub_b")));
-        assert!(!l.to_preview(None));
+        assert!(l.to_preview(Some("sub_a"), None));
+        assert!(!l.to_preview(Some("sub_b"), None));
+        assert!(!l.to_preview(None, None));
     }
 }

@@ -20,6 +20,7 @@ pub use registry::Registry;
 pub use stream::{Event, OutStream};
 
 use crate::backend::{self, Deliver, Upstream};
+use crate::dispatch::Client;
 use crate::dispatch::{Forward, WayBack};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
@@ -27,7 +28,7 @@ use crate::policy::{ClientHeaders, Delivery, HeaderEdits, Relay};
 use crate::server::Version;
 use crate::telemetry::{self, Exchange};
 use admit::Admitted;
-use owner::{Client, Owner};
+use owner::Owner;
 
 /// Answer streams a session keeps for `Last-Event-ID` before it lets finished ones go.
 const MAX_KEPT_STREAMS: usize = 1024;
@@ -184,7 +185,7 @@ impl Session {
                 _ => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
             };
         };
-        *self.init.lock().expect("session lock") = Some(msg.clone());
+        *self.init.lock().expect("session lock") = Some(msg.clone().into_owned());
         let upstream = match self.server.backend.connect(self.inbox()).await {
             Ok(u) => u,
             Err(e) => {

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::owner::{self, Client, Operation, Owner};
+use super::owner::{self, Operation, Owner};
 use super::{Mode, OutStream, Session};
+use crate::dispatch::Client;
 use crate::dispatch::{self, Forward, Outcome};
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Id, Message};
@@ -18,9 +19,9 @@ const MAX_ASKED: usize = 1024;
 
 /// What the request phase made of a client message.
 #[expect(clippy::large_enum_variant, reason = "moved once, right away; boxing would cost an allocation per request")]
-pub(super) enum Admitted {
+pub(super) enum Admitted<'m> {
     /// Send this (possibly changed) message upstream.
-    Forward(Forward),
+    Forward(Forward<'m>),
     /// A policy answered; the answer is already on this stream.
     Answered(Arc<OutStream>),
     /// A policy took a notification out of the exchange: it goes nowhere.
@@ -30,7 +31,7 @@ pub(super) enum Admitted {
 impl Session {
     /// The request phase of one client request or notification ([`dispatch::request_phase`]),
     /// with the owner check on both sides of it.
-    pub(super) async fn admit(&self, msg: &Message, client: &Client, x: Option<&Exchange>) -> Result<Admitted, GatewayError> {
+    pub(super) async fn admit<'m>(&self, msg: &'m Message, client: &Client, x: Option<&Exchange>) -> Result<Admitted<'m>, GatewayError> {
         self.check_subscription(client)?;
         match dispatch::request_phase(client, &self.server, self.policy_route(client), msg, x).await? {
             Outcome::Forward(f) => {
@@ -63,7 +64,7 @@ impl Session {
     /// DELETE): the chain's request phase on [`Operation::message`], then the owner check.
     pub async fn admit_operation(&self, op: Operation, client: &Client) -> Result<(), GatewayError> {
         self.check_subscription(client)?;
-        let owner = owner::admit_operation(&client.chain(&self.server), op, self.policy_route(client), client).await?;
+        let owner = owner::admit_operation(client, &self.server, op, self.policy_route(client)).await?;
         self.check_owner(owner)
     }
 
@@ -103,16 +104,8 @@ impl Session {
     }
 
     pub(super) fn policy_route(&self, client: &Client) -> Route {
-        let version = self.protocol_version.lock().expect("session lock").clone();
-        let attributes = client.attributes();
-        Route {
-            server: self.server.name.as_str().into(),
-            version: self.server.version.as_deref().map(Into::into),
-            session_id: Some(self.id.clone()),
-            protocol_version: version,
-            resource: client.resource.clone(),
-            attributes,
-        }
+        let protocol = self.protocol_version.lock().expect("session lock").clone();
+        client.route(&self.server, Some(self.id.clone()), protocol)
     }
 
     /// Sends a client notification upstream, after the request phase.

@@ -2,14 +2,13 @@
 //! GET stream, its resumption, DELETE, a legacy SSE connection, a client's answer to a
 //! server request) still passes the chain: as the notification [`OPERATION_METHOD`].
 
-use std::sync::Arc;
-
 use serde_json::json;
 
-pub use crate::dispatch::Client;
+use crate::dispatch::Client;
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::Message;
-use crate::policy::{Admission, Chain, Route};
+use crate::policy::{Admission, Route};
+use crate::server::Version;
 
 /// The method of the notification the request phase sees for a session operation that has
 /// no client message. A notification, so per-request counters (rate limits, quotas, caches)
@@ -62,10 +61,11 @@ impl Owner {
     }
 }
 
-/// Runs the request phase of `chain` on `op` and says who the caller is. A refusal is the
-/// policy's own (401 for a missing token, say); a policy that answers or drops the
-/// operation establishes no one.
-pub async fn admit_operation(chain: &Arc<Chain>, op: Operation, route: Route, client: &Client) -> Result<Owner, GatewayError> {
+/// Runs the request phase of the client's chain to `server` on `op` and says who the caller
+/// is. A refusal is the policy's own (401 for a missing token, say); a policy that answers or
+/// drops the operation establishes no one.
+pub async fn admit_operation(client: &Client, server: &Version, op: Operation, route: Route) -> Result<Owner, GatewayError> {
+    let chain = client.chain(server);
     if chain.is_empty() {
         return Ok(Owner::new(None, client));
     }

@@ -19,7 +19,6 @@ use crate::gateway::Gateway;
 use crate::mcp::error::GatewayError;
 use crate::mcp::headers;
 use crate::mcp::jsonrpc::{Kind, Message};
-use crate::policy::Route;
 use crate::server::Address;
 use crate::session::owner::{self, Operation};
 use crate::session::{Mode, OutStream};
@@ -38,20 +37,12 @@ pub async fn connect(
         Err(e) => return respond::error(&e, None),
     };
     let subscription = client.subscription();
-    let server = match headers::accepts_sse(&h).and_then(|_| endpoint.pick(to.version.as_deref(), subscription)) {
+    let server = match headers::accepts_sse(&h).and_then(|_| endpoint.pick(to.version.as_deref(), subscription, None)) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };
-    let chain = client.chain(&server);
-    let route = Route {
-        server: server.name.as_str().into(),
-        version: server.version.as_deref().map(Into::into),
-        session_id: None,
-        protocol_version: None,
-        resource: client.resource.clone(),
-        attributes: client.attributes(),
-    };
-    let owner = match owner::admit_operation(&chain, Operation::Connect, route, &client).await {
+    let route = client.route(&server, None, None);
+    let owner = match owner::admit_operation(&client, &server, Operation::Connect, route).await {
         Ok(o) => o,
         Err(e) => return respond::error(&e, None),
     };

@@ -9,6 +9,7 @@
 mod relay;
 mod rules;
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -30,7 +31,6 @@ use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::headers::{self, MODERN_VERSION, PROTOCOL_VERSION};
 use crate::mcp::jsonrpc::{Kind, Message};
 use crate::mcp::sse;
-use crate::policy::Route;
 use crate::server::{Server, Version};
 use crate::telemetry::Exchange;
 
@@ -40,7 +40,7 @@ const TRANSPORT: &str = "stateless-http";
 /// Serves one stateless request admitted to `endpoint`. A preview share is sticky per caller,
 /// so one client's `tools/list` and `tools/call` reach the same version.
 pub async fn serve(gw: &Gateway, endpoint: &Server, asked: Option<&str>, client: Client, body: Bytes, msg: Message) -> Response {
-    let server = match endpoint.pick_sticky(asked, client.subscription(), caller_key(&client)) {
+    let server = match endpoint.pick(asked, client.subscription(), Some(caller_key(&client))) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
     };
@@ -92,14 +92,7 @@ async fn exchange(server: &Arc<Version>, client: &Client, body: Bytes, msg: Mess
         x.fail(&e);
         respond::error(&e, msg.id.clone())
     };
-    let route = Route {
-        server: server.name.as_str().into(),
-        version: server.version.as_deref().map(Into::into),
-        session_id: None,
-        protocol_version: Some(MODERN_VERSION.to_owned()),
-        resource: client.resource.clone(),
-        attributes: client.attributes(),
-    };
+    let route = client.route(server, None, Some(MODERN_VERSION.to_owned()));
     let Forward { msg: sent, headers: mut edits, client: mut to_client, back, .. } = match dispatch::request_phase(client, server, route, &msg, Some(x)).await {
         Ok(Outcome::Forward(f)) => f,
         Ok(Outcome::Answered { answer, client: to_client, .. }) => return respond::with_headers(respond::json(StatusCode::OK, answer.to_bytes()), &to_client),
@@ -113,7 +106,11 @@ async fn exchange(server: &Arc<Version>, client: &Client, body: Bytes, msg: Mess
     // the tool); only those and the protocol's own headers are forwarded, credentials never.
     let routing = routing_headers(&client.caller.headers, &sent);
     let context = x.to_backend();
-    let body = if context.is_empty() && sent.body == msg.body { body } else { crate::telemetry::trace::with_context(&sent, &context).to_bytes() };
+    let body = match (&sent, context.is_empty()) {
+        // Untouched by any policy and untraced: the client's bytes go as they came.
+        (Cow::Borrowed(_), true) => body,
+        _ => crate::telemetry::trace::with_context(&sent, &context).to_bytes(),
+    };
     edits.set.extend(context);
     let answer = match server.backend.stateless(body, routing, &edits).await {
         Some(Ok(a)) => a,

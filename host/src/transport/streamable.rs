@@ -65,7 +65,7 @@ pub async fn post(
     let Some(sid) = headers::get(&h, SESSION_ID) else {
         // A new session, or a request with no session: the path or the routing picks the version.
         let subscription = client.subscription().map(str::to_owned);
-        let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref());
+        let pick = || endpoint.pick(to.version.as_deref(), subscription.as_deref(), None);
         if super::stateless::is_modern(&h, &msg) {
             return super::stateless::serve(&gw, &endpoint, to.version.as_deref(), client, bytes, msg).await;
         }
