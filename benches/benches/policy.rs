@@ -168,7 +168,7 @@ fn caller() -> Arc<Caller> {
 fn with_header(name: &'static str, value: &str) -> Arc<Caller> {
     let mut headers = hyper::HeaderMap::new();
     headers.insert(name, value.parse().unwrap());
-    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()) })
+    Arc::new(Caller { headers, addr: Some("127.0.0.1:40000".parse().unwrap()), ip: Some("127.0.0.1".parse().unwrap()) })
 }
 
 fn bearer(token: &str) -> Arc<Caller> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::config::{BackendKind, Limits, ServerConfig};
+use crate::config::{BackendKind, Limits, Secret, ServerConfig};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::HeaderEdits;
@@ -127,18 +127,23 @@ pub fn failure(server: &str, id: &Id, cause: BackendError) -> Message {
     Message::error(Some(id.clone()), w.code, &w.message, w.data)
 }
 
-/// A bounded excerpt of a body for error messages.
+/// A bounded excerpt of a backend's body for error messages, which reach clients and logs:
+/// at most 300 bytes, on one line, with no control characters (no terminal escapes, no forged
+/// log lines).
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    clean.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Builds the headers configured for a backend, refusing values that are not valid header text.
-fn static_headers(headers: &std::collections::BTreeMap<String, String>) -> Result<reqwest::header::HeaderMap, GatewayError> {
+/// Secrets are read here, when the backend starts, so a rotated file takes effect on reload.
+fn static_headers(headers: &std::collections::BTreeMap<String, Secret>) -> Result<reqwest::header::HeaderMap, GatewayError> {
     let mut map = reqwest::header::HeaderMap::new();
     for (k, v) in headers {
         let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| GatewayError::BadRequest(format!("invalid header name {k}")))?;
-        let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| GatewayError::BadRequest(format!("invalid value for header {k}")))?;
+        let v = v.reveal().map_err(|e| GatewayError::BadRequest(format!("header {k}: {e}")))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&v).map_err(|_| GatewayError::BadRequest(format!("invalid value for header {k}")))?;
         value.set_sensitive(true);
         map.insert(name, value);
     }
@@ -166,6 +171,13 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> BackendError {
     while let Some(s) = src {
         msg = s.to_string();
         src = s.source();
+    }
+    // A backend URL may carry credentials (`https://user:key@host/`); errors reach clients.
+    if let Some(url) = e.url().filter(|u| !u.username().is_empty() || u.password().is_some()) {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        msg = msg.replace(url.as_str(), shown.as_str());
     }
     if e.is_connect() { BackendError::Unreachable(msg) } else { BackendError::Closed(msg) }
 }

@@ -169,9 +169,11 @@ fn by_name(v: &Value, key: &str) -> BTreeMap<String, Value> {
 }
 
 /// What applying `file` to `running` would change: servers added or replaced first (products
-/// may name them), products, routings and chains, then what is removed.
+/// may name them), products, routings and chains, then what is removed. The running config
+/// shows secrets masked, so the file's are compared masked too: a change of a literal secret
+/// alone is not seen (references are seen by name).
 pub fn diff(file: &Config, running: &Value) -> Vec<Change> {
-    let wanted = serde_json::to_value(file).expect("the config serializes");
+    let wanted = serde_json::to_value(file.masked()).expect("the config serializes");
     let mut out = Vec::new();
     if let (Some(w), Some(r)) = (wanted.as_object(), running.as_object()) {
         let keys: std::collections::BTreeSet<&String> = w.keys().chain(r.keys()).filter(|k| !["products", "servers"].contains(&k.as_str())).collect();

@@ -4,10 +4,12 @@
 //! so `tollgate validate` can print all of them at once.
 
 pub mod authorization;
+mod client_address;
 mod locate;
 pub mod openapi;
 mod policy;
 mod products;
+pub mod secret;
 mod telemetry;
 pub mod tls;
 mod validate;
@@ -20,10 +22,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
-pub use policy::{DIGEST_PREFIX, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, SecretSource, check_chain, is_digest};
+pub use policy::{DIGEST_PREFIX, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, check_chain, is_digest};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
+pub use secret::{Secret, SecretRef};
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};
 
@@ -42,6 +46,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub security: Security,
+    /// Who the client is behind proxies: the proxies trusted and the header they write.
+    #[serde(default)]
+    pub client_address: ClientAddress,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -83,6 +90,25 @@ pub struct ManagementConfig {
     /// Python policy is some tens of megabytes; a Rust one, hundreds of kilobytes.
     #[serde(default = "default_max_component_mb")]
     pub max_component_mb: u32,
+    /// What the API may ask of this machine beyond the network: starting programs (`stdio`),
+    /// loading components from local paths (`local_policies`), reading files as secrets
+    /// (`file_secrets`). None by default: the admin token is not a shell. The file itself may
+    /// use all three.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<ManagementAllow>,
+    /// The environment variable holding a second token that may read everything the admin
+    /// token can (secrets stay masked) and change nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_token_env: Option<String>,
+}
+
+/// One of `management.allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagementAllow {
+    Stdio,
+    LocalPolicies,
+    FileSecrets,
 }
 
 pub const DEFAULT_MAX_COMPONENT_MB: u32 = 64;
@@ -232,9 +258,10 @@ pub struct BackendConfig {
     /// A REST API described by OpenAPI, served by the gateway itself as an MCP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<OpenApiConfig>,
-    /// Headers sent to an HTTP backend on every request. The client's own headers never are.
+    /// Headers sent to an HTTP backend on every request, each a [`Secret`]. The client's own
+    /// headers never are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// Overrides `limits.request_timeout_ms` for this backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_ms: Option<u64>,
@@ -247,8 +274,10 @@ pub struct StdioConfig {
     pub command: String,
     #[serde(default)]
     pub args: Vec<String>,
+    /// The child's environment besides the few variables every child gets (`PATH`, `HOME`,
+    /// ...); never the gateway's own.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, Secret>,
     #[serde(default)]
     pub cwd: Option<PathBuf>,
     /// Processes started ahead of demand, so a new session does not wait for a cold start.

@@ -213,7 +213,10 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     // The admin token is read before anything listens: a gateway whose management API would
     // refuse everyone does not start.
     let admin = match &cfg.management {
-        Some(m) => Some(tollgate::management::auth::AdminToken::from_env(&m.admin_token_env)?),
+        Some(m) => {
+            let reader = m.read_only_token_env.as_deref().map(tollgate::management::auth::AdminToken::from_env).transpose()?;
+            Some((tollgate::management::auth::AdminToken::from_env(&m.admin_token_env)?, reader))
+        }
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
@@ -223,7 +226,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     tollgate::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
     let management = match (&gw.config.management, admin) {
-        (Some(m), Some(admin)) => {
+        (Some(m), Some((admin, reader))) => {
             let l = tokio::net::TcpListener::bind(m.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {} (management): {e}", m.listen))?;
             tracing::info!(addr = %l.local_addr()?, "management API is listening");
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
@@ -236,7 +239,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
                 tollgate::management::versions::restore(&gw).await?;
                 tollgate::management::policies::restore(&gw, &places).await?;
             }
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, file: file.clone(), base });
+            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, reader, file: file.clone(), base });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

@@ -64,11 +64,16 @@ impl<'a> Exchange<'a> {
     pub fn resource_url(&self) -> String {
         self.raw.resource_url()
     }
-    /// The client's address, `ip:port`.
+    /// The TCP peer's address, `ip:port`: a proxy's, when the gateway sits behind one.
     pub fn client_addr(&self) -> Option<String> {
         self.raw.client_addr()
     }
-    /// A header of the client's HTTP request (case-insensitive).
+    /// The client's IP through the proxies the gateway trusts: what to filter or count by.
+    pub fn client_ip(&self) -> Option<String> {
+        self.raw.client_ip()
+    }
+    /// A header of the client's HTTP request (case-insensitive); the lines of a repeated
+    /// header joined with `, `.
     pub fn header(&self, name: &str) -> Option<String> {
         self.raw.header(name)
     }

@@ -91,6 +91,13 @@ impl RawRequest {
         self
     }
 
+    /// Adds a header line, keeping the lines it had: a header sent on several lines.
+    pub fn append(mut self, name: &str, value: &str) -> RawRequest {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        self.headers.append(name, value.parse().expect("a header value"));
+        self
+    }
+
     /// Sets `Mcp-Session-Id` and the protocol version a 2025-11-25 client sends with it.
     pub fn session(self, id: &str) -> RawRequest {
         self.header("mcp-session-id", id).header("mcp-protocol-version", "2025-11-25")

@@ -37,7 +37,7 @@ impl HttpBackend {
     pub fn new(
         server: &str,
         url: &str,
-        headers: &std::collections::BTreeMap<String, String>,
+        headers: &std::collections::BTreeMap<String, crate::config::Secret>,
         limits: &Limits,
         timeout: Duration,
     ) -> Result<HttpBackend, GatewayError> {

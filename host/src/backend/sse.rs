@@ -22,7 +22,12 @@ pub struct SseBackend {
 }
 
 impl SseBackend {
-    pub fn new(_server: &str, url: &str, headers: &std::collections::BTreeMap<String, String>, limits: &Limits) -> Result<SseBackend, GatewayError> {
+    pub fn new(
+        _server: &str,
+        url: &str,
+        headers: &std::collections::BTreeMap<String, crate::config::Secret>,
+        limits: &Limits,
+    ) -> Result<SseBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         Ok(SseBackend { url, client: http_client(limits, static_headers(headers)?)?, connect_timeout: limits.connect_timeout() })
     }
@@ -82,8 +87,7 @@ async fn read(resp: reqwest::Response, base: reqwest::Url, inbox: Inbox, endpoin
         for ev in events.drain(..) {
             match ev.event.as_deref() {
                 Some("endpoint") => {
-                    // The announced endpoint is used verbatim, resolved against the SSE URL.
-                    let url = base.join(ev.data.trim()).map_err(|e| BackendError::Protocol(format!("bad endpoint '{}': {e}", ev.data)));
+                    let url = announced(&base, ev.data.trim());
                     if let Some(tx) = endpoint.take() {
                         let _ = tx.send(url);
                     }
@@ -100,6 +104,21 @@ async fn read(resp: reqwest::Response, base: reqwest::Url, inbox: Inbox, endpoin
     if endpoint.is_none() {
         inbox.closed(cause);
     }
+}
+
+/// The announced POST endpoint, resolved against the SSE URL. It must stay on the backend's
+/// own origin: the configured headers (credentials) go with every POST, so a backend must not
+/// be able to send them elsewhere.
+fn announced(base: &reqwest::Url, data: &str) -> Result<reqwest::Url, BackendError> {
+    let url = base.join(data).map_err(|e| BackendError::Protocol(format!("bad endpoint '{}': {e}", excerpt(data.as_bytes()))))?;
+    if url.origin() != base.origin() {
+        return Err(BackendError::Protocol(format!(
+            "the backend announced an endpoint on another origin ({}), not its own ({}); nothing is sent there",
+            url.origin().ascii_serialization(),
+            base.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
 }
 
 pub struct SseUpstream {
@@ -139,5 +158,20 @@ impl SseUpstream {
 impl Drop for SseUpstream {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_stays_on_the_backends_origin() {
+        let base = reqwest::Url::parse("http://mcp.internal:8000/sse").unwrap();
+        assert_eq!(announced(&base, "/messages?session=1").unwrap().as_str(), "http://mcp.internal:8000/messages?session=1");
+        assert_eq!(announced(&base, "http://mcp.internal:8000/m").unwrap().as_str(), "http://mcp.internal:8000/m");
+        for foreign in ["http://evil.example/m", "//evil.example/m", "https://mcp.internal:8000/m", "http://mcp.internal:8001/m", "http://user@evil.example/"] {
+            assert!(matches!(announced(&base, foreign), Err(BackendError::Protocol(_))), "{foreign}");
+        }
     }
 }

@@ -145,7 +145,12 @@ impl StdioBackend {
     fn spawn(&self, permit: OwnedSemaphorePermit) -> Result<Proc, BackendError> {
         let c = &self.config;
         let mut cmd = Command::new(&c.command);
-        cmd.args(&c.args).envs(&c.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.env_clear().envs(inherited());
+        for (name, value) in &c.env {
+            let value = value.reveal().map_err(|e| BackendError::Unreachable(format!("cannot start `{}`: env {name}: {e}", c.command)))?;
+            cmd.env(name, value);
+        }
+        cmd.args(&c.args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         if let Some(dir) = &c.cwd {
             cmd.current_dir(dir);
         }
@@ -190,6 +195,15 @@ impl StdioBackend {
         let reader = tokio::spawn(read(self.server.clone(), child, stdout, inbox, permit, pid));
         Ok(StdioUpstream { stdin: tokio::sync::Mutex::new(Some(stdin)), reader, pid })
     }
+}
+
+/// The gateway's own variables a child gets, as the MCP SDKs pass them to the servers they
+/// start: enough to find programs and a home, never the gateway's credentials (its admin
+/// token, its cloud keys).
+const INHERITED: [&str; 7] = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG"];
+
+fn inherited() -> impl Iterator<Item = (&'static str, std::ffi::OsString)> {
+    INHERITED.into_iter().filter_map(|k| std::env::var_os(k).map(|v| (k, v)))
 }
 
 /// Asks the kernel to kill the child if the gateway dies, even by SIGKILL.

@@ -47,7 +47,7 @@ pub struct OpenApiConfig {
     pub timeout_ms: Option<u64>,
     /// Headers sent on every call (credentials of the API). The client's own headers never are.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, super::Secret>,
     /// The document as loaded by validation, kept so serving does not read it a second time.
     #[serde(skip)]
     pub loaded: Loaded,
@@ -128,6 +128,7 @@ pub(super) fn resolve_paths(config: &mut Config, dir: Option<&Path>) {
 }
 
 pub(super) fn resolve_server_paths(server: &mut super::ServerConfig, dir: &Path) {
+    super::secret::anchor_server(server, dir);
     let backends = std::iter::once(&mut server.backend).chain(server.versions.iter_mut().map(|v| &mut v.backend));
     for backend in backends {
         if let Some(o) = &mut backend.openapi {
@@ -171,7 +172,10 @@ pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConf
             Some(t) if t >= deadline => push(format!("{at}.timeout_ms"), format!("must be less than the request timeout of the server ({deadline} ms)")),
             _ => {}
         }
-        for name in o.headers.keys() {
+        for (name, value) in &o.headers {
+            if let Err(e) = value.check(true) {
+                push(format!("{at}.headers.{name}"), e);
+            }
             let lower = name.to_ascii_lowercase();
             if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 push(format!("{at}.headers.{name}"), format!("'{name}' is not a valid header name"));

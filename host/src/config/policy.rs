@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::SecretRef;
 use super::validate::Problems;
 use super::{Config, Locator, Problem};
 
@@ -31,7 +32,7 @@ pub struct PolicyBinding {
     pub allow_hosts: Vec<String>,
     /// Secrets granted to the policy, by the name it asks for.
     #[serde(default)]
-    pub secrets: BTreeMap<String, SecretSource>,
+    pub secrets: BTreeMap<String, SecretRef>,
 }
 
 fn empty_mapping() -> serde_json::Value {
@@ -51,16 +52,6 @@ impl Default for PolicyLimits {
     fn default() -> Self {
         PolicyLimits { memory_mb: 16, timeout_ms: 100 }
     }
-}
-
-/// Where a secret's value comes from. Exactly one of the two.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSource {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
 }
 
 /// How a binding names a component uploaded through the management API.

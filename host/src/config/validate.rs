@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Config, Locator, Problem};
+use super::{Config, Locator, Problem, Secret};
 
 pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     let mut out = Problems { locator, list: Vec::new() };
@@ -42,9 +42,16 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     }
     super::telemetry::check(&mut out, &config.telemetry);
     if let Some(m) = &config.management {
-        let plain = !m.admin_token_env.is_empty() && m.admin_token_env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !plain {
+        let plain = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain(&m.admin_token_env) {
             out.push("management.admin_token_env", &format!("'{}' is not an environment variable name", m.admin_token_env));
+        }
+        if let Some(ro) = m.read_only_token_env.as_deref() {
+            if !plain(ro) {
+                out.push("management.read_only_token_env", &format!("'{ro}' is not an environment variable name"));
+            } else if ro == m.admin_token_env {
+                out.push("management.read_only_token_env", "must differ from admin_token_env");
+            }
         }
         if !(1..=1024).contains(&m.max_component_mb) {
             out.push("management.max_component_mb", &format!("{} is out of range: use 1 to 1024", m.max_component_mb));
@@ -144,7 +151,13 @@ pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConf
             out.push(&format!("{at}.headers"), "headers apply to HTTP backends only");
         }
     }
-    for name in b.headers.keys() {
+    if let Some(s) = &b.stdio {
+        for (name, value) in &s.env {
+            check_secret(out, &format!("{at}.stdio.env.{name}"), value, false);
+        }
+    }
+    for (name, value) in &b.headers {
+        check_secret(out, &format!("{at}.headers.{name}"), value, true);
         let lower = name.to_ascii_lowercase();
         if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             out.push(&format!("{at}.headers.{name}"), &format!("'{name}' is not a valid header name"));
@@ -154,6 +167,12 @@ pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConf
     }
     if b.request_timeout_ms == Some(0) {
         out.push(&format!("{at}.request_timeout_ms"), "must be greater than zero");
+    }
+}
+
+fn check_secret(out: &mut Problems, at: &str, secret: &Secret, header: bool) {
+    if let Err(e) = secret.check(header) {
+        out.push(at, &e);
     }
 }
 

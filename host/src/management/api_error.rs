@@ -25,6 +25,10 @@ pub enum ApiError {
     /// What `tollgate validate` would say of the body, problem by problem.
     #[error("{}", joined(.0))]
     Problems(Vec<Problem>),
+    /// What the token may not do: a change with the read-only token, or a part the config's
+    /// `management.allow` does not open to the API.
+    #[error("{}", joined(.0))]
+    Forbidden(Vec<Problem>),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -48,6 +52,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) | ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::IfMatchRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -66,7 +71,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "management API request failed");
         }
         let mut body = json!({ "error": { "status": status.as_u16(), "message": self.to_string() } });
-        if let ApiError::Problems(problems) = &self {
+        if let ApiError::Problems(problems) | ApiError::Forbidden(problems) = &self {
             body["error"]["problems"] = problems.iter().map(|p| json!({ "path": p.path, "message": p.message })).collect();
         }
         (status, Json(body)).into_response()

@@ -1,7 +1,7 @@
 //! The admin token: read from the environment at start, compared in constant time.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -18,9 +18,9 @@ pub struct AdminToken {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("management.admin_token_env names {0}, which is not set")]
+    #[error("management names the token variable {0}, which is not set")]
     Unset(String),
-    #[error("management.admin_token_env names {0}, which is empty")]
+    #[error("management names the token variable {0}, which is empty")]
     Empty(String),
 }
 
@@ -44,8 +44,10 @@ impl AdminToken {
     }
 }
 
-/// Lets the request through only with `Authorization: Bearer <admin token>`.
+/// Lets the request through only with `Authorization: Bearer <admin token>`, or with the
+/// read-only token for a request that changes nothing.
 pub async fn require_admin(State(m): State<Shared>, req: Request, next: Next) -> Response {
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -54,6 +56,14 @@ pub async fn require_admin(State(m): State<Shared>, req: Request, next: Next) ->
         .map(str::trim);
     match presented {
         Some(t) if m.admin.matches(t) => next.run(req).await,
+        Some(t) if m.reader.as_ref().is_some_and(|r| r.matches(t)) => {
+            if reads {
+                next.run(req).await
+            } else {
+                let body = json!({ "error": { "status": 403, "message": "the read-only token can read, not change: use the admin token" } });
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+            }
+        }
         Some(_) => unauthorized("the admin token is not valid"),
         None => unauthorized("the management API needs `Authorization: Bearer <admin token>`"),
     }

@@ -5,6 +5,7 @@
 //! metrics may join them) and admin ones, which pass [`auth::require_admin`] first. Add an
 //! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
 
+mod allow;
 mod api_error;
 pub mod auth;
 mod components;
@@ -94,6 +95,8 @@ fn precondition(h: &axum::http::HeaderMap, what: &str, current: Option<String>) 
 pub struct Management {
     pub gateway: Arc<Gateway>,
     pub admin: auth::AdminToken,
+    /// The read-only token, when the config names one.
+    pub reader: Option<auth::AdminToken>,
     /// The config file: a chain handed back to the file is read from it as it is now.
     pub file: std::path::PathBuf,
     /// The config file's directory: policy paths of products sent to the API are relative to it.
@@ -106,6 +109,11 @@ impl Management {
     /// The cap on an uploaded component, in MiB.
     pub fn max_component_mb(&self) -> u32 {
         self.gateway.config.management.as_ref().map_or(crate::config::DEFAULT_MAX_COMPONENT_MB, |c| c.max_component_mb)
+    }
+
+    /// What `management.allow` opens to the API.
+    pub fn allow(&self) -> &[crate::config::ManagementAllow] {
+        self.gateway.config.management.as_ref().map_or(&[], |c| &c.allow)
     }
 
     /// Where the bindings sent to the API find their files: paths from the config file's

@@ -71,6 +71,7 @@ async fn replace(
     body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(bindings) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    super::allow::chain(m.allow(), "policies", &bindings)?;
     let server = target(&m.gateway, name, version)?;
     let given = if_match(h)?;
     let problems = crate::config::check_chain(&m.gateway.config, &bindings);

@@ -88,6 +88,7 @@ pub async fn put(
     if p.name != name {
         return Err(ApiError::Invalid(format!("product.name: '{}' does not match the path's '{name}'", p.name)));
     }
+    super::allow::chain(m.allow(), "product.policies", &p.policies)?;
     let servers = m.gateway.server_map();
     let problems = crate::config::check_product(servers.keys().map(String::as_str), &p);
     if !problems.is_empty() {

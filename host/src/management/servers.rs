@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::api_error::ApiError;
-use super::{Shared, etag, named_server, precondition, tagged};
+use super::{Shared, etag, named_server, precondition, with_etag};
 use crate::config::{ServerConfig, VersionConfig};
 use crate::gateway::Gateway;
 use crate::server::Server;
@@ -34,13 +34,19 @@ pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
 }
 
 pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(tagged(StatusCode::OK, &named_server(&m, &name)?.running_config()))
+    Ok(shown(StatusCode::OK, &named_server(&m, &name)?.running_config()))
 }
 
 pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
     let config = named_server(&m, &name)?.running_config();
     let v = config.versions.iter().find(|v| v.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
-    Ok(tagged(StatusCode::OK, v))
+    Ok(with_etag(StatusCode::OK, &etag(v), v.masked()))
+}
+
+/// A server as the API shows it: its secrets masked, its ETag taken from what runs, so a
+/// changed secret changes the ETag.
+fn shown(status: StatusCode, server: &ServerConfig) -> Response {
+    with_etag(status, &etag(server), server.masked())
 }
 
 /// Creates or replaces a server; the body is the server as the config file writes it.
@@ -54,12 +60,13 @@ pub async fn put(
     if next.name != name {
         return Err(ApiError::Invalid(format!("server.name: '{}' does not match the path's '{name}'", next.name)));
     }
+    super::allow::server(m.allow(), "server", &next)?;
     let _w = m.gateway.changing.lock().await;
     let current = m.gateway.server(&name).ok();
     precondition(&h, &format!("server '{name}'"), current.as_ref().map(|e| etag(&e.running_config())))?;
     let installed = install(&m, next, current.as_deref()).await?;
     tracing::info!(server = %name, "server saved through the management API");
-    Ok(tagged(if current.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &installed))
+    Ok(shown(if current.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &installed))
 }
 
 /// Deletes a server. One that a product includes is refused: the product would then promise
@@ -93,6 +100,7 @@ pub async fn put_version(
     if v.name != version {
         return Err(ApiError::Invalid(format!("version.name: '{}' does not match the path's '{version}'", v.name)));
     }
+    super::allow::version(m.allow(), "version", &v)?;
     let _w = m.gateway.changing.lock().await;
     let current = named_server(&m, &name)?;
     if !current.has_versions() {
@@ -108,7 +116,7 @@ pub async fn put_version(
     let installed = install(&m, next, Some(&current)).await?;
     let saved = installed.versions.iter().find(|c| c.name == version).expect("the version just saved");
     tracing::info!(server = %name, %version, "version saved through the management API");
-    Ok(tagged(if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, saved))
+    Ok(with_etag(if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &etag(saved), saved.masked()))
 }
 
 /// Deletes one version. The default and the preview cannot go: promote another version, or

@@ -22,7 +22,10 @@ pub struct ExchangeRep;
 #[derive(Debug, Default)]
 pub struct Caller {
     pub headers: HeaderMap,
+    /// The TCP peer.
     pub addr: Option<SocketAddr>,
+    /// The client, through the trusted proxies (`client_address`).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// The client's message and its context, after the changes of the policies so far.
@@ -89,9 +92,15 @@ impl HostExchange for Host {
     fn client_addr(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
         Ok(self.view.call.caller.addr.map(|a| a.to_string()))
     }
+    fn client_ip(&mut self, _: Resource<ExchangeRep>) -> R<Option<String>> {
+        Ok(self.view.call.caller.ip.map(|a| a.to_string()))
+    }
+    /// Every line of a repeated header, joined with `, ` as HTTP combines them, so a policy
+    /// never reads the first line alone.
     fn header(&mut self, _: Resource<ExchangeRep>, name: String) -> R<Option<String>> {
-        let h = &self.view.call.caller.headers;
-        Ok(h.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        let mut lines = self.view.call.caller.headers.get_all(name.as_str()).iter().filter_map(|v| v.to_str().ok());
+        let first = lines.next();
+        Ok(first.map(|f| lines.fold(f.to_owned(), |all, l| all + ", " + l)))
     }
     fn attribute(&mut self, _: Resource<ExchangeRep>, key: String) -> R<Option<String>> {
         Ok(self.view.attributes.get(&key).cloned())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::bindings::Phase;
-use super::capability::{Grants, secrets};
+use super::capability::Grants;
 use super::chain::{Binding, Chain};
 use super::engine::{Fault, Instance, Runtime};
 use super::exchange::{Call, Caller, View};
@@ -215,7 +215,7 @@ async fn bind(
     let pre = compiled.map_err(|e| (".policy".into(), format!("'{}' {e}", b.policy)))?;
     let mut granted = HashMap::new();
     for (name, source) in &b.secrets {
-        let value = secrets::read(source, base).map_err(|e| (format!(".secrets.{name}"), e))?;
+        let value = source.read(base).map_err(|e| (format!(".secrets.{name}"), e.to_string()))?;
         granted.insert(name.clone(), value);
     }
     let grants = Arc::new(Grants {

@@ -60,6 +60,8 @@ pub struct Arrival<'a> {
     pub msg: &'a Message,
     pub headers: &'a hyper::HeaderMap,
     pub peer: Option<SocketAddr>,
+    /// The client's address through the trusted proxies (the peer when there are none).
+    pub client_ip: Option<std::net::IpAddr>,
     pub session: Option<&'a str>,
     pub protocol: Option<&'a str>,
     /// `clientInfo` of the session's `initialize` (name, version).
@@ -94,8 +96,8 @@ impl Arrival<'_> {
         if let Some(p) = self.protocol {
             log.insert("protocol".into(), p.into());
         }
-        if let Some(peer) = self.peer {
-            log.insert("client_addr".into(), peer.ip().to_string().into());
+        if let Some(ip) = self.client_ip {
+            log.insert("client_addr".into(), ip.to_string().into());
         }
         if let Some((n, v)) = &self.client {
             log.insert("client_name".into(), n.as_str().into());
@@ -168,9 +170,12 @@ impl Exchange {
                 }
                 _ => {}
             }
+            if let Some(ip) = a.client_ip {
+                span.set_attribute("client.address", ip.to_string());
+            }
             if let Some(peer) = a.peer {
-                span.set_attribute("client.address", peer.ip().to_string());
-                span.set_attribute("client.port", peer.port() as i64);
+                span.set_attribute("network.peer.address", peer.ip().to_string());
+                span.set_attribute("network.peer.port", peer.port() as i64);
             }
             if let Some((n, v)) = a.client {
                 span.set_attribute("tollgate.client.name", n);

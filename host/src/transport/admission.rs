@@ -36,10 +36,11 @@ pub struct Admitted {
 pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str>, peer: Option<SocketAddr>) -> Result<Admitted, GatewayError> {
     let endpoint = gw.server(&to.name)?;
     let access = product_access(gw, &to.name, headers, query)?;
+    let ip = gw.config.client_address.of(peer, headers);
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());
     let resource = crate::config::authorization::resource_url(&gw.config, &to.name).into();
-    Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer }), access, resource } })
+    Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer, ip }), access, resource } })
 }
 
 /// The key a request presents: the configured header first, then the query parameter.

@@ -6,7 +6,7 @@
 
 mod key;
 
-use policy_common::client_ip::Nets;
+use policy_common::client_ip::MovedToGateway;
 use policy_common::{Duration, KeyPart, Keyer, Patterns};
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,8 +33,9 @@ pub struct Config {
     /// Larger results are not kept. Default 1 MiB.
     #[serde(default = "default_max")]
     pub max_entry_bytes: usize,
+    /// Refused: set once for the gateway, as `client_address.trusted_proxies`.
     #[serde(default)]
-    pub trusted_proxies: Nets,
+    pub trusted_proxies: Option<MovedToGateway>,
 }
 
 fn default_max() -> usize {
@@ -87,7 +88,7 @@ impl Policy for Cache {
         if c.tools.is_empty() && !c.resources && !c.prompts {
             return Err("nothing to cache: name tools, or set resources or prompts".into());
         }
-        let caller = if c.per_caller.is_empty() { None } else { Some(Keyer::new(c.per_caller, c.trusted_proxies)?) };
+        let caller = if c.per_caller.is_empty() { None } else { Some(Keyer::new(c.per_caller)?) };
         Ok(Cache { tools: c.tools, resources: c.resources, prompts: c.prompts, ttl_ms: c.ttl.ms(), caller, max: c.max_entry_bytes })
     }
 

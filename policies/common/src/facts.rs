@@ -9,8 +9,8 @@ pub trait Facts {
     fn target(&self) -> Option<String>;
     fn server(&self) -> String;
     fn session_id(&self) -> Option<String>;
-    /// `ip:port` of the TCP peer.
-    fn client_addr(&self) -> Option<String>;
+    /// The client's IP, through the proxies the gateway trusts.
+    fn client_ip(&self) -> Option<String>;
     fn header(&self, name: &str) -> Option<String>;
     fn attribute(&self, key: &str) -> Option<String>;
 }
@@ -28,8 +28,8 @@ impl Facts for Exchange<'_> {
     fn session_id(&self) -> Option<String> {
         Exchange::session_id(self)
     }
-    fn client_addr(&self) -> Option<String> {
-        Exchange::client_addr(self)
+    fn client_ip(&self) -> Option<String> {
+        Exchange::client_ip(self)
     }
     fn header(&self, name: &str) -> Option<String> {
         Exchange::header(self, name)
@@ -46,7 +46,7 @@ pub struct Known {
     pub target: Option<String>,
     pub server: String,
     pub session_id: Option<String>,
-    pub client_addr: Option<String>,
+    pub client_ip: Option<String>,
     pub headers: Vec<(String, String)>,
     pub attributes: Vec<(String, String)>,
 }
@@ -64,8 +64,8 @@ impl Facts for Known {
     fn session_id(&self) -> Option<String> {
         self.session_id.clone()
     }
-    fn client_addr(&self) -> Option<String> {
-        self.client_addr.clone()
+    fn client_ip(&self) -> Option<String> {
+        self.client_ip.clone()
     }
     fn header(&self, name: &str) -> Option<String> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())

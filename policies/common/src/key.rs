@@ -5,7 +5,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::Facts;
-use crate::client_ip::{self, Nets};
+use crate::client_ip;
 
 /// The attribute an authenticating policy (`jwt`) sets to the caller's subject.
 pub const SUBJECT: &str = tollgate_policy_sdk::attr::SUBJECT;
@@ -24,7 +24,7 @@ pub enum KeyPart {
     Subscription,
     /// The `auth.sub` attribute (the token's subject).
     Subject,
-    /// The caller's IP, through the trusted proxies.
+    /// The caller's IP, through the proxies the gateway trusts.
     ClientIp,
     /// The MCP session.
     Session,
@@ -46,11 +46,10 @@ pub enum KeyPart {
 #[derive(Debug, Clone)]
 pub struct Keyer {
     parts: Vec<KeyPart>,
-    proxies: Nets,
 }
 
 impl Keyer {
-    pub fn new(parts: Vec<KeyPart>, proxies: Nets) -> Result<Keyer, String> {
+    pub fn new(parts: Vec<KeyPart>) -> Result<Keyer, String> {
         if parts.is_empty() {
             return Err("key must name at least one part (subject, client_ip, session, tool, ...)".into());
         }
@@ -61,7 +60,7 @@ impl Keyer {
                 return Err("key: attribute and header names must not be empty".into());
             }
         }
-        Ok(Keyer { parts, proxies })
+        Ok(Keyer { parts })
     }
 
     pub fn parts(&self) -> &[KeyPart] {
@@ -70,7 +69,7 @@ impl Keyer {
 
     /// The values of the parts, in order.
     pub fn values(&self, ex: &impl Facts) -> Vec<Option<String>> {
-        self.parts.iter().map(|p| value(p, ex, &self.proxies)).collect()
+        self.parts.iter().map(|p| value(p, ex)).collect()
     }
 
     /// The key text: the JSON array of the values, or its hash when long.
@@ -79,11 +78,11 @@ impl Keyer {
     }
 }
 
-fn value(part: &KeyPart, ex: &impl Facts, proxies: &Nets) -> Option<String> {
+fn value(part: &KeyPart, ex: &impl Facts) -> Option<String> {
     match part {
         KeyPart::Subscription => ex.attribute(SUBSCRIPTION),
         KeyPart::Subject => ex.attribute(SUBJECT),
-        KeyPart::ClientIp => client_ip::resolve(ex, proxies).map(|ip| ip.to_string()),
+        KeyPart::ClientIp => client_ip::resolve(ex).map(|ip| ip.to_string()),
         KeyPart::Session => ex.session_id(),
         KeyPart::Tool => (ex.method() == "tools/call").then(|| ex.target()).flatten(),
         KeyPart::Server => Some(ex.server()),
@@ -117,7 +116,7 @@ mod tests {
             target: Some("search".into()),
             server: "docs".into(),
             session_id: Some("s1".into()),
-            client_addr: Some("[2001:db8::5]:1234".into()),
+            client_ip: Some("2001:db8::5".into()),
             headers: vec![("X-Team".into(), "red".into())],
             attributes: vec![("auth.sub".into(), "alice".into()), ("tenant".into(), "acme".into())],
         }
@@ -128,18 +127,18 @@ mod tests {
         let parts: Vec<KeyPart> =
             serde_json::from_str(r#"["subject","tool","client_ip","session",{"attribute":"tenant"},{"header":"x-team"},"subscription","server","method"]"#)
                 .unwrap();
-        let k = Keyer::new(parts, Nets::default()).unwrap();
+        let k = Keyer::new(parts).unwrap();
         let v = k.values(&known());
         let want = [Some("alice"), Some("search"), Some("2001:db8::5"), Some("s1"), Some("acme"), Some("red"), None, Some("docs"), Some("tools/call")];
         assert_eq!(v, want.map(|s| s.map(str::to_owned)));
         let mut list = known();
         list.method = "tools/list".into();
-        assert_eq!(Keyer::new(vec![KeyPart::Tool], Nets::default()).unwrap().values(&list), vec![None], "only tools/call has a tool");
+        assert_eq!(Keyer::new(vec![KeyPart::Tool]).unwrap().values(&list), vec![None], "only tools/call has a tool");
     }
 
     #[test]
     fn different_callers_get_different_keys_and_long_ones_are_hashed() {
-        let k = Keyer::new(vec![KeyPart::Subject, KeyPart::Tool], Nets::default()).unwrap();
+        let k = Keyer::new(vec![KeyPart::Subject, KeyPart::Tool]).unwrap();
         let mut bob = known();
         bob.attributes[0].1 = "bob".into();
         assert_ne!(k.key(&known()), k.key(&bob));
@@ -152,7 +151,7 @@ mod tests {
         long.attributes[0].1 = "x".repeat(10_000);
         let key = k.key(&long);
         assert!(key.starts_with('#') && key.len() == 65, "{key}");
-        assert!(Keyer::new(vec![], Nets::default()).is_err());
-        assert!(Keyer::new(vec![KeyPart::Header(String::new())], Nets::default()).is_err());
+        assert!(Keyer::new(vec![]).is_err());
+        assert!(Keyer::new(vec![KeyPart::Header(String::new())]).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! `ip-filter`: lets callers in or keeps them out by IP address, IPv4 and IPv6, with CIDR
-//! ranges. Behind a proxy, the caller's address comes from `Forwarded` / `X-Forwarded-For`
-//! only when the proxy is one of `trusted_proxies`.
+//! ranges. Behind a proxy, the caller's address is the one the gateway resolved through the
+//! proxies it trusts (`client_address` in its config).
 
-use policy_common::client_ip::{self, Nets};
+use policy_common::client_ip::{self, MovedToGateway, Nets};
 use serde::Deserialize;
 use serde_json::json;
 use tollgate_policy_sdk::{Exchange, Hooks, Policy, Rejection, Verdict};
@@ -16,9 +16,9 @@ pub struct Config {
     /// Never these, even when `allow` lists them.
     #[serde(default)]
     pub deny: Nets,
-    /// Proxies whose forwarding headers name the real caller.
+    /// Refused: set once for the gateway, as `client_address.trusted_proxies`.
     #[serde(default)]
-    pub trusted_proxies: Nets,
+    pub trusted_proxies: Option<MovedToGateway>,
 }
 
 pub struct IpFilter(Config);
@@ -49,7 +49,7 @@ impl Policy for IpFilter {
     }
 
     fn on_request(&mut self, ex: &Exchange) -> Verdict {
-        let ip = client_ip::resolve(ex, &self.0.trusted_proxies);
+        let ip = client_ip::resolve(ex);
         if self.admits(ip) {
             return Verdict::next();
         }

@@ -6,7 +6,7 @@
 
 mod period;
 
-use policy_common::client_ip::Nets;
+use policy_common::client_ip::MovedToGateway;
 use policy_common::{Facts, KeyPart, Keyer};
 use serde::Deserialize;
 use serde_json::json;
@@ -31,8 +31,9 @@ pub struct Config {
     /// Methods that count. Default: `tools/call`, `resources/read`, `prompts/get`.
     #[serde(default = "default_methods")]
     pub methods: Vec<String>,
+    /// Refused: set once for the gateway, as `client_address.trusted_proxies`.
     #[serde(default)]
-    pub trusted_proxies: Nets,
+    pub trusted_proxies: Option<MovedToGateway>,
 }
 
 fn default_key() -> Vec<KeyPart> {
@@ -104,7 +105,7 @@ impl Policy for Quota {
         if c.methods.is_empty() {
             return Err("methods is empty, so nothing would count".into());
         }
-        Ok(Quota { calls: c.calls, bytes: c.bytes, period: c.period, methods: c.methods, keyer: Keyer::new(c.key, c.trusted_proxies)? })
+        Ok(Quota { calls: c.calls, bytes: c.bytes, period: c.period, methods: c.methods, keyer: Keyer::new(c.key)? })
     }
 
     fn hooks(&self) -> Hooks {

@@ -1,6 +1,6 @@
 //! The config, compiled into rules: which requests each limit counts, and under which key.
 
-use policy_common::client_ip::Nets;
+use policy_common::client_ip::MovedToGateway;
 use policy_common::duration::{Duration, show};
 use policy_common::{Facts, KeyPart, Keyer, Patterns};
 use serde::Deserialize;
@@ -22,9 +22,9 @@ pub struct Config {
     /// Limits for some tools, checked before `limit`.
     #[serde(default)]
     pub tools: Vec<ToolLimit>,
-    /// Proxies whose forwarding headers name the real caller (for `client_ip`).
+    /// Refused: set once for the gateway, as `client_address.trusted_proxies`.
     #[serde(default)]
-    pub trusted_proxies: Nets,
+    pub trusted_proxies: Option<MovedToGateway>,
 }
 
 fn default_key() -> Vec<KeyPart> {
@@ -87,12 +87,12 @@ pub fn compile(c: Config) -> Result<Vec<Rule>, String> {
             }
             k
         });
-        let keyer = Keyer::new(key, c.trusted_proxies.clone()).map_err(|e| format!("tools[{i}].{e}"))?;
+        let keyer = Keyer::new(key).map_err(|e| format!("tools[{i}].{e}"))?;
         rules.push(Rule { limit: t.limit, window_ms: t.window.ms(), keyer, scope: Scope::Tools(t.tools) });
     }
     match (c.limit, c.window) {
         (Some(limit), Some(window)) => {
-            let keyer = Keyer::new(c.key, c.trusted_proxies)?;
+            let keyer = Keyer::new(c.key)?;
             rules.push(Rule { limit, window_ms: window.ms(), keyer, scope: Scope::Methods(c.methods) });
         }
         (None, None) if !rules.is_empty() => {
@@ -120,7 +120,7 @@ mod tests {
         Known {
             method: "tools/call".into(),
             target: Some(tool.into()),
-            client_addr: Some("192.0.2.1:9".into()),
+            client_ip: Some("192.0.2.1".into()),
             attributes: vec![("auth.sub".into(), "alice".into())],
             ..Known::default()
         }

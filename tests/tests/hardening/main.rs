@@ -1,0 +1,7 @@
+//! What the gateway promises against hostile clients, backends and API callers, each tried
+//! through the real binary (see `docs/security.md`).
+
+mod client_address;
+mod management_allow;
+mod secrets;
+mod sse_origin;
