@@ -157,6 +157,9 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Entries a JSON-RPC batch (protocol 2025-03-26) may hold; a larger one is refused whole.
     pub max_batch_entries: usize,
+    /// Bound on the policies' embedded state (counters, caches, fetched keys), in MiB; past
+    /// it, entries are evicted.
+    pub max_policy_state_mb: usize,
 }
 
 impl Default for Limits {
@@ -169,6 +172,7 @@ impl Default for Limits {
             keepalive_ms: 15_000,
             shutdown_grace_ms: 10_000,
             max_batch_entries: 64,
+            max_policy_state_mb: 256,
         }
     }
 }

@@ -33,6 +33,8 @@ use crate::config::{Config, ConfigError, Locator};
 pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_owned(), source })?;
     let base = file.parent().unwrap_or(Path::new("."));
+    // Before the first load creates the runtime and its store.
+    capability::state::set_budget(config.limits.max_policy_state_mb << 20);
     loader::load(config, base, &Locator::new(&text)).await.map_err(|problems| ConfigError::Invalid { file: file.to_owned(), problems })
 }
 

@@ -93,6 +93,7 @@ pub fn is_digest(hex: &str) -> bool {
 }
 
 pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
+    check_cache_per_caller(out, at, bindings);
     for (j, b) in bindings.iter().enumerate() {
         let at = format!("{at}[{j}]");
         if b.policy.trim().is_empty() {
@@ -123,6 +124,24 @@ pub(super) fn check(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
             if s.env.is_some() == s.file.is_some() {
                 out.push(&format!("{at}.secrets.{name}"), "give exactly one of `env` or `file`");
             }
+        }
+    }
+}
+
+/// A backend credential chosen per caller (`credentials` with `per_user`) makes every answer
+/// that caller's: a `cache` in the same chain must key its entries per caller too, or one
+/// caller's answers reach another.
+fn check_cache_per_caller(out: &mut Problems, at: &str, bindings: &[PolicyBinding]) {
+    let Some(i) = bindings.iter().position(|b| b.name() == "credentials" && b.config.get("per_user").is_some()) else { return };
+    for (j, b) in bindings.iter().enumerate() {
+        let keyed = b.config.get("per_caller").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+        if b.name() == "cache" && !keyed {
+            out.push(
+                &format!("{at}[{j}].config.per_caller"),
+                &format!(
+                    "the backend credential is chosen per caller ({at}[{i}] credentials.per_user): key the cache per caller too, e.g. per_caller: [subject]"
+                ),
+            );
         }
     }
 }

@@ -165,3 +165,29 @@ fn a_routing_for_the_api_is_checked_in_the_same_words() {
         ["routing.retired[0]: no version is named 'v0' (versions: v1, v2)", "routing.default_version: no version is named 'v9' (versions: v1, v2)"]
     );
 }
+
+#[test]
+fn absurd_limits_are_refused_with_their_place() {
+    let text = "limits:\n  request_timeout_ms: 18446744073709551615\n  max_body_bytes: 99999999999\n  max_policy_state_mb: 0\nsessions:\n  idle_timeout_s: 999999999999\nservers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n";
+    let shown: Vec<String> = Config::parse(text).unwrap_err().iter().map(|p| p.to_string()).collect();
+    for place in [
+        "limits.request_timeout_ms: 18446744073709551615 is out of range",
+        "limits.max_body_bytes: 99999999999 is out of range",
+        "limits.max_policy_state_mb: must be greater than zero",
+        "sessions.idle_timeout_s: 999999999999 is out of range",
+    ] {
+        assert!(shown.iter().any(|p| p.contains(place)), "{place}: {shown:#?}");
+    }
+}
+
+#[test]
+fn a_shared_cache_before_per_caller_credentials_is_refused() {
+    let chain = |cache: &str| {
+        format!(
+            "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n    policies:\n      - policy: cache\n        config: {cache}\n      - policy: credentials\n        config: {{ per_user: {{ secrets: {{ alice: k }} }} }}\n        secrets: {{ k: {{ env: K }} }}\n"
+        )
+    };
+    let shown: Vec<String> = Config::parse(&chain("{ tools: [search] }")).unwrap_err().iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|p| p.contains("servers[0].policies[0].config.per_caller: the backend credential is chosen per caller")), "{shown:#?}");
+    assert!(Config::parse(&chain("{ tools: [search], per_caller: [subject] }")).is_ok());
+}

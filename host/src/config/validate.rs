@@ -22,18 +22,30 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
             out.push(&format!("security.allowed_origins[{i}]"), &format!("'{origin}' is not an origin such as https://app.example.com"));
         }
     }
-    let l = &config.limits;
-    for (name, v) in [
-        ("limits.max_body_bytes", l.max_body_bytes as u64),
-        ("limits.max_header_bytes", l.max_header_bytes as u64),
-        ("limits.connect_timeout_ms", l.connect_timeout_ms),
-        ("limits.request_timeout_ms", l.request_timeout_ms),
-        ("limits.keepalive_ms", l.keepalive_ms),
-        ("limits.max_batch_entries", l.max_batch_entries as u64),
+    let (l, s) = (&config.limits, &config.sessions);
+    // Upper bounds keep every value a duration or a buffer the gateway can hold: nothing
+    // overflows later, and an absurd value is a typo, said here with its place.
+    const DAY_MS: u64 = 86_400_000;
+    for (name, v, max) in [
+        ("limits.max_body_bytes", l.max_body_bytes as u64, 1 << 30),
+        ("limits.max_header_bytes", l.max_header_bytes as u64, 1 << 20),
+        ("limits.connect_timeout_ms", l.connect_timeout_ms, DAY_MS),
+        ("limits.request_timeout_ms", l.request_timeout_ms, DAY_MS),
+        ("limits.keepalive_ms", l.keepalive_ms, DAY_MS),
+        ("limits.shutdown_grace_ms", l.shutdown_grace_ms.max(1), DAY_MS),
+        ("limits.max_batch_entries", l.max_batch_entries as u64, 10_000),
+        ("limits.max_policy_state_mb", l.max_policy_state_mb as u64, 1 << 20),
+        ("sessions.idle_timeout_s", s.idle_timeout_s, 365 * 86_400),
+        ("sessions.max_sessions", s.max_sessions as u64, 10_000_000),
     ] {
         if v == 0 {
             out.push(name, "must be greater than zero");
+        } else if v > max {
+            out.push(name, &format!("{v} is out of range: at most {max}"));
         }
+    }
+    if s.replay_buffer > 1_000_000 {
+        out.push("sessions.replay_buffer", &format!("{} is out of range: at most 1000000", s.replay_buffer));
     }
     if let Some(tls) = &config.tls
         && let Err(e) = super::tls::acceptor(tls)
@@ -61,14 +73,8 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         }
     }
     super::products::check(&mut out, config);
-    if config.sessions.max_sessions == 0 {
-        out.push("sessions.max_sessions", "must be greater than zero");
-    }
     if config.sessions.max_per_server == Some(0) {
         out.push("sessions.max_per_server", "must be greater than zero");
-    }
-    if config.sessions.idle_timeout_s == 0 {
-        out.push("sessions.idle_timeout_s", "must be greater than zero");
     }
     out.list
 }

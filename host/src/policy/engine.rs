@@ -3,7 +3,6 @@
 //! its bindings; a binding's [`Grants`]; and an [`Instance`] per policy step of one exchange.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,7 +67,7 @@ pub struct Runtime {
     linker: Linker<Host>,
     slots: Arc<Semaphore>,
     /// Compiled components by content, so a reload compiles only what changed.
-    compiled: Mutex<HashMap<u64, PolicyPre<Host>>>,
+    compiled: Mutex<HashMap<[u8; 32], PolicyPre<Host>>>,
     /// Host-owned state: it outlives instances and reloads.
     pub(super) state: Arc<dyn StateStore>,
     pub(super) http: reqwest::Client,
@@ -106,11 +105,11 @@ impl Runtime {
         })
     }
 
-    /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request path.
+    /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request
+    /// path. The cache is keyed by SHA-256, so no two components can share an entry.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PolicyPre<Host>, String> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        let key = h.finish();
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(bytes).into();
         if let Some(pre) = self.compiled.lock().expect("cache lock").get(&key) {
             return Ok(pre.clone());
         }
@@ -175,10 +174,16 @@ fn sealed_wasi() -> WasiCtx {
 }
 
 /// One instance of one policy, for one step of one exchange. Dropped after the step.
+///
+/// A step's `timeout_ms` is wall time from the moment it asks for a slot: the wait for one,
+/// instantiation, `init` and the hook, waits in host calls (outbound HTTP) included. The epoch
+/// deadline stops guest code that spins; the step deadline stops a guest parked in a host call,
+/// at that moment, by dropping the call (the instance is never used again).
 pub struct Instance {
     store: Store<Host>,
     policy: GatewayPolicy,
     limits: PolicyLimits,
+    deadline: tokio::time::Instant,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -192,22 +197,30 @@ impl Instance {
         grants: Arc<Grants>,
         view: View,
     ) -> Result<(Instance, Hooks), Fault> {
-        let slot = rt.slots.clone().acquire_owned().await.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
+        let slot = match tokio::time::timeout_at(deadline, rt.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_)) => return Err(Fault::Start("the runtime is shutting down".into())),
+            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
+        };
         let host =
             Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
         let mut store = Store::new(&rt.engine, host);
         store.limiter(|h| h);
         store.set_epoch_deadline(limits.timeout_ms);
         store.epoch_deadline_trap();
-        let policy = match pre.instantiate_async(&mut store).await {
-            Ok(p) => p,
-            Err(e) => return Err(classify(&store, &limits, e)),
+        let policy = match tokio::time::timeout_at(deadline, pre.instantiate_async(&mut store)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(classify(&store, &limits, e)),
+            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
         };
-        let mut inst = Instance { store, policy, limits, _slot: slot };
-        let hooks = match inst.policy.tollgate_policy_policy().call_init(&mut inst.store, config).await {
-            Ok(Ok(h)) => h,
-            Ok(Err(msg)) => return Err(Fault::Refused(msg)),
-            Err(e) => return Err(inst.fault(e)),
+        let mut inst = Instance { store, policy, limits, deadline, _slot: slot };
+        let init = inst.policy.tollgate_policy_policy().call_init(&mut inst.store, config);
+        let hooks = match tokio::time::timeout_at(deadline, init).await {
+            Ok(Ok(Ok(h))) => h,
+            Ok(Ok(Err(msg))) => return Err(Fault::Refused(msg)),
+            Ok(Err(e)) => return Err(inst.fault(e)),
+            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
         };
         Ok((inst, hooks))
     }
@@ -217,23 +230,32 @@ impl Instance {
     }
 
     pub async fn on_request(&mut self) -> Result<Verdict, Fault> {
-        let r = self.policy.tollgate_policy_policy().call_on_request(&mut self.store, handle()).await;
+        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
+        let call = self.policy.tollgate_policy_policy().call_on_request(&mut self.store, handle());
+        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
         self.verdict(r)
     }
 
     pub async fn on_response(&mut self) -> Result<Verdict, Fault> {
-        let r = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle()).await;
+        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
+        let call = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle());
+        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
         self.verdict(r)
     }
 
     pub async fn on_message(&mut self, message: &String) -> Result<Passage, Fault> {
-        let r = self.policy.tollgate_policy_policy().call_on_message(&mut self.store, handle(), message).await;
+        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
+        let call = self.policy.tollgate_policy_policy().call_on_message(&mut self.store, handle(), message);
+        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
         let v = r.map_err(|e| self.fault(e))?;
         bindings::passage(v).map_err(Fault::Invalid)
     }
 
     pub async fn visible(&mut self, tool: &str) -> Result<bool, Fault> {
-        self.policy.tollgate_policy_policy().call_visible(&mut self.store, handle(), tool).await.map_err(|e| self.fault(e))
+        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
+        let call = self.policy.tollgate_policy_policy().call_visible(&mut self.store, handle(), tool);
+        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
+        r.map_err(|e| self.fault(e))
     }
 
     fn verdict(&self, r: wasmtime::Result<bindings::WitVerdict>) -> Result<Verdict, Fault> {

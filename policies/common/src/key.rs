@@ -9,6 +9,9 @@ use crate::client_ip;
 
 /// The attribute an authenticating policy (`jwt`) sets to the caller's subject.
 pub const SUBJECT: &str = tollgate_policy_sdk::attr::SUBJECT;
+/// The attribute an authenticating policy sets to the token's issuer: a subject is unique
+/// only within its issuer.
+pub const ISSUER: &str = tollgate_policy_sdk::attr::ISSUER;
 /// The attribute that names the caller's subscription (set by the gateway for a server sold
 /// in a product, or by an earlier policy such as `jwt` with `attributes: { subscription: azp }`).
 pub const SUBSCRIPTION: &str = tollgate_policy_sdk::attr::SUBSCRIPTION;
@@ -22,7 +25,7 @@ const MAX_PLAIN: usize = 128;
 pub enum KeyPart {
     /// The `subscription` attribute.
     Subscription,
-    /// The `auth.sub` attribute (the token's subject).
+    /// The token's issuer and subject (`auth.iss`, `auth.sub`): one caller.
     Subject,
     /// The caller's IP, through the proxies the gateway trusts.
     ClientIp,
@@ -81,7 +84,11 @@ impl Keyer {
 fn value(part: &KeyPart, ex: &impl Facts) -> Option<String> {
     match part {
         KeyPart::Subscription => ex.attribute(SUBSCRIPTION),
-        KeyPart::Subject => ex.attribute(SUBJECT),
+        // The same subject from two issuers is two callers.
+        KeyPart::Subject => ex.attribute(SUBJECT).map(|sub| match ex.attribute(ISSUER) {
+            Some(iss) => format!("{iss} {sub}"),
+            None => sub,
+        }),
         KeyPart::ClientIp => client_ip::resolve(ex).map(|ip| ip.to_string()),
         KeyPart::Session => ex.session_id(),
         KeyPart::Tool => (ex.method() == "tools/call").then(|| ex.target()).flatten(),
@@ -142,6 +149,12 @@ mod tests {
         let mut bob = known();
         bob.attributes[0].1 = "bob".into();
         assert_ne!(k.key(&known()), k.key(&bob));
+        // The same subject from two issuers: two callers.
+        let (mut from_a, mut from_b) = (known(), known());
+        from_a.attributes.push(("auth.iss".into(), "https://a.example".into()));
+        from_b.attributes.push(("auth.iss".into(), "https://b.example".into()));
+        assert_ne!(k.key(&from_a), k.key(&from_b));
+        assert_eq!(k.values(&from_a)[0].as_deref(), Some("https://a.example alice"));
         // ["a,b"] and ["a","b"] must not collide.
         let mut comma = known();
         comma.attributes[0].1 = "alice\",\"search".into();

@@ -76,6 +76,11 @@ pub struct PerUser {
     /// The secret for callers not listed; without it they are refused.
     #[serde(default)]
     pub default: Option<String>,
+    /// The token issuer (`auth.iss`) whose subjects `secrets` names. A subject is unique only
+    /// within its issuer: when `jwt` accepts several, set this, and a caller of another issuer
+    /// gets no listed secret (only `default`).
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 fn default_attribute() -> String {

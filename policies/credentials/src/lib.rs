@@ -7,7 +7,7 @@ mod config;
 mod token;
 
 use tollgate_policy_sdk::http::{FetchError, Request};
-use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, code, http, log, now_ms, secret, state};
+use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Rejection, Verdict, attr, code, http, log, now_ms, secret, state};
 
 pub use config::{ClientAuth, ClientCredentials, Config, PerUser, Source};
 pub use token::{Cached, Plan, encode, parse_answer, plan, request};
@@ -56,7 +56,9 @@ fn missing() -> Rejection {
 
 fn per_user(pu: &PerUser, ex: &Exchange) -> Result<String, Rejection> {
     let who = ex.attribute(&pu.attribute);
-    let name = who.as_ref().and_then(|w| pu.secrets.get(w)).or(pu.default.as_ref());
+    let same_issuer = pu.issuer.as_ref().is_none_or(|iss| ex.attribute(attr::ISSUER).as_ref() == Some(iss));
+    let listed = who.as_ref().filter(|_| same_issuer).and_then(|w| pu.secrets.get(w));
+    let name = listed.or(pu.default.as_ref());
     match name {
         Some(n) => secret(n).ok_or_else(missing),
         None if who.is_none() => Err(Rejection::unauthorized("Unauthorized: the caller is not identified, so no backend credential can be chosen")),

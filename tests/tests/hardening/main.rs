@@ -3,5 +3,6 @@
 
 mod client_address;
 mod management_allow;
+mod policy_time;
 mod secrets;
 mod sse_origin;
