@@ -90,6 +90,9 @@ pub struct ManagementConfig {
     /// Python policy is some tens of megabytes; a Rust one, hundreds of kilobytes.
     #[serde(default = "default_max_component_mb")]
     pub max_component_mb: u32,
+    /// Serve the management API over TLS (PEM files), as the client listener can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// What the API may ask of this machine beyond the network: starting programs (`stdio`),
     /// loading components from local paths (`local_policies`), reading files as secrets
     /// (`file_secrets`). None by default: the admin token is not a shell. The file itself may
@@ -157,6 +160,13 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Entries a JSON-RPC batch (protocol 2025-03-26) may hold; a larger one is refused whole.
     pub max_batch_entries: usize,
+    /// Connections open at once on a listener; past it, new ones wait for one to close.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, and the longest an HTTP/1 connection
+    /// may sit idle between requests.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body once its headers arrived.
+    pub body_read_timeout_ms: u64,
     /// Bound on the policies' embedded state (counters, caches, fetched keys), in MiB; past
     /// it, entries are evicted.
     pub max_policy_state_mb: usize,
@@ -173,6 +183,9 @@ impl Default for Limits {
             shutdown_grace_ms: 10_000,
             max_batch_entries: 64,
             max_policy_state_mb: 256,
+            max_connections: 10_000,
+            header_read_timeout_ms: 30_000,
+            body_read_timeout_ms: 30_000,
         }
     }
 }
@@ -189,6 +202,12 @@ impl Limits {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
     }
 }
 

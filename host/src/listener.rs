@@ -1,6 +1,7 @@
 //! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
 
-use std::net::SocketAddr;
+pub mod connections;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,8 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use hyper::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::authorization;
@@ -29,6 +28,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v0/servers", get(crate::discovery::servers))
         .merge(mcp_routes(gw.clone()))
         .fallback(not_found)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(gw.config.limits.body_read_timeout()))
         .layer(middleware::from_fn_with_state(gw.clone(), guard))
         .with_state(gw)
 }
@@ -50,14 +50,19 @@ async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Resp
     if gw.draining.load(Ordering::Acquire) {
         return respond::error(&GatewayError::Overloaded("the gateway is shutting down"), None);
     }
-    if let Err(e) = headers::check_origin_and_host(req.headers(), &gw.config.security.allowed_origins, &gw.config.security.allowed_hosts) {
+    // HTTP/2 names the host in `:authority`, which takes the place of `Host`.
+    let authority = req.uri().authority().map(|a| a.as_str());
+    if let Err(e) = headers::check_origin_and_host(req.headers(), authority, &gw.config.security.allowed_origins, &gw.config.security.allowed_hosts) {
         return respond::error(&e, None);
     }
     next.run(req).await
 }
 
+/// Ready or not, and nothing more: clients must not learn backends' names, addresses or
+/// errors. The detail is on the management listener's `/readyz`.
 async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
-    let (status, body) = readiness(&gw).await;
+    let (status, _) = readiness(&gw).await;
+    let body = if status.is_success() { "ready" } else { "not ready" };
     Response::builder().status(status).body(body.into()).expect("static response parts")
 }
 
@@ -88,63 +93,11 @@ async fn not_found(req: Request) -> Response {
 /// Serves until `shutdown` resolves, then lets in-flight requests finish within the grace period.
 pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let app = router(gw.clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(gw.config.limits.max_header_bytes.max(8192))
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = match &gw.config.tls {
         Some(t) => Some(crate::config::tls::acceptor(t).map_err(std::io::Error::other)?),
         None => None,
     };
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer): (_, SocketAddr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
-        });
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            Some(acceptor) => {
-                // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
-                let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                    let conn = watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned());
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
-    }
+    let graceful = connections::accept(listener, app, connections::Settings::new(&gw.config.limits, tls), shutdown).await;
     gw.draining.store(true, Ordering::Release);
     tracing::info!("shutting down: no new connections; waiting for requests in flight");
     let grace = gw.config.limits.shutdown_grace();

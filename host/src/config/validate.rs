@@ -35,6 +35,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         ("limits.shutdown_grace_ms", l.shutdown_grace_ms.max(1), DAY_MS),
         ("limits.max_batch_entries", l.max_batch_entries as u64, 10_000),
         ("limits.max_policy_state_mb", l.max_policy_state_mb as u64, 1 << 20),
+        ("limits.max_connections", l.max_connections as u64, 1_000_000),
+        ("limits.header_read_timeout_ms", l.header_read_timeout_ms, DAY_MS),
+        ("limits.body_read_timeout_ms", l.body_read_timeout_ms, DAY_MS),
         ("sessions.idle_timeout_s", s.idle_timeout_s, 365 * 86_400),
         ("sessions.max_sessions", s.max_sessions as u64, 10_000_000),
     ] {
@@ -53,6 +56,12 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         out.push("tls", &e);
     }
     super::telemetry::check(&mut out, &config.telemetry);
+    if let Some(m) = &config.management
+        && let Some(tls) = &m.tls
+        && let Err(e) = super::tls::acceptor(tls)
+    {
+        out.push("management.tls", &e);
+    }
     if let Some(m) = &config.management {
         let plain = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !plain(&m.admin_token_env) {

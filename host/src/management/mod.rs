@@ -18,7 +18,6 @@ pub mod servers;
 mod subscriptions;
 pub mod versions;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -178,25 +177,24 @@ async fn list_servers(State(m): State<Shared>) -> Json<Value> {
 }
 
 /// Serves the management API until `shutdown` resolves, then lets requests in flight finish
-/// within `grace` (the same bound the client listener has).
+/// within `grace` (the same bound the client listener has). Connections are taken as on the
+/// client listener: capped, with read timeouts, over TLS when `management.tls` is set.
 pub async fn serve(
     state: Shared,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stopped_tx.send(());
-    });
-    let server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        r = server => r,
-        _ = async { let _ = stopped_rx.await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("management API: grace period over; closing remaining connections");
-            Ok(())
-        }
+    let config = &state.gateway.config;
+    let tls = match config.management.as_ref().and_then(|m| m.tls.as_ref()) {
+        Some(t) => Some(crate::config::tls::acceptor(t).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let settings = crate::listener::connections::Settings::new(&config.limits, tls);
+    let app = router(state.clone()).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.limits.body_read_timeout()));
+    let graceful = crate::listener::connections::accept(listener, app, settings, shutdown).await;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("management API: grace period over; closing remaining connections");
     }
+    Ok(())
 }

@@ -69,7 +69,7 @@ pub fn check_version(h: &HeaderMap) -> Result<(), GatewayError> {
 
 /// Refuses requests from origins and to host names that were not allowed (DNS rebinding).
 /// `allowed_origins` and `allowed_hosts` are the config's `security` lists (`*`: any).
-pub fn check_origin_and_host(h: &HeaderMap, allowed_origins: &[String], allowed_hosts: &[String]) -> Result<(), GatewayError> {
+pub fn check_origin_and_host(h: &HeaderMap, authority: Option<&str>, allowed_origins: &[String], allowed_hosts: &[String]) -> Result<(), GatewayError> {
     if let Some(origin) = h.get(hyper::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let allowed = allowed_origins.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
@@ -78,7 +78,7 @@ pub fn check_origin_and_host(h: &HeaderMap, allowed_origins: &[String], allowed_
             return Err(GatewayError::ForbiddenOrigin(origin.to_owned()));
         }
     }
-    if let Some(host) = get(h, "host") {
+    if let Some(host) = get(h, "host").or(authority) {
         let name = host_name(host);
         let allowed = is_loopback(name) || allowed_hosts.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(name) || a.eq_ignore_ascii_case(host));
         if !allowed {
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn rebinding_is_refused_and_loopback_is_not() {
-        let check = |h: &HeaderMap, s: &(Vec<String>, Vec<String>)| check_origin_and_host(h, &s.0, &s.1);
+        let check = |h: &HeaderMap, s: &(Vec<String>, Vec<String>)| check_origin_and_host(h, None, &s.0, &s.1);
         let none = (Vec::new(), Vec::new());
         assert!(check(&headers(&[("host", "127.0.0.1:8080"), ("origin", "http://localhost:3000")]), &none).is_ok());
         assert!(check(&headers(&[("host", "[::1]:8080")]), &none).is_ok());
@@ -123,6 +123,9 @@ mod tests {
         assert!(matches!(check(&headers(&[("host", "localhost"), ("origin", "https://evil.example")]), &none), Err(GatewayError::ForbiddenOrigin(_))));
         let some = (vec!["https://app.example".into()], vec!["mcp.example".into()]);
         assert!(check(&headers(&[("host", "mcp.example:443"), ("origin", "https://app.example")]), &some).is_ok());
+        // HTTP/2: `:authority` in place of `Host`.
+        assert!(matches!(check_origin_and_host(&HeaderMap::new(), Some("evil.example:8080"), &[], &[]), Err(GatewayError::MisdirectedHost(_))));
+        assert!(check_origin_and_host(&HeaderMap::new(), Some("127.0.0.1:8080"), &[], &[]).is_ok());
     }
 
     #[test]

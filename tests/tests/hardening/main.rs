@@ -2,6 +2,7 @@
 //! through the real binary (see `docs/security.md`).
 
 mod client_address;
+mod connections;
 mod management_allow;
 mod policy_time;
 mod secrets;
