@@ -51,3 +51,17 @@ async fn a_certificate_file_that_is_not_one_is_refused_at_load() {
     assert!(!status.success());
     assert!(output.contains("line 1: tls:") && output.contains("holds no certificate"), "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_api_serves_over_tls_when_configured() {
+    let backend = Backend::rmcp().start().await;
+    let pair = localhost_cert();
+    let tls = serde_json::json!({ "tls": { "cert": pair.cert, "key": pair.key } });
+    let gateway = Gateway::new().server("echo", backend.url()).management_with("tls-admin-token", tls).start().await;
+    let base = gateway.management().replacen("http://", "https://", 1);
+    let trusted = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap()).build().unwrap();
+    let r = trusted.get(format!("{base}/api/servers")).bearer_auth("tls-admin-token").send().await.expect("an HTTPS exchange");
+    assert_eq!(r.status(), 200);
+    let plain = reqwest::Client::new().get(format!("{}/api/servers", gateway.management())).bearer_auth("tls-admin-token").send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP is not served on a TLS management listener");
+}
