@@ -181,3 +181,17 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> BackendError {
     }
     if e.is_connect() { BackendError::Unreachable(msg) } else { BackendError::Closed(msg) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_error_body_reaches_clients_bounded_on_one_line_without_control_characters() {
+        let body = format!("line one\r\n\x1b[31mred\x1b[0m\u{7}\nforged: log line\t{}", "x".repeat(1000));
+        let shown = excerpt(body.as_bytes());
+        assert!(shown.len() <= 300, "{}", shown.len());
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("line one [31mred [0m forged: log line x"), "{shown:?}");
+    }
+}
