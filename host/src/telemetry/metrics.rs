@@ -58,6 +58,8 @@ type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
 /// Entries the embedded policy state dropped to stay within its budget. Process-wide, as the
 /// state store is.
 pub static STATE_EVICTIONS: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Counter::default);
+/// Bytes the embedded policy state holds, as its budget counts them.
+pub static STATE_BYTES: std::sync::LazyLock<Gauge> = std::sync::LazyLock::new(Gauge::default);
 
 pub struct Metrics {
     registry: Registry,
@@ -107,6 +109,7 @@ impl Default for Metrics {
         registry.register("tollgate_denials", "Requests refused by the gateway or a policy, by reason", denials.clone());
         registry.register("tollgate_sessions_active", "Client sessions open", sessions.clone());
         registry.register("tollgate_streams_open", "Client SSE streams open", streams.clone());
+        registry.register("tollgate_policy_state_bytes", "Bytes the embedded policy state holds (limits.max_policy_state_mb bounds it)", STATE_BYTES.clone());
         registry.register("tollgate_policy_state_evictions", "Policy state entries evicted to keep the store within its budget", STATE_EVICTIONS.clone());
         registry.register("tollgate_access_log_dropped", "Access log lines dropped because the writer fell behind", access_log_dropped.clone());
         Metrics {

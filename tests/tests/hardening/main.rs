@@ -7,3 +7,4 @@ mod management_allow;
 mod policy_time;
 mod secrets;
 mod sse_origin;
+mod state_bound;

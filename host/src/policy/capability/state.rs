@@ -85,6 +85,7 @@ impl MemoryStore {
     fn wrote(&self, before: usize, after: usize) {
         self.bytes.fetch_add(after, Ordering::Relaxed);
         self.bytes.fetch_sub(before, Ordering::Relaxed);
+        crate::telemetry::metrics::STATE_BYTES.set(self.bytes() as i64);
         let sweep = self.writes.fetch_add(1, Ordering::Relaxed) % 4096 == 4095;
         if sweep || self.bytes() > self.budget {
             self.shrink();
@@ -127,6 +128,7 @@ impl MemoryStore {
                 }
             }
             crate::telemetry::metrics::STATE_EVICTIONS.inc_by(evicted);
+            crate::telemetry::metrics::STATE_BYTES.set(self.bytes() as i64);
             tracing::warn!(evicted, budget = self.budget, "policy state over its budget: entries evicted");
         }
         self.evicting.store(false, Ordering::Release);
