@@ -160,6 +160,8 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Entries a JSON-RPC batch (protocol 2025-03-26) may hold; a larger one is refused whole.
     pub max_batch_entries: usize,
+    /// Address space a component's compile may use, in MiB; past it the load fails.
+    pub policy_compile_memory_mb: u64,
     /// Connections open at once on a listener; past it, new ones wait for one to close.
     pub max_connections: usize,
     /// Time a client has to send a request's headers, and the longest an HTTP/1 connection
@@ -184,6 +186,7 @@ impl Default for Limits {
             max_batch_entries: 64,
             max_policy_state_mb: 256,
             max_connections: 10_000,
+            policy_compile_memory_mb: 4096,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
         }

@@ -93,6 +93,10 @@ fn remote_command(f: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 fn main() -> ExitCode {
+    // This binary is also the bounded child that compiles components (`policy::compile`).
+    if std::env::args_os().nth(1).is_some_and(|a| a == tollgate::policy::compile::CHILD_ARG) {
+        return tollgate::policy::compile_child();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Export { remote } => remote_command(async move {
@@ -173,6 +177,9 @@ fn main() -> ExitCode {
 /// The config, and its policies loaded: each policy has checked its own config.
 async fn load(path: &std::path::Path) -> Result<(Config, tollgate::policy::Loaded), ConfigError> {
     let cfg = Config::load(path)?;
+    if let Ok(program) = std::env::current_exe() {
+        tollgate::policy::compile::isolate(tollgate::policy::compile::Isolation { program, memory_mb: cfg.limits.policy_compile_memory_mb });
+    }
     let loaded = tollgate::policy::load(&cfg, path).await?;
     Ok((cfg, loaded))
 }

@@ -9,6 +9,7 @@
 mod bindings;
 mod capability;
 mod chain;
+pub mod compile;
 mod engine;
 mod exchange;
 mod loader;
@@ -36,6 +37,11 @@ pub async fn load(config: &Config, file: &Path) -> Result<Loaded, ConfigError> {
     // Before the first load creates the runtime and its store.
     capability::state::set_budget(config.limits.max_policy_state_mb << 20);
     loader::load(config, base, &Locator::new(&text)).await.map_err(|problems| ConfigError::Invalid { file: file.to_owned(), problems })
+}
+
+/// The compiling child's `main`: see [`compile`].
+pub fn compile_child() -> std::process::ExitCode {
+    compile::child_main(wasmtime::Engine::new(&engine::settings()))
 }
 
 /// Compiles `bytes` and checks they are a policy component, as loading a binding would (the

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Component, Linker, Resource, ResourceTable};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -36,6 +36,18 @@ fn keep_resident() -> (usize, usize) {
     if PoolingAllocationConfig::is_pagemap_scan_available() { (4 << 20, 64 << 10) } else { (64 << 10, 16 << 10) }
 }
 
+/// What compiled code depends on, shared by the gateway's engine and the compiling child's:
+/// an artifact loads only into an engine of the same settings.
+pub fn settings() -> wasmtime::Config {
+    let mut cfg = wasmtime::Config::new();
+    cfg.epoch_interruption(true)
+        .memory_reservation((MAX_MEMORY_MB as u64) << 20)
+        .memory_guard_size(64 << 10)
+        .max_wasm_stack(256 << 10)
+        .async_stack_size(512 << 10);
+    cfg
+}
+
 /// The engine's settings; see `docs/policies.md` ("Cost") for what each one was measured against.
 fn config() -> wasmtime::Config {
     let (memory_kept, table_kept) = keep_resident();
@@ -51,13 +63,8 @@ fn config() -> wasmtime::Config {
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(memory_kept)
         .table_keep_resident(table_kept);
-    let mut cfg = wasmtime::Config::new();
-    cfg.epoch_interruption(true)
-        .memory_reservation((MAX_MEMORY_MB as u64) << 20)
-        .memory_guard_size(64 << 10)
-        .max_wasm_stack(256 << 10)
-        .async_stack_size(512 << 10)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let mut cfg = settings();
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     cfg
 }
 
@@ -113,7 +120,7 @@ impl Runtime {
         if let Some(pre) = self.compiled.lock().expect("cache lock").get(&key) {
             return Ok(pre.clone());
         }
-        let component = Component::from_binary(&self.engine, bytes).map_err(|e| format!("not a valid component: {e:#}"))?;
+        let component = super::compile::compile(&self.engine, bytes)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| format!("imports something the gateway does not provide: {e:#}"))?;
         let pre = PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@0.1.0: {e:#}"))?;
         self.compiled.lock().expect("cache lock").insert(key, pre.clone());

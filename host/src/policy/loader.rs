@@ -31,9 +31,6 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
 }
 
-/// The longest a component may take to compile; a componentized interpreter takes seconds.
-const COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Where a binding's files are found: relative paths and secret files from `base` (the config
 /// file's directory), uploaded components (`sha256:<hex>`) in `components`.
 #[derive(Debug, Clone)]
@@ -215,11 +212,12 @@ async fn bind(
         },
     };
     // Bounded: a component built to make the compiler work without end cannot hold a load (a
-    // reload, an upload) forever. Its size is bounded by `management.max_component_mb`.
+    // reload, an upload) forever; in the binary, the compile runs in a bounded child
+    // (`policy::compile`). Its size is bounded by `management.max_component_mb`.
     let compile = tokio::task::spawn_blocking(move || rt.prepare(&bytes));
-    let compiled = match tokio::time::timeout(COMPILE_TIMEOUT, compile).await {
+    let compiled = match tokio::time::timeout(super::compile::TIMEOUT, compile).await {
         Ok(done) => done.map_err(|e| (".policy".into(), e.to_string()))?,
-        Err(_) => return Err((".policy".into(), format!("'{}' took longer than {} s to compile", b.policy, COMPILE_TIMEOUT.as_secs()))),
+        Err(_) => return Err((".policy".into(), format!("'{}' took longer than {} s to compile", b.policy, super::compile::TIMEOUT.as_secs()))),
     };
     let pre = compiled.map_err(|e| (".policy".into(), format!("'{}' {e}", b.policy)))?;
     let mut granted = HashMap::new();

@@ -2,6 +2,7 @@
 //! through the real binary (see `docs/security.md`).
 
 mod client_address;
+mod compile_bound;
 mod connections;
 mod management_allow;
 mod policy_time;
