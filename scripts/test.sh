@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need, then runs all of them: formatting and lints, the Rust
-# unit and end-to-end suites (the layering check among them), and the cross-SDK interop suite
-# (TypeScript and Python clients, server-everything).
+# unit and end-to-end suites (the layering check among them), the cross-SDK interop suite
+# (TypeScript and Python clients, server-everything), and the fuzz targets, briefly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,6 +11,9 @@ for manifest in Cargo.toml policies/Cargo.toml sdk/Cargo.toml vocabulary/Cargo.t
   cargo fmt --manifest-path "$manifest" --all --check
   cargo clippy --manifest-path "$manifest" --all-targets --locked -- -D warnings
 done
+# The fuzz crate builds the host with coverage instrumentation; linting it would check the
+# host a second time, so it is only formatted here.
+cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 echo "== build"
 cargo build --workspace --all-targets --locked
 echo "== rust tests"
@@ -24,3 +27,6 @@ for f in examples/*.yaml examples/policies/*.yaml; do
 done
 echo "== interop"
 tests/interop/run.sh
+echo "== fuzz (the readers of untrusted input, a short bounded run each)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+
