@@ -208,7 +208,9 @@ async fn each_version_has_a_chain_of_its_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_handed_back_to_the_file_is_the_files_again_after_a_restart() {
     let backend = Backend::rmcp().start().await;
-    let config = Gateway::new().server("alpha", backend.url()).management_with(TOKEN, json!({ "data_dir": data_dir() }));
+    // The client below holds a GET stream, which ends only when sessions close, at half the
+    // grace period: a short one keeps the stop quick on a loaded machine.
+    let config = Gateway::new().server("alpha", backend.url()).management_with(TOKEN, json!({ "data_dir": data_dir() })).shutdown_grace_ms(2000);
     let gateway = config.clone().start().await;
     let admin = Admin::new(&gateway.management(), TOKEN);
     let policy = upload_gatekeeper(&admin).await;
@@ -230,7 +232,7 @@ async fn a_chain_handed_back_to_the_file_is_the_files_again_after_a_restart() {
     assert!(!gateway.log().contains("the file's chain differs"), "{}", gateway.log());
 
     gateway.terminate();
-    assert!(gateway.exit_within(Duration::from_secs(10)).await.is_some(), "stopped");
+    assert!(gateway.exit_within(Duration::from_secs(10)).await.is_some(), "stopped:\n{}", gateway.log());
     let restarted = config.start().await;
     let client = Client::connect(&restarted.mcp_url("alpha")).await;
     assert!(client.list_tools().await.contains(&"echo".to_owned()), "the API's chain is not restored");
