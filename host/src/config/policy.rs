@@ -44,7 +44,8 @@ fn empty_mapping() -> serde_json::Value {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyLimits {
     pub memory_mb: u32,
-    /// Wall time for one hook, outbound HTTP included.
+    /// Wall time for one step: the wait for an instance slot, instantiation, `init`, the hook,
+    /// and waits in host calls (outbound HTTP).
     pub timeout_ms: u64,
 }
 
