@@ -81,3 +81,28 @@ async fn credentials_give_the_backend_a_secret_or_a_client_credentials_token_and
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_per_user_credential_goes_to_its_subject_of_its_issuer_only() {
+    use tollgate_tests::idp::{Key, now};
+    let backend = Recorder::start().await;
+    let (a, b) = (Key::rsa("ka"), Key::rsa_other("kb"));
+    let jwt = policy("jwt", json!({ "keys": [a.jwk, b.jwk], "issuers": ["https://a.example", "https://b.example"], "audiences": ["tollgate"] }));
+    let mut per_user =
+        policy("credentials", json!({ "per_user": { "issuer": "https://a.example", "secrets": { "alice": "alice_key" }, "default": "shared_key" } }));
+    per_user["secrets"] = json!({ "alice_key": { "env": "ALICE_KEY" }, "shared_key": { "env": "SHARED_KEY" } });
+    let servers = json!([server("docs", &backend.url, json!([jwt, per_user]))]);
+    let gw = RunningGateway::from_config(
+        json!({ "listen": "127.0.0.1:0", "servers": servers }),
+        &[("ALICE_KEY", "alices-own-key"), ("SHARED_KEY", "the-shared-key")],
+    )
+    .await;
+
+    let token = |key: &Key, iss: &str| key.sign(&json!({ "iss": iss, "sub": "alice", "aud": "tollgate", "exp": now() + 600 }));
+    // The same subject from two issuers is two callers: only issuer A's alice gets alice's key.
+    for (key, iss, expected) in [(&a, "https://a.example", "Bearer alices-own-key"), (&b, "https://b.example", "Bearer the-shared-key")] {
+        let mut c = gw.caller("docs").bearer(&token(key, iss)).initialized().await;
+        let r = c.call("echo", json!({ "text": iss })).await;
+        assert_eq!(r.message()["result"]["structuredContent"]["authorization"], expected, "{iss}: {r:?}");
+    }
+}
