@@ -205,29 +205,23 @@ impl Instance {
         view: View,
     ) -> Result<(Instance, Hooks), Fault> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-        let slot = match tokio::time::timeout_at(deadline, rt.slots.clone().acquire_owned()).await {
-            Ok(Ok(slot)) => slot,
-            Ok(Err(_)) => return Err(Fault::Start("the runtime is shutting down".into())),
-            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
-        };
+        let slot = within(deadline, &limits, rt.slots.clone().acquire_owned()).await?.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
         let host =
             Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
         let mut store = Store::new(&rt.engine, host);
         store.limiter(|h| h);
         store.set_epoch_deadline(limits.timeout_ms);
         store.epoch_deadline_trap();
-        let policy = match tokio::time::timeout_at(deadline, pre.instantiate_async(&mut store)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Err(classify(&store, &limits, e)),
-            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
+        let policy = match within(deadline, &limits, pre.instantiate_async(&mut store)).await? {
+            Ok(p) => p,
+            Err(e) => return Err(classify(&store, &limits, e)),
         };
         let mut inst = Instance { store, policy, limits, deadline, _slot: slot };
         let init = inst.policy.tollgate_policy_policy().call_init(&mut inst.store, config);
-        let hooks = match tokio::time::timeout_at(deadline, init).await {
-            Ok(Ok(Ok(h))) => h,
-            Ok(Ok(Err(msg))) => return Err(Fault::Refused(msg)),
-            Ok(Err(e)) => return Err(inst.fault(e)),
-            Err(_) => return Err(Fault::Timeout(limits.timeout_ms)),
+        let hooks = match within(deadline, &limits, init).await? {
+            Ok(Ok(h)) => h,
+            Ok(Err(msg)) => return Err(Fault::Refused(msg)),
+            Err(e) => return Err(inst.fault(e)),
         };
         Ok((inst, hooks))
     }
@@ -237,31 +231,27 @@ impl Instance {
     }
 
     pub async fn on_request(&mut self) -> Result<Verdict, Fault> {
-        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
         let call = self.policy.tollgate_policy_policy().call_on_request(&mut self.store, handle());
-        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
+        let r = within(self.deadline, &self.limits, call).await?;
         self.verdict(r)
     }
 
     pub async fn on_response(&mut self) -> Result<Verdict, Fault> {
-        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
         let call = self.policy.tollgate_policy_policy().call_on_response(&mut self.store, handle());
-        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
+        let r = within(self.deadline, &self.limits, call).await?;
         self.verdict(r)
     }
 
     pub async fn on_message(&mut self, message: &String) -> Result<Passage, Fault> {
-        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
         let call = self.policy.tollgate_policy_policy().call_on_message(&mut self.store, handle(), message);
-        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
+        let r = within(self.deadline, &self.limits, call).await?;
         let v = r.map_err(|e| self.fault(e))?;
         bindings::passage(v).map_err(Fault::Invalid)
     }
 
     pub async fn visible(&mut self, tool: &str) -> Result<bool, Fault> {
-        let (deadline, timeout_ms) = (self.deadline, self.limits.timeout_ms);
         let call = self.policy.tollgate_policy_policy().call_visible(&mut self.store, handle(), tool);
-        let r = tokio::time::timeout_at(deadline, call).await.map_err(|_| Fault::Timeout(timeout_ms))?;
+        let r = within(self.deadline, &self.limits, call).await?;
         r.map_err(|e| self.fault(e))
     }
 
@@ -273,6 +263,11 @@ impl Instance {
     fn fault(&self, e: wasmtime::Error) -> Fault {
         classify(&self.store, &self.limits, e)
     }
+}
+
+/// Runs one part of a step by the step's deadline; past it, the part is dropped where it stands.
+async fn within<T>(deadline: tokio::time::Instant, limits: &PolicyLimits, part: impl std::future::Future<Output = T>) -> Result<T, Fault> {
+    tokio::time::timeout_at(deadline, part).await.map_err(|_| Fault::Timeout(limits.timeout_ms))
 }
 
 fn handle() -> Resource<ExchangeRep> {
