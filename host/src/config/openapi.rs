@@ -128,9 +128,9 @@ pub(super) fn resolve_paths(config: &mut Config, dir: Option<&Path>) {
 }
 
 pub(super) fn resolve_server_paths(server: &mut super::ServerConfig, dir: &Path) {
-    super::secret::anchor_server(server, dir);
     let backends = std::iter::once(&mut server.backend).chain(server.versions.iter_mut().map(|v| &mut v.backend));
     for backend in backends {
+        super::secret::anchor_backend(backend, dir);
         if let Some(o) = &mut backend.openapi {
             let is_url = o.spec.starts_with("http://") || o.spec.starts_with("https://");
             if !is_url && Path::new(&o.spec).is_relative() && !dir.as_os_str().is_empty() {

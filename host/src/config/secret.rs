@@ -114,15 +114,28 @@ impl Secret {
     }
 }
 
-/// Takes every file reference of a server's backends from `dir`.
-pub(super) fn anchor_server(server: &mut super::ServerConfig, dir: &Path) {
-    let backends = std::iter::once(&mut server.backend).chain(server.versions.iter_mut().map(|v| &mut v.backend));
-    for b in backends {
-        let stdio = b.stdio.iter_mut().flat_map(|s| s.env.values_mut());
-        let openapi = b.openapi.iter_mut().flat_map(|o| o.headers.values_mut());
-        for s in b.headers.values_mut().chain(stdio).chain(openapi) {
-            s.anchor(dir);
-        }
+impl super::BackendConfig {
+    /// Every secret of the backend, with its place under it: `headers.NAME`,
+    /// `stdio.env.NAME`, `openapi.headers.NAME`.
+    pub fn secrets(&self) -> impl Iterator<Item = (String, &Secret)> {
+        let headers = self.headers.iter().map(|(k, v)| (format!("headers.{k}"), v));
+        let stdio = self.stdio.iter().flat_map(|s| s.env.iter().map(|(k, v)| (format!("stdio.env.{k}"), v)));
+        let openapi = self.openapi.iter().flat_map(|o| o.headers.iter().map(|(k, v)| (format!("openapi.headers.{k}"), v)));
+        headers.chain(stdio).chain(openapi)
+    }
+
+    /// As [`super::BackendConfig::secrets`], to change them.
+    fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
+        let stdio = self.stdio.iter_mut().flat_map(|s| s.env.values_mut());
+        let openapi = self.openapi.iter_mut().flat_map(|o| o.headers.values_mut());
+        self.headers.values_mut().chain(stdio).chain(openapi)
+    }
+}
+
+/// Takes every file reference of a backend from `dir`.
+pub(super) fn anchor_backend(b: &mut super::BackendConfig, dir: &Path) {
+    for s in b.secrets_mut() {
+        s.anchor(dir);
     }
 }
 
@@ -157,9 +170,7 @@ impl super::Config {
 }
 
 fn mask_backend(b: &mut super::BackendConfig) {
-    let stdio = b.stdio.iter_mut().flat_map(|s| s.env.values_mut());
-    let openapi = b.openapi.iter_mut().flat_map(|o| o.headers.values_mut());
-    for s in b.headers.values_mut().chain(stdio).chain(openapi) {
+    for s in b.secrets_mut() {
         *s = s.masked();
     }
     let urls = b.http.iter_mut().chain(b.sse.iter_mut()).chain(b.openapi.iter_mut().flat_map(|o| std::iter::once(&mut o.spec).chain(o.base_url.iter_mut())));

@@ -52,12 +52,9 @@ fn backend(allow: &[ManagementAllow], out: &mut Vec<Problem>, at: &str, b: &Back
     if b.stdio.is_some() && !allow.contains(&ManagementAllow::Stdio) {
         refuse(out, format!("{at}.stdio"), "starting a program", "stdio");
     }
-    let stdio = b.stdio.iter().flat_map(|s| s.env.iter().map(|(k, v)| (format!("{at}.stdio.env.{k}"), v)));
-    let openapi = b.openapi.iter().flat_map(|o| o.headers.iter().map(|(k, v)| (format!("{at}.openapi.headers.{k}"), v)));
-    let headers = b.headers.iter().map(|(k, v)| (format!("{at}.headers.{k}"), v));
-    for (place, secret) in headers.chain(stdio).chain(openapi) {
+    for (place, secret) in b.secrets() {
         if secret.reference().is_some_and(|r| r.file.is_some()) && !allow.contains(&ManagementAllow::FileSecrets) {
-            refuse(out, place, "a secret read from a file", "file_secrets");
+            refuse(out, format!("{at}.{place}"), "a secret read from a file", "file_secrets");
         }
     }
 }
