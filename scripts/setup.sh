@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Tollgate's builds and tests need on a fresh Debian machine that
 # already has Rust (rustup), node 20 and python 3.11:
-#   - the wasm32-wasip2 Rust target, and rustfmt and clippy
+#   - the wasm32-wasip2 and wasm32-unknown-unknown Rust targets (your policies; the standard
+#     ones, built without WASI), and rustfmt and clippy
 #   - the interop suite's node packages (npm ci in tests/interop)
 #   - the interop suite's Python venv (tests/interop/.venv)
 #
@@ -76,9 +77,11 @@ for component in rustfmt clippy; do
     step "rustup component add $component" rustup component add "$component"
   fi
 done
-if ! rustup target list --installed 2>/dev/null | grep -qx 'wasm32-wasip2'; then
-  step "rustup target add wasm32-wasip2" rustup target add wasm32-wasip2
-fi
+for target in wasm32-wasip2 wasm32-unknown-unknown; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    step "rustup target add $target" rustup target add "$target"
+  fi
+done
 
 # --- node packages for the interop suite ---------------------------------------
 

@@ -147,7 +147,9 @@ pub enum Fault {
 
 /// The data of one store: the exchange it looks at, and the binding's grants.
 pub struct Host {
-    wasi: WasiCtx,
+    /// Built on a policy's first WASI call: the standard policies, and any built without WASI,
+    /// never make one, so their steps never pay for it.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(super) view: View,
     pub(super) grants: Arc<Grants>,
@@ -157,7 +159,7 @@ pub struct Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView { ctx: self.wasi.get_or_insert_with(sealed_wasi), table: &mut self.table }
     }
 }
 
@@ -206,8 +208,7 @@ impl Instance {
     ) -> Result<(Instance, Hooks), Fault> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
         let slot = within(deadline, &limits, rt.slots.clone().acquire_owned()).await?.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
-        let host =
-            Host { wasi: sealed_wasi(), table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
+        let host = Host { wasi: None, table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
         let mut store = Store::new(&rt.engine, host);
         store.limiter(|h| h);
         store.set_epoch_deadline(limits.timeout_ms);

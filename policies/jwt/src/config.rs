@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::Jwk;
 use policy_common::{Duration, Patterns};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::jose::{Algorithm, Jwk};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,6 @@
 //! endpoint is down, and refetched early when a token names an unknown `kid` — at most once
 //! per `jwks_refresh_interval`, so tokens with made-up key ids cannot make us hammer the IdP.
 
-use jsonwebtoken::jwk::Jwk;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_policy_sdk::http::{self, FetchError};
@@ -12,6 +11,7 @@ use tollgate_policy_sdk::{log, state};
 
 use crate::claims::Failure;
 use crate::config::{KeySource, Settings};
+use crate::jose::Jwk;
 use crate::verify::parse_jwks;
 
 const JWKS: &str = "jwks";

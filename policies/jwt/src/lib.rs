@@ -8,6 +8,7 @@
 mod challenge;
 mod claims;
 mod config;
+mod jose;
 mod keys;
 mod verify;
 
@@ -19,6 +20,7 @@ use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Verdict, attr, now_
 pub use challenge::reject;
 pub use claims::{Failure, bearer, check, check_scopes, scopes};
 pub use config::{Config, KeySource, Settings, metadata_url};
+pub use jose::{Algorithm, Jwk};
 pub use verify::{Refusal, parse_jwks, public_jwk, verify};
 
 /// Verified tokens are remembered at most this long, whatever their `exp`.

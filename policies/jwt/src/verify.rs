@@ -2,9 +2,9 @@
 //! and have the gateway check it natively (the `crypto` import). A key is
 //! only ever used with its own family's algorithms: no HMAC/RSA confusion, and no `none`.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, decode_header};
 use serde_json::{Map, Value};
+
+use crate::jose::{self, Algorithm, Curve, Jwk, KeyAlg, Kind};
 
 /// At most this many keys are tried for a token without `kid`.
 const MAX_TRIES: usize = 8;
@@ -24,7 +24,7 @@ pub fn public_jwk(v: Value) -> Result<Jwk, String> {
     if v.get("d").is_some() {
         return Err("this is a private key; give the public key only".into());
     }
-    serde_json::from_value(v).map_err(|e| format!("not a usable JWK: {e}"))
+    Jwk::from_json(v).map_err(|e| format!("not a usable JWK: {e}"))
 }
 
 /// The signing keys of a JWKS document; keys that cannot be used (unknown types, encryption
@@ -36,41 +36,43 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, String> {
 }
 
 fn signing(k: &Jwk) -> bool {
-    k.common.public_key_use != Some(PublicKeyUse::Encryption)
-        && k.common.key_algorithm != Some(KeyAlgorithm::UNKNOWN_ALGORITHM)
-        && !matches!(k.algorithm, AlgorithmParameters::Other(_))
+    k.key_use.as_deref() != Some("enc") && k.alg != Some(KeyAlg::Unknown) && k.kind != Kind::Other
 }
 
-/// Whether `key` may verify `alg`.
+/// Whether `key` may verify `alg`: of its family, and of its own `alg` when it names one.
 fn fits(key: &Jwk, alg: Algorithm) -> bool {
-    if let Some(ka) = &key.common.key_algorithm
-        && format!("{ka:?}") != format!("{alg:?}")
-    {
+    if key.alg.is_some_and(|ka| ka.algorithm() != Some(alg)) {
         return false;
     }
-    match (&key.algorithm, alg) {
-        (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
-        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
-        (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA) => true,
+    match (key.kind, alg) {
+        (Kind::Rsa, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512) => true,
+        (Kind::Ec(curve), Algorithm::ES256) => curve == Curve::P256,
+        (Kind::Ec(curve), Algorithm::ES384) => curve == Curve::P384,
+        (Kind::Okp, Algorithm::EdDSA) => true,
         _ => false,
     }
 }
 
+fn malformed() -> Refusal {
+    Refusal::Invalid("the token is malformed".into())
+}
+
 /// The token's algorithm and key id, once the algorithm is one the binding accepts.
 pub fn header(token: &str, allowed: &[Algorithm]) -> Result<(Algorithm, Option<String>), Refusal> {
-    let h = decode_header(token).map_err(|_| Refusal::Invalid("the token is malformed".into()))?;
-    if !allowed.contains(&h.alg) {
-        return Err(Refusal::Invalid(format!("the token's algorithm {:?} is not accepted", h.alg)));
+    let (named, kid) = jose::header(token).ok_or_else(malformed)?;
+    match named.algorithm() {
+        Some(alg) if allowed.contains(&alg) => Ok((alg, kid)),
+        // `none` and key-encryption names are no JWS algorithm: malformed, as for `jsonwebtoken`.
+        None if !matches!(named, KeyAlg::HS256 | KeyAlg::HS384 | KeyAlg::HS512) => Err(malformed()),
+        _ => Err(Refusal::Invalid(format!("the token's algorithm {named:?} is not accepted"))),
     }
-    Ok((h.alg, h.kid))
 }
 
 /// Verifies the signature of `token` against `keys` and returns its claims, unchecked.
 pub fn verify(token: &str, keys: &[Jwk], allowed: &[Algorithm]) -> Result<Map<String, Value>, Refusal> {
     let (alg, kid) = header(token, allowed)?;
     let named: Vec<&Jwk> = match &kid {
-        Some(kid) => keys.iter().filter(|k| k.common.key_id.as_deref() == Some(kid)).collect(),
+        Some(kid) => keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).collect(),
         None => keys.iter().collect(),
     };
     if named.is_empty() {
@@ -80,7 +82,7 @@ pub fn verify(token: &str, keys: &[Jwk], allowed: &[Algorithm]) -> Result<Map<St
     for key in named.into_iter().filter(|k| fits(k, alg)).take(MAX_TRIES) {
         tried = true;
         if signed_by(token, key, alg)? {
-            return jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|_| Refusal::Invalid("the token is malformed".into()));
+            return jose::claims(token).ok_or_else(malformed);
         }
     }
     Err(Refusal::Invalid(if tried { "the token's signature is invalid".into() } else { format!("no key fits the token's algorithm {alg:?}") }))
@@ -91,15 +93,17 @@ pub fn verify(token: &str, keys: &[Jwk], allowed: &[Algorithm]) -> Result<Map<St
 /// as not the signer.
 #[cfg(target_family = "wasm")]
 fn signed_by(token: &str, key: &Jwk, alg: Algorithm) -> Result<bool, Refusal> {
-    let (input, signature) = token.rsplit_once('.').ok_or_else(|| Refusal::Invalid("the token is malformed".into()))?;
+    let (input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
     let key = serde_json::to_string(key).map_err(|_| Refusal::Invalid("a signing key cannot be used".into()))?;
-    Ok(tollgate_policy_sdk::crypto::verify_signature(&format!("{alg:?}"), &key, input.as_bytes(), signature).unwrap_or(false))
+    Ok(tollgate_policy_sdk::crypto::verify_signature(alg.name(), &key, input.as_bytes(), signature).unwrap_or(false))
 }
 
-/// The same check natively (the unit tests), with the same crate the gateway runs it with.
+/// The same check natively (the unit tests), as the gateway runs it: the key's JSON and the
+/// algorithm's name read by `jsonwebtoken`.
 #[cfg(not(target_family = "wasm"))]
 fn signed_by(token: &str, key: &Jwk, alg: Algorithm) -> Result<bool, Refusal> {
-    let (input, signature) = token.rsplit_once('.').ok_or_else(|| Refusal::Invalid("the token is malformed".into()))?;
-    let Ok(dk) = jsonwebtoken::DecodingKey::from_jwk(key) else { return Ok(false) };
+    let (input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+    let Ok(jwk) = serde_json::to_string(key).and_then(|k| serde_json::from_str::<jsonwebtoken::jwk::Jwk>(&k)) else { return Ok(false) };
+    let (Ok(dk), Ok(alg)) = (jsonwebtoken::DecodingKey::from_jwk(&jwk), alg.name().parse()) else { return Ok(false) };
     Ok(jsonwebtoken::crypto::verify(signature, input.as_bytes(), &dk, alg).unwrap_or(false))
 }
