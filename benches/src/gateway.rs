@@ -1,4 +1,6 @@
-//! Starting the real gateway binary, waiting for it, and stopping it.
+//! Starting the real gateway binary, waiting for it, and stopping it. Each gateway is a
+//! process of its own, started once per run with an environment the harness sets (log
+//! level, the bench secret) rather than one inherited by accident.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -21,12 +23,20 @@ servers:
       http: {BACKEND_URL}
 ";
 
-/// Fills `{LISTEN}` and `{BACKEND_URL}` in a config template.
-pub fn render(template: &str, listen: SocketAddr, backend_url: &str) -> String {
-    template.replace("{LISTEN}", &listen.to_string()).replace("{BACKEND_URL}", backend_url)
+/// The value of the secret `configs/chain4.yaml` injects as a header (`TOLLGATE_BENCH_KEY`).
+pub const BENCH_KEY: &str = "bench-key";
+
+/// Fills `{LISTEN}`, `{BACKEND_URL}` and `{JWT_JWKS_KEY}` (a public JWK, as inline JSON) in a
+/// config template.
+pub fn render(template: &str, listen: SocketAddr, backend_url: &str, jwk: Option<&str>) -> String {
+    let out = template.replace("{LISTEN}", &listen.to_string()).replace("{BACKEND_URL}", backend_url);
+    match jwk {
+        Some(jwk) => out.replace("{JWT_JWKS_KEY}", jwk),
+        None => out,
+    }
 }
 
-/// A scratch directory removed on drop.
+/// A scratch directory for configs and logs, removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -41,6 +51,24 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
+}
+
+/// How every gateway process is started.
+pub struct Launch<'a> {
+    pub binary: &'a Path,
+    pub dir: &'a Path,
+    /// `TOLLGATE_LOG` and `RUST_LOG` for the gateway.
+    pub log_level: &'a str,
+    pub startup_timeout: Duration,
+}
+
+/// Variables taken out of the gateway's environment: the harness sets the ones it wants, and
+/// anything else of the gateway's own (or a collector's) would change what is measured.
+pub fn scrubbed_env() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| (k.starts_with("TOLLGATE_") || k.starts_with("OTEL_") || k == "RUST_LOG") && k != "TOLLGATE_BENCH_KEY")
+        .collect()
 }
 
 /// A running gateway process, killed when dropped (also while unwinding).
@@ -64,15 +92,15 @@ impl Gateway {
 
     /// The last lines of the gateway's output, for error messages.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.log)
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
-}
 
-fn log_tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(20);
-    lines[from..].join("\n")
+    /// Whether the process has exited, and how.
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
 }
 
 /// A free loopback port (bound then released; the gateway binds it next).
@@ -81,32 +109,35 @@ pub fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// Writes `config` to `dir/NAME.yaml`, starts `binary serve --config FILE`
-/// and waits until it is ready.
-pub async fn start(binary: &Path, dir: &Path, name: &str, config: &str, listen: SocketAddr, startup_timeout: Duration) -> anyhow::Result<Gateway> {
-    let config_path = dir.join(format!("{name}.yaml"));
+/// Writes `config` to `dir/NAME.yaml`, starts `binary serve --config FILE` and waits until
+/// `GET /healthz` answers.
+pub async fn start(launch: &Launch<'_>, name: &str, config: &str, listen: SocketAddr) -> anyhow::Result<Gateway> {
+    let config_path = launch.dir.join(format!("{name}.yaml"));
     fs::write(&config_path, config).with_context(|| format!("writing {}", config_path.display()))?;
-    let log = dir.join(format!("{name}.log"));
+    let log = launch.dir.join(format!("{name}.log"));
     let out = fs::File::create(&log)?;
     let err = out.try_clone()?;
-    let mut cmd = Command::new(binary);
+    let mut cmd = Command::new(launch.binary);
     cmd.arg("serve").arg("--config").arg(&config_path).stdin(Stdio::null()).stdout(out).stderr(err);
-    // Per-request logging would be measured too; keep it quiet unless asked.
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "warn");
+    for var in scrubbed_env() {
+        cmd.env_remove(var);
     }
-    let child = cmd.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    // The gateway reads `TOLLGATE_LOG`; `RUST_LOG` is set too, for any library that reads it.
+    cmd.env("TOLLGATE_LOG", launch.log_level).env("RUST_LOG", launch.log_level);
+    // The secret `configs/chain4.yaml` injects; harmless for configs that do not use it.
+    cmd.env("TOLLGATE_BENCH_KEY", BENCH_KEY);
+    let child = cmd.spawn().with_context(|| format!("starting {}", launch.binary.display()))?;
     let mut gateway = Gateway { child, addr: listen, log };
-    wait_ready(&mut gateway, startup_timeout).await?;
+    wait_ready(&mut gateway, launch.startup_timeout).await?;
     Ok(gateway)
 }
 
-/// Polls `GET /healthz` until it answers 200. A server that answers with
-/// another status is taken as up (the port accepts), with a note.
+/// Polls `GET /healthz` until it answers 200. A server that answers with another status is
+/// taken as up (the port accepts), with a note.
 async fn wait_ready(gateway: &mut Gateway, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = gateway.child.try_wait()? {
+        if let Some(status) = gateway.exited() {
             bail!("the gateway exited during startup ({status}); its output:\n{}", gateway.log_tail());
         }
         match healthz(gateway.addr).await {
@@ -115,9 +146,7 @@ async fn wait_ready(gateway: &mut Gateway, timeout: Duration) -> anyhow::Result<
                 eprintln!("note: GET /healthz answered {code}; the port accepts, going on");
                 return Ok(());
             }
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
             Err(err) => bail!("the gateway was not ready on {} after {timeout:?} ({err:#}); its output:\n{}", gateway.addr, gateway.log_tail()),
         }
     }
@@ -134,22 +163,15 @@ async fn healthz(addr: SocketAddr) -> anyhow::Result<u16> {
     Ok(resp.status().as_u16())
 }
 
-/// CPU time (user + system) a process has used so far, from /proc.
-/// `None` where /proc is not there.
-pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".to_string(),
-    };
-    let stat = fs::read_to_string(path).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(Duration::from_millis((utime + stime) * 10))
+/// The binary's modification time and size, for the report header.
+pub fn describe_binary(path: &Path) -> String {
+    match fs::metadata(path) {
+        Ok(meta) => {
+            let built = meta.modified().map_or_else(|_| "unknown".into(), crate::procstat::utc);
+            format!("`{}` (modified {built}, {:.1} MB)", path.display(), meta.len() as f64 / 1e6)
+        }
+        Err(_) => format!("`{}` (missing)", path.display()),
+    }
 }
 
 #[cfg(test)]
@@ -158,15 +180,12 @@ mod tests {
 
     #[test]
     fn renders_placeholders() {
-        let out = render(DEFAULT_TEMPLATE, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:9001/mcp");
-        assert!(out.contains("listen: 127.0.0.1:9000\n"));
-        assert!(out.contains("http: http://127.0.0.1:9001/mcp\n"));
-    }
-
-    #[test]
-    fn reads_own_cpu_time() {
-        if Path::new("/proc/self/stat").exists() {
-            assert!(cpu_time(None).is_some());
-        }
+        let out = render(
+            "listen: {LISTEN}\nkeys: [{JWT_JWKS_KEY}]\nhttp: {BACKEND_URL}\n",
+            "127.0.0.1:9000".parse().unwrap(),
+            "http://127.0.0.1:9001/mcp",
+            Some("{\"kty\":\"RSA\"}"),
+        );
+        assert_eq!(out, "listen: 127.0.0.1:9000\nkeys: [{\"kty\":\"RSA\"}]\nhttp: http://127.0.0.1:9001/mcp\n");
     }
 }

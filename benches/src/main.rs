@@ -1,339 +1,415 @@
 //! `loadgen`: measures what the gateway adds to an MCP `tools/call`.
 //!
-//! It starts an in-process MCP backend with one `echo` tool, drives it
-//! directly, then drives it through the real gateway binary, and prints a
-//! markdown table of throughput and latency for each.
+//! It starts an MCP backend with one `echo` tool in a process of its own, one gateway process
+//! per target, and drives the backend directly and through each gateway in interleaved rounds,
+//! then prints the medians (`benches/README.md` has the details). `loadgen sessions` measures
+//! the gateway's memory with many open sessions instead.
 
 mod backend;
+mod client;
 mod driver;
 mod gateway;
+mod procstat;
+mod report;
+mod rounds;
+mod sessions;
+mod tokens;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
-use backend::BackendMode;
-use driver::{RunResult, RunSpec, Target};
+use backend::{BackendMode, BackendProc};
+use client::Target;
+use rounds::{Live, Plan, Schedule};
+use tokens::{Signer, TokenMode};
 
 #[derive(Parser, Debug)]
-#[command(name = "loadgen", about = "Load harness: an MCP echo backend, driven directly and through the gateway")]
-struct Args {
+#[command(name = "loadgen", about = "Load harness: an MCP echo backend, driven directly and through the gateway", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Memory mode: open many sessions, each with a GET stream, through one gateway and report
+    /// its RSS and the backend's connections.
+    Sessions(SessionsArgs),
+    /// The backend process (started by loadgen itself).
+    #[command(hide = true)]
+    Backend(BackendArgs),
+}
+
+/// Flags of both modes.
+#[derive(Args, Debug)]
+struct Common {
     /// The gateway binary, started as `PATH serve --config FILE`.
     #[arg(long, default_value = "target/release/tollgate")]
     gateway: PathBuf,
-
-    /// Concurrency levels (workers, each with its own connection and session).
-    #[arg(long, value_delimiter = ',', default_value = "1,32")]
-    concurrency: Vec<usize>,
-
-    /// Measured seconds per run.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-
-    /// Warm-up seconds per run, before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    warmup: f64,
-
-    /// Only drive the backend directly; do not start the gateway.
-    #[arg(long)]
-    direct_only: bool,
-
-    /// Extra gateway run from a config template, as `LABEL=FILE` (or `FILE`,
-    /// labelled by its file stem). `{LISTEN}` and `{BACKEND_URL}` in the file
-    /// are filled in; it must route a server named so that `--gateway-path`
-    /// reaches it. Repeatable.
-    #[arg(long = "gateway-config", value_name = "[LABEL=]TEMPLATE")]
-    gateway_configs: Vec<String>,
-
-    /// Skip the run with the built-in minimal gateway config (for use with
-    /// `--gateway-config`).
-    #[arg(long)]
-    no_plain_gateway: bool,
-
-    /// A header sent on every request to a gateway, as `NAME: VALUE` (for example
-    /// `authorization: Bearer …` for a chain with `jwt`). Repeatable.
-    #[arg(long = "gateway-header", value_name = "NAME: VALUE")]
-    gateway_headers: Vec<String>,
-
+    /// The gateway's log level, passed to every gateway process as `TOLLGATE_LOG` and `RUST_LOG`.
+    #[arg(long, default_value = "warn", value_name = "LEVEL")]
+    gateway_log: String,
     /// The MCP endpoint path on the gateway.
     #[arg(long, default_value = "/echo/mcp")]
     gateway_path: String,
-
+    /// A header sent on every request to a gateway, as `NAME: VALUE`. Repeatable.
+    #[arg(long = "gateway-header", value_name = "NAME: VALUE")]
+    gateway_headers: Vec<String>,
     /// How the backend speaks Streamable HTTP.
     #[arg(long, value_enum, default_value_t = BackendMode::Stateful)]
     backend_mode: BackendMode,
+    /// Worker threads of the backend process's runtime.
+    #[arg(long, default_value_t = 2)]
+    backend_threads: usize,
+    /// Worker threads of the driver's runtime (this process).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// A request slower than this counts as a timeout error (its connection is dropped).
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    request_timeout: f64,
+    /// Seconds to wait for each gateway to become ready.
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    startup_timeout: f64,
+    /// Exit 0 even when some row had errors.
+    #[arg(long)]
+    allow_errors: bool,
+}
 
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Rounds; each measures every target at every concurrency.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Concurrency levels (workers, each with its own connection and session).
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    concurrency: Vec<usize>,
+    /// Measured seconds per target, concurrency and round.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    duration: f64,
+    /// Warm-up seconds before each measurement.
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    warmup: f64,
+    /// Only drive the backend directly; start no gateway.
+    #[arg(long)]
+    direct_only: bool,
+    /// A gateway target from a config template, as `[LABEL=]FILE[:TOKEN]`, TOKEN being
+    /// `repeated`, `fresh` or `none` (default: `repeated` if the file has `{JWT_JWKS_KEY}`).
+    /// Repeatable; the same file may appear under two labels.
+    #[arg(long = "gateway-config", value_name = "[LABEL=]FILE[:TOKEN]")]
+    gateway_configs: Vec<String>,
+    /// Leave out the plain gateway (the built-in minimal config).
+    #[arg(long)]
+    no_plain_gateway: bool,
     /// Extra bytes of padding in each echoed text.
     #[arg(long, default_value_t = 0)]
     payload_bytes: usize,
-
-    /// A request slower than this counts as an error (its connection is dropped).
-    #[arg(long, default_value_t = 5.0)]
-    request_timeout: f64,
-
-    /// Seconds to wait for the gateway to become ready.
-    #[arg(long, default_value_t = 15.0)]
-    startup_timeout: f64,
-
-    /// Before measuring each target, print one raw initialize + tools/call
-    /// exchange with it (to stderr).
+    /// Before measuring, print one raw initialize + tools/call exchange with each target (stderr).
     #[arg(long)]
     show_exchange: bool,
+}
 
-    /// Worker threads of the loadgen runtime (driver and backend share it).
+#[derive(Args, Debug)]
+struct SessionsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Sessions to open, each with a GET stream.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Sessions opened at a time (each opener has one keep-alive connection for its POSTs).
+    #[arg(long, default_value_t = 32)]
+    open_parallel: usize,
+    /// `tools/call`s on sessions picked at random, once all are open.
+    #[arg(long, default_value_t = 100)]
+    calls: usize,
+    /// Seconds to wait after the last session opened before reading memory.
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    settle: f64,
+    /// The gateway's config, as `[LABEL=]FILE[:TOKEN]`, instead of the plain one.
+    #[arg(long = "gateway-config", value_name = "[LABEL=]FILE[:TOKEN]")]
+    gateway_config: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct BackendArgs {
+    #[arg(long, value_enum, default_value_t = BackendMode::Stateful)]
+    mode: BackendMode,
+    #[arg(long, default_value_t = 0)]
+    port: u16,
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
 
-/// One target to drive: the backend itself, or a gateway with a config.
-struct RunPlan {
-    label: String,
-    /// `None` for the direct run; otherwise the config template text.
-    template: Option<String>,
-}
-
-/// What one (target, concurrency) run produced.
-struct Row {
-    label: String,
-    concurrency: usize,
-    result: RunResult,
-    /// CPU time of the gateway process during the run (warm-up included).
-    gateway_cpu: Option<Duration>,
-    /// CPU time of this process (driver + backend) during the run.
-    loadgen_cpu: Option<Duration>,
-    /// Wall time of the run, warm-up included.
-    wall: Duration,
-    /// TCP connections the backend accepted during the run.
-    backend_connections: u64,
-}
-
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.concurrency.is_empty() || args.concurrency.contains(&0) {
-        bail!("--concurrency needs one or more levels above 0");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build()?;
-    runtime.block_on(async {
-        tokio::select! {
-            result = run(&args) => result,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (threads, allow_errors) = match &cli.command {
+        Some(Command::Backend(args)) => {
+            return match backend::serve(args.mode, args.port, args.threads) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("backend: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
-    })
+        Some(Command::Sessions(args)) => (args.common.threads, args.common.allow_errors),
+        None => (cli.run.common.threads, cli.run.common.allow_errors),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Child processes are killed when their handles drop: at the end, on an error, while
+    // unwinding from a panic, and when an interrupt drops the run's future here.
+    let outcome = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = async {
+                match &cli.command {
+                    Some(Command::Sessions(args)) => run_sessions(args).await,
+                    _ => run(&cli.run).await,
+                }
+            } => result,
+            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = term.recv() => bail!("terminated"),
+        }
+    });
+    match outcome {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) if allow_errors => {
+            eprintln!("some rows had errors (allowed by --allow-errors)");
+            ExitCode::SUCCESS
+        }
+        Ok(true) => {
+            eprintln!("error: some rows had errors (see the report); --allow-errors exits 0 anyway");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-fn plans(args: &Args) -> anyhow::Result<Vec<RunPlan>> {
-    let mut plans = vec![RunPlan { label: "direct".into(), template: None }];
+fn plans(args: &RunArgs) -> anyhow::Result<Vec<Plan>> {
+    let mut plans = vec![Plan::direct()];
     if args.direct_only {
         return Ok(plans);
     }
     if !args.no_plain_gateway {
-        plans.push(RunPlan { label: "gateway".into(), template: Some(gateway::DEFAULT_TEMPLATE.into()) });
+        plans.push(Plan::plain());
     }
     for spec in &args.gateway_configs {
-        let (label, file) = match spec.split_once('=') {
-            Some((label, file)) => (label.to_string(), PathBuf::from(file)),
-            None => {
-                let file = PathBuf::from(spec);
-                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.clone());
-                (stem, file)
-            }
-        };
-        let template = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        if !template.contains("{BACKEND_URL}") || !template.contains("{LISTEN}") {
-            eprintln!("warning: {} lacks {{LISTEN}} or {{BACKEND_URL}}", file.display());
+        let plan = Plan::from_spec(spec)?;
+        if plans.iter().any(|p| p.label == plan.label) {
+            bail!("two targets are labelled {:?}", plan.label);
         }
-        if plans.iter().any(|p| p.label == label) {
-            bail!("two runs are labelled {label:?}");
-        }
-        plans.push(RunPlan { label, template: Some(template) });
+        plans.push(plan);
     }
     if plans.len() == 1 {
-        bail!("nothing to compare: give --direct-only, or leave a gateway run in");
+        bail!("nothing to compare: give --direct-only, or leave a gateway target in");
     }
     Ok(plans)
 }
 
-async fn run(args: &Args) -> anyhow::Result<()> {
-    let plans = plans(args)?;
-    if !args.direct_only && !args.gateway.exists() {
+fn check_gateway(common: &Common) -> anyhow::Result<()> {
+    if !common.gateway.exists() {
         bail!(
-            "no gateway binary at {} (build it with `cargo build --release -p tollgate`, \
-             pass --gateway PATH, or use --direct-only)",
-            args.gateway.display()
+            "no gateway binary at {} (build it with `cargo build --release -p tollgate`, pass --gateway PATH, or use --direct-only)",
+            common.gateway.display()
         );
     }
-    let spec_for = |concurrency| RunSpec {
-        concurrency,
-        warmup: Duration::from_secs_f64(args.warmup),
-        duration: Duration::from_secs_f64(args.duration),
-        request_timeout: Duration::from_secs_f64(args.request_timeout),
-        payload_bytes: args.payload_bytes,
-    };
+    Ok(())
+}
 
-    let backend = backend::start(args.backend_mode).await?;
-    let backend_url = backend.url();
-    eprintln!("backend: {backend_url} ({})", args.backend_mode.describe());
-    let scratch = gateway::TempDir::new()?;
+fn backend_line(backend: &BackendProc) -> String {
+    format!("rmcp echo server in its own process, {}, {} runtime threads, at {}", backend.mode.describe(), backend.threads, backend.url())
+}
 
-    // Start each gateway config once before measuring anything, so a bad
-    // config fails in a second rather than after the direct runs.
-    for plan in &plans {
-        if let Some(template) = &plan.template {
-            let listen = gateway::free_port()?;
-            let config = gateway::render(template, listen, &backend_url);
-            gateway::start(&args.gateway, &scratch.0, &format!("{}-preflight", plan.label), &config, listen, Duration::from_secs_f64(args.startup_timeout))
-                .await
-                .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
-        }
+fn target_headers(common: &Common) -> anyhow::Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>> {
+    common.gateway_headers.iter().map(|h| client::parse_header(h)).collect()
+}
+
+/// The comparison run. Returns whether any row had errors.
+async fn run(args: &RunArgs) -> anyhow::Result<bool> {
+    let common = &args.common;
+    if args.concurrency.is_empty() || args.concurrency.contains(&0) {
+        bail!("--concurrency needs one or more levels above 0");
     }
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    let plans = plans(args)?;
+    if !args.direct_only {
+        check_gateway(common)?;
+    }
+    let started = SystemTime::now();
+    let needs_tokens = plans.iter().any(|p| p.token != TokenMode::None || p.template.as_deref().is_some_and(|t| t.contains("{JWT_JWKS_KEY}")));
+    let signer = if needs_tokens {
+        eprintln!("making an RSA 2048 key pair for the bench tokens ...");
+        Some(Signer::generate()?)
+    } else {
+        None
+    };
+    let mut backend = BackendProc::spawn(common.backend_mode, common.backend_threads)?;
+    eprintln!("backend: pid {}, {}", backend.pid(), backend.url());
+    let scratch = gateway::TempDir::new()?;
+    let launch = gateway::Launch {
+        binary: &common.gateway,
+        dir: &scratch.0,
+        log_level: &common.gateway_log,
+        startup_timeout: Duration::from_secs_f64(common.startup_timeout),
+    };
+    let headers = target_headers(common)?;
 
-    let gateway_headers: Vec<(String, String)> = args
-        .gateway_headers
-        .iter()
-        .map(|h| match h.split_once(':') {
-            Some((name, value)) => Ok((name.trim().to_owned(), value.trim().to_owned())),
-            None => Err(anyhow::anyhow!("--gateway-header wants NAME: VALUE, got {h:?}")),
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let mut rows = Vec::new();
-    for plan in &plans {
+    // Every process starts now and stays up for the whole run.
+    let mut live = Vec::new();
+    for plan in plans {
+        let token = match (&signer, plan.token) {
+            (Some(signer), TokenMode::Repeated | TokenMode::Fresh) => Some(signer.bearer()),
+            _ => None,
+        };
         let (target, gw) = match &plan.template {
             None => (Target { addr: backend.addr, path: "/mcp".into(), headers: Vec::new() }, None),
             Some(template) => {
                 let listen = gateway::free_port()?;
-                let config = gateway::render(template, listen, &backend_url);
-                let gw = gateway::start(&args.gateway, &scratch.0, &plan.label, &config, listen, Duration::from_secs_f64(args.startup_timeout))
-                    .await
-                    .with_context(|| format!("starting the gateway for {:?}", plan.label))?;
+                let config = gateway::render(template, listen, &backend.url(), signer.as_ref().map(|s| s.jwk.as_str()));
+                let gw = gateway::start(&launch, &plan.label, &config, listen).await.with_context(|| format!("starting the gateway for {:?}", plan.label))?;
                 eprintln!("{}: gateway pid {} on {}", plan.label, gw.pid(), gw.addr);
-                (Target { addr: gw.addr, path: args.gateway_path.clone(), headers: gateway_headers.clone() }, Some(gw))
+                (Target { addr: gw.addr, path: common.gateway_path.clone(), headers: headers.clone() }, Some(gw))
             }
         };
-        if args.show_exchange {
-            match driver::show_exchange(&target).await {
-                Ok(text) => eprintln!("{}: one exchange:\n{text}", plan.label),
-                Err(err) => eprintln!("{}: exchange failed: {err:#}", plan.label),
+        live.push(Live { plan, target, gateway: gw, token, stock: tokens::Stock::default() });
+    }
+    if args.show_exchange {
+        for t in &live {
+            match client::show_exchange(&t.target, t.token.clone()).await {
+                Ok(text) => eprintln!("{}: one exchange:\n{text}", t.plan.label),
+                Err(err) => eprintln!("{}: exchange failed: {err:#}", t.plan.label),
             }
         }
-        for &concurrency in &args.concurrency {
-            eprintln!("{}: concurrency {concurrency}, {}s warm-up + {}s ...", plan.label, args.warmup, args.duration);
-            let gw_pid = gw.as_ref().map(|g| g.pid());
-            let gw_cpu0 = gw_pid.and_then(|pid| gateway::cpu_time(Some(pid)));
-            let own_cpu0 = gateway::cpu_time(None);
-            let conns0 = backend.connections.load(Ordering::Relaxed);
-            let started = std::time::Instant::now();
-            let result = driver::run(&target, &spec_for(concurrency)).await.map_err(|err| match &gw {
-                Some(gw) => err.context(format!("{} run; gateway output:\n{}", plan.label, gw.log_tail())),
-                None => err.context(format!("{} run", plan.label)),
-            })?;
-            let wall = started.elapsed();
-            let backend_connections = backend.connections.load(Ordering::Relaxed) - conns0;
-            let gateway_cpu = match (gw_cpu0, gw_pid.and_then(|p| gateway::cpu_time(Some(p)))) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                _ => None,
-            };
-            let loadgen_cpu = match (own_cpu0, gateway::cpu_time(None)) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                _ => None,
-            };
-            eprintln!(
-                "  {:.0} req/s, p50 {} us, p99 {} us, {} errors, {} backend connections opened",
-                result.rps(),
-                result.hist.value_at_quantile(0.50),
-                result.hist.value_at_quantile(0.99),
-                result.errors,
-                backend_connections
-            );
-            for sample in &result.error_samples {
-                eprintln!("  error: {sample}");
-            }
-            rows.push(Row { label: plan.label.clone(), concurrency, result, gateway_cpu, loadgen_cpu, wall, backend_connections });
-        }
-        drop(gw);
-    }
-    drop(backend);
-
-    print_report(args, &rows);
-    Ok(())
-}
-
-fn print_report(args: &Args, rows: &[Row]) {
-    println!();
-    println!(
-        "Load: `tools/call echo`, {}s measured after {}s warm-up per row; backend: rmcp, {}; \
-         {} loadgen threads, {} CPUs.",
-        args.duration,
-        args.warmup,
-        args.backend_mode.describe(),
-        args.threads,
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-    );
-    if !args.direct_only {
-        println!("Gateway: `{}`.", display_path(&args.gateway));
-    }
-    println!();
-    println!("| target | concurrency | requests/s | p50 us | p99 us | errors |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for row in rows {
-        let h = &row.result.hist;
-        println!(
-            "| {} | {} | {:.0} | {} | {} | {} |",
-            row.label,
-            row.concurrency,
-            row.result.rps(),
-            h.value_at_quantile(0.50),
-            h.value_at_quantile(0.99),
-            row.result.errors
-        );
     }
 
-    let gateway_rows: Vec<&Row> = rows.iter().filter(|r| r.label != "direct").collect();
-    if gateway_rows.is_empty() {
-        println!();
-        print_cpu_note(rows);
-        return;
-    }
-    println!();
-    println!("Added by the gateway, against `direct` at the same concurrency:");
-    println!();
-    println!("| target | concurrency | added p50 us | added p99 us | throughput vs direct | gateway CPU us/req |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for row in gateway_rows {
-        let Some(direct) = rows.iter().find(|d| d.label == "direct" && d.concurrency == row.concurrency) else {
-            continue;
-        };
-        let (g, d) = (&row.result.hist, &direct.result.hist);
-        let added = |q: f64| g.value_at_quantile(q) as i64 - d.value_at_quantile(q) as i64;
-        let ratio = if direct.result.rps() > 0.0 { format!("{:.1}%", 100.0 * row.result.rps() / direct.result.rps()) } else { "n/a".into() };
-        println!("| {} | {} | {:+} | {:+} | {} | {} |", row.label, row.concurrency, added(0.50), added(0.99), ratio, cpu_per_request(row.gateway_cpu, row),);
-    }
-    println!();
-    print_cpu_note(rows);
-}
-
-/// CPU per request over the whole run (warm-up included), from /proc.
-fn cpu_per_request(cpu: Option<Duration>, row: &Row) -> String {
-    let Some(cpu) = cpu else {
-        return "n/a".into();
+    let schedule = Schedule {
+        rounds: args.rounds,
+        concurrency: args.concurrency.clone(),
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        request_timeout: Duration::from_secs_f64(common.request_timeout),
+        payload_bytes: args.payload_bytes,
     };
-    // Requests over the whole run, estimated from the measured rate.
-    let requests = row.result.rps() * row.wall.as_secs_f64();
-    if requests < 1.0 {
-        return "n/a".into();
+    let rows = rounds::run(&mut live, &mut backend, signer.as_ref(), &schedule).await?;
+
+    let minted: u64 = live.iter().map(|t| t.stock.minted).sum();
+    let mint_seconds: f64 = live.iter().map(|t| t.stock.mint_seconds).sum();
+    let meta = report::Meta {
+        command: procstat::command_line(),
+        started,
+        machine: procstat::machine(),
+        gateway: (!args.direct_only).then(|| gateway::describe_binary(&common.gateway)),
+        gateway_log: common.gateway_log.clone(),
+        scrubbed: gateway::scrubbed_env(),
+        backend: backend_line(&backend),
+        driver_threads: common.threads,
+        targets: live.iter().map(describe_target).collect(),
+        tokens: signer.as_ref().map(|_| token_line(minted, mint_seconds)),
+    };
+    println!();
+    report::print_header(&meta, &schedule);
+    Ok(report::print_rows(&rows, &schedule))
+}
+
+fn describe_target(t: &Live) -> String {
+    let p = &t.plan;
+    let pid = t.gateway.as_ref().map_or_else(String::new, |g| format!(", pid {}", g.pid()));
+    let tokens = match p.token {
+        TokenMode::None => String::new(),
+        TokenMode::Repeated => format!(", tokens `{}` (one for every call)", p.token.name()),
+        TokenMode::Fresh => format!(", tokens `{}` (a new one for every call)", p.token.name()),
+    };
+    match &p.template {
+        None => format!("`{}`: the backend directly", p.label),
+        Some(_) => format!("`{}`: gateway with `{}`{pid}{tokens}", p.label, p.source),
     }
-    format!("{:.0}", cpu.as_secs_f64() * 1e6 / requests)
 }
 
-fn print_cpu_note(rows: &[Row]) {
-    let parts: Vec<String> = rows.iter().map(|r| format!("{} c{}: {}", r.label, r.concurrency, cpu_per_request(r.loadgen_cpu, r))).collect();
-    println!("Loadgen CPU us/req (driver + backend, one process): {}.", parts.join("; "));
-    let conns: Vec<String> = rows.iter().map(|r| format!("{} c{}: {}", r.label, r.concurrency, r.backend_connections)).collect();
-    println!("TCP connections the backend accepted (warm-up included): {}.", conns.join("; "));
+fn token_line(minted: u64, seconds: f64) -> String {
+    let fresh = if minted > 0 { format!("; {minted} fresh tokens minted before their windows, in {seconds:.1} s") } else { String::new() };
+    format!(
+        "RS256 with an RSA 2048 key made at start (public JWK in `{{JWT_JWKS_KEY}}`), iss `{}`, aud `{}`, sub `{}`, exp {} s after minting, unique `jti`{fresh}",
+        tokens::ISSUER,
+        tokens::AUDIENCE,
+        tokens::SUBJECT,
+        tokens::LIFETIME_S
+    )
 }
 
-fn display_path(path: &Path) -> String {
-    path.display().to_string()
+/// The memory mode. Returns whether anything failed.
+async fn run_sessions(args: &SessionsArgs) -> anyhow::Result<bool> {
+    let common = &args.common;
+    check_gateway(common)?;
+    let started = SystemTime::now();
+    let plan = match &args.gateway_config {
+        Some(spec) => Plan::from_spec(spec)?,
+        None => Plan::plain(),
+    };
+    let template = plan.template.as_deref().expect("a gateway plan");
+    let signer = if plan.token != TokenMode::None || template.contains("{JWT_JWKS_KEY}") { Some(Signer::generate()?) } else { None };
+    let spec = sessions::Spec {
+        count: args.count,
+        parallel: args.open_parallel.max(1),
+        calls: args.calls,
+        settle: Duration::from_secs_f64(args.settle),
+        request_timeout: Duration::from_secs_f64(common.request_timeout),
+    };
+    let mut backend = BackendProc::spawn(common.backend_mode, common.backend_threads)?;
+    let scratch = gateway::TempDir::new()?;
+    let launch = gateway::Launch {
+        binary: &common.gateway,
+        dir: &scratch.0,
+        log_level: &common.gateway_log,
+        startup_timeout: Duration::from_secs_f64(common.startup_timeout),
+    };
+    let listen = gateway::free_port()?;
+    let config = gateway::render(template, listen, &backend.url(), signer.as_ref().map(|s| s.jwk.as_str()));
+    let (config, limits_note) = sessions::fit_limits(&config, &spec);
+    let gw = gateway::start(&launch, &plan.label, &config, listen).await.context("starting the gateway")?;
+    eprintln!("gateway pid {} on {}; backend pid {}", gw.pid(), gw.addr, backend.pid());
+    let target = Target { addr: gw.addr, path: common.gateway_path.clone(), headers: target_headers(common)? };
+    let tokens = match (&signer, plan.token) {
+        (Some(signer), TokenMode::Repeated | TokenMode::Fresh) => {
+            Some(sessions::Tokens { mode: plan.token, signer: signer.clone(), repeated: signer.bearer() })
+        }
+        _ => None,
+    };
+
+    let m = procstat::machine();
+    println!();
+    println!("## Tollgate sessions report");
+    println!();
+    println!("- date: {}", procstat::utc(started));
+    println!("- command: `{}`", procstat::command_line());
+    println!("- machine: {} CPUs (nproc), {}, Linux {}", m.cpus, m.model, m.kernel);
+    println!("- gateway: {}, pid {}, log level `{}`", gateway::describe_binary(&common.gateway), gw.pid(), common.gateway_log);
+    println!("- config: `{}` ({}){}", plan.source, plan.label, limits_note.map_or_else(String::new, |n| format!("; {n}")));
+    println!("- backend: {}", backend_line(&backend));
+    println!(
+        "- driver: {} runtime threads; {} sessions opened {} at a time over shared POST connections, one HTTP/1.1 connection per GET stream",
+        common.threads, spec.count, spec.parallel
+    );
+    println!();
+    let failed =
+        sessions::run(&target, gw.pid(), &mut backend, &spec, tokens).await.map_err(|err| err.context(format!("gateway output:\n{}", gw.log_tail())))?;
+    drop(gw);
+    Ok(failed)
 }
