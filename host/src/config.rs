@@ -162,6 +162,13 @@ pub struct Limits {
     pub max_batch_entries: usize,
     /// Address space a component's compile may use, in MiB; past it the load fails.
     pub policy_compile_memory_mb: u64,
+    /// Where compiled components are kept, so a restart, a reload or another replica loads
+    /// them rather than compiling again: a directory (relative to the config file) that only
+    /// this user can write, or `off`. Unset: `<management.data_dir>/compiled`, else the user's
+    /// cache directory (`$XDG_CACHE_HOME/tollgate/compiled`, `~/.cache/tollgate/compiled`).
+    /// Read at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_compile_cache: Option<CompileCache>,
     /// Connections open at once on a listener; past it, new ones wait for one to close.
     pub max_connections: usize,
     /// Time a client has to send a request's headers, and the longest an HTTP/1 connection
@@ -187,9 +194,49 @@ impl Default for Limits {
             max_policy_state_mb: 256,
             max_connections: 10_000,
             policy_compile_memory_mb: 4096,
+            policy_compile_cache: None,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
         }
+    }
+}
+
+/// `limits.policy_compile_cache`: a directory, or `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileCache {
+    Off,
+    Dir(PathBuf),
+}
+
+impl Serialize for CompileCache {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CompileCache::Off => s.serialize_str("off"),
+            CompileCache::Dir(d) => d.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CompileCache {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CompileCache;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a directory, or `off`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CompileCache, E> {
+                match v {
+                    "off" => Ok(CompileCache::Off),
+                    "" => Err(E::custom("must be a directory, or `off`")),
+                    dir => Ok(CompileCache::Dir(PathBuf::from(dir))),
+                }
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<CompileCache, E> {
+                if v { Err(E::custom("must be a directory, or `off`")) } else { Ok(CompileCache::Off) }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -422,6 +469,11 @@ impl Config {
         openapi::resolve_paths(&mut config, dir);
         if let (Some(m), Some(dir)) = (config.management.as_mut(), dir)
             && let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative())
+        {
+            *d = dir.join(&*d);
+        }
+        if let (Some(CompileCache::Dir(d)), Some(dir)) = (config.limits.policy_compile_cache.as_mut(), dir)
+            && d.is_relative()
         {
             *d = dir.join(&*d);
         }

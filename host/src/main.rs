@@ -149,10 +149,11 @@ fn main() -> ExitCode {
         }
         Command::Serve { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
-            let (cfg, loaded) = match rt.block_on(load(&config)) {
-                Ok(x) => x,
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
                 Err(e) => return report(e),
             };
+            // Logging starts before the policies load, so what their compiles say is seen.
             let _traces = {
                 let _in_runtime = rt.enter();
                 match tollgate::telemetry::trace::provider(&cfg.telemetry) {
@@ -162,6 +163,10 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 }
+            };
+            let loaded = match rt.block_on(load_policies(&cfg, &config)) {
+                Ok(x) => x,
+                Err(e) => return report(e),
             };
             match rt.block_on(serve(cfg, loaded, config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -177,11 +182,18 @@ fn main() -> ExitCode {
 /// The config, and its policies loaded: each policy has checked its own config.
 async fn load(path: &std::path::Path) -> Result<(Config, tollgate::policy::Loaded), ConfigError> {
     let cfg = Config::load(path)?;
-    if let Ok(program) = std::env::current_exe() {
-        tollgate::policy::compile::isolate(tollgate::policy::compile::Isolation { program, memory_mb: cfg.limits.policy_compile_memory_mb });
-    }
-    let loaded = tollgate::policy::load(&cfg, path).await?;
+    let loaded = load_policies(&cfg, path).await?;
     Ok((cfg, loaded))
+}
+
+/// The policies of a config read from `path`, compiled in bounded children (or loaded as
+/// compiled before, from `limits.policy_compile_cache`).
+async fn load_policies(cfg: &Config, path: &std::path::Path) -> Result<tollgate::policy::Loaded, ConfigError> {
+    use tollgate::policy::compile;
+    if let Ok(program) = std::env::current_exe() {
+        compile::isolate(compile::Isolation { program, memory_mb: cfg.limits.policy_compile_memory_mb, cache: compile::cache_dir(cfg) });
+    }
+    tollgate::policy::load(cfg, path).await
 }
 
 fn report(e: ConfigError) -> ExitCode {

@@ -6,7 +6,7 @@ use tollgate_tests::gateway::run_tollgate;
 
 fn config(memory_mb: u64) -> String {
     format!(
-        "limits: {{ policy_compile_memory_mb: {memory_mb} }}\nservers:\n  - name: a\n    backend: {{ http: http://127.0.0.1:9/mcp }}\n    policies:\n      - policy: rate-limit\n        config: {{ limit: 10, window: 1m }}\n"
+        "limits: {{ policy_compile_memory_mb: {memory_mb}, policy_compile_cache: off }}\nservers:\n  - name: a\n    backend: {{ http: http://127.0.0.1:9/mcp }}\n    policies:\n      - policy: rate-limit\n        config: {{ limit: 10, window: 1m }}\n"
     )
 }
 

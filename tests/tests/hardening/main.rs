@@ -3,6 +3,7 @@
 
 mod client_address;
 mod compile_bound;
+mod compile_cache;
 mod connections;
 mod management_allow;
 mod policy_time;
