@@ -133,28 +133,23 @@ fn standard(rt: &tokio::runtime::Runtime, jwks_url: &str) -> Standard {
 
 /// The chain of `benches/configs/chain4.yaml` (jwt RS256, ip-filter, rate-limit, credentials),
 /// with its secret read from a scratch file instead of the environment.
-fn standard_chain(rt: &tokio::runtime::Runtime) -> Arc<Chain> {
+fn standard_chain(rt: &tokio::runtime::Runtime, key: &idp::Key) -> Arc<Chain> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let key = std::env::temp_dir().join(format!("tollgate-bench-key-{}", std::process::id()));
-    std::fs::write(&key, "bench-key").unwrap();
+    let secret = std::env::temp_dir().join(format!("tollgate-bench-key-{}", std::process::id()));
+    std::fs::write(&secret, "bench-key").unwrap();
     let yaml = std::fs::read_to_string(dir.join("chain4.yaml"))
         .unwrap()
         .replace("{LISTEN}", "127.0.0.1:0")
         .replace("{BACKEND_URL}", "http://127.0.0.1:9/mcp")
-        .replace("{ env: TOLLGATE_BENCH_KEY }", &format!("{{ file: {} }}", key.display()));
+        .replace("{JWT_JWKS_KEY}", &key.jwk.to_string())
+        .replace("{ env: TOLLGATE_BENCH_KEY }", &format!("{{ file: {} }}", secret.display()));
     let file = std::env::temp_dir().join(format!("tollgate-bench-std-{}.yaml", std::process::id()));
     std::fs::write(&file, yaml).unwrap();
     let config = Config::load(&file).unwrap();
     let loaded = rt.block_on(policy::load(&config, &file)).unwrap();
     let _ = std::fs::remove_file(&file);
-    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(&secret);
     loaded.chains["echo"].clone()
-}
-
-/// A caller of the standard chain: the bench token, from loopback.
-fn chain4_holder() -> Arc<Caller> {
-    let token = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/chain4.token")).unwrap();
-    bearer(token.trim())
 }
 
 fn call() -> Message {
@@ -226,8 +221,10 @@ fn bench(c: &mut Criterion) {
     let (one, four) = chains(&rt);
     let empty = Arc::new(Chain::default());
     let who = caller();
-    let chain4 = standard_chain(&rt);
-    let holder = chain4_holder();
+    // The load harness's chain, with a key made here in place of the one the harness makes.
+    let chain4_key = idp::Key::rsa("bench");
+    let chain4 = standard_chain(&rt, &chain4_key);
+    let holder = bearer(&chain4_key.token());
     let mut g = c.benchmark_group("policy");
     g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
     g.bench_function("no-op policy (instantiate + init + on-request)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));

@@ -13,6 +13,7 @@ pub mod compile;
 mod engine;
 mod exchange;
 mod loader;
+mod preinit;
 mod relay;
 mod standard;
 pub mod uploads;

@@ -24,6 +24,8 @@ pub struct Binding {
     pub(super) rt: &'static Runtime,
     pub(super) pre: PolicyPre<Host>,
     pub(super) config: String,
+    /// Instances start from the state `init(config)` left at load (`preinit`): not run again.
+    pub(super) initialized: bool,
     /// What the policy's `init` asked for at load.
     pub(super) hooks: Hooks,
     pub(super) fail_open: bool,
@@ -396,7 +398,8 @@ impl Binding {
     }
 
     pub(super) async fn start(&self, view: View) -> Result<Instance, Fault> {
-        Instance::start(self.rt, &self.pre, &self.config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)
+        let config = (!self.initialized).then_some(&self.config);
+        Instance::start(self.rt, &self.pre, config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)
     }
 
     pub(super) fn report(&self, fault: &Fault, passed: bool) {

@@ -88,9 +88,17 @@ pub fn cache_dir(config: &Config) -> Option<PathBuf> {
     }
 }
 
+/// Whether a compiled component may be kept in the on-disk cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    OnDisk,
+    /// Compiled for this process only: a binding's snapshot whose memory may hold a secret.
+    InMemory,
+}
+
 /// Compiles `bytes` for `engine`: in a bounded child when [`isolate`] was called, or loaded
-/// from the cache when it was compiled before.
-pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
+/// from the cache when it was compiled before (and may be kept there).
+pub fn compile(engine: &Engine, bytes: &[u8], keep: Keep) -> Result<Component, String> {
     let Some(isolated) = ISOLATION.get() else {
         return Component::from_binary(engine, bytes).map_err(|e| format!("not a valid component: {e:#}"));
     };
@@ -100,7 +108,7 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
         Some(standard) => standard.to_owned(),
         None => format!("sha256:{digest}"),
     };
-    let cache = isolated.cache.get_or_init(|| Cache::open(isolated.isolation.cache.as_deref()?, engine)).as_ref();
+    let cache = isolated.cache.get_or_init(|| Cache::open(isolated.isolation.cache.as_deref()?, engine)).as_ref().filter(|_| keep == Keep::OnDisk);
     if let Some(cache) = cache
         && let Some(component) = cache.load(engine, &digest)
     {

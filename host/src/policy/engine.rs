@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, GatewayPolicy, Hooks, Passage, PolicyPre, Verdict};
 use super::capability::Grants;
 use super::capability::state::{MemoryStore, StateStore};
+pub use super::compile::Keep;
 use super::exchange::{ExchangeRep, View};
 use crate::config::{MAX_MEMORY_MB, PolicyLimits};
 
@@ -112,6 +113,11 @@ impl Runtime {
         })
     }
 
+    /// A pool slot for one instance; `None` once the runtime is shutting down.
+    pub(super) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
     /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request
     /// path. The cache is keyed by SHA-256, so no two components can share an entry.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PolicyPre<Host>, String> {
@@ -120,11 +126,20 @@ impl Runtime {
         if let Some(pre) = self.compiled.lock().expect("cache lock").get(&key) {
             return Ok(pre.clone());
         }
-        let component = super::compile::compile(&self.engine, bytes)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| format!("imports something the gateway does not provide: {e:#}"))?;
-        let pre = PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@0.1.0: {e:#}"))?;
+        let pre = self.link(super::compile::compile(&self.engine, bytes, Keep::OnDisk)?)?;
         self.compiled.lock().expect("cache lock").insert(key, pre.clone());
         Ok(pre)
+    }
+
+    /// Compiles and links a binding's own component (its pre-initialized snapshot): not kept
+    /// in memory beyond the binding, and on disk only if `keep` says so.
+    pub fn prepare_own(&self, bytes: &[u8], keep: Keep) -> Result<PolicyPre<Host>, String> {
+        self.link(super::compile::compile(&self.engine, bytes, keep)?)
+    }
+
+    fn link(&self, component: Component) -> Result<PolicyPre<Host>, String> {
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| format!("imports something the gateway does not provide: {e:#}"))?;
+        PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@0.1.0: {e:#}"))
     }
 }
 
@@ -145,6 +160,23 @@ pub enum Fault {
     Start(String),
 }
 
+/// What a policy reached beyond its config and grants while it ran: whether the state its
+/// `init` leaves may stand for every exchange (see `preinit`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reach {
+    /// It read a granted secret: fixed for the binding's life, but its value may now be in the
+    /// instance's memory.
+    pub secrets: bool,
+    /// It read something that changes (state, the clock, the network, WASI).
+    pub changing: Option<&'static str>,
+}
+
+impl Reach {
+    pub fn changing(&mut self, what: &'static str) {
+        self.changing.get_or_insert(what);
+    }
+}
+
 /// The data of one store: the exchange it looks at, and the binding's grants.
 pub struct Host {
     /// Built on a policy's first WASI call: the standard policies, and any built without WASI,
@@ -155,10 +187,12 @@ pub struct Host {
     pub(super) grants: Arc<Grants>,
     memory_limit: usize,
     memory_exceeded: bool,
+    pub(super) reach: Reach,
 }
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.reach.changing("WASI");
         WasiCtxView { ctx: self.wasi.get_or_insert_with(sealed_wasi), table: &mut self.table }
     }
 }
@@ -197,34 +231,37 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Instantiates the component and runs `init(config)`: the policy's hooks on success.
+    /// Instantiates the component and, given a config, runs `init(config)`: the policy's hooks
+    /// on success (none when the component starts initialized, a binding's snapshot).
     pub async fn start(
         rt: &Runtime,
         pre: &PolicyPre<Host>,
-        config: &String,
+        config: Option<&String>,
         limits: PolicyLimits,
         grants: Arc<Grants>,
         view: View,
-    ) -> Result<(Instance, Hooks), Fault> {
+    ) -> Result<(Instance, Option<Hooks>), Fault> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
         let slot = within(deadline, &limits, rt.slots.clone().acquire_owned()).await?.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
-        let host = Host { wasi: None, table: ResourceTable::new(), view, grants, memory_limit: (limits.memory_mb as usize) << 20, memory_exceeded: false };
-        let mut store = Store::new(&rt.engine, host);
-        store.limiter(|h| h);
-        store.set_epoch_deadline(limits.timeout_ms);
-        store.epoch_deadline_trap();
+        let mut store = store(rt, &limits, grants, view);
         let policy = match within(deadline, &limits, pre.instantiate_async(&mut store)).await? {
             Ok(p) => p,
             Err(e) => return Err(classify(&store, &limits, e)),
         };
         let mut inst = Instance { store, policy, limits, deadline, _slot: slot };
-        let init = inst.policy.tollgate_policy_policy().call_init(&mut inst.store, config);
-        let hooks = match within(deadline, &limits, init).await? {
-            Ok(Ok(h)) => h,
-            Ok(Err(msg)) => return Err(Fault::Refused(msg)),
-            Err(e) => return Err(inst.fault(e)),
-        };
-        Ok((inst, hooks))
+        let Some(config) = config else { return Ok((inst, None)) };
+        let hooks = inst.init(config).await?;
+        Ok((inst, Some(hooks)))
+    }
+
+    /// `init(config)`, by the step's deadline.
+    async fn init(&mut self, config: &String) -> Result<Hooks, Fault> {
+        let init = self.policy.tollgate_policy_policy().call_init(&mut self.store, config);
+        match within(self.deadline, &self.limits, init).await? {
+            Ok(Ok(h)) => Ok(h),
+            Ok(Err(msg)) => Err(Fault::Refused(msg)),
+            Err(e) => Err(self.fault(e)),
+        }
     }
 
     pub fn view_mut(&mut self) -> &mut View {
@@ -266,8 +303,26 @@ impl Instance {
     }
 }
 
+/// A store for one instance of a binding, bounded by its limits.
+pub(super) fn store(rt: &Runtime, limits: &PolicyLimits, grants: Arc<Grants>, view: View) -> Store<Host> {
+    let host = Host {
+        wasi: None,
+        table: ResourceTable::new(),
+        view,
+        grants,
+        memory_limit: (limits.memory_mb as usize) << 20,
+        memory_exceeded: false,
+        reach: Reach::default(),
+    };
+    let mut store = Store::new(&rt.engine, host);
+    store.limiter(|h| h);
+    store.set_epoch_deadline(limits.timeout_ms);
+    store.epoch_deadline_trap();
+    store
+}
+
 /// Runs one part of a step by the step's deadline; past it, the part is dropped where it stands.
-async fn within<T>(deadline: tokio::time::Instant, limits: &PolicyLimits, part: impl std::future::Future<Output = T>) -> Result<T, Fault> {
+pub(super) async fn within<T>(deadline: tokio::time::Instant, limits: &PolicyLimits, part: impl std::future::Future<Output = T>) -> Result<T, Fault> {
     tokio::time::timeout_at(deadline, part).await.map_err(|_| Fault::Timeout(limits.timeout_ms))
 }
 
@@ -275,7 +330,7 @@ fn handle() -> Resource<ExchangeRep> {
     Resource::new_borrow(0)
 }
 
-fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> Fault {
+pub(super) fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> Fault {
     if store.data().memory_exceeded {
         return Fault::Memory(limits.memory_mb);
     }

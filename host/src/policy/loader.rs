@@ -9,8 +9,9 @@ use std::sync::Arc;
 use super::bindings::Phase;
 use super::capability::Grants;
 use super::chain::{Binding, Chain};
-use super::engine::{Fault, Instance, Runtime};
+use super::engine::{Fault, Runtime};
 use super::exchange::{Call, Caller, View};
+use super::preinit::{self, Failure};
 use super::standard;
 use super::uploads;
 use crate::config::{Config, Locator, PolicyBinding, Problem};
@@ -211,15 +212,6 @@ async fn bind(
             }
         },
     };
-    // Bounded: a component built to make the compiler work without end cannot hold a load (a
-    // reload, an upload) forever; in the binary, the compile runs in a bounded child
-    // (`policy::compile`). Its size is bounded by `management.max_component_mb`.
-    let compile = tokio::task::spawn_blocking(move || rt.prepare(&bytes));
-    let compiled = match tokio::time::timeout(super::compile::TIMEOUT, compile).await {
-        Ok(done) => done.map_err(|e| (".policy".into(), e.to_string()))?,
-        Err(_) => return Err((".policy".into(), format!("'{}' took longer than {} s to compile", b.policy, super::compile::TIMEOUT.as_secs()))),
-    };
-    let pre = compiled.map_err(|e| (".policy".into(), format!("'{}' {e}", b.policy)))?;
     let mut granted = HashMap::new();
     for (name, source) in &b.secrets {
         let value = source.read(base).map_err(|e| (format!(".secrets.{name}"), e.to_string()))?;
@@ -250,10 +242,13 @@ async fn bind(
         attributes: Default::default(),
         outcome: None,
     };
-    let hooks = match Instance::start(rt, &pre, &config, b.limits, grants.clone(), canary).await {
-        Ok((_, hooks)) => hooks,
-        Err(Fault::Refused(msg)) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
-        Err(fault) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
+    // Compiles are bounded: in the binary they run in a bounded child (`policy::compile`), and
+    // a component's size is bounded by `management.max_component_mb`.
+    let prepared = match preinit::prepare(rt, bytes, &config, b.limits, grants.clone(), canary).await {
+        Ok(p) => p,
+        Err(Failure::Compile(e)) => return Err((".policy".into(), format!("'{}' {e}", b.policy))),
+        Err(Failure::Start(Fault::Refused(msg))) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
+        Err(Failure::Start(fault)) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
     };
-    Ok(Binding { rt, pre, config, hooks, fail_open: b.fail_open, limits: b.limits, grants })
+    Ok(Binding { rt, pre: prepared.pre, config, initialized: prepared.initialized, hooks: prepared.hooks, fail_open: b.fail_open, limits: b.limits, grants })
 }

@@ -2,6 +2,7 @@
 //! and the test policies of `tests/guests`.
 
 mod messages;
+mod preinit;
 mod scaffold;
 mod support;
 

@@ -30,6 +30,7 @@ impl log::Host for Host {
 
 impl clock::Host for Host {
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        self.reach.changing("the clock");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(now.as_millis() as u64)
     }

@@ -20,6 +20,7 @@ pub fn allowed(allow: &[String], host: &str) -> bool {
 
 impl outbound::Host for Host {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, FetchError>> {
+        self.reach.changing("outbound HTTP");
         let url = match reqwest::Url::parse(&req.url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
             _ => return Ok(Err(FetchError::Denied(format!("'{}' is not an http(s) URL", req.url)))),

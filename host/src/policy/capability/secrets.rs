@@ -5,6 +5,7 @@ use crate::policy::engine::Host;
 
 impl secrets::Host for Host {
     fn get(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        self.reach.secrets = true;
         Ok(self.grants.secrets.get(&name).cloned())
     }
 }

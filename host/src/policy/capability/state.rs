@@ -235,22 +235,27 @@ type R<T> = wasmtime::Result<Result<T, String>>;
 
 impl state::Host for Host {
     async fn get(&mut self, key: String) -> R<Option<Vec<u8>>> {
+        self.reach.changing("state");
         let (k, s) = (self.key(&key), self.store());
         Ok(s.get(&k).await)
     }
     async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> R<()> {
+        self.reach.changing("state");
         let (k, s) = (self.key(&key), self.store());
         Ok(s.set(&k, value, ttl(ttl_ms)).await)
     }
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> R<i64> {
+        self.reach.changing("state");
         let (k, s) = (self.key(&key), self.store());
         Ok(s.incr(&k, delta, ttl(ttl_ms)).await)
     }
     async fn cas(&mut self, key: String, expected: Option<Vec<u8>>, new: Vec<u8>, ttl_ms: Option<u64>) -> R<bool> {
+        self.reach.changing("state");
         let (k, s) = (self.key(&key), self.store());
         Ok(s.cas(&k, expected, new, ttl(ttl_ms)).await)
     }
     async fn delete(&mut self, key: String) -> R<()> {
+        self.reach.changing("state");
         let (k, s) = (self.key(&key), self.store());
         Ok(s.delete(&k).await)
     }

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Mutation, Policy, Rejection, Verdict, export_policy, secret};
+use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Mutation, Policy, Rejection, Verdict, export_policy, now_ms, secret};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,9 +43,17 @@ struct Config {
     /// Tells the backend which server version the gateway routed to, in `x-server-version`.
     #[serde(default)]
     version_header: bool,
+    /// Tells the client, in `x-calls`, how many requests this instance has seen: each exchange
+    /// gets an instance of its own, so this is always 1.
+    #[serde(default)]
+    count_calls: bool,
+    /// Reads the clock in `init`, which then must run for every instance.
+    #[serde(default)]
+    clock_in_init: bool,
 }
 
-struct Gatekeeper(Config);
+/// The config, and the requests this instance has seen.
+struct Gatekeeper(Config, u64);
 
 impl Policy for Gatekeeper {
     type Config = Config;
@@ -57,7 +65,10 @@ impl Policy for Gatekeeper {
         if config.hidden.iter().any(String::is_empty) {
             return Err("hidden: tool names must not be empty".into());
         }
-        Ok(Gatekeeper(config))
+        if config.clock_in_init {
+            let _ = now_ms();
+        }
+        Ok(Gatekeeper(config, 0))
     }
 
     fn hooks(&self) -> Hooks {
@@ -72,6 +83,7 @@ impl Policy for Gatekeeper {
     }
 
     fn on_request(&mut self, ex: &Exchange) -> Verdict {
+        self.1 += 1;
         let c = &self.0;
         if let Some(key) = &c.api_key {
             if ex.header("x-api-key").as_deref() != Some(key) {
@@ -83,6 +95,9 @@ impl Policy for Gatekeeper {
         let mut m = Mutation::new();
         if let Some((name, value)) = c.client_header.as_deref().and_then(|h| h.split_once(':')) {
             m = m.client_header(name.trim(), value.trim());
+        }
+        if c.count_calls {
+            m = m.client_header("x-calls", &self.1.to_string());
         }
         if let Some(role) = &c.role {
             m = m.attribute("role", role);

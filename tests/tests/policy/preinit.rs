@@ -1,0 +1,49 @@
+//! Pre-initialization: a binding's `init(config)` runs once at load and every exchange starts
+//! from the state it left, each in an instance of its own; a binding whose `init` reads
+//! something that changes runs it for every instance instead.
+
+use serde_json::json;
+use tollgate_tests::gateway::RunningGateway;
+
+use super::support::{guest, upstream};
+use super::{gatekeeper, server};
+
+const DEBUG: &[(&str, &str)] = &[("TOLLGATE_LOG", "info,tollgate::policy=debug")];
+
+#[tokio::test]
+async fn every_exchange_starts_from_the_initialized_state_and_sees_nothing_of_the_one_before() {
+    let up = upstream().await;
+    let policies = format!("{}      - policy: ip-filter\n        config: {{ allow: [127.0.0.0/8] }}\n", gatekeeper("{ api_key: k1, count_calls: true }"));
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &policies)), DEBUG).await;
+    let log = gw.log();
+    // Both: the standard policy (no WASI) and the test policy (built for wasm32-wasip2, whose
+    // init makes no WASI call).
+    assert_eq!(log.matches("policy pre-initialized").count(), 2, "both bindings are pre-initialized:\n{log}");
+
+    // The config the snapshot holds is in force: without the key, refused; with it, admitted.
+    assert_eq!(gw.caller("s").initialize().await.status, 401);
+    let mut c = gw.caller("s").header("x-api-key", "k1");
+    let init = c.initialize().await;
+    assert_eq!(init.status, 200, "{init:?}");
+    assert_eq!(init.headers["x-calls"], "1");
+    // However many requests pass, each instance has seen exactly one: its own.
+    for _ in 0..5 {
+        let called = c.call("echo", json!({})).await;
+        assert_eq!(called.result()["content"][0]["text"], "ok", "{called:?}");
+        assert_eq!(called.headers["x-calls"], "1", "an instance saw another exchange's request");
+    }
+}
+
+#[tokio::test]
+async fn a_policy_whose_init_reads_the_clock_runs_init_for_every_instance() {
+    let up = upstream().await;
+    let binding = format!("      - policy: {}\n        config: {{ clock_in_init: true, count_calls: true }}\n", guest("gatekeeper"));
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &binding)), DEBUG).await;
+    let log = gw.log();
+    assert!(log.contains("policy runs init on every instance: its init reads"), "{log}");
+    assert!(!log.contains("policy pre-initialized"), "{log}");
+    let mut c = gw.caller("s");
+    assert_eq!(c.initialize().await.headers["x-calls"], "1");
+    let called = c.call("echo", json!({})).await;
+    assert_eq!(called.headers["x-calls"], "1", "{called:?}");
+}
