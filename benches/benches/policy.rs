@@ -1,5 +1,5 @@
-//! Cost of the policy runtime: one invocation of a no-op policy (a fresh instance, `init`,
-//! `on-request`), a chain of four test policies, and the load harness's chain of four standard
+//! Cost of the policy runtime: one invocation of a no-op policy (a fresh instance of its
+//! pre-initialized snapshot, `on-request`), a chain of four test policies, and the load harness's chain of four standard
 //! policies (`benches/configs/chain4.yaml`), against an empty chain; then one invocation of each
 //! standard policy as it is shipped in the binary (`jwt` RS256 and ES256 with a warm JWKS,
 //! `rate-limit`, `ip-filter`, a `cache` hit). Runs the same path requests take
@@ -227,7 +227,7 @@ fn bench(c: &mut Criterion) {
     let holder = bearer(&chain4_key.token());
     let mut g = c.benchmark_group("policy");
     g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
-    g.bench_function("no-op policy (instantiate + init + on-request)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
+    g.bench_function("no-op policy (instantiate + on-request; init ran at load)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
     g.bench_function("chain of four", |b| b.to_async(&rt).iter(|| admit(&four, &who)));
     g.bench_function("standard chain of four (jwt, ip-filter, rate-limit, credentials)", |b| b.to_async(&rt).iter(|| admit(&chain4, &holder)));
     g.finish();
