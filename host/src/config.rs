@@ -179,6 +179,10 @@ pub struct Limits {
     /// Bound on the policies' embedded state (counters, caches, fetched keys), in MiB; past
     /// it, entries are evicted.
     pub max_policy_state_mb: usize,
+    /// Threads that run requests; unset, one per CPU. Fewer leave cores to what shares the
+    /// machine, and make fewer cross-thread wake-ups per request. Read at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for Limits {
@@ -195,6 +199,7 @@ impl Default for Limits {
             max_connections: 10_000,
             policy_compile_memory_mb: 4096,
             policy_compile_cache: None,
+            worker_threads: None,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
         }

@@ -148,11 +148,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve { config } => {
-            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             let cfg = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return report(e),
             };
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = cfg.limits.worker_threads {
+                rt.worker_threads(n);
+            }
+            let rt = rt.enable_all().build().expect("a tokio runtime");
             // Logging starts before the policies load, so what their compiles say is seen.
             let _traces = {
                 let _in_runtime = rt.enter();

@@ -36,6 +36,7 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         ("limits.max_batch_entries", l.max_batch_entries as u64, 10_000),
         ("limits.max_policy_state_mb", l.max_policy_state_mb as u64, 1 << 20),
         ("limits.max_connections", l.max_connections as u64, 1_000_000),
+        ("limits.worker_threads", l.worker_threads.map_or(1, |n| n as u64), 1024),
         ("limits.policy_compile_memory_mb", l.policy_compile_memory_mb, 1 << 20),
         ("limits.header_read_timeout_ms", l.header_read_timeout_ms, DAY_MS),
         ("limits.body_read_timeout_ms", l.body_read_timeout_ms, DAY_MS),
