@@ -113,11 +113,6 @@ impl Runtime {
         })
     }
 
-    /// A pool slot for one instance; `None` once the runtime is shutting down.
-    pub(super) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.slots.clone().acquire_owned().await.ok()
-    }
-
     /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request
     /// path. The cache is keyed by SHA-256, so no two components can share an entry.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PolicyPre<Host>, String> {
@@ -241,9 +236,7 @@ impl Instance {
         grants: Arc<Grants>,
         view: View,
     ) -> Result<(Instance, Option<Hooks>), Fault> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-        let slot = within(deadline, &limits, rt.slots.clone().acquire_owned()).await?.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
-        let mut store = store(rt, &limits, grants, view);
+        let (deadline, slot, mut store) = Instance::begin(rt, &limits, grants, view).await?;
         let policy = match within(deadline, &limits, pre.instantiate_async(&mut store)).await? {
             Ok(p) => p,
             Err(e) => return Err(classify(&store, &limits, e)),
@@ -254,8 +247,49 @@ impl Instance {
         Ok((inst, Some(hooks)))
     }
 
+    /// Instantiates the component, also handing back the instance itself, through which
+    /// `preinit` reads its state. Slower than [`Instance::start`] (export lookups by name): for
+    /// loading a binding, not for requests.
+    pub(super) async fn start_raw(
+        rt: &Runtime,
+        pre: &PolicyPre<Host>,
+        limits: PolicyLimits,
+        grants: Arc<Grants>,
+        view: View,
+    ) -> Result<(Instance, wasmtime::component::Instance), Fault> {
+        let (deadline, slot, mut store) = Instance::begin(rt, &limits, grants, view).await?;
+        let raw = match within(deadline, &limits, pre.instance_pre().instantiate_async(&mut store)).await? {
+            Ok(raw) => raw,
+            Err(e) => return Err(classify(&store, &limits, e)),
+        };
+        let policy = GatewayPolicy::new(&mut store, &raw).map_err(|e| classify(&store, &limits, e))?;
+        Ok((Instance { store, policy, limits, deadline, _slot: slot }, raw))
+    }
+
+    /// The step's deadline, a pool slot (waited for by that deadline), and a store bounded by the binding's limits.
+    async fn begin(
+        rt: &Runtime,
+        limits: &PolicyLimits,
+        grants: Arc<Grants>,
+        view: View,
+    ) -> Result<(tokio::time::Instant, OwnedSemaphorePermit, Store<Host>), Fault> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
+        let slot = within(deadline, limits, rt.slots.clone().acquire_owned()).await?.map_err(|_| Fault::Start("the runtime is shutting down".into()))?;
+        Ok((deadline, slot, store(rt, limits, grants, view)))
+    }
+
+    /// The step's deadline; `preinit` runs its snapshot by it.
+    pub(super) fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
+    /// The instance's store, whose state `preinit` reads after `init`.
+    pub(super) fn store_mut(&mut self) -> &mut Store<Host> {
+        &mut self.store
+    }
+
     /// `init(config)`, by the step's deadline.
-    async fn init(&mut self, config: &String) -> Result<Hooks, Fault> {
+    pub(super) async fn init(&mut self, config: &String) -> Result<Hooks, Fault> {
         let init = self.policy.tollgate_policy_policy().call_init(&mut self.store, config);
         match within(self.deadline, &self.limits, init).await? {
             Ok(Ok(h)) => Ok(h),
@@ -304,7 +338,7 @@ impl Instance {
 }
 
 /// A store for one instance of a binding, bounded by its limits.
-pub(super) fn store(rt: &Runtime, limits: &PolicyLimits, grants: Arc<Grants>, view: View) -> Store<Host> {
+fn store(rt: &Runtime, limits: &PolicyLimits, grants: Arc<Grants>, view: View) -> Store<Host> {
     let host = Host {
         wasi: None,
         table: ResourceTable::new(),
@@ -330,7 +364,7 @@ fn handle() -> Resource<ExchangeRep> {
     Resource::new_borrow(0)
 }
 
-pub(super) fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> Fault {
+fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> Fault {
     if store.data().memory_exceeded {
         return Fault::Memory(limits.memory_mb);
     }

@@ -17,9 +17,9 @@ use wasmtime::Store;
 use wasmtime::component::{ComponentType, Instance as Raw, Lift, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::bindings::{GatewayPolicy, Hooks, PolicyPre};
+use super::bindings::{Hooks, PolicyPre};
 use super::capability::Grants;
-use super::engine::{self, Fault, Host, Keep, Runtime};
+use super::engine::{self, Fault, Host, Instance, Keep, Runtime};
 use super::exchange::View;
 use crate::config::PolicyLimits;
 
@@ -60,31 +60,20 @@ pub async fn prepare(
         Err(why) => return fresh(rt, bytes.to_vec(), config, limits, grants, canary, &why).await,
     };
     let pre = compiled(rt, instrumented, None).await?;
-    let slot = rt.slot().await.ok_or_else(|| Failure::Start(Fault::Start("the runtime is shutting down".into())))?;
-    let mut store = engine::store(rt, &limits, grants.clone(), canary);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-    let raw = match engine::within(deadline, &limits, pre.instance_pre().instantiate_async(&mut store)).await.map_err(Failure::Start)? {
-        Ok(raw) => raw,
-        Err(e) => return Err(Failure::Start(engine::classify(&store, &limits, e))),
-    };
-    let policy = GatewayPolicy::new(&mut store, &raw).map_err(|e| Failure::Compile(format!("does not export tollgate:policy/policy@0.1.0: {e:#}")))?;
-    let init = policy.tollgate_policy_policy().call_init(&mut store, config);
-    let hooks = match engine::within(deadline, &limits, init).await.map_err(Failure::Start)? {
-        Ok(Ok(hooks)) => hooks,
-        Ok(Err(msg)) => return Err(Failure::Start(Fault::Refused(msg))),
-        Err(e) => return Err(Failure::Start(engine::classify(&store, &limits, e))),
-    };
+    let (mut inst, raw) = Instance::start_raw(rt, &pre, limits, grants.clone(), canary).await.map_err(Failure::Start)?;
+    let hooks = inst.init(config).await.map_err(Failure::Start)?;
+    let deadline = inst.deadline();
+    let store = inst.store_mut();
     let reach = store.data().reach;
     if let Some(what) = reach.changing {
         log(&grants, false, &format!("its init reads {what}"));
         return Ok(Prepared { pre, hooks, initialized: false });
     }
     store.set_epoch_deadline(limits.timeout_ms);
-    let mut probe = Probe { store: &mut store, raw, failed: None };
+    let mut probe = Probe { store, raw, failed: None };
     let snapshot = engine::within(deadline, &limits, wizer.snapshot_component(&cx, &mut probe)).await.map_err(Failure::Start)?;
     let failed = probe.failed.take();
-    drop(store);
-    drop(slot);
+    drop(inst);
     let snapshot = match (snapshot, failed) {
         (Ok(s), None) => s,
         (Err(e), _) => return fresh_with(pre, hooks, &grants, &format!("{e:#}")),
@@ -109,7 +98,7 @@ async fn fresh(
     why: &str,
 ) -> Result<Prepared, Failure> {
     let pre = compiled(rt, bytes, None).await?;
-    let (_, hooks) = engine::Instance::start(rt, &pre, Some(config), limits, grants.clone(), canary).await.map_err(Failure::Start)?;
+    let (_, hooks) = Instance::start(rt, &pre, Some(config), limits, grants.clone(), canary).await.map_err(Failure::Start)?;
     let hooks = hooks.ok_or_else(|| Failure::Start(Fault::Start("init did not run".into())))?;
     fresh_with(pre, hooks, &grants, why)
 }
