@@ -2,6 +2,7 @@
 //! session, and every message the backend sends comes back through the session's [`Deliver`].
 
 mod http;
+mod lanes;
 pub mod openapi;
 mod sse;
 mod stdio;
@@ -49,7 +50,9 @@ impl Backend {
     pub fn new(server: &ServerConfig, limits: &Limits) -> Result<Backend, GatewayError> {
         let timeout = server.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
         Ok(match server.backend.kind() {
-            BackendKind::Http(url) => Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, limits, timeout)?)),
+            BackendKind::Http(url) => {
+                Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, server.backend.http2, limits, timeout)?))
+            }
             BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
             BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
             BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits, timeout)?)),
@@ -110,6 +113,14 @@ impl Upstream {
         }
     }
 
+    /// The client now has a stream for what the backend sends unasked: an HTTP backend's
+    /// GET stream opens (the other transports always have theirs).
+    pub fn want_stream(&self) {
+        if let Upstream::Http(u) = self {
+            u.want_stream();
+        }
+    }
+
     /// Ends the upstream session (DELETE, closing the stream, stopping the process).
     pub async fn close(&self) {
         match self {
@@ -150,8 +161,17 @@ fn static_headers(headers: &std::collections::BTreeMap<String, Secret>) -> Resul
     Ok(map)
 }
 
-fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap) -> Result<reqwest::Client, GatewayError> {
-    reqwest::Client::builder()
+/// `http2`: HTTP/2 over plain TCP by prior knowledge (h2c), kept alive with pings so a
+/// connection that died silently is found before a held stream waits on it forever.
+fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap, http2: bool) -> Result<reqwest::Client, GatewayError> {
+    let mut builder = reqwest::Client::builder();
+    if http2 {
+        builder = builder.http2_prior_knowledge();
+    }
+    builder
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_while_idle(true)
         .connect_timeout(limits.connect_timeout())
         .default_headers(headers)
         .pool_idle_timeout(Duration::from_secs(90))

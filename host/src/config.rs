@@ -343,6 +343,11 @@ pub struct BackendConfig {
     /// Overrides `limits.request_timeout_ms` for this backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_ms: Option<u64>,
+    /// The `http` backend speaks HTTP/2 over plain TCP (h2c, prior knowledge): every session's
+    /// messages and GET streams share a few connections instead of holding one each. Over
+    /// `https`, HTTP/2 is negotiated without this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub http2: bool,
 }
 
 /// A child process the gateway supervises.
@@ -391,6 +396,7 @@ impl BackendConfig {
             && self.openapi.is_none()
             && self.headers.is_empty()
             && self.request_timeout_ms.is_none()
+            && !self.http2
     }
 
     /// The one transport chosen; validation has made sure there is exactly one.

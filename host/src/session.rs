@@ -75,6 +75,9 @@ pub struct Session {
     owner: Mutex<Option<Owner>>,
     /// Whether an `initialize` was admitted (or is being): a session has one.
     started: AtomicBool,
+    /// Whether the client has had a stream for what the backend sends unasked (a GET stream,
+    /// a legacy SSE connection): only then is the backend's own GET stream opened.
+    listening: AtomicBool,
     /// Requests the server sent the client that await the client's answer.
     asked: Mutex<VecDeque<Id>>,
     /// The message phase of the session's latest request, for messages outside any request.
@@ -104,6 +107,7 @@ impl Deliver for Inbox {
 
 impl Session {
     pub(crate) fn new(id: String, server: Arc<Version>, mode: Mode, replay: usize) -> Arc<Session> {
+        let legacy = matches!(mode, Mode::Legacy(_));
         Arc::new_cyclic(|weak| Session {
             id,
             server,
@@ -122,6 +126,7 @@ impl Session {
             protocol_version: Mutex::new(None),
             owner: Mutex::new(None),
             started: AtomicBool::new(false),
+            listening: AtomicBool::new(legacy),
             asked: Mutex::new(VecDeque::new()),
             latest: Mutex::new(None),
             replay,
@@ -193,8 +198,28 @@ impl Session {
                 return Err(self.fail(e));
             }
         };
-        *self.upstream.write().await = Some(Arc::new(upstream));
+        let upstream = Arc::new(upstream);
+        *self.upstream.write().await = Some(upstream.clone());
+        // After storing it: a GET stream that came meanwhile found no upstream to ask.
+        self.listen_on(&upstream);
         self.forward(&msg, &headers, client, back, x).await
+    }
+
+    /// The client opened its stream for what the backend sends unasked: the backend's GET
+    /// stream opens now (once the upstream session is initialized), and with every new
+    /// upstream session after.
+    pub async fn listen(&self) {
+        if !self.listening.swap(true, Ordering::AcqRel)
+            && let Some(up) = self.upstream.read().await.as_ref()
+        {
+            up.want_stream();
+        }
+    }
+
+    fn listen_on(&self, upstream: &Upstream) {
+        if self.listening.load(Ordering::Acquire) {
+            upstream.want_stream();
+        }
     }
 
     /// Passes a client request through the policy chain, then sends it upstream (or answers
@@ -330,6 +355,7 @@ impl Session {
         if answer.is_error() {
             return Err(self.fail(BackendError::Protocol("the backend refused the replayed initialize".into())));
         }
+        self.listen_on(&upstream);
         upstream.send(&Message::notification("notifications/initialized", Value::Object(Default::default()))).await.map_err(|e| self.fail(e))?;
         *slot = Some(Arc::new(upstream));
         self.lost.store(false, Ordering::Release);

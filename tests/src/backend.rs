@@ -134,14 +134,27 @@ impl ServerHandler for EchoServer {
     }
 }
 
-/// What an HTTP backend saw of the requests that reached it.
+/// What an HTTP backend saw of the requests that reached it, and of its connections.
 #[derive(Clone, Default)]
-pub struct Seen(Arc<Mutex<Vec<HeaderMap>>>);
+pub struct Seen {
+    requests: Arc<Mutex<Vec<(axum::http::Method, HeaderMap)>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl Seen {
     /// The headers of every request that reached the backend, in order.
     pub fn headers(&self) -> Vec<HeaderMap> {
-        self.0.lock().expect("seen lock").clone()
+        self.requests.lock().expect("seen lock").iter().map(|(_, h)| h.clone()).collect()
+    }
+
+    /// GET requests for a session's stream that reached the backend.
+    pub fn streams(&self) -> usize {
+        self.requests.lock().expect("seen lock").iter().filter(|(m, h)| m == axum::http::Method::GET && h.contains_key("mcp-session-id")).count()
+    }
+
+    /// TCP connections the backend accepted (HTTP/1.1 and HTTP/2 alike).
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -245,10 +258,14 @@ impl ServerThread {
                 let record = seen.clone();
                 let app = axum::Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(
                     move |req: axum::extract::Request, next: axum::middleware::Next| {
-                        record.0.lock().expect("seen lock").push(req.headers().clone());
+                        record.requests.lock().expect("seen lock").push((req.method().clone(), req.headers().clone()));
                         next.run(req)
                     },
                 ));
+                let accepted = seen.connections.clone();
+                let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
                 tokio::select! {
                     r = axum::serve(listener, app) => { let _ = r; }
                     _ = stop_rx => {}

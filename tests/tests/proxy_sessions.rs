@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use tollgate_tests::backend::Backend;
 use tollgate_tests::client::{Client, Options};
+use tollgate_tests::eventually;
 use tollgate_tests::gateway::Gateway;
 use tollgate_tests::raw::{Raw, request};
 
@@ -122,4 +123,55 @@ async fn a_backend_restarted_mid_session_serves_the_session_after_it_settles() {
 
     assert_eq!(client.call_tool("whoami", json!({})).await.unwrap(), "second");
     assert_eq!(client.session_ids().len(), 1, "the client kept its gateway session: {:?}", client.session_ids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_stream_opens_only_once_the_client_opens_its_own() {
+    let backend = Backend::rmcp().start().await;
+    let gateway = Gateway::new().server("s", backend.url()).start().await;
+    let raw = Raw::new(&gateway.mcp_url("s"));
+    let session = raw.initialize().await;
+    for id in 2..5 {
+        assert_eq!(raw.post_json(&request(id, "tools/list", json!({}))).session(&session).send().await.status, 200);
+    }
+    assert_eq!(backend.seen().streams(), 0, "a session whose client has no GET stream holds none to the backend");
+
+    let stream = raw.get(&session).header("mcp-protocol-version", "2025-11-25").open().await;
+    assert_eq!(stream.status(), 200);
+    eventually(10, "the backend's GET stream opened", || backend.seen().streams() == 1).await;
+    // The client's stream, reopened, finds the backend's still open: no second one.
+    drop(stream);
+    let again = raw.get(&session).header("mcp-protocol-version", "2025-11-25").open().await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(raw.post_json(&request(5, "tools/list", json!({}))).session(&session).send().await.status, 200);
+    assert_eq!(backend.seen().streams(), 1);
+}
+
+/// More sessions than one HTTP/2 connection carries streams (hyper's servers allow 200): the
+/// GET streams spread over a few connections and leave requests room on theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_to_an_http2_backend_share_a_few_connections_and_held_streams_never_starve_calls() {
+    const SESSIONS: usize = 210;
+    let backend = Backend::rmcp().start().await;
+    let gateway = Gateway::new().server_with("s", json!({ "http": backend.url(), "http2": true })).start().await;
+    let raw = Raw::new(&gateway.mcp_url("s"));
+    let mut held = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..SESSIONS {
+        let session = raw.initialize().await;
+        let stream = raw.get(&session).header("mcp-protocol-version", "2025-11-25").open().await;
+        assert_eq!(stream.status(), 200);
+        held.push(stream);
+        sessions.push(session);
+    }
+    eventually(20, "every session's backend GET stream opened", || backend.seen().streams() == SESSIONS).await;
+
+    for (i, session) in sessions.iter().enumerate().step_by(50) {
+        let call = request(10 + i as i64, "tools/call", json!({ "name": "echo", "arguments": { "text": format!("session {i}") } }));
+        let r = raw.post_json(&call).session(session).send().await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.result()["content"][0]["text"], format!("session {i}"));
+    }
+    let connections = backend.seen().connections();
+    assert!(connections <= 5, "{SESSIONS} sessions took {connections} backend connections");
 }

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use tokio::task::JoinHandle;
 
+use super::lanes::{Held, Lanes};
 use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
 use crate::config::Limits;
 use crate::mcp::error::{BackendError, GatewayError};
@@ -28,22 +29,30 @@ pub struct HttpBackend {
     server: Arc<str>,
     url: reqwest::Url,
     client: reqwest::Client,
+    /// Where sessions' GET streams go, so held streams never crowd out requests.
+    streams: Lanes,
     /// The configured headers, added per request so a policy can leave one out.
     headers: reqwest::header::HeaderMap,
     timeout: Duration,
 }
 
 impl HttpBackend {
+    /// `http2`: speak HTTP/2 over plain TCP (h2c); over TLS it is negotiated anyway.
     pub fn new(
         server: &str,
         url: &str,
         headers: &std::collections::BTreeMap<String, crate::config::Secret>,
+        http2: bool,
         limits: &Limits,
         timeout: Duration,
     ) -> Result<HttpBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         let headers = static_headers(headers)?;
-        Ok(HttpBackend { server: server.into(), url, client: http_client(limits, Default::default())?, headers, timeout })
+        let client = http_client(limits, Default::default(), http2)?;
+        let limits = limits.clone();
+        let build = Box::new(move || http_client(&limits, Default::default(), http2));
+        let streams = Lanes::new(http2 || url.scheme() == "https", client.clone(), build);
+        Ok(HttpBackend { server: server.into(), url, client, streams, headers, timeout })
     }
 
     pub fn connect(self: &Arc<Self>, inbox: Inbox) -> HttpUpstream {
@@ -108,6 +117,10 @@ impl HttpBackend {
 struct State {
     session: Option<HeaderValue>,
     version: Option<HeaderValue>,
+    /// The backend has had `notifications/initialized`: a GET stream may be opened.
+    initialized: bool,
+    /// The client has a stream for what the backend sends unasked: open the GET stream.
+    wanted: bool,
     listener: Option<JoinHandle<()>>,
     closed: bool,
 }
@@ -134,9 +147,9 @@ impl HttpUpstream {
         req.body(msg.to_bytes())
     }
 
-    /// A GET for the session's stream, resuming after `last_event` when given.
-    fn get(&self, last_event: Option<&str>) -> reqwest::RequestBuilder {
-        let mut req = self.backend.client.get(self.backend.url.clone()).headers(self.backend.headers.clone()).header(ACCEPT, "text/event-stream");
+    /// A GET for the session's stream on `client`, resuming after `last_event` when given.
+    fn get(&self, client: &reqwest::Client, last_event: Option<&str>) -> reqwest::RequestBuilder {
+        let mut req = client.get(self.backend.url.clone()).headers(self.backend.headers.clone()).header(ACCEPT, "text/event-stream");
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
@@ -167,7 +180,12 @@ impl HttpUpstream {
                 return Err(BackendError::Protocol("answered a request with 202 and no body".into()));
             }
             if msg.method() == Some("notifications/initialized") {
-                self.start_listener();
+                let mut st = self.state.lock().expect("state lock");
+                st.initialized = true;
+                if st.wanted {
+                    drop(st);
+                    self.start_listener();
+                }
             }
             return Ok(());
         }
@@ -213,14 +231,36 @@ impl HttpUpstream {
         }
     }
 
+    /// Opens the session's GET stream once the backend is initialized: asked for when the
+    /// client has a stream to carry what comes on it, so a session whose client never
+    /// listens holds no backend connection.
+    pub fn want_stream(&self) {
+        let mut st = self.state.lock().expect("state lock");
+        if st.wanted {
+            return;
+        }
+        st.wanted = true;
+        if st.initialized {
+            drop(st);
+            self.start_listener();
+        }
+    }
+
     /// The GET stream, reopened while the session lives; a backend that does not offer one (405) is fine.
     fn start_listener(&self) {
+        let held: Held = match self.backend.streams.take() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(server = %self.backend.server, error = %e, "cannot open a connection for the session's GET stream");
+                return;
+            }
+        };
         let this = self.clone_handle();
         let task = tokio::spawn(async move {
             let mut last_id: Option<String> = None;
             let mut backoff = Duration::from_millis(100);
             loop {
-                match this.get(last_id.as_deref()).send().await {
+                match this.get(&held.client, last_id.as_deref()).send().await {
                     Ok(resp) if resp.status().is_success() => {
                         backoff = Duration::from_millis(100);
                         let mut body = resp.bytes_stream();
@@ -351,7 +391,7 @@ impl Reader {
             };
             resumes += 1;
             tokio::time::sleep(retry).await;
-            match self.upstream.get(Some(&last)).send().await {
+            match self.upstream.get(&self.upstream.backend.client, Some(&last)).send().await {
                 Ok(r) if r.status().is_success() => resp = r,
                 Ok(r) => {
                     let server = self.upstream.backend.server.clone();

@@ -43,7 +43,7 @@ impl OpenApiBackend {
         };
         let base = catalog.base_url.trim_end_matches('/').to_owned();
         let timeout = cfg.timeout_ms.map(Duration::from_millis).unwrap_or_else(|| deadline.saturating_sub((deadline / 10).min(Duration::from_secs(1))));
-        let client = http_client(limits, static_headers(&cfg.headers)?)?;
+        let client = http_client(limits, static_headers(&cfg.headers)?, false)?;
         Ok(OpenApiBackend { server: server.into(), catalog, client, base, timeout, max_body: limits.max_body_bytes })
     }
 

@@ -29,7 +29,7 @@ impl SseBackend {
         limits: &Limits,
     ) -> Result<SseBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
-        Ok(SseBackend { url, client: http_client(limits, static_headers(headers)?)?, connect_timeout: limits.connect_timeout() })
+        Ok(SseBackend { url, client: http_client(limits, static_headers(headers)?, false)?, connect_timeout: limits.connect_timeout() })
     }
 
     pub async fn connect(self: &Arc<Self>, inbox: Inbox) -> Result<SseUpstream, BackendError> {

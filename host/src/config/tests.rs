@@ -191,3 +191,14 @@ fn a_shared_cache_before_per_caller_credentials_is_refused() {
     assert!(shown.iter().any(|p| p.contains("servers[0].policies[0].config.per_caller: the backend credential is chosen per caller")), "{shown:#?}");
     assert!(Config::parse(&chain("{ tools: [search], per_caller: [subject] }")).is_ok());
 }
+
+#[test]
+fn http2_is_for_an_http_backend_only() {
+    let ok = Config::parse("servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n      http2: true\n").unwrap();
+    assert!(ok.servers[0].backend.http2);
+    let text = "servers:\n  - name: a\n    backend:\n      sse: http://127.0.0.1:1/sse\n      http2: true\n";
+    let problems = Config::parse(text).unwrap_err();
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert!(shown[0].contains("servers[0].backend.http2: applies to an `http` backend only"), "{shown:#?}");
+}

@@ -185,6 +185,9 @@ pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConf
     if b.request_timeout_ms == Some(0) {
         out.push(&format!("{at}.request_timeout_ms"), "must be greater than zero");
     }
+    if b.http2 && b.http.is_none() {
+        out.push(&format!("{at}.http2"), "applies to an `http` backend only");
+    }
 }
 
 fn check_secret(out: &mut Problems, at: &str, secret: &Secret, header: bool) {

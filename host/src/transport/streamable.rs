@@ -166,7 +166,11 @@ pub async fn get(
                 None => return respond::error(&GatewayError::BadRequest(format!("the stream of event '{last}' has ended and cannot be resumed")), None),
             }
         }
-        None => session.standalone().attach(None),
+        None => {
+            let rx = session.standalone().attach(None);
+            session.listen().await;
+            rx
+        }
     };
     respond::stream(rx, gw.config.limits.keepalive(), None)
 }
