@@ -88,6 +88,41 @@ impl Backend {
     }
 }
 
+/// The rest of a request's delivery, when its answer comes on a stream (an SSE response):
+/// driven by the task that waits for the answer, so the answer reaches it without a hop to
+/// another task (and, on a multi-threaded runtime, often another thread). Dropped before it
+/// finished, it goes on as a task of its own: an answer is never lost for want of a reader.
+pub struct Pump(Option<BoxFuture<'static, ()>>);
+
+impl Pump {
+    fn new(work: impl std::future::Future<Output = ()> + Send + 'static) -> Pump {
+        Pump(Some(Box::pin(work)))
+    }
+}
+
+impl std::future::Future for Pump {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let Some(work) = self.0.as_mut() else { return std::task::Poll::Ready(()) };
+        let done = work.as_mut().poll(cx);
+        if done.is_ready() {
+            self.0 = None;
+        }
+        done
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(work);
+        }
+    }
+}
+
 /// The answer to a stateless request, relayed without buffering.
 pub struct Stateless {
     pub status: u16,
@@ -99,17 +134,18 @@ impl Upstream {
     /// Sends one message. For a request, the answer comes later through the inbox;
     /// an error here means the request never reached the backend.
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
-        self.send_with(msg, &HeaderEdits::default()).await
+        self.send_with(msg, &HeaderEdits::default()).await.map(drop)
     }
 
     /// Sends one message with the headers policies set for it (HTTP backends only: a stdio
-    /// or legacy SSE backend has no per-message headers).
-    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), BackendError> {
+    /// or legacy SSE backend has no per-message headers). A request whose answer comes on
+    /// a stream of its own returns the [`Pump`] that reads it into the inbox.
+    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
         match self {
             Upstream::Http(u) => u.send(msg, headers).await,
-            Upstream::Sse(u) => u.send(msg).await,
-            Upstream::Stdio(u) => u.send(msg).await,
-            Upstream::OpenApi(u) => u.send(msg).await,
+            Upstream::Sse(u) => u.send(msg).await.map(|()| None),
+            Upstream::Stdio(u) => u.send(msg).await.map(|()| None),
+            Upstream::OpenApi(u) => u.send(msg).await.map(|()| None),
         }
     }
 

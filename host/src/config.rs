@@ -179,8 +179,9 @@ pub struct Limits {
     /// Bound on the policies' embedded state (counters, caches, fetched keys), in MiB; past
     /// it, entries are evicted.
     pub max_policy_state_mb: usize,
-    /// Threads that run requests; unset, one per CPU. Fewer leave cores to what shares the
-    /// machine, and make fewer cross-thread wake-ups per request. Read at start.
+    /// Threads that run client connections and their requests; unset, one per CPU. Each runs
+    /// its connections to the end on its own, so a request's tasks never wake another thread.
+    /// Fewer leave cores to what shares the machine. Read at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_threads: Option<usize>,
 }

@@ -1,6 +1,7 @@
 //! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
 
 pub mod connections;
+pub mod shards;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,7 +98,10 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
         Some(t) => Some(crate::config::tls::acceptor(t).map_err(std::io::Error::other)?),
         None => None,
     };
-    let graceful = connections::accept(listener, app, connections::Settings::new(&gw.config.limits, tls), shutdown).await;
+    let threads = gw.config.limits.worker_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let shards = Arc::new(shards::Shards::start(threads)?);
+    let settings = connections::Settings { shards: Some(shards.clone()), ..connections::Settings::new(&gw.config.limits, tls) };
+    let graceful = connections::accept(listener, app, settings, shutdown).await;
     gw.draining.store(true, Ordering::Release);
     tracing::info!("shutting down: no new connections; waiting for requests in flight");
     let grace = gw.config.limits.shutdown_grace();
@@ -114,5 +118,7 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl std::
     }
     gw.sessions.close_all().await;
     crate::backend::shutdown_stdio(std::time::Duration::from_secs(2)).await;
+    // The connection threads stop once nothing of theirs is needed.
+    drop(shards);
     Ok(())
 }

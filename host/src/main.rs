@@ -152,11 +152,11 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return report(e),
             };
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = cfg.limits.worker_threads {
-                rt.worker_threads(n);
-            }
-            let rt = rt.enable_all().build().expect("a tokio runtime");
+            // This runtime accepts connections (they run on the listener's own threads, as
+            // many as `limits.worker_threads`), and runs the management API, config reloads,
+            // policy compiles and the timers of sessions and state: two workers, so a compile
+            // never holds up accepting.
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
             // Logging starts before the policies load, so what their compiles say is seen.
             let _traces = {
                 let _in_runtime = rt.enter();

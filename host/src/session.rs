@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 pub use registry::Registry;
 pub use stream::{Event, OutStream};
 
-use crate::backend::{self, Deliver, Upstream};
+use crate::backend::{self, Deliver, Pump, Upstream};
 use crate::dispatch::Client;
 use crate::dispatch::{Forward, WayBack};
 use crate::mcp::error::{BackendError, GatewayError};
@@ -285,9 +285,15 @@ impl Session {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
         }
-        if let Err(e) = self.send(msg, headers).await {
-            self.forget(&id);
-            return Err(e);
+        match self.send_request(msg, headers).await {
+            // A request's own stream is read by whoever waits for its answer; a legacy
+            // connection's is shared by every request, so the answer's reader runs on its own.
+            Ok(pump) if matches!(self.mode, Mode::Streamable) => stream.drive(pump),
+            Ok(pump) => drop(pump),
+            Err(e) => {
+                self.forget(&id);
+                return Err(e);
+            }
         }
         Ok(stream)
     }
@@ -306,8 +312,14 @@ impl Session {
         self.send(msg, headers).await
     }
 
-    /// Sends upstream, recovering the upstream session once if the backend lost it.
+    /// Sends upstream a message whose answer (if any) no one waits for here.
     async fn send(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), GatewayError> {
+        self.send_request(msg, headers).await.map(drop)
+    }
+
+    /// Sends upstream, recovering the upstream session once if the backend lost it; returns
+    /// what reads the answer's stream, for the task that waits on it to drive.
+    async fn send_request(&self, msg: &Message, headers: &HeaderEdits) -> Result<Option<Pump>, GatewayError> {
         if self.lost.load(Ordering::Acquire) {
             self.recover().await?;
         }

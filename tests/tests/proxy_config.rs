@@ -61,19 +61,25 @@ async fn an_unknown_key_is_reported_where_it_is() {
 #[tokio::test]
 async fn worker_threads_sets_how_many_threads_run_requests_and_zero_is_refused() {
     let backend = tollgate_tests::backend::Backend::rmcp().start().await;
-    let yaml = format!("limits: {{ worker_threads: 1 }}\nservers:\n  - name: echo\n    backend:\n      http: {}\n", backend.url());
+    // Three: not the machine's CPU count, the default.
+    let yaml = format!("limits: {{ worker_threads: 3 }}\nservers:\n  - name: echo\n    backend:\n      http: {}\n", backend.url());
     let gw = tollgate_tests::gateway::RunningGateway::from_yaml(&yaml, &[]).await;
-    let mut c = gw.caller("echo");
-    assert_eq!(c.initialize().await.status, 200);
-    let called = c.call("echo", serde_json::json!({ "text": "one thread" })).await;
-    assert!(called.status == 200 && called.code().is_none(), "{called:?}");
-    // The runtime names its threads; one of them runs requests.
-    let workers = std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
+    // Three callers, each on a connection of its own, all served.
+    for i in 0..3 {
+        let mut c = gw.caller("echo");
+        assert_eq!(c.initialize().await.status, 200);
+        let called = c.call("echo", serde_json::json!({ "text": format!("caller {i}") })).await;
+        assert!(called.status == 200 && called.code().is_none(), "{called:?}");
+    }
+    // The connection threads are named for what they do.
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gw.pid()))
         .expect("the gateway's threads")
         .flatten()
-        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "tokio-rt-worker"))
-        .count();
-    assert_eq!(workers, 1, "limits.worker_threads: 1 runs one worker thread");
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .filter(|c| c.starts_with("tollgate-conn-"))
+        .collect();
+    assert_eq!(names.len(), 3, "limits.worker_threads: 3 runs three connection threads: {names:?}");
 
     let (status, out) = run_tollgate(&["validate"], &FINE.replace("servers:", "limits: { worker_threads: 0 }\nservers:")).await;
     assert!(!status.success() && out.contains("limits.worker_threads") && out.contains("greater than zero"), "{out}");

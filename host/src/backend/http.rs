@@ -9,7 +9,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use tokio::task::JoinHandle;
 
 use super::lanes::{Held, Lanes};
-use super::{Inbox, describe, excerpt, failure, http_client, static_headers};
+use super::{Inbox, Pump, describe, excerpt, failure, http_client, static_headers};
 use crate::config::Limits;
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
@@ -28,7 +28,14 @@ const DRAIN: Duration = Duration::from_secs(1);
 pub struct HttpBackend {
     server: Arc<str>,
     url: reqwest::Url,
-    client: reqwest::Client,
+    /// A client, and so a pool of connections, per thread that calls this backend: a
+    /// connection is driven by the thread that opened it, so a request and the connection it
+    /// goes out on share a thread (see `listener/shards.rs`).
+    clients: thread_local::ThreadLocal<reqwest::Client>,
+    /// The first client, whose settings every thread's copies share.
+    first: reqwest::Client,
+    limits: Limits,
+    http2: bool,
     /// Where sessions' GET streams go, so held streams never crowd out requests.
     streams: Lanes,
     /// The configured headers, added per request so a policy can leave one out.
@@ -48,11 +55,17 @@ impl HttpBackend {
     ) -> Result<HttpBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         let headers = static_headers(headers)?;
-        let client = http_client(limits, Default::default(), http2)?;
-        let limits = limits.clone();
-        let build = Box::new(move || http_client(&limits, Default::default(), http2));
-        let streams = Lanes::new(http2 || url.scheme() == "https", client.clone(), build);
-        Ok(HttpBackend { server: server.into(), url, client, streams, headers, timeout })
+        let first = http_client(limits, Default::default(), http2)?;
+        let for_lanes = limits.clone();
+        let build = Box::new(move || http_client(&for_lanes, Default::default(), http2));
+        let streams = Lanes::new(http2 || url.scheme() == "https", first.clone(), build);
+        let clients = thread_local::ThreadLocal::new();
+        Ok(HttpBackend { server: server.into(), url, clients, first, limits: limits.clone(), http2, streams, headers, timeout })
+    }
+
+    /// This thread's client. The settings were checked when the first was built.
+    fn client(&self) -> &reqwest::Client {
+        self.clients.get_or(|| http_client(&self.limits, Default::default(), self.http2).unwrap_or_else(|_| self.first.clone()))
     }
 
     pub fn connect(self: &Arc<Self>, inbox: Inbox) -> HttpUpstream {
@@ -63,7 +76,7 @@ impl HttpBackend {
     /// `routing` are the client's protocol headers, passed as they are; `edits` are the policies'.
     pub async fn stateless(&self, body: bytes::Bytes, routing: Vec<(String, String)>, edits: &HeaderEdits) -> Result<super::Stateless, BackendError> {
         let mut req = self
-            .client
+            .client()
             .post(self.url.clone())
             .headers(self.headers_with(edits))
             .header(ACCEPT, ACCEPT_BOTH)
@@ -101,7 +114,7 @@ impl HttpBackend {
 
     pub async fn probe(&self) -> Result<(), BackendError> {
         // Any HTTP answer means something listens; only a transport failure is a failed probe.
-        self.client
+        self.client()
             .get(self.url.clone())
             .headers(self.headers.clone())
             .header(ACCEPT, "text/event-stream")
@@ -134,8 +147,13 @@ pub struct HttpUpstream {
 impl HttpUpstream {
     fn post(&self, msg: &Message, edits: &HeaderEdits) -> reqwest::RequestBuilder {
         let b = &self.backend;
-        let mut req =
-            b.client.post(b.url.clone()).headers(b.headers_with(edits)).header(ACCEPT, ACCEPT_BOTH).header(CONTENT_TYPE, "application/json").timeout(b.timeout);
+        let mut req = b
+            .client()
+            .post(b.url.clone())
+            .headers(b.headers_with(edits))
+            .header(ACCEPT, ACCEPT_BOTH)
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(b.timeout);
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
@@ -163,7 +181,7 @@ impl HttpUpstream {
         req
     }
 
-    pub async fn send(&self, msg: &Message, edits: &HeaderEdits) -> Result<(), BackendError> {
+    pub async fn send(&self, msg: &Message, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
         let resp = self.post(msg, edits).send().await.map_err(|e| describe(&e, self.backend.timeout))?;
         let status = resp.status();
         let had_session = self.state.lock().expect("state lock").session.is_some();
@@ -187,7 +205,7 @@ impl HttpUpstream {
                     self.start_listener();
                 }
             }
-            return Ok(());
+            return Ok(None);
         }
         let is_sse = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/event-stream"));
         if !status.is_success() {
@@ -198,18 +216,17 @@ impl HttpUpstream {
                 && answer.id.as_ref() == Some(id)
             {
                 self.inbox.deliver(answer, Some(id.clone())).await;
-                return Ok(());
+                return Ok(None);
             }
             return Err(BackendError::Status { status: status.as_u16(), detail: excerpt(&body) });
         }
         let Some(id) = msg.id.clone().filter(|_| msg.kind == Kind::Request) else {
-            return Ok(()); // a notification or response that got 200: nothing to read
+            return Ok(None); // a notification or response that got 200: nothing to read
         };
         let init = msg.method() == Some("initialize");
         if is_sse {
             let this = Reader { upstream: self.clone_handle(), id, init };
-            tokio::spawn(this.read_stream(resp));
-            return Ok(());
+            return Ok(Some(Pump::new(this.read_stream(resp))));
         }
         let body = resp.bytes().await.map_err(|e| describe(&e, self.backend.timeout))?;
         let answer = Message::parse(&body).map_err(|e| BackendError::Protocol(e.to_string()))?;
@@ -217,7 +234,7 @@ impl HttpUpstream {
             self.note_version(&answer);
         }
         self.inbox.deliver(answer, Some(id)).await;
-        Ok(())
+        Ok(None)
     }
 
     fn clone_handle(&self) -> HttpUpstream {
@@ -312,7 +329,7 @@ impl HttpUpstream {
         if let Some(s) = session {
             let _ = self
                 .backend
-                .client
+                .client()
                 .delete(self.backend.url.clone())
                 .headers(self.backend.headers.clone())
                 .header(SESSION, s)
@@ -391,7 +408,7 @@ impl Reader {
             };
             resumes += 1;
             tokio::time::sleep(retry).await;
-            match self.upstream.get(&self.upstream.backend.client, Some(&last)).send().await {
+            match self.upstream.get(self.upstream.backend.client(), Some(&last)).send().await {
                 Ok(r) if r.status().is_success() => resp = r,
                 Ok(r) => {
                     let server = self.upstream.backend.server.clone();

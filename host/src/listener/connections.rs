@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use super::shards::Shards;
 use crate::config::Limits;
 
 /// How connections are taken.
@@ -27,6 +28,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub tls: Option<TlsAcceptor>,
+    /// Where connections run: the client listener's own threads, or (for the management
+    /// listener) the runtime that accepts them.
+    pub shards: Option<Arc<Shards>>,
 }
 
 /// A TLS handshake that has not finished by then is dropped.
@@ -37,7 +41,13 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Settings {
     pub fn new(limits: &Limits, tls: Option<TlsAcceptor>) -> Settings {
-        Settings { max_connections: limits.max_connections, header_read_timeout: limits.header_read_timeout(), max_header_bytes: limits.max_header_bytes, tls }
+        Settings {
+            max_connections: limits.max_connections,
+            header_read_timeout: limits.header_read_timeout(),
+            max_header_bytes: limits.max_header_bytes,
+            tls,
+            shards: None,
+        }
     }
 }
 
@@ -78,6 +88,18 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // A connection handed to a shard is taken off this runtime's reactor and put on the
+        // shard's, so its readiness wakes the shard's thread and no other.
+        let stream = match &s.shards {
+            Some(_) => match stream.into_std() {
+                Ok(std) => Accepted::Moving(std),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot hand the connection to a connection thread");
+                    continue;
+                }
+            },
+            None => Accepted::Here(stream),
+        };
         let app = app.clone();
         let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
@@ -85,8 +107,15 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
             async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
         });
         let (builder, watcher, tls, first_byte) = (builder.clone(), graceful.watcher(), s.tls.clone(), s.header_read_timeout);
-        tokio::spawn(async move {
+        let connection = async move {
             let _permit = permit;
+            let stream = match stream {
+                Accepted::Here(s) => s,
+                Accepted::Moving(std) => match tokio::net::TcpStream::from_std(std) {
+                    Ok(s) => s,
+                    Err(e) => return tracing::warn!(%peer, error = %e, "cannot take the connection on its thread"),
+                },
+            };
             let result = match tls {
                 None => {
                     // Telling HTTP/1 from HTTP/2 reads the first bytes with no deadline of its own:
@@ -111,7 +140,19 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
+        };
+        match &s.shards {
+            Some(shards) => shards.spawn(connection),
+            None => {
+                tokio::spawn(connection);
+            }
+        }
     }
     graceful
+}
+
+/// A connection as accepted: kept on this runtime, or on its way to a shard's.
+enum Accepted {
+    Here(tokio::net::TcpStream),
+    Moving(std::net::TcpStream),
 }

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::backend::Pump;
+
 /// One event on its way to a client.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -21,6 +23,8 @@ pub struct Event {
 pub struct OutStream {
     pub id: u64,
     inner: Mutex<Inner>,
+    /// What reads the request's answer from the backend, for its waiter to drive inline.
+    pump: Mutex<Option<Pump>>,
     /// Headers policies added for the HTTP response that carries this request's answer.
     client_headers: Mutex<Vec<(String, String)>>,
 }
@@ -39,6 +43,7 @@ impl OutStream {
         OutStream {
             id,
             inner: Mutex::new(Inner { log: VecDeque::new(), next: 1, delivered: 0, live: None, finished: false, cap: cap.max(1) }),
+            pump: Mutex::new(None),
             client_headers: Mutex::new(Vec::new()),
         }
     }
@@ -82,9 +87,23 @@ impl OutStream {
         }
     }
 
+    /// Hands over what reads the answer from the backend, for [`OutStream::attach_driving`].
+    pub fn drive(&self, pump: Option<Pump>) {
+        *self.pump.lock().expect("stream lock") = pump;
+    }
+
+    /// As [`OutStream::attach`], and takes the answer's reader for the caller to drive while
+    /// it waits: the answer then reaches it on the task that polls it.
+    pub fn attach_driving(&self) -> (mpsc::Receiver<Event>, Option<Pump>) {
+        let pump = self.pump.lock().expect("stream lock").take();
+        (self.attach(None), pump)
+    }
+
     /// Connects a client. It first gets what it missed: everything after `after` when it
-    /// resumes, else everything not yet delivered. Replaces any earlier connection.
+    /// resumes, else everything not yet delivered. Replaces any earlier connection. The
+    /// answer's reader, if no one took it to drive, goes on as a task of its own.
     pub fn attach(&self, after: Option<u64>) -> mpsc::Receiver<Event> {
+        drop(self.pump.lock().expect("stream lock").take());
         let mut s = self.inner.lock().expect("stream lock");
         let from = after.unwrap_or(s.delivered);
         let backlog: Vec<(u64, Event)> = s.log.iter().filter(|(seq, _)| *seq > from).cloned().collect();

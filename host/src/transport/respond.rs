@@ -65,8 +65,22 @@ pub struct Deadline {
 /// arrive (the fast path), otherwise an SSE stream that carries everything before it too.
 /// Either carries the headers the policies added for the client by then.
 pub async fn answer(stream: &OutStream, deadline: Deadline, keepalive: Duration, session_header: Option<&str>) -> Response {
-    let mut rx = stream.attach(None);
-    let first = tokio::time::timeout_at(deadline.at, rx.recv()).await;
+    let (mut rx, pump) = stream.attach_driving();
+    let first = match pump {
+        // Read the backend's answer stream on this task until the first event is in; what is
+        // left of it (often only its end) goes on as a task when the pump is dropped.
+        Some(mut pump) => {
+            let wait = async {
+                tokio::select! {
+                    biased;
+                    ev = rx.recv() => ev,
+                    () = &mut pump => rx.recv().await,
+                }
+            };
+            tokio::time::timeout_at(deadline.at, wait).await
+        }
+        None => tokio::time::timeout_at(deadline.at, rx.recv()).await,
+    };
     let mut resp = match first {
         Ok(Some(ev)) if ev.last => with_headers(json(StatusCode::OK, ev.data), &stream.client_headers()),
         Ok(Some(ev)) => with_headers(sse_response(stream_body(Some(ev), rx, Some(deadline), keepalive, None)), &stream.client_headers()),
