@@ -1,9 +1,10 @@
 //! Cost of the policy runtime: one invocation of a no-op policy (a fresh instance of its
-//! pre-initialized snapshot, `on-request`), a chain of four test policies, and the load harness's chain of four standard
-//! policies (`benches/configs/chain4.yaml`), against an empty chain; then one invocation of each
-//! standard policy as it is shipped in the binary (`jwt` RS256 and ES256 with a warm JWKS,
-//! `rate-limit`, `ip-filter`, a `cache` hit). Runs the same path requests take
-//! (`Chain::admit`), without HTTP.
+//! pre-initialized snapshot, `on-request`; and on an instance a step left, `instances: reused`),
+//! a chain of four test policies, and the load harness's chain of four standard policies
+//! (`benches/configs/chain4.yaml`, whose instances are reused, the standard policies' default),
+//! against an empty chain; then one invocation of each standard policy as it is shipped in the
+//! binary (`jwt` RS256 and ES256 with a warm JWKS, `rate-limit`, `ip-filter`, a `cache` hit).
+//! Runs the same path requests take (`Chain::admit`), without HTTP.
 
 #[path = "support/idp.rs"]
 mod idp;
@@ -33,7 +34,7 @@ fn guests() -> PathBuf {
 
 /// The time limits are wide: on a shared machine the process can be descheduled for longer
 /// than the default 100 ms, and a bench measures cost, not limits.
-fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
+fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>, Arc<Chain>) {
     let g = guests();
     let g = g.display();
     let yaml = format!(
@@ -42,6 +43,12 @@ fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
     backend: {{ http: http://127.0.0.1:9/mcp }}
     policies:
       - policy: {g}/noop.wasm
+        limits: {{ timeout_ms: 10000 }}
+  - name: one-reused
+    backend: {{ http: http://127.0.0.1:9/mcp }}
+    policies:
+      - policy: {g}/noop.wasm
+        instances: reused
         limits: {{ timeout_ms: 10000 }}
   - name: four
     backend: {{ http: http://127.0.0.1:9/mcp }}
@@ -64,7 +71,7 @@ fn chains(rt: &tokio::runtime::Runtime) -> (Arc<Chain>, Arc<Chain>) {
     let config = Config::load(&file).unwrap();
     let loaded = rt.block_on(policy::load(&config, &file)).unwrap();
     let _ = std::fs::remove_file(&file);
-    (loaded.chains["one"].clone(), loaded.chains["four"].clone())
+    (loaded.chains["one"].clone(), loaded.chains["one-reused"].clone(), loaded.chains["four"].clone())
 }
 
 /// One chain per standard policy, each a single binding of the policy shipped in the binary.
@@ -218,7 +225,7 @@ async fn fill(chain: &Arc<Chain>, caller: &Arc<Caller>) {
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (one, four) = chains(&rt);
+    let (one, one_reused, four) = chains(&rt);
     let empty = Arc::new(Chain::default());
     let who = caller();
     // The load harness's chain, with a key made here in place of the one the harness makes.
@@ -228,6 +235,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("policy");
     g.bench_function("empty chain", |b| b.to_async(&rt).iter(|| admit(&empty, &who)));
     g.bench_function("no-op policy (instantiate + on-request; init ran at load)", |b| b.to_async(&rt).iter(|| admit(&one, &who)));
+    g.bench_function("no-op policy, instances reused (on-request on an idle instance)", |b| b.to_async(&rt).iter(|| admit(&one_reused, &who)));
     g.bench_function("chain of four", |b| b.to_async(&rt).iter(|| admit(&four, &who)));
     g.bench_function("standard chain of four (jwt, ip-filter, rate-limit, credentials)", |b| b.to_async(&rt).iter(|| admit(&chain4, &holder)));
     g.finish();

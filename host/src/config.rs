@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
-pub use policy::{DIGEST_PREFIX, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, check_chain, is_digest};
+pub use policy::{DIGEST_PREFIX, Instances, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, check_chain, is_digest};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
 pub use secret::{Secret, SecretRef};
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};

@@ -15,6 +15,7 @@ mod exchange;
 mod loader;
 mod preinit;
 mod relay;
+mod reuse;
 mod standard;
 pub mod uploads;
 

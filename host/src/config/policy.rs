@@ -33,6 +33,23 @@ pub struct PolicyBinding {
     /// Secrets granted to the policy, by the name it asks for.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// Whether an exchange's step gets an instance of its own, or one a finished step left.
+    /// Unset: `reused` for the standard policies, `per_exchange` for any other component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Instances>,
+}
+
+/// How a binding's steps get their instances (`docs/policies.md`, "Instances").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instances {
+    /// Each step starts from the binding's initialized snapshot: nothing a step leaves in the
+    /// instance's memory reaches another exchange.
+    PerExchange,
+    /// An instance whose step finished cleanly (no fault, no resource left open) serves later
+    /// steps, one at a time: no instance to create, but what a step leaves in memory stays.
+    /// For policies that keep nothing of an exchange in their own memory.
+    Reused,
 }
 
 fn empty_mapping() -> serde_json::Value {

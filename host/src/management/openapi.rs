@@ -187,6 +187,7 @@ pub fn document() -> Value {
                         "fail_open": { "type": "boolean", "default": false },
                         "limits": { "type": "object", "properties": { "memory_mb": { "type": "integer" }, "timeout_ms": { "type": "integer" } } },
                         "allow_hosts": { "type": "array", "items": { "type": "string" } },
+                        "instances": { "type": "string", "enum": ["per_exchange", "reused"], "description": "a fresh instance per step, or clean instances kept for later steps; unset: reused for standard policies, per_exchange otherwise" },
                         "secrets": { "type": "object", "additionalProperties": { "type": "object", "properties": { "env": { "type": "string" }, "file": { "type": "string" } }, "description": "where the value comes from, never the value" } }
                     },
                     "additionalProperties": false

@@ -11,6 +11,7 @@ use super::capability::Grants;
 use super::engine::{Fault, Host, Instance, Runtime};
 use super::exchange::{Attributes, Call, Caller, View};
 use super::relay::Relay;
+use super::reuse::Kept;
 use crate::config::PolicyLimits;
 use crate::mcp::error::code;
 use crate::mcp::jsonrpc::{Id, Kind, Message};
@@ -31,6 +32,8 @@ pub struct Binding {
     pub(super) fail_open: bool,
     pub(super) limits: PolicyLimits,
     pub(super) grants: Arc<Grants>,
+    /// Idle instances, when the binding's instances are reused (`instances: reused`).
+    pub(super) kept: Option<Arc<Kept>>,
 }
 
 /// The ordered bindings of one server. Swapped whole on reload; a request keeps the chain
@@ -361,22 +364,33 @@ impl Binding {
     /// One request step: the visibility check for a `tools/call` (None if hidden), then `on-request`.
     async fn request(&self, view: View, tool: Option<&str>) -> Result<Option<Verdict>, Fault> {
         let mut inst = self.start(view).await?;
-        if let Some(tool) = tool
-            && !inst.visible(tool).await?
-        {
-            return Ok(None);
+        let decided = async {
+            if let Some(tool) = tool
+                && !inst.visible(tool).await?
+            {
+                return Ok(None);
+            }
+            if !self.hooks.contains(Hooks::REQUEST) {
+                return Ok(Some(Verdict::Continue(Default::default())));
+            }
+            inst.on_request().await.map(Some)
         }
-        if !self.hooks.contains(Hooks::REQUEST) {
-            return Ok(Some(Verdict::Continue(Default::default())));
-        }
-        inst.on_request().await.map(Some)
+        .await;
+        self.finish(inst, decided.is_ok());
+        decided
     }
 
     /// One response step: which listed tools stay (judged on `seen`), then `on-response`.
     async fn respond(&self, view: View, seen: Option<Arc<Attributes>>) -> Result<(Option<Verdict>, Option<Vec<bool>>), Fault> {
-        let answer = view.outcome.clone();
-        let after = view.attributes.clone();
         let mut inst = self.start(view).await?;
+        let decided = self.respond_on(&mut inst, seen).await;
+        self.finish(inst, decided.is_ok());
+        decided
+    }
+
+    async fn respond_on(&self, inst: &mut Instance, seen: Option<Arc<Attributes>>) -> Result<(Option<Verdict>, Option<Vec<bool>>), Fault> {
+        let answer = inst.view_mut().outcome.clone();
+        let after = inst.view_mut().attributes.clone();
         let mut kept = None;
         if let (Some(seen), Some(answer)) = (seen, answer) {
             inst.view_mut().attributes = seen;
@@ -397,9 +411,26 @@ impl Binding {
         Ok((verdict, kept))
     }
 
+    /// An instance for one step: one a finished step left, when the binding reuses them, else
+    /// a new one (from the binding's snapshot).
     pub(super) async fn start(&self, view: View) -> Result<Instance, Fault> {
+        if let Some(mut inst) = self.kept.as_ref().and_then(|k| k.take()) {
+            inst.renew(view);
+            return Ok(inst);
+        }
         let config = (!self.initialized).then_some(&self.config);
         Instance::start(self.rt, &self.pre, config, self.limits, self.grants.clone(), view).await.map(|(i, _)| i)
+    }
+
+    /// After a step: a reused binding keeps an instance whose step ended cleanly; any fault
+    /// (a trap, a deadline, the memory limit) and the instance is dropped, never used again.
+    pub(super) fn finish(&self, mut inst: Instance, clean: bool) {
+        if let Some(kept) = &self.kept
+            && clean
+            && inst.retire(View::blank())
+        {
+            kept.keep(inst);
+        }
     }
 
     pub(super) fn report(&self, fault: &Fault, passed: bool) {

@@ -278,6 +278,24 @@ impl Instance {
         Ok((deadline, slot, store(rt, limits, grants, view)))
     }
 
+    /// Readies an instance a finished step left for the next one: its own deadline, a fresh
+    /// epoch deadline, and the new step's view. What the last step left in its memory stays.
+    pub(super) fn renew(&mut self, view: View) {
+        self.deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(self.limits.timeout_ms);
+        self.store.set_epoch_deadline(self.limits.timeout_ms);
+        let host = self.store.data_mut();
+        host.view = view;
+        host.reach = Reach::default();
+    }
+
+    /// Whether the instance may serve another step: its step held no resource open and
+    /// stayed within its memory. It keeps `view` while idle instead of the exchange it saw.
+    pub(super) fn retire(&mut self, view: View) -> bool {
+        let host = self.store.data_mut();
+        host.view = view;
+        host.table.is_empty() && !host.memory_exceeded
+    }
+
     /// The step's deadline; `preinit` runs its snapshot by it.
     pub(super) fn deadline(&self) -> tokio::time::Instant {
         self.deadline

@@ -53,6 +53,25 @@ pub struct View {
     pub outcome: Option<Arc<Message>>,
 }
 
+impl View {
+    /// What an idle instance holds in place of the exchange it last saw: none.
+    pub fn blank() -> View {
+        static BLANK: std::sync::OnceLock<Arc<Call>> = std::sync::OnceLock::new();
+        let call = BLANK.get_or_init(|| {
+            Arc::new(Call {
+                msg: Message::notification("tollgate/idle", Value::Object(Default::default())),
+                server: "".into(),
+                version: None,
+                session_id: None,
+                protocol_version: None,
+                resource: "".into(),
+                caller: Arc::new(Caller::default()),
+            })
+        });
+        View { phase: Phase::Request, call: call.clone(), attributes: Default::default(), outcome: None }
+    }
+}
+
 impl TypesHost for Host {}
 impl ExchangeHost for Host {}
 

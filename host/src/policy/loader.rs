@@ -14,7 +14,7 @@ use super::exchange::{Call, Caller, View};
 use super::preinit::{self, Failure};
 use super::standard;
 use super::uploads;
-use crate::config::{Config, Locator, PolicyBinding, Problem};
+use crate::config::{Config, Instances, Locator, PolicyBinding, Problem};
 use crate::mcp::jsonrpc::Message;
 
 /// Every server's chain, and the component files they came from (for the reload watcher).
@@ -250,5 +250,18 @@ async fn bind(
         Err(Failure::Start(Fault::Refused(msg))) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
         Err(Failure::Start(fault)) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
     };
-    Ok(Binding { rt, pre: prepared.pre, config, initialized: prepared.initialized, hooks: prepared.hooks, fail_open: b.fail_open, limits: b.limits, grants })
+    let standard = b.path(base).is_none() && b.digest().is_none();
+    let reused = b.instances.unwrap_or(if standard { Instances::Reused } else { Instances::PerExchange }) == Instances::Reused;
+    let kept = reused.then(Default::default);
+    Ok(Binding {
+        rt,
+        pre: prepared.pre,
+        config,
+        initialized: prepared.initialized,
+        hooks: prepared.hooks,
+        fail_open: b.fail_open,
+        limits: b.limits,
+        grants,
+        kept,
+    })
 }

@@ -55,7 +55,9 @@ impl Relay {
             let step = observe(b, "message", x);
             let decided = async {
                 let mut inst = b.start(view).await?;
-                inst.on_message(&text).await
+                let passage = inst.on_message(&text).await;
+                b.finish(inst, passage.is_ok());
+                passage
             };
             let result = match &step {
                 Some(s) => decided.instrument(s.span()).await,

@@ -47,3 +47,23 @@ async fn a_policy_whose_init_reads_the_clock_runs_init_for_every_instance() {
     let called = c.call("echo", json!({})).await;
     assert_eq!(called.headers["x-calls"], "1", "{called:?}");
 }
+
+#[tokio::test]
+async fn a_binding_that_reuses_instances_serves_one_exchange_after_another_from_the_same_one() {
+    let up = upstream().await;
+    let binding = format!("      - policy: {}\n        instances: reused\n        config: {{ api_key: k1, count_calls: true }}\n", guest("gatekeeper"));
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &binding)), DEBUG).await;
+    let mut c = gw.caller("s").header("x-api-key", "k1");
+    let init = c.initialize().await;
+    assert_eq!(init.status, 200, "{init:?}");
+    let mut seen: u64 = init.headers["x-calls"].to_str().unwrap().parse().unwrap();
+    // A refusal is a verdict, not a fault: the instance that gave it serves on.
+    assert_eq!(gw.caller("s").initialize().await.status, 401);
+    for _ in 0..5 {
+        let called = c.call("echo", json!({})).await;
+        assert_eq!(called.result()["content"][0]["text"], "ok", "{called:?}");
+        let now: u64 = called.headers["x-calls"].to_str().unwrap().parse().unwrap();
+        assert!(now > seen, "the same instance counts on: {seen} then {now}");
+        seen = now;
+    }
+}

@@ -43,8 +43,8 @@ struct Config {
     /// Tells the backend which server version the gateway routed to, in `x-server-version`.
     #[serde(default)]
     version_header: bool,
-    /// Tells the client, in `x-calls`, how many requests this instance has seen: each exchange
-    /// gets an instance of its own, so this is always 1.
+    /// Tells the client, in `x-calls`, how many requests this instance has seen: 1 when each
+    /// exchange gets an instance of its own, more when the binding reuses instances.
     #[serde(default)]
     count_calls: bool,
     /// Reads the clock in `init`, which then must run for every instance.
