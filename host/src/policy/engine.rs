@@ -18,8 +18,9 @@ pub use super::compile::Keep;
 use super::exchange::{ExchangeRep, View};
 use crate::config::{MAX_MEMORY_MB, PolicyLimits};
 
-/// Instances alive at once. Each holds a pool slot only for one hook, so this bounds
-/// concurrency of policy code, not of requests; beyond it, steps wait for a slot.
+/// Instances alive at once. Each holds a pool slot for one step (and, kept for reuse, while
+/// idle: at most `reuse::BUDGET` of them), so this bounds concurrency of policy code, not of
+/// requests; beyond it, steps wait for a slot.
 const SLOTS: u32 = 256;
 /// The epoch ticks once a millisecond: per-call deadlines are counted in ticks.
 const TICK: Duration = Duration::from_millis(1);
@@ -211,7 +212,8 @@ fn sealed_wasi() -> WasiCtx {
     WasiCtx::builder().allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build()
 }
 
-/// One instance of one policy, for one step of one exchange. Dropped after the step.
+/// One instance of one policy, for one step of one exchange; dropped after the step, or kept
+/// for a later one when its binding reuses instances (`reuse.rs`).
 ///
 /// A step's `timeout_ms` is wall time from the moment it asks for a slot: the wait for one,
 /// instantiation, `init` and the hook, waits in host calls (outbound HTTP) included. The epoch
