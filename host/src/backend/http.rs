@@ -75,13 +75,7 @@ impl HttpBackend {
     /// One request of the stateless protocol revision: no upstream session, the answer relayed as it comes.
     /// `routing` are the client's protocol headers, passed as they are; `edits` are the policies'.
     pub async fn stateless(&self, body: bytes::Bytes, routing: Vec<(String, String)>, edits: &HeaderEdits) -> Result<super::Stateless, BackendError> {
-        let mut req = self
-            .client()
-            .post(self.url.clone())
-            .headers(self.headers_with(edits))
-            .header(ACCEPT, ACCEPT_BOTH)
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(self.timeout);
+        let mut req = self.post(edits);
         for (k, v) in routing {
             req = req.header(k, v);
         }
@@ -91,6 +85,17 @@ impl HttpBackend {
         let timeout = self.timeout;
         let body = resp.bytes_stream().map(move |r| r.map_err(|e| describe(&e, timeout)));
         Ok(super::Stateless { status, content_type, body: Box::pin(body) })
+    }
+
+    /// A POST of one JSON-RPC message on this thread's client, with the configured headers and
+    /// a policy's edits.
+    fn post(&self, edits: &HeaderEdits) -> reqwest::RequestBuilder {
+        self.client()
+            .post(self.url.clone())
+            .headers(self.headers_with(edits))
+            .header(ACCEPT, ACCEPT_BOTH)
+            .header(CONTENT_TYPE, "application/json")
+            .timeout(self.timeout)
     }
 
     /// The configured headers with a policy's edits applied; a policy cannot set the headers
@@ -146,14 +151,7 @@ pub struct HttpUpstream {
 
 impl HttpUpstream {
     fn post(&self, msg: &Message, edits: &HeaderEdits) -> reqwest::RequestBuilder {
-        let b = &self.backend;
-        let mut req = b
-            .client()
-            .post(b.url.clone())
-            .headers(b.headers_with(edits))
-            .header(ACCEPT, ACCEPT_BOTH)
-            .header(CONTENT_TYPE, "application/json")
-            .timeout(b.timeout);
+        let mut req = self.backend.post(edits);
         let st = self.state.lock().expect("state lock");
         if let Some(s) = &st.session {
             req = req.header(SESSION, s.clone());
