@@ -56,16 +56,19 @@ impl HttpBackend {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         let headers = static_headers(headers)?;
         let first = http_client(limits, Default::default(), http2)?;
-        let for_lanes = limits.clone();
-        let build = Box::new(move || http_client(&for_lanes, Default::default(), http2));
-        let streams = Lanes::new(http2 || url.scheme() == "https", first.clone(), build);
+        let streams = Lanes::new(http2 || url.scheme() == "https", first.clone());
         let clients = thread_local::ThreadLocal::new();
         Ok(HttpBackend { server: server.into(), url, clients, first, limits: limits.clone(), http2, streams, headers, timeout })
     }
 
+    /// A client of this backend's settings, with a connection pool of its own.
+    fn new_client(&self) -> Result<reqwest::Client, GatewayError> {
+        http_client(&self.limits, Default::default(), self.http2)
+    }
+
     /// This thread's client. The settings were checked when the first was built.
     fn client(&self) -> &reqwest::Client {
-        self.clients.get_or(|| http_client(&self.limits, Default::default(), self.http2).unwrap_or_else(|_| self.first.clone()))
+        self.clients.get_or(|| self.new_client().unwrap_or_else(|_| self.first.clone()))
     }
 
     pub fn connect(self: &Arc<Self>, inbox: Inbox) -> HttpUpstream {
@@ -263,7 +266,7 @@ impl HttpUpstream {
 
     /// The GET stream, reopened while the session lives; a backend that does not offer one (405) is fine.
     fn start_listener(&self) {
-        let held: Held = match self.backend.streams.take() {
+        let held: Held = match self.backend.streams.take(|| self.backend.new_client()) {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(server = %self.backend.server, error = %e, "cannot open a connection for the session's GET stream");

@@ -14,12 +14,9 @@ use crate::mcp::error::GatewayError;
 /// Streams held on one connection: RFC 9113 advises servers to allow at least 100.
 pub const STREAMS_PER_LANE: usize = 100;
 
-type Build = Box<dyn Fn() -> Result<reqwest::Client, GatewayError> + Send + Sync>;
-
 pub struct Lanes {
     /// Whether streams share connections (HTTP/2 may be spoken); otherwise one lane serves all.
     shared: bool,
-    build: Build,
     lanes: Mutex<Vec<Lane>>,
 }
 
@@ -43,19 +40,19 @@ impl Drop for Held {
 
 impl Lanes {
     /// `main` serves as the one lane when streams do not share connections.
-    pub fn new(shared: bool, main: reqwest::Client, build: Build) -> Lanes {
+    pub fn new(shared: bool, main: reqwest::Client) -> Lanes {
         let lanes = if shared { Vec::new() } else { vec![Lane { client: main, held: Arc::default() }] };
-        Lanes { shared, build, lanes: Mutex::new(lanes) }
+        Lanes { shared, lanes: Mutex::new(lanes) }
     }
 
-    /// A lane with room for one more stream, opened if every lane is full.
-    pub fn take(&self) -> Result<Held, GatewayError> {
+    /// A lane with room for one more stream, opened with a client from `build` if every lane is full.
+    pub fn take(&self, build: impl FnOnce() -> Result<reqwest::Client, GatewayError>) -> Result<Held, GatewayError> {
         let mut lanes = self.lanes.lock().expect("lanes lock");
         let room = lanes.iter().find(|l| !self.shared || l.held.load(Ordering::Acquire) < STREAMS_PER_LANE).cloned();
         let lane = match room {
             Some(l) => l,
             None => {
-                let l = Lane { client: (self.build)()?, held: Arc::default() };
+                let l = Lane { client: build()?, held: Arc::default() };
                 lanes.push(l.clone());
                 l
             }
@@ -77,20 +74,23 @@ mod tests {
     use super::*;
 
     fn lanes(shared: bool) -> Lanes {
-        let client = reqwest::Client::new();
-        Lanes::new(shared, client, Box::new(|| Ok(reqwest::Client::new())))
+        Lanes::new(shared, reqwest::Client::new())
+    }
+
+    fn take(l: &Lanes) -> Held {
+        l.take(|| Ok(reqwest::Client::new())).unwrap()
     }
 
     #[test]
     fn shared_lanes_fill_up_to_their_budget_and_free_places_are_taken_again() {
         let l = lanes(true);
-        let mut held: Vec<Held> = (0..STREAMS_PER_LANE * 2 + 1).map(|_| l.take().unwrap()).collect();
+        let mut held: Vec<Held> = (0..STREAMS_PER_LANE * 2 + 1).map(|_| take(&l)).collect();
         assert_eq!(l.load(), (STREAMS_PER_LANE * 2 + 1, 3));
         // Streams ending on the first lane make room there before a fourth lane is opened.
         held.drain(..10);
         assert_eq!(l.load(), (STREAMS_PER_LANE * 2 - 9, 3));
         for _ in 0..10 {
-            held.push(l.take().unwrap());
+            held.push(take(&l));
         }
         assert_eq!(l.load(), (STREAMS_PER_LANE * 2 + 1, 3));
     }
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn unshared_streams_all_use_the_main_client() {
         let l = lanes(false);
-        let held: Vec<Held> = (0..STREAMS_PER_LANE * 3).map(|_| l.take().unwrap()).collect();
+        let held: Vec<Held> = (0..STREAMS_PER_LANE * 3).map(|_| take(&l)).collect();
         assert_eq!(l.load(), (STREAMS_PER_LANE * 3, 1));
         drop(held);
         assert_eq!(l.load(), (0, 1));

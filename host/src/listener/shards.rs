@@ -68,6 +68,7 @@ impl Shards {
     }
 
     /// Connections open on each shard.
+    #[cfg(test)]
     pub fn load(&self) -> Vec<usize> {
         self.shards.iter().map(|s| s.open.load(Ordering::Acquire)).collect()
     }
@@ -99,7 +100,7 @@ mod tests {
         assert_eq!(shards.load(), vec![2, 2]);
         drop(releases.remove(0));
         drop(releases.remove(0));
-        crate::listener::shards::tests::settle(&shards, 2).await;
+        settle(&shards, 2).await;
     }
 
     /// Waits until `n` connections remain open across the shards.

@@ -196,15 +196,16 @@ async fn bind(
     files: &mut Vec<PathBuf>,
 ) -> Result<Binding, (String, String)> {
     let base = places.base.as_path();
-    let bytes: Arc<[u8]> = match b.path(base) {
-        _ if b.digest().is_some() => uploaded(b, places)?.into(),
+    // The standard policies, shipped in the binary, reuse their instances unless told otherwise.
+    let (bytes, standard): (Arc<[u8]>, bool) = match b.path(base) {
+        _ if b.digest().is_some() => (uploaded(b, places)?.into(), false),
         Some(path) => {
             let bytes = std::fs::read(&path).map_err(|e| (".policy".into(), format!("cannot read {}: {e}", path.display())))?;
             files.push(path);
-            bytes.into()
+            (bytes.into(), false)
         }
         None => match standard::lookup(&b.policy) {
-            Some(bytes) => bytes.into(),
+            Some(bytes) => (bytes.into(), true),
             None => {
                 let known = standard::names();
                 let hint = if known.is_empty() { String::new() } else { format!(" (standard policies: {})", known.join(", ")) };
@@ -250,7 +251,6 @@ async fn bind(
         Err(Failure::Start(Fault::Refused(msg))) => return Err((".config".into(), format!("policy '{}' refused its config: {msg}", b.name()))),
         Err(Failure::Start(fault)) => return Err((".policy".into(), format!("policy '{}' failed to start: {fault}", b.name()))),
     };
-    let standard = b.path(base).is_none() && b.digest().is_none();
     let reused = b.instances.unwrap_or(if standard { Instances::Reused } else { Instances::PerExchange }) == Instances::Reused;
     let kept = reused.then(Default::default);
     Ok(Binding {
