@@ -197,6 +197,11 @@ fn static_headers(headers: &std::collections::BTreeMap<String, Secret>) -> Resul
     Ok(map)
 }
 
+/// How long an idle pooled connection may be reused. Node's and uvicorn's HTTP servers, which
+/// most MCP servers run on, close a keep-alive connection after 5 s idle; a request written
+/// on it at that instant is reset. Giving idle connections up first avoids the race.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// `http2`: HTTP/2 over plain TCP by prior knowledge (h2c), kept alive with pings so a
 /// connection that died silently is found before a held stream waits on it forever.
 fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap, http2: bool) -> Result<reqwest::Client, GatewayError> {
@@ -210,7 +215,7 @@ fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap, http2: bool
         .http2_keep_alive_while_idle(true)
         .connect_timeout(limits.connect_timeout())
         .default_headers(headers)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(POOL_IDLE)
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
