@@ -5,6 +5,8 @@
 #     ones, built without WASI), and rustfmt and clippy
 #   - the interop suite's node packages (npm ci in tests/interop)
 #   - the interop suite's Python venv (tests/interop/.venv)
+#   - Debian's redis-server and postgresql packages, whose binaries the end-to-end tests run
+#     (each test its own server on a free loopback port; not the packages' own services)
 #
 # Idempotent: steps whose inputs have not changed are skipped. Quiet on
 # success; on failure prints the failing step's output and exits non-zero.
@@ -69,6 +71,20 @@ if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   pyver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
   apt_install "python${pyver}-venv"
 fi
+
+# --- servers the end-to-end tests start (tests/src/redis.rs, postgres.rs) ----
+
+# Debian keeps PostgreSQL's server binaries off PATH, in /usr/lib/postgresql/VERSION/bin.
+have_pg() {
+  local tool
+  for tool in initdb postgres psql pg_isready; do
+    command -v "$tool" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$tool" >/dev/null || return 1
+  done
+}
+servers=()
+command -v redis-server >/dev/null 2>&1 || servers+=(redis-server)
+have_pg || servers+=(postgresql)
+((${#servers[@]} == 0)) || apt_install "${servers[@]}"
 
 # --- Rust --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ pub mod openapi;
 mod policy;
 mod products;
 pub mod secret;
+mod state;
 mod telemetry;
 pub mod tls;
 mod validate;
@@ -25,9 +26,10 @@ use serde::{Deserialize, Serialize};
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
-pub use policy::{DIGEST_PREFIX, Instances, MAX_MEMORY_MB, PolicyBinding, PolicyLimits, check_chain, is_digest};
+pub use policy::{DIGEST_PREFIX, Instances, MAX_MEMORY_MB, OnStateOutage, PolicyBinding, PolicyLimits, check_chain, is_digest};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
 pub use secret::{Secret, SecretRef};
+pub use state::StateConfig;
 pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, PayloadLog, Telemetry, Traces};
 pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};
 
@@ -56,6 +58,9 @@ pub struct Config {
     /// Traces, the access log; metrics are always on.
     #[serde(default)]
     pub telemetry: Telemetry,
+    /// Where policies keep state; unset, in this process (`config::state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
     /// The management API's own listener; absent, there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<ManagementConfig>,
@@ -483,6 +488,9 @@ impl Config {
             && let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative())
         {
             *d = dir.join(&*d);
+        }
+        if let (Some(st), Some(dir)) = (config.state.as_mut(), dir) {
+            st.redis.anchor(dir);
         }
         if let (Some(CompileCache::Dir(d)), Some(dir)) = (config.limits.policy_compile_cache.as_mut(), dir)
             && d.is_relative()

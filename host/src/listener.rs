@@ -77,6 +77,7 @@ pub async fn readiness(gw: &Gateway) -> (StatusCode, String) {
             down.push(format!("{}: {e}", s.key()));
         }
     }
+    down.extend(crate::policy::state::outage());
     if down.is_empty() { (StatusCode::OK, "ready".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, down.join("\n")) }
 }
 

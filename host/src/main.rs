@@ -168,6 +168,11 @@ fn main() -> ExitCode {
                     }
                 }
             };
+            // Before the policies load: their bindings take their store from it.
+            if let Err(e) = rt.block_on(async { tollgate::policy::state::open(&cfg) }) {
+                eprintln!("tollgate: {e}");
+                return ExitCode::FAILURE;
+            }
             let loaded = match rt.block_on(load_policies(&cfg, &config)) {
                 Ok(x) => x,
                 Err(e) => return report(e),
@@ -288,6 +293,8 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             Ok(Ok(())) => {}
         }
     }
+    // What policies counted in the last second reaches the disk before the process ends.
+    tollgate::policy::state::durable::flush();
     tracing::info!("stopped");
     Ok(())
 }

@@ -22,7 +22,7 @@ pub mod uploads;
 use std::path::Path;
 
 pub use bindings::Rejection;
-pub use capability::state::{MemoryStore, StateStore};
+pub use capability::state::{self as state, MemoryStore, StateStore};
 pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
 pub use engine::Fault;
 pub use exchange::{Attributes, Caller};

@@ -8,9 +8,11 @@ pub mod client;
 pub mod gateway;
 pub mod idp;
 pub mod otlp;
+pub mod postgres;
 pub mod process;
 pub mod raw;
 pub mod recorder;
+pub mod redis;
 pub mod standard;
 
 use std::future::Future;
@@ -28,6 +30,17 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T
 pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what}: still not true after {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// As [`eventually`], for a check that must await (an HTTP request).
+pub async fn eventually_async<F: Future<Output = bool>>(secs: u64, what: &str, mut check: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
         if tokio::time::Instant::now() >= deadline {
             panic!("{what}: still not true after {secs} s");
         }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 /// The gateway's error codes, as the gateway and its policies define them.
-pub use tollgate_vocabulary::code::{FORBIDDEN, QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED};
+pub use tollgate_vocabulary::code::{FORBIDDEN, POLICY_FAILED, QUOTA_EXCEEDED, RATE_LIMITED, UNAUTHORIZED};
 
 /// A standard policy bound by name, with time for outbound fetches on a busy machine.
 pub fn policy(name: &str, config: Value) -> Value {

@@ -37,6 +37,29 @@ pub struct PolicyBinding {
     /// Unset: `reused` for the standard policies, `per_exchange` for any other component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<Instances>,
+    /// What the policy's state calls get while the shared store (`state.redis`) cannot be
+    /// reached. Without `state.redis` it has no effect.
+    #[serde(default, skip_serializing_if = "OnStateOutage::is_default")]
+    pub on_state_outage: OnStateOutage,
+}
+
+/// A binding's answer to a shared state store that cannot be reached (`docs/policies.md`, "State").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStateOutage {
+    /// The policy is told the store failed. The standard policies then refuse the request
+    /// (503): no limit is exceeded because its counter could not be read.
+    #[default]
+    Error,
+    /// This process's memory serves the binding until the store is back: limits hold per
+    /// replica meanwhile, and what was counted locally is not carried over.
+    Local,
+}
+
+impl OnStateOutage {
+    fn is_default(&self) -> bool {
+        *self == OnStateOutage::Error
+    }
 }
 
 /// How a binding's steps get their instances (`docs/policies.md`, "Instances").

@@ -165,6 +165,7 @@ impl super::Config {
     pub fn masked(&self) -> super::Config {
         let mut c = self.clone();
         c.servers = c.servers.iter().map(super::ServerConfig::masked).collect();
+        c.state = c.state.as_ref().map(super::StateConfig::masked);
         c
     }
 }

@@ -202,3 +202,19 @@ fn http2_is_for_an_http_backend_only() {
     assert_eq!(shown.len(), 1, "{shown:#?}");
     assert!(shown[0].contains("servers[0].backend.http2: applies to an `http` backend only"), "{shown:#?}");
 }
+
+#[test]
+fn a_redis_url_is_checked_with_its_place_and_never_shown() {
+    let servers = "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n";
+    let ok = Config::parse(&format!("state:\n  redis: redis://:s3cret@127.0.0.1:6379/0\n{servers}")).unwrap();
+    let shown = serde_json::to_string(&ok.masked()).unwrap();
+    assert!(!shown.contains("s3cret") && shown.contains("<redacted>"), "{shown}");
+    assert_eq!(ok.state.as_ref().map(|s| (s.prefix.as_str(), s.timeout_ms)), Some(("tollgate:", 50)));
+    let bad = Config::parse(&format!("state:\n  redis: http://user:s3cret@example.com/\n  timeout_ms: 0\n{servers}")).unwrap_err();
+    let shown: Vec<String> = bad.iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|p| p.contains("state.redis: is not a Redis URL")), "{shown:#?}");
+    assert!(shown.iter().any(|p| p.contains("state.timeout_ms: 0 is out of range")), "{shown:#?}");
+    assert!(!shown.iter().any(|p| p.contains("s3cret")), "{shown:#?}");
+    let unset = Config::parse(&format!("state:\n  redis: {{ env: TOLLGATE_TEST_SURELY_UNSET }}\n{servers}")).unwrap_err();
+    assert!(unset[0].to_string().contains("state.redis: environment variable TOLLGATE_TEST_SURELY_UNSET is not set"), "{:?}", unset[0].to_string());
+}

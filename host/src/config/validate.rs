@@ -58,6 +58,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
         out.push("tls", &e);
     }
     super::telemetry::check(&mut out, &config.telemetry);
+    if let Some(state) = &config.state {
+        super::state::check(&mut out, state);
+    }
     if let Some(m) = &config.management
         && let Some(tls) = &m.tls
         && let Err(e) = super::tls::acceptor(tls)

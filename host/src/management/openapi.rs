@@ -188,6 +188,7 @@ pub fn document() -> Value {
                         "limits": { "type": "object", "properties": { "memory_mb": { "type": "integer" }, "timeout_ms": { "type": "integer" } } },
                         "allow_hosts": { "type": "array", "items": { "type": "string" } },
                         "instances": { "type": "string", "enum": ["per_exchange", "reused"], "description": "a fresh instance per step, or clean instances kept for later steps; unset: reused for standard policies, per_exchange otherwise" },
+                        "on_state_outage": { "type": "string", "enum": ["error", "local"], "default": "error", "description": "while state.redis cannot be reached: tell the policy (standard policies then refuse), or serve its state from this process's memory" },
                         "secrets": { "type": "object", "additionalProperties": { "type": "object", "properties": { "env": { "type": "string" }, "file": { "type": "string" } }, "description": "where the value comes from, never the value" } }
                     },
                     "additionalProperties": false

@@ -13,7 +13,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, GatewayPolicy, Hooks, Passage, PolicyPre, Verdict};
 use super::capability::Grants;
-use super::capability::state::{MemoryStore, StateStore};
 pub use super::compile::Keep;
 use super::exchange::{ExchangeRep, View};
 use crate::config::{MAX_MEMORY_MB, PolicyLimits};
@@ -77,8 +76,6 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     /// Compiled components by content, so a reload compiles only what changed.
     compiled: Mutex<HashMap<[u8; 32], PolicyPre<Host>>>,
-    /// Host-owned state: it outlives instances and reloads.
-    pub(super) state: Arc<dyn StateStore>,
     pub(super) http: reqwest::Client,
 }
 
@@ -104,14 +101,7 @@ impl Runtime {
             }
         })?;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Runtime {
-            engine,
-            linker,
-            slots: Arc::new(Semaphore::new(SLOTS as usize)),
-            compiled: Mutex::new(HashMap::new()),
-            state: Arc::new(MemoryStore::default()),
-            http,
-        })
+        Ok(Runtime { engine, linker, slots: Arc::new(Semaphore::new(SLOTS as usize)), compiled: Mutex::new(HashMap::new()), http })
     }
 
     /// Compiles a component (or finds it compiled) and links it. Slow: keep it off the request

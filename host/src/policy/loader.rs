@@ -224,7 +224,7 @@ async fn bind(
         namespace,
         allow_hosts: b.allow_hosts.clone(),
         secrets: granted,
-        state: rt.state.clone(),
+        state: super::capability::state::for_binding(b.on_state_outage),
         http: rt.http.clone(),
     });
     let config = serde_json::to_string(&b.config).expect("JSON values serialize");

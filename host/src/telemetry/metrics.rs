@@ -60,6 +60,14 @@ type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
 pub static STATE_EVICTIONS: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Counter::default);
 /// Bytes the embedded policy state holds, as its budget counts them.
 pub static STATE_BYTES: std::sync::LazyLock<Gauge> = std::sync::LazyLock::new(Gauge::default);
+/// State operations that could not reach the shared store (`state.redis`).
+pub static STATE_ERRORS: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Counter::default);
+/// 1 while the shared store answers (and always without one), 0 during an outage.
+pub static STATE_UP: std::sync::LazyLock<Gauge> = std::sync::LazyLock::new(|| {
+    let g = Gauge::default();
+    g.set(1);
+    g
+});
 
 pub struct Metrics {
     registry: Registry,
@@ -110,6 +118,8 @@ impl Default for Metrics {
         registry.register("tollgate_sessions_active", "Client sessions open", sessions.clone());
         registry.register("tollgate_streams_open", "Client SSE streams open", streams.clone());
         registry.register("tollgate_policy_state_bytes", "Bytes the embedded policy state holds (limits.max_policy_state_mb bounds it)", STATE_BYTES.clone());
+        registry.register("tollgate_policy_state_errors", "Policy state operations that could not reach the shared store (state.redis)", STATE_ERRORS.clone());
+        registry.register("tollgate_policy_state_up", "Whether the policies' state store answers (1) or is out (0)", STATE_UP.clone());
         registry.register("tollgate_policy_state_evictions", "Policy state entries evicted to keep the store within its budget", STATE_EVICTIONS.clone());
         registry.register("tollgate_access_log_dropped", "Access log lines dropped because the writer fell behind", access_log_dropped.clone());
         Metrics {

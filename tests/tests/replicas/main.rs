@@ -1,0 +1,4 @@
+//! Several gateways on shared state: a real Redis started by the test, real MCP clients.
+
+mod durable;
+mod redis_state;
