@@ -91,6 +91,11 @@ pub struct ManagementConfig {
     /// relative to the config file). Absent, nothing can be created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Management records in PostgreSQL, shared by every replica (`postgres://user@host/db`;
+    /// in place or by reference, since it may carry a password). Each replica still keeps its
+    /// own files (compiled components, copies of uploaded ones) in its own `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Secret>,
     /// The largest policy component `POST /api/components` takes, in MiB: a componentized
     /// Python policy is some tens of megabytes; a Rust one, hundreds of kilobytes.
     #[serde(default = "default_max_component_mb")]
@@ -491,6 +496,9 @@ impl Config {
         }
         if let (Some(st), Some(dir)) = (config.state.as_mut(), dir) {
             st.redis.anchor(dir);
+        }
+        if let (Some(db), Some(dir)) = (config.management.as_mut().and_then(|m| m.database.as_mut()), dir) {
+            db.anchor(dir);
         }
         if let (Some(CompileCache::Dir(d)), Some(dir)) = (config.limits.policy_compile_cache.as_mut(), dir)
             && d.is_relative()

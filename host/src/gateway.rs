@@ -47,18 +47,26 @@ pub struct Overrides {
 }
 
 impl Gateway {
-    /// Builds the runtime from a validated config. Must run inside a tokio runtime (stdio pools start here).
-    pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+    /// Builds the runtime from a validated config. Must run inside a tokio runtime (stdio pools
+    /// start here; a shared database is connected to and migrated here).
+    pub async fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
         let mut servers = HashMap::new();
         for s in &config.servers {
             servers.insert(s.name.clone(), Arc::new(Server::new(s, &config.limits)?));
         }
         let telemetry = Telemetry::new(&config).map_err(|e| GatewayError::BadRequest(format!("cannot open the access log: {e}")))?;
-        let subscriptions = match config.management.as_ref().and_then(|m| m.data_dir.as_ref()) {
-            Some(dir) => {
-                let store = crate::subscription::RedbStore::open(dir).map_err(|e| GatewayError::Storage(e.0))?;
-                Some(Arc::new(crate::subscription::Registry::open(Arc::new(store)).map_err(|e| GatewayError::Storage(e.0))?))
+        let storage = |e: crate::subscription::StoreError| GatewayError::Storage(e.to_string());
+        let m = config.management.as_ref();
+        let store: Option<Arc<dyn crate::subscription::Store>> = match (m.and_then(|m| m.database.as_ref()), m.and_then(|m| m.data_dir.as_ref())) {
+            (Some(db), _) => {
+                let url = db.reveal().map_err(|e| GatewayError::Storage(format!("management.database: {e}")))?;
+                Some(Arc::new(crate::subscription::postgres::PgStore::open(&url).await.map_err(storage)?))
             }
+            (None, Some(dir)) => Some(Arc::new(crate::subscription::RedbStore::open(dir).map_err(storage)?)),
+            (None, None) => None,
+        };
+        let subscriptions = match store {
+            Some(store) => Some(Arc::new(crate::subscription::Registry::open(store).map_err(storage)?)),
             None => None,
         };
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));

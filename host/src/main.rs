@@ -249,7 +249,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let gw = tollgate::gateway::Gateway::new(cfg)?;
+    let gw = tollgate::gateway::Gateway::new(cfg).await?;
     gw.install(&policies);
     tollgate::reload::watch(gw.clone(), file.clone(), policies.files);
     let stop = tokio_util::sync::CancellationToken::new();
@@ -262,11 +262,14 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             {
                 // A reload of the file waits until what the API kept is in place.
                 let _changing = gw.changing.lock().await;
+                tollgate::management::components::restore(&gw).await?;
                 tollgate::management::servers::restore(&gw, &base, &places).await?;
                 tollgate::management::products::restore(&gw, &base).await?;
                 tollgate::management::versions::restore(&gw).await?;
                 tollgate::management::policies::restore(&gw, &places).await?;
             }
+            // Changes other replicas make from now on (with a shared database).
+            tollgate::management::follow::start(gw.clone(), file.clone(), base.clone());
             let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, reader, file: file.clone(), base });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))

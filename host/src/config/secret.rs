@@ -166,6 +166,9 @@ impl super::Config {
         let mut c = self.clone();
         c.servers = c.servers.iter().map(super::ServerConfig::masked).collect();
         c.state = c.state.as_ref().map(super::StateConfig::masked);
+        if let Some(db) = c.management.as_mut().and_then(|m| m.database.as_mut()) {
+            *db = db.masked();
+        }
         c
     }
 }

@@ -218,3 +218,16 @@ fn a_redis_url_is_checked_with_its_place_and_never_shown() {
     let unset = Config::parse(&format!("state:\n  redis: {{ env: TOLLGATE_TEST_SURELY_UNSET }}\n{servers}")).unwrap_err();
     assert!(unset[0].to_string().contains("state.redis: environment variable TOLLGATE_TEST_SURELY_UNSET is not set"), "{:?}", unset[0].to_string());
 }
+
+#[test]
+fn a_database_needs_a_data_dir_and_is_never_shown() {
+    let servers = "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:1/mcp\n";
+    let m = |extra: &str| format!("management:\n  admin_token_env: T\n{extra}{servers}");
+    let ok = Config::parse(&m("  data_dir: d\n  database: postgres://tollgate:s3cret@db/tollgate\n")).unwrap();
+    let shown = serde_json::to_string(&ok.masked()).unwrap();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let shown: Vec<String> = Config::parse(&m("  database: postgres://tollgate@db/tollgate\n")).unwrap_err().iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|p| p.contains("management.database: needs `management.data_dir` too")), "{shown:#?}");
+    let shown: Vec<String> = Config::parse(&m("  data_dir: d\n  database: mysql://u:s3cret@db/x\n")).unwrap_err().iter().map(|p| p.to_string()).collect();
+    assert!(shown.iter().any(|p| p.contains("management.database: is not a PostgreSQL URL")) && !shown.iter().any(|p| p.contains("s3cret")), "{shown:#?}");
+}

@@ -79,6 +79,17 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
                 out.push("management.read_only_token_env", "must differ from admin_token_env");
             }
         }
+        if let Some(db) = &m.database {
+            match db.reveal() {
+                Err(e) => out.push("management.database", &e.to_string()),
+                // Never repeats the URL: it may carry a password.
+                Ok(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) || url.parse::<tokio_postgres::Config>().is_err() => {
+                    out.push("management.database", "is not a PostgreSQL URL: use postgres://user[:password]@host[:port]/database")
+                }
+                Ok(_) if m.data_dir.is_none() => out.push("management.database", "needs `management.data_dir` too, for this replica's own files"),
+                Ok(_) => {}
+            }
+        }
         if !(1..=1024).contains(&m.max_component_mb) {
             out.push("management.max_component_mb", &format!("{} is out of range: use 1 to 1024", m.max_component_mb));
         }

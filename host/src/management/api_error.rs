@@ -84,6 +84,7 @@ impl From<SubscriptionError> for ApiError {
             SubscriptionError::NotFound(_) => ApiError::NotFound(e.to_string()),
             SubscriptionError::Stale { .. } => ApiError::Stale(e.to_string()),
             SubscriptionError::Conflict(_) => ApiError::Conflict(e.to_string()),
+            SubscriptionError::Store(crate::subscription::StoreError::Stale(_)) => ApiError::Stale(e.to_string()),
             SubscriptionError::Store(_) => ApiError::Internal(e.to_string()),
         }
     }

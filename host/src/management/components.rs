@@ -71,13 +71,47 @@ pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, B
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Invalid(format!("the upload is not a policy component: {e}")))?;
+    let bytes_for_store = bytes.to_vec();
     let (at, name) = (dir.clone(), hex.clone());
     let created = tokio::task::spawn_blocking(move || uploads::save(&at, &name, &bytes))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(format!("cannot keep the component in {}: {e}", dir.display())))?;
+    if let Some(registry) = m.gateway.subscriptions.as_ref().filter(|r| r.store().shared()) {
+        // Other replicas write their own copy from the database. The bytes are their name, so
+        // a copy another replica kept first is this one.
+        let kept = super::write(registry, vec![crate::subscription::Write::Put(crate::subscription::Kind::Components, hex.clone(), bytes_for_store)]).await;
+        if let Err(e) = kept.map_err(|e| (matches!(e, ApiError::Stale(_)), e))
+            && !e.0
+        {
+            return Err(e.1);
+        }
+    }
     let reference = uploads::reference(&hex);
     tracing::info!(component = %reference, created, "policy component uploaded");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({ "policy": reference, "sha256": hex, "size": size }))).into_response())
+}
+
+/// Writes the copy of a component another replica uploaded, checked against its name.
+pub async fn keep_copy(gw: &crate::gateway::Gateway, hex: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+    if uploads::digest(&bytes) != hex {
+        anyhow::bail!("the stored component '{hex}' does not match its digest");
+    }
+    let Some(dir) = gw.config.management.as_ref().and_then(|m| m.data_dir.as_deref()).map(uploads::dir) else { return Ok(()) };
+    let name = hex.to_owned();
+    tokio::task::spawn_blocking(move || uploads::save(&dir, &name, &bytes)).await??;
+    Ok(())
+}
+
+/// At start, with a shared store: the components other replicas uploaded, copied here before
+/// any chain names them.
+pub async fn restore(gw: &crate::gateway::Gateway) -> anyhow::Result<()> {
+    let Some(registry) = gw.subscriptions.as_ref().filter(|r| r.store().shared()) else { return Ok(()) };
+    let store = registry.store();
+    let rows = tokio::task::spawn_blocking(move || store.all(crate::subscription::Kind::Components)).await??;
+    for (hex, bytes) in rows {
+        keep_copy(gw, &hex, bytes).await?;
+    }
+    Ok(())
 }

@@ -8,8 +8,9 @@
 mod allow;
 mod api_error;
 pub mod auth;
-mod components;
+pub mod components;
 mod config_io;
+pub mod follow;
 mod openapi;
 mod ops;
 pub mod policies;
@@ -66,10 +67,10 @@ async fn keep<T: serde::Serialize>(
 /// answered. The write syncs to disk, so it runs off the async threads.
 async fn write(registry: &crate::subscription::Registry, batch: Vec<crate::subscription::Write>) -> Result<(), api_error::ApiError> {
     let store = registry.store();
-    tokio::task::spawn_blocking(move || store.write(&batch))
-        .await
-        .map_err(|e| api_error::ApiError::Internal(e.to_string()))?
-        .map_err(|e| api_error::ApiError::Internal(e.to_string()))
+    tokio::task::spawn_blocking(move || store.write(&batch)).await.map_err(|e| api_error::ApiError::Internal(e.to_string()))?.map_err(|e| match e {
+        crate::subscription::StoreError::Stale(_) => api_error::ApiError::Stale(e.to_string()),
+        e => api_error::ApiError::Internal(e.to_string()),
+    })
 }
 
 /// The server a path names, or 404.

@@ -116,17 +116,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
     if current != given {
         return Err(ApiError::Stale(format!("the chain of '{key}' changed since it was read (its ETag is now {current})")));
     }
-    let file = m.file.clone();
-    let config = tokio::task::spawn_blocking(move || crate::config::Config::load(&file)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let config = config.map_err(|e| ApiError::Conflict(format!("the config file does not load, so the chain stays: {e}")))?;
-    let declared = config
-        .servers
-        .iter()
-        .find(|s| s.name == name)
-        .and_then(|s| s.served().into_iter().find(|v| v.version.as_deref() == version))
-        .ok_or_else(|| ApiError::Conflict(format!("the config file has no '{key}' to hand its chain back to")))?
-        .config
-        .policies;
+    let declared = file_chain(&m.file, name, version).await?;
     let chain = crate::policy::load_file_chain(name, &key, &declared, &m.places()).await.map_err(ApiError::Problems)?;
     if let Some(registry) = &m.gateway.subscriptions {
         super::write(registry, vec![crate::subscription::Write::Delete(Kind::Chains, key.clone())]).await?;
@@ -134,6 +124,22 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
     server.policies.store(chain);
     tracing::info!(server = %key, "policy chain handed back to the config file");
     Ok(tagged(StatusCode::OK, &declared))
+}
+
+/// The chain the config file declares now for `name` (or its `version`).
+async fn file_chain(file: &std::path::Path, name: &str, version: Option<&str>) -> Result<Vec<PolicyBinding>, ApiError> {
+    let file = file.to_owned();
+    let config = tokio::task::spawn_blocking(move || crate::config::Config::load(&file)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let config = config.map_err(|e| ApiError::Conflict(format!("the config file does not load, so the chain stays: {e}")))?;
+    let key = crate::config::version_key(name, version);
+    Ok(config
+        .servers
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.served().into_iter().find(|v| v.version.as_deref() == version))
+        .ok_or_else(|| ApiError::Conflict(format!("the config file has no '{key}' to hand its chain back to")))?
+        .config
+        .policies)
 }
 
 /// Kept in `data_dir` when there is one, so a restart serves the same chain; without it, a
@@ -151,20 +157,45 @@ pub async fn restore(gw: &Gateway, places: &crate::policy::Places) -> anyhow::Re
     let store = registry.store();
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Chains)).await??;
     for (key, bytes) in rows {
-        let bindings: Vec<PolicyBinding> = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored chain of '{key}' is unreadable: {e}"))?;
-        let (name, version) = match key.split_once('@') {
-            Some((n, v)) => (n, Some(v)),
-            None => (key.as_str(), None),
-        };
-        let Ok(server) = target(gw, name, version) else {
-            tracing::warn!(server = %key, "a chain was kept for a server or version the file no longer has; ignored");
-            continue;
-        };
-        let chain = crate::policy::load_chain(name, &key, &bindings, places).await.map_err(|problems| {
-            anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems))
-        })?;
-        server.policies.store(chain);
-        tracing::info!(server = %key, "policy chain restored from the management API's store");
+        apply(gw, &key, &bytes, places).await?;
     }
+    Ok(())
+}
+
+fn split_key(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (key, None),
+    }
+}
+
+/// Puts in force a chain as the store keeps it (at start, or as another replica changed it).
+pub async fn apply(gw: &Gateway, key: &str, bytes: &[u8], places: &crate::policy::Places) -> anyhow::Result<()> {
+    let bindings: Vec<PolicyBinding> = serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("stored chain of '{key}' is unreadable: {e}"))?;
+    let (name, version) = split_key(key);
+    let Ok(server) = target(gw, name, version) else {
+        tracing::warn!(server = %key, "a chain was kept for a server or version the file no longer has; ignored");
+        return Ok(());
+    };
+    let chain = crate::policy::load_chain(name, key, &bindings, places)
+        .await
+        .map_err(|problems| anyhow::anyhow!("the chain of '{key}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
+    server.policies.store(chain);
+    tracing::info!(server = %key, "policy chain put in force from the management API's store");
+    Ok(())
+}
+
+/// Another replica handed a chain back to the file, or replaced its server (whose own chain
+/// came with it): the file's chain is loaded, unless the API speaks for the server.
+pub async fn released(gw: &Gateway, file: &std::path::Path, key: &str, places: &crate::policy::Places) -> anyhow::Result<()> {
+    let (name, version) = split_key(key);
+    if gw.server(name).map_or(true, |e| e.from_api) {
+        return Ok(());
+    }
+    let Ok(server) = target(gw, name, version) else { return Ok(()) };
+    let declared = file_chain(file, name, version).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let chain = crate::policy::load_file_chain(name, key, &declared, places).await.map_err(|p| anyhow::anyhow!("{}", super::api_error::joined(&p)))?;
+    server.policies.store(chain);
+    tracing::info!(server = %key, "policy chain handed back to the config file");
     Ok(())
 }

@@ -56,22 +56,28 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path) -> anyhow::Result<()>
     let store = registry.store();
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Products)).await??;
     for (name, bytes) in rows {
-        let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored product '{name}' is unreadable: {e}"))?;
-        let product = match stored.product {
-            Some(p) if !stored.deleted => {
-                let chain = crate::policy::load_product(&p, &crate::policy::Places::of(&gw.config, base)).await.map_err(|problems| {
-                    anyhow::anyhow!("stored product '{name}': {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))
-                })?;
-                let product = Product::new(p);
-                product.chain.store(chain);
-                Some(Arc::new(product))
-            }
-            _ => None,
-        };
-        let next = gw.catalog.load().with(&name, product);
-        gw.catalog.store(Arc::new(next));
-        gw.overridden(|o| o.products.insert(name.clone()));
+        apply(gw, &name, &bytes, base).await?;
     }
+    Ok(())
+}
+
+/// Puts in force a product as the store keeps it (at start, or as another replica changed it).
+pub async fn apply(gw: &Gateway, name: &str, bytes: &[u8], base: &std::path::Path) -> anyhow::Result<()> {
+    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("stored product '{name}' is unreadable: {e}"))?;
+    let product = match stored.product {
+        Some(p) if !stored.deleted => {
+            let chain = crate::policy::load_product(&p, &crate::policy::Places::of(&gw.config, base))
+                .await
+                .map_err(|problems| anyhow::anyhow!("stored product '{name}': {}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")))?;
+            let product = Product::new(p);
+            product.chain.store(chain);
+            Some(Arc::new(product))
+        }
+        _ => None,
+    };
+    let next = gw.catalog.load().with(name, product);
+    gw.catalog.store(Arc::new(next));
+    gw.overridden(|o| o.products.insert(name.to_owned()));
     Ok(())
 }
 

@@ -217,19 +217,25 @@ pub async fn restore(gw: &Gateway, base: &std::path::Path, places: &crate::polic
     let store = registry.store();
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Servers)).await??;
     for (name, bytes) in rows {
-        let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored server '{name}' is unreadable: {e}"))?;
-        gw.overridden(|o| o.servers.insert(name.clone()));
-        let Some(server) = stored.server else {
-            gw.set_server(&name, None).await;
-            tracing::info!(server = %name, "server deleted through the management API stays deleted");
-            continue;
-        };
-        let current = gw.server(&name).ok();
-        let endpoint = build(gw, server, current.as_deref(), base, places)
-            .await
-            .map_err(|problems| anyhow::anyhow!("server '{name}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
-        gw.set_server(&name, Some(Arc::new(endpoint))).await;
-        tracing::info!(server = %name, "server restored from the management API's store");
+        apply(gw, &name, &bytes, base, places).await?;
     }
+    Ok(())
+}
+
+/// Puts in force a server as the store keeps it (at start, or as another replica changed it).
+pub async fn apply(gw: &Gateway, name: &str, bytes: &[u8], base: &std::path::Path, places: &crate::policy::Places) -> anyhow::Result<()> {
+    let stored: Stored = serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("stored server '{name}' is unreadable: {e}"))?;
+    gw.overridden(|o| o.servers.insert(name.to_owned()));
+    let Some(server) = stored.server else {
+        gw.set_server(name, None).await;
+        tracing::info!(server = %name, "server deleted through the management API stays deleted");
+        return Ok(());
+    };
+    let current = gw.server(name).ok();
+    let endpoint = build(gw, server, current.as_deref(), base, places)
+        .await
+        .map_err(|problems| anyhow::anyhow!("server '{name}' set through the management API no longer loads: {}", super::api_error::joined(&problems)))?;
+    gw.set_server(name, Some(Arc::new(endpoint))).await;
+    tracing::info!(server = %name, "server put in force from the management API's store");
     Ok(())
 }

@@ -179,19 +179,25 @@ pub async fn restore(gw: &Gateway) -> anyhow::Result<()> {
     let store = registry.store();
     let rows = tokio::task::spawn_blocking(move || store.all(Kind::Routing)).await??;
     for (name, bytes) in rows {
-        let routing: Routing = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("stored routing of server '{name}' is unreadable: {e}"))?;
-        let Some(e) = gw.server(&name).ok().filter(|e| e.has_versions()) else {
-            tracing::warn!(server = %name, "a routing was kept for a server that has no versions now; ignored");
-            continue;
-        };
-        let problems = crate::config::check_routing(&e.config, &routing);
-        if problems.is_empty() {
-            e.set_routing(routing);
-            gw.overridden(|o| o.routings.insert(name.clone()));
-        } else {
-            let why = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
-            tracing::warn!(server = %name, %why, "the routing kept from the management API no longer fits the file; the file's is in force");
-        }
+        apply(gw, &name, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Puts in force a routing as the store keeps it (at start, or as another replica changed it).
+pub fn apply(gw: &Gateway, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let routing: Routing = serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("stored routing of server '{name}' is unreadable: {e}"))?;
+    let Some(e) = gw.server(name).ok().filter(|e| e.has_versions()) else {
+        tracing::warn!(server = %name, "a routing was kept for a server that has no versions now; ignored");
+        return Ok(());
+    };
+    let problems = crate::config::check_routing(&e.config, &routing);
+    if problems.is_empty() {
+        e.set_routing(routing);
+        gw.overridden(|o| o.routings.insert(name.to_owned()));
+    } else {
+        let why = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+        tracing::warn!(server = %name, %why, "the routing kept from the management API no longer fits the file; the file's is in force");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! is committed to the store before memory changes and before the caller is answered.
 
 pub mod keys;
+pub mod postgres;
 pub mod store;
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use keys::KeyHash;
-pub use store::{Kind, RedbStore, Store, StoreError, Write};
+pub use store::{Changed, Kind, RedbStore, Store, StoreError, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,7 +143,7 @@ impl Registry {
     pub fn open(store: Arc<dyn Store>) -> Result<Registry, StoreError> {
         let mut subs = HashMap::new();
         for (id, bytes) in store.all(Kind::Subscriptions)? {
-            let s: Subscription = serde_json::from_slice(&bytes).map_err(|e| StoreError(format!("subscription '{id}' is unreadable: {e}")))?;
+            let s: Subscription = serde_json::from_slice(&bytes).map_err(|e| StoreError::Failed(format!("subscription '{id}' is unreadable: {e}")))?;
             subs.insert(id, s);
         }
         let r = Registry { store, subs: RwLock::new(HashMap::new()), by_key: RwLock::new(HashMap::new()), writing: Default::default() };
@@ -244,7 +245,7 @@ impl Registry {
             return Err(SubscriptionError::Stale { current: current.etag() });
         }
         let (store, key) = (self.store.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || store.delete(Kind::Subscriptions, &key)).await.map_err(|e| StoreError(e.to_string()))??;
+        tokio::task::spawn_blocking(move || store.delete(Kind::Subscriptions, &key)).await.map_err(|e| StoreError::Failed(e.to_string()))??;
         self.forget(&current);
         self.subs.write().expect("subscription lock").remove(id);
         Ok(())
@@ -274,7 +275,24 @@ impl Registry {
     async fn persist(&self, s: &Subscription) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(s).expect("a subscription serializes");
         let (store, id) = (self.store.clone(), s.id.clone());
-        tokio::task::spawn_blocking(move || store.put(Kind::Subscriptions, &id, &bytes)).await.map_err(|e| StoreError(e.to_string()))?
+        tokio::task::spawn_blocking(move || store.put(Kind::Subscriptions, &id, &bytes)).await.map_err(|e| StoreError::Failed(e.to_string()))?
+    }
+
+    /// Takes in a change another replica made: the record as it now is, or `None` if deleted.
+    pub async fn refresh(&self, id: &str, record: Option<&[u8]>, seq: i64) -> Result<(), StoreError> {
+        let next = record
+            .map(|b| serde_json::from_slice::<Subscription>(b).map_err(|e| StoreError::Failed(format!("subscription '{id}' is unreadable: {e}"))))
+            .transpose()?;
+        let _w = self.writing.lock().await;
+        if let Some(current) = self.get(id) {
+            self.forget(&current);
+            self.subs.write().expect("subscription lock").remove(id);
+        }
+        if let Some(s) = next {
+            self.remember(s);
+        }
+        self.store.applied(Kind::Subscriptions, id, seq);
+        Ok(())
     }
 
     fn remember(&self, s: Subscription) {

@@ -3,14 +3,14 @@
 //! The default is redb, an embedded database: pure Rust (no C library to build or ship),
 //! ACID, copy-on-write B-trees, and a commit that returns only once the data is fsynced, so a
 //! `kill -9` or a power cut loses nothing that was acknowledged. It serves one gateway
-//! process; [`Store`] is the seam where a shared database would go for several replicas.
+//! process; several replicas share PostgreSQL instead ([`super::postgres`]).
 
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// A kind of record: one table each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Subscriptions,
     /// Products created or changed through the management API.
@@ -21,6 +21,9 @@ pub enum Kind {
     Chains,
     /// Servers created, replaced or deleted through the management API.
     Servers,
+    /// Uploaded components, by digest: kept in the database only when replicas share one,
+    /// so each can write the file it is asked to load.
+    Components,
 }
 
 impl Kind {
@@ -31,16 +34,49 @@ impl Kind {
             Kind::Routing => TableDefinition::new("routing"),
             Kind::Chains => TableDefinition::new("chains"),
             Kind::Servers => TableDefinition::new("servers"),
+            Kind::Components => TableDefinition::new("components"),
         }
+    }
+
+    /// The name a shared database keeps the kind under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Subscriptions => "subscriptions",
+            Kind::Products => "products",
+            Kind::Routing => "routing",
+            Kind::Chains => "chains",
+            Kind::Servers => "servers",
+            Kind::Components => "components",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Subscriptions, Kind::Products, Kind::Routing, Kind::Chains, Kind::Servers, Kind::Components].into_iter().find(|k| k.name() == name)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Failed(String),
+    /// Another replica changed the record since this one read it: the change is refused, as
+    /// a stale ETag is on one replica.
+    #[error("{0} changed through another replica since it was read; read it again")]
+    Stale(String),
+}
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+pub(super) fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+/// A record another replica changed: `record` is `None` when it was deleted.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub kind: Kind,
+    pub id: String,
+    pub record: Option<Vec<u8>>,
+    /// Where the change stands in the store's order: passed back to [`Store::applied`].
+    pub seq: i64,
 }
 
 /// One change of a [`Store::write`].
@@ -63,6 +99,22 @@ pub trait Store: Send + Sync {
     fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
         self.write(&[Write::Delete(kind, id.to_owned())])
     }
+
+    /// Whether other replicas share the records (and so must be told of changes).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Changes other replicas make, in the order they were made; `None` for a store no other
+    /// replica writes. Taken once.
+    fn follow(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changed>> {
+        None
+    }
+
+    /// A change [`Store::follow`] reported is now in force here, so a write of that record is
+    /// checked against it. Called under the same lock as this replica's own writes of it, so
+    /// a write can never pass its check against a version memory does not hold yet.
+    fn applied(&self, _kind: Kind, _id: &str, _seq: i64) {}
 }
 
 pub struct RedbStore {
@@ -72,9 +124,9 @@ pub struct RedbStore {
 impl RedbStore {
     /// Opens (or creates) `tollgate.redb` in `dir`, creating the directory if needed.
     pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Failed(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
-        let db = Database::create(&path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::create(&path).map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", path.display())))?;
         Ok(RedbStore { db })
     }
 }

@@ -1,4 +1,5 @@
 //! Several gateways on shared state: a real Redis started by the test, real MCP clients.
 
 mod durable;
+mod postgres_records;
 mod redis_state;
