@@ -21,9 +21,12 @@ cargo test --workspace --locked --no-fail-fast
 echo "== standard policies (their logic, natively)"
 cargo test --manifest-path policies/Cargo.toml --locked --no-fail-fast
 echo "== examples"
-# The credentials example reads its client secret from the environment, as a deployment would.
+# The credentials example reads its client secret from the environment, as a deployment would;
+# the cluster example its Redis and PostgreSQL URLs (validation connects to neither).
 for f in examples/*.yaml examples/policies/*.yaml; do
-  OAUTH_CLIENT_SECRET=example-only target/debug/tollgate validate --config "$f"
+  OAUTH_CLIENT_SECRET=example-only TOLLGATE_REDIS_URL=redis://127.0.0.1:6379/0 \
+    TOLLGATE_DATABASE_URL=postgres://tollgate@127.0.0.1/tollgate \
+    target/debug/tollgate validate --config "$f"
 done
 echo "== interop"
 tests/interop/run.sh

@@ -126,3 +126,44 @@ async fn nothing_acknowledged_is_lost_to_a_killed_replica_or_a_restarted_databas
     eventually_async(5, "B follows changes again after the database restarted", || admitted(&b, &third.primary)).await;
     assert_eq!(pg.psql("SELECT count(*) FROM tollgate_records WHERE kind = 'subscriptions' AND record IS NOT NULL").await, "3");
 }
+
+/// What `tollgate apply` does through one replica (servers, chains, uploaded components, through
+/// the API) serves on every replica.
+#[tokio::test]
+async fn a_server_a_chain_and_a_component_put_through_one_replica_serve_on_another() {
+    let pg = Postgres::start().await;
+    let backend = Backend::rmcp().start().await;
+    let other = Backend::rmcp().named("beta").start().await;
+    let data = TempDir::new();
+    let (_a, admin_a) = replica(&pg, &backend, &data, 0).await;
+    let (b, admin_b) = replica(&pg, &backend, &data, 1).await;
+
+    let created = admin_a.put_if("/api/servers/beta", None, json!({ "name": "beta", "backend": { "http": other.url() } })).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    eventually_async(5, "the server made on A serves on B", || async {
+        match Client::try_connect(&b.mcp_url("beta"), Options { reinit_on_expired_session: false }).await {
+            Ok(c) => c.whoami().await == "beta",
+            Err(_) => false,
+        }
+    })
+    .await;
+
+    let wasm = std::fs::read(format!("{}/gatekeeper.wasm", env!("TOLLGATE_GUESTS"))).expect("the gatekeeper test policy is built");
+    let up = admin_a.post_bytes("/api/components", "application/wasm", wasm).await;
+    assert_eq!(up.status, 201, "{up:?}");
+    let policy = up.body["policy"].as_str().expect("a reference").to_owned();
+    let etag = admin_a.get("/api/servers/alpha/policies").await.etag.expect("an ETag");
+    let chain = json!([{ "policy": policy, "config": { "hidden": ["echo"] } }]);
+    let put = admin_a.put_if("/api/servers/alpha/policies", Some(&etag), chain.clone()).await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let key = admin_a.subscribe("team", "frank").await.primary;
+    eventually_async(5, "the chain set on A, with the component uploaded there, hides echo on B", || async {
+        let Ok(c) = Client::try_connect_with_key(&b.mcp_url("alpha"), Options { reinit_on_expired_session: false }, Some(&key)).await else { return false };
+        let hidden = !c.list_tools().await.contains(&"echo".to_owned());
+        c.close().await;
+        hidden
+    })
+    .await;
+    let shown = admin_b.get("/api/servers/alpha/policies").await.body;
+    assert_eq!(shown[0]["policy"], json!(policy), "B shows A's chain: {shown}");
+}

@@ -1,8 +1,10 @@
 //! Policy state in Redis, shared by every replica: each operation one command or one script
 //! (run by digest), so each is atomic in Redis and costs one round trip.
 //!
-//! redis-rs's `ConnectionManager` multiplexes every caller onto one connection (pipelining
-//! beats a pool for small commands) and reconnects by itself. Each operation is bounded by
+//! redis-rs's `ConnectionManager` multiplexes callers onto one connection (pipelining beats a
+//! pool for small commands) and reconnects by itself. Each thread that asks gets its own,
+//! driven on that thread's runtime: a request's state calls never hop to another thread and
+//! back, which cost more CPU than the command itself. Each operation is bounded by
 //! `state.timeout_ms`; a watchdog pings once a second so an outage, and the end of one, is
 //! seen without traffic: logged once each way, counted, and shown on `/readyz`.
 
@@ -42,7 +44,10 @@ return 1
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    client: redis::Client,
+    manager: redis::aio::ConnectionManagerConfig,
+    /// One connection per thread that uses the store, made on first use.
+    conns: thread_local::ThreadLocal<ConnectionManager>,
     prefix: String,
     timeout: Duration,
     incr: Script,
@@ -64,9 +69,10 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager).map_err(|e| format!("state.redis: {e}"))?;
         Ok(RedisStore {
-            conn,
+            client,
+            manager,
+            conns: thread_local::ThreadLocal::new(),
             prefix: config.prefix.clone(),
             timeout,
             incr: Script::new(INCR),
@@ -84,8 +90,10 @@ impl RedisStore {
             loop {
                 tokio::time::sleep(WATCH_EVERY).await;
                 let Some(store) = weak.upgrade() else { return };
-                let mut conn = store.conn.clone();
-                let r = store.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await;
+                let r = match store.conn() {
+                    Ok(mut conn) => store.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await,
+                    Err(e) => Err(e),
+                };
                 let _ = store.seen(r);
             }
         });
@@ -102,6 +110,14 @@ impl RedisStore {
 
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// This thread's connection; must be called in a tokio runtime, which drives it.
+    fn conn(&self) -> Result<ConnectionManager, StateError> {
+        self.conns
+            .get_or_try(|| ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager.clone()))
+            .cloned()
+            .map_err(|e| StateError::Unavailable(e.to_string()))
     }
 
     fn key(&self, key: &str) -> String {
@@ -155,13 +171,19 @@ fn ms(ttl: Option<Duration>) -> u64 {
 
 impl StateStore for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
-        let mut conn = self.conn.clone();
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let k = self.key(key);
         Box::pin(self.run(async move { redis::cmd("GET").arg(k).query_async(&mut conn).await }))
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Option<Duration>) -> BoxFuture<'a, Result<(), StateError>> {
-        let mut conn = self.conn.clone();
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key)).arg(value);
         if ttl.is_some() {
@@ -171,21 +193,30 @@ impl StateStore for RedisStore {
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> BoxFuture<'a, Result<i64, StateError>> {
-        let mut conn = self.conn.clone();
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let mut call = self.incr.key(self.key(key));
         call.arg(delta).arg(ms(ttl));
         Box::pin(self.run(async move { call.invoke_async(&mut conn).await }))
     }
 
     fn cas<'a>(&'a self, key: &'a str, expected: Option<Vec<u8>>, new: Vec<u8>, ttl: Option<Duration>) -> BoxFuture<'a, Result<bool, StateError>> {
-        let mut conn = self.conn.clone();
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let mut call = self.cas.key(self.key(key));
         call.arg(u8::from(expected.is_some())).arg(expected.unwrap_or_default()).arg(new).arg(ms(ttl));
         Box::pin(self.run(async move { call.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) }))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StateError>> {
-        let mut conn = self.conn.clone();
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let k = self.key(key);
         Box::pin(self.run(async move { redis::cmd("DEL").arg(k).query_async(&mut conn).await }))
     }
