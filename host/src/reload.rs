@@ -85,6 +85,11 @@ pub async fn reload(gw: &Gateway, file: &Path) -> Option<Vec<PathBuf>> {
             return None;
         }
     };
+    // Where state and records are kept is chosen once: a change needs a restart to apply.
+    let database = |c: &Config| c.management.as_ref().and_then(|m| m.database.clone());
+    if config.state != gw.config.state || database(&config) != database(&gw.config) {
+        tracing::warn!("`state` and `management.database` are read at start: restart the gateway for the file's to apply");
+    }
     let _changing = gw.changing.lock().await;
     servers::sync(gw, &config, &loaded).await;
     gw.install(&loaded);
