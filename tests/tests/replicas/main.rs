@@ -2,3 +2,4 @@
 
 mod durable;
 mod redis_state;
+mod sessions;
