@@ -35,8 +35,9 @@ const ENDED: &[u8] = b"ended";
 /// vouch for is, to the client, a session that does not exist.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error("the session directory is unreachable: {0}")]
-    Unreachable(#[from] StateError),
+    /// Redis could not be asked (or, rarely, refused the command).
+    #[error("the session directory (redis) failed: {0}")]
+    Store(#[from] StateError),
     #[error("the session directory holds a record this gateway cannot read: {0}")]
     Unreadable(String),
 }
@@ -136,7 +137,7 @@ impl Directory {
     /// Fails at once while the store is known to be out, so an outage costs no timeout per request.
     fn reachable(&self) -> Result<(), DirectoryError> {
         match self.store.outage() {
-            Some(cause) => Err(DirectoryError::Unreachable(StateError::Unavailable(cause))),
+            Some(cause) => Err(DirectoryError::Store(StateError::Unavailable(cause))),
             None => Ok(()),
         }
     }
@@ -177,7 +178,7 @@ impl Directory {
                     tracing::info!("session directory (redis) answers again");
                 }
             }
-            Err(e @ DirectoryError::Unreachable(_)) => {
+            Err(e @ DirectoryError::Store(_)) => {
                 if !self.out.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %e, "sessions are not written to the directory, and sessions of other replicas are not continued here, while it is out");
                 }
