@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::mcp::error::GatewayError;
 use crate::server::Address;
 use crate::server::{Server, Version};
-use crate::session::{Registry, Session};
+use crate::session::{Directory, Registry, Session};
 use crate::telemetry::Telemetry;
 
 /// The servers by name.
@@ -70,7 +70,7 @@ impl Gateway {
             None => None,
         };
         let catalog = arc_swap::ArcSwap::from_pointee(crate::product::Catalog::new(&config.products));
-        let sessions = Arc::new(Registry::new(config.sessions.clone()));
+        let sessions = Arc::new(Registry::new(config.sessions.clone(), Directory::open(&config)));
         tokio::spawn(sessions.clone().expire_idle());
         Ok(Arc::new(Gateway {
             config,
@@ -90,15 +90,36 @@ impl Gateway {
     }
 
     /// The session `sid` of the server `to` names, reached through the server's own path or its
-    /// version's, and only while its version serves.
-    pub fn session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
-        let session = self.find_session(to, sid)?;
+    /// version's, and only while its version serves. With a session directory, a session
+    /// another replica began is continued here ([`Registry::revive`]).
+    pub async fn session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+        let session = self.find_session(to, sid).await?;
         self.server(&to.name)?.check_serving(&session.server)?;
         Ok(session)
     }
 
     /// As [`session`], whether its version serves or not: for ending it.
-    pub fn find_session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+    pub async fn find_session(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+        let session = match self.held(to, sid) {
+            Ok(s) => s,
+            Err(e) => match self.server(&to.name) {
+                Ok(endpoint) => self.sessions.revive(sid, to, &endpoint).await?,
+                Err(_) => return Err(e),
+            },
+        };
+        self.sessions.keep(&session).await?;
+        Ok(session)
+    }
+
+    /// As [`session`], among this process's sessions only: a legacy session lives with its SSE
+    /// connection, so it is never anywhere else.
+    pub fn session_here(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
+        let session = self.held(to, sid)?;
+        self.server(&to.name)?.check_serving(&session.server)?;
+        Ok(session)
+    }
+
+    fn held(&self, to: &Address, sid: &str) -> Result<Arc<Session>, GatewayError> {
         let session = self.sessions.get(sid, &to.name)?;
         if to.version.is_some() && session.server.version != to.version {
             return Err(GatewayError::SessionNotFound);
@@ -158,7 +179,7 @@ impl Gateway {
         let gone: Vec<&Arc<Version>> = old.all().iter().filter(|s| !kept(s)).collect();
         for s in self.sessions.all() {
             if gone.iter().any(|g| Arc::ptr_eq(g, &s.server)) {
-                self.sessions.remove(&s.id).await;
+                self.sessions.end(&s.id).await;
             }
         }
     }

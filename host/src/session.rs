@@ -3,6 +3,7 @@
 //! request they belong to, or to the session's GET stream.
 
 mod admit;
+mod directory;
 pub mod owner;
 mod registry;
 pub mod stream;
@@ -16,6 +17,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub use directory::{Directory, DirectoryError};
 pub use registry::Registry;
 pub use stream::{Event, OutStream};
 
@@ -83,6 +85,8 @@ pub struct Session {
     /// The message phase of the session's latest request, for messages outside any request.
     latest: Mutex<Option<Relay>>,
     replay: usize,
+    /// Its record in the session directory, for a Streamable HTTP session with `state.redis`.
+    listing: Option<directory::Listing>,
     weak: Weak<Session>,
 }
 
@@ -106,8 +110,10 @@ impl Deliver for Inbox {
 }
 
 impl Session {
-    pub(crate) fn new(id: String, server: Arc<Version>, mode: Mode, replay: usize) -> Arc<Session> {
+    pub(crate) fn new(id: String, server: Arc<Version>, mode: Mode, replay: usize, directory: Option<Arc<Directory>>) -> Arc<Session> {
         let legacy = matches!(mode, Mode::Legacy(_));
+        // A legacy session lives with its SSE connection on this replica: it cannot move.
+        let listing = directory.filter(|_| !legacy).map(directory::Listing::new);
         Arc::new_cyclic(|weak| Session {
             id,
             server,
@@ -130,6 +136,7 @@ impl Session {
             asked: Mutex::new(VecDeque::new()),
             latest: Mutex::new(None),
             replay,
+            listing,
             weak: weak.clone(),
         })
     }
@@ -209,10 +216,17 @@ impl Session {
     /// stream opens now (once the upstream session is initialized), and with every new
     /// upstream session after.
     pub async fn listen(&self) {
-        if !self.listening.swap(true, Ordering::AcqRel)
-            && let Some(up) = self.upstream.read().await.as_ref()
-        {
+        if self.listening.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let upstream = self.upstream.read().await.clone();
+        if let Some(up) = upstream {
             up.want_stream();
+        } else if self.lost.load(Ordering::Acquire)
+            && let Err(e) = self.recover().await
+        {
+            // A session continued from another replica has no upstream session until now.
+            tracing::warn!(server = %self.server.name, session = %self.id, error = %e, "cannot open the upstream session yet; the next request tries again");
         }
     }
 
@@ -407,6 +421,7 @@ impl Session {
             if msg.body.get("result").and_then(|r| r.get("protocolVersion")).is_some() {
                 let v = msg.body["result"]["protocolVersion"].as_str().map(str::to_owned);
                 *self.protocol_version.lock().expect("session lock") = v;
+                self.publish().await;
             }
             let Some(p) = self.forget(&id) else {
                 tracing::debug!(server = %self.server.name, session = %self.id, %id, "answer to a request no one waits for");

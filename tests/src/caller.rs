@@ -56,6 +56,12 @@ impl Caller {
         self
     }
 
+    /// The same caller, its headers and its session, at another endpoint: the same server
+    /// through another replica.
+    pub fn at(&self, url: &str) -> Caller {
+        Caller { raw: Raw::new(url), ..self.clone() }
+    }
+
     /// The session the gateway issued, once initialized.
     #[allow(dead_code)]
     pub fn session(&self) -> Option<&str> {

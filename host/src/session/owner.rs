@@ -49,7 +49,8 @@ impl Operation {
 
 /// The caller a session is bound to: the identity the chain established (issuer and subject)
 /// and the subscription it came under. Either may be absent; absent must then stay absent.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Kept in the session directory as it is, so another replica checks the very same owner.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     pub subject: Option<String>,
     pub subscription: Option<String>,

@@ -108,7 +108,7 @@ pub async fn message(
     let Some(sid) = q.get("sessionId") else {
         return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
     };
-    let session = match gw.session(&to, sid) {
+    let session = match gw.session_here(&to, sid) {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };

@@ -94,7 +94,7 @@ pub async fn post(
         return respond::error(&GatewayError::SessionRequired, msg.id.clone());
     };
 
-    let session = match gw.session(&to, sid) {
+    let session = match gw.session(&to, sid).await {
         Ok(s) => s,
         Err(e) => return respond::error(&e, msg.id.clone()),
     };
@@ -162,7 +162,14 @@ pub async fn get(
                 return respond::error(&GatewayError::BadRequest(format!("Last-Event-ID '{last}' was not issued by this gateway")), None);
             };
             match session.stream(stream_id) {
-                Some(s) => s.attach(Some(seq)),
+                Some(s) => {
+                    let rx = s.attach(Some(seq));
+                    // The GET stream resumed, perhaps on a replica that continues the session.
+                    if stream_id == 0 {
+                        session.listen().await;
+                    }
+                    rx
+                }
                 None => return respond::error(&GatewayError::BadRequest(format!("the stream of event '{last}' has ended and cannot be resumed")), None),
             }
         }
@@ -184,7 +191,7 @@ pub async fn delete(
 ) -> Response {
     match session_operation(&gw, &to, query.as_deref(), peer, &h, Operation::End).await {
         Ok(s) => {
-            gw.sessions.remove(&s.id).await;
+            gw.sessions.end(&s.id).await;
             Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static response parts")
         }
         Err(e) => respond::error(&e, None),
@@ -205,8 +212,8 @@ async fn session_operation(
     let Admitted { client, .. } = admission::admit(gw, to, h, query, peer.map(|c| c.0.0))?;
     let sid = headers::get(h, SESSION_ID).ok_or(GatewayError::SessionRequired)?;
     let session = match op {
-        Operation::End => gw.find_session(to, sid)?,
-        _ => gw.session(to, sid)?,
+        Operation::End => gw.find_session(to, sid).await?,
+        _ => gw.session(to, sid).await?,
     };
     session.admit_operation(op, &client).await?;
     Ok(session)
@@ -219,7 +226,7 @@ async fn batch(gw: &Arc<Gateway>, to: &Address, h: &HeaderMap, client: Client, i
     let Some(sid) = headers::get(h, SESSION_ID) else {
         return refuse("JSON-RPC batches are not supported outside a protocol 2025-03-26 session (removed in 2025-06-18)");
     };
-    let session = match gw.session(to, sid) {
+    let session = match gw.session(to, sid).await {
         Ok(s) => s,
         Err(e) => return respond::error(&e, None),
     };

@@ -3,3 +3,4 @@
 mod durable;
 mod postgres_records;
 mod redis_state;
+mod sessions;

@@ -221,3 +221,25 @@ impl StateStore for RedisStore {
         Box::pin(self.run(async move { redis::cmd("DEL").arg(k).query_async(&mut conn).await }))
     }
 }
+
+/// `set_unless`: ARGV[1] the value that stops the write, ARGV[2] the new value, ARGV[3] its TTL in ms.
+const SET_UNLESS: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+static SET_UNLESS_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(SET_UNLESS));
+
+/// Keys of the gateway's own (the session directory's), under the same prefix and bound, and
+/// counted in the same outage as the policies' keys.
+impl RedisStore {
+    /// Writes `value` at `key` for `ttl`, unless the key holds `unless` now: false, and the
+    /// key untouched, when it does. One script, so nothing comes between the check and the write.
+    pub async fn set_unless(&self, key: &str, unless: &[u8], value: Vec<u8>, ttl: Duration) -> Result<bool, StateError> {
+        let mut conn = self.conn.clone();
+        let mut call = SET_UNLESS_SCRIPT.key(self.key(key));
+        call.arg(unless).arg(value).arg(ms(Some(ttl)));
+        self.run(async move { call.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) }).await
+    }
+}
