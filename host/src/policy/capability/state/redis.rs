@@ -237,7 +237,7 @@ impl RedisStore {
     /// Writes `value` at `key` for `ttl`, unless the key holds `unless` now: false, and the
     /// key untouched, when it does. One script, so nothing comes between the check and the write.
     pub async fn set_unless(&self, key: &str, unless: &[u8], value: Vec<u8>, ttl: Duration) -> Result<bool, StateError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let mut call = SET_UNLESS_SCRIPT.key(self.key(key));
         call.arg(unless).arg(value).arg(ms(Some(ttl)));
         self.run(async move { call.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) }).await
