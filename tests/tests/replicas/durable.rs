@@ -38,5 +38,7 @@ async fn a_monthly_quota_holds_across_a_restart_of_an_embedded_gateway() {
     let r = gw.caller("s").initialized().await.call("echo", json!({ "text": "raw" })).await;
     assert_eq!((r.status, r.error_code()), (429, QUOTA_EXCEEDED), "{r:?}");
     assert_eq!(backend.calls_of("echo"), 2);
-    assert!(data.0.join("data/state.redb").is_file(), "kept under data_dir");
+    let file = data.0.join("data/state.redb");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).expect("kept under data_dir").permissions());
+    assert_eq!(mode & 0o777, 0o600, "it may hold cached tokens: this user's alone");
 }

@@ -38,6 +38,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 pub fn open(dir: &Path, budget: usize) -> Result<Arc<MemoryStore>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join("state.redb");
+    owner_only(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let db = Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let store = Arc::new(MemoryStore::journaled(budget));
     let (loaded, dropped) = load(&db, &store).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -56,6 +57,19 @@ pub fn open(dir: &Path, budget: usize) -> Result<Arc<MemoryStore>, String> {
         })
         .map_err(|e| format!("cannot start the state keeper: {e}"))?;
     Ok(store)
+}
+
+/// The file may hold cached tokens: readable and writable by this user alone.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Writes what changed since the last write: at shutdown, so a restart loses nothing.
