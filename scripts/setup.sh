@@ -57,6 +57,10 @@ for tool in curl:curl setsid:util-linux pgrep:procps timeout:coreutils sha256sum
   command -v "${tool%%:*}" >/dev/null 2>&1 || apt_install "${tool##*:}"
 done
 
+# The build compiles C (ring, mimalloc, zstd): a C compiler and make are needed.
+command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
+command -v make >/dev/null 2>&1 || apt_install make
+
 command -v rustup >/dev/null 2>&1 || die "rustup not found (install Rust with rustup first)"
 command -v node >/dev/null 2>&1 || die "node not found (node 20 or newer is required)"
 command -v npm >/dev/null 2>&1 || die "npm not found (it ships with node)"
