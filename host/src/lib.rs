@@ -5,6 +5,7 @@
 
 pub mod authorization;
 pub mod backend;
+pub mod cases;
 pub mod cli_apply;
 pub mod config;
 pub mod discovery;

@@ -61,6 +61,15 @@ enum PolicyCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Run a component against a cases file, offline, in the gateway's runtime and limits.
+    /// Prints each failure and 'N passed, M failed'; exits 0 only if all pass.
+    Test {
+        /// The component (`.wasm`), or a standard policy by name.
+        component: PathBuf,
+        /// The cases file (YAML).
+        #[arg(long)]
+        cases: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -127,7 +136,12 @@ fn main() -> ExitCode {
         }
         Command::Policy { action: PolicyCommand::New { name, dir } } => match tollgate::scaffold::new_policy(&dir, &name) {
             Ok(made) => {
-                println!("created {}; build it with: cd {} && cargo build --release --target wasm32-wasip2", made.display(), made.display());
+                println!(
+                    "created {}; build it with: cd {} && cargo build --release --target wasm32-wasip2, then try it: tollgate policy test target/wasm32-wasip2/release/{}.wasm --cases cases.yaml",
+                    made.display(),
+                    made.display(),
+                    name.replace('-', "_")
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -135,6 +149,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Policy { action: PolicyCommand::Test { component, cases } } => {
+            let cases = match tollgate::cases::Cases::read(&cases) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            let report = rt.block_on(tollgate::cases::run(&component, &cases));
+            for (name, why) in &report.failed {
+                println!("FAILED {name}: {why}");
+            }
+            println!("{} passed, {} failed", report.passed, report.failed.len());
+            if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
         Command::Validate { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {

@@ -51,6 +51,7 @@ pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
     files.push(("Cargo.lock".into(), LOCK.to_owned()));
     files.push(("src/lib.rs".into(), LIB.to_owned()));
     files.push(("README.md".into(), readme(name)));
+    files.push(("cases.yaml".into(), CASES.to_owned()));
     files.push((".gitignore".into(), "/target\n".to_owned()));
     for (rel, text) in files {
         let path = dir.join(rel);
@@ -95,9 +96,28 @@ panic = "abort"
 fn readme(name: &str) -> String {
     let file = name.replace('-', "_");
     format!(
-        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK (with `vocabulary/`, the codes and attribute names it shares\nwith the gateway), and `tollgate-policy-sdk/wit/policy.wit` the contract, of the gateway that\nwrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
+        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\ntry it offline against the cases in `cases.yaml` (the gateway's runtime and limits, no server):\n\n```sh\ntollgate policy test target/wasm32-wasip2/release/{file}.wasm --cases cases.yaml\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK (with `vocabulary/`, the codes and attribute names it shares\nwith the gateway), and `tollgate-policy-sdk/wit/policy.wit` the contract, of the gateway that\nwrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
     )
 }
+
+/// The template's cases, for `tollgate policy test`: what the policy does, checked offline.
+const CASES: &str = r#"# tollgate policy test target/wasm32-wasip2/release/<crate>.wasm --cases cases.yaml
+config: { blocked: [delete_everything] }
+cases:
+  - name: a blocked tool cannot be called
+    request: { method: tools/call, params: { name: delete_everything, arguments: {} } }
+    expect: { verdict: deny, code: -32003 }
+  - name: other tools can
+    request: { method: tools/call, params: { name: echo, arguments: { text: hi } } }
+    expect: { verdict: continue, params: { name: echo } }
+  - name: a blocked tool is not listed
+    request: { method: tools/list }
+    answer:
+      tools:
+        - { name: echo, inputSchema: { type: object } }
+        - { name: delete_everything, inputSchema: { type: object } }
+    expect: { verdict: continue, tools: [echo] }
+"#;
 
 /// A working policy to start from: it hides the tools its config names, from `tools/list` and
 /// from `tools/call` alike, and logs what it refused.

@@ -1,6 +1,7 @@
 //! The policy runtime end to end: the real gateway binary, a real backend, a JSON-RPC client,
 //! and the test policies of `tests/guests`.
 
+mod cases;
 mod messages;
 mod preinit;
 mod scaffold;

@@ -33,6 +33,10 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
     let dir = TempDir::new();
     let wasm = scaffold_and_build(&dir);
 
+    // The cases it comes with pass on it, offline.
+    let (code, out) = super::cases::policy_test(&wasm.display().to_string(), &dir.0.join("blocklist/cases.yaml"));
+    assert_eq!((code, out.trim()), (0, "3 passed, 0 failed"), "{out}");
+
     let again = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(!again.status.success(), "an existing crate is never overwritten");
 

@@ -1,0 +1,302 @@
+//! `tollgate policy test COMPONENT --cases FILE`: runs a policy component (a `.wasm` file, or a
+//! standard policy by name) against the exchanges
+//! a cases file describes, offline, in the runtime and under the limits the gateway uses, and
+//! compares each verdict with the one expected.
+//!
+//! ```yaml
+//! config: { blocked: [delete_file] }     # the binding's config, for every case
+//! secrets: { api_key: "test-value" }     # granted secrets, by name
+//! cases:
+//!   - name: a blocked tool is refused
+//!     request: { method: tools/call, params: { name: delete_file, arguments: {} } }
+//!     expect: { verdict: deny, status: 403, code: -32001 }
+//!   - name: it is hidden from the list
+//!     request: { method: tools/list }
+//!     answer: { tools: [{ name: read_file }, { name: delete_file }] }   # the backend's result
+//!     expect: { verdict: continue, tools: [read_file] }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{Config, PolicyLimits};
+use crate::mcp::jsonrpc::{Id, Message};
+use crate::policy::{Admission, Caller, Chain, Route};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cases {
+    /// The binding's config for every case (a case may give its own).
+    #[serde(default = "empty")]
+    pub config: Value,
+    /// Secrets granted to the binding, by the name the policy asks for.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: Option<PolicyLimits>,
+    pub cases: Vec<Case>,
+}
+
+fn empty() -> Value {
+    json!({})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    /// A request from the client: `{ method, params }`.
+    #[serde(default)]
+    pub request: Option<Value>,
+    /// A notification from the client: `{ method, params }`.
+    #[serde(default)]
+    pub notification: Option<Value>,
+    #[serde(default)]
+    pub caller: CaseCaller,
+    #[serde(default = "default_server")]
+    pub server: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub config: Option<Value>,
+    /// The backend's `result`, for the response phase (a request that continues).
+    #[serde(default)]
+    pub answer: Option<Value>,
+    pub expect: Expect,
+}
+
+fn default_server() -> String {
+    "test".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseCaller {
+    /// The client's address, as the trusted proxies gave it.
+    #[serde(default)]
+    pub ip: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Attributes the gateway sets before the chain (`subscription`, `product`).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The message goes on to the backend.
+    Continue,
+    /// Refused.
+    Deny,
+    /// Answered by the policy, without the backend.
+    Respond,
+    /// A notification the policy dropped.
+    Drop,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub verdict: Verdict,
+    /// A refusal's HTTP status and JSON-RPC code.
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// The params forwarded, after the policy's changes: each key given must match.
+    #[serde(default)]
+    pub params: Option<Value>,
+    /// The result the client gets (the policy's answer, or the backend's after the response
+    /// phase): each key given must match.
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// The tool names a `tools/list` answer keeps, in order.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// Headers the client's response gets.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// What running the cases found: the names that failed, with why.
+pub struct Report {
+    pub passed: usize,
+    pub failed: Vec<(String, String)>,
+}
+
+impl Cases {
+    pub fn read(file: &Path) -> Result<Cases, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let de = serde_norway::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}: {}", file.display(), e.path(), e.inner()))
+    }
+}
+
+/// Runs every case; a case whose chain does not load fails with the loader's words.
+pub async fn run(component: &Path, cases: &Cases) -> Report {
+    let scratch = std::env::temp_dir().join(format!("tollgate-cases-{}", std::process::id()));
+    let mut report = Report { passed: 0, failed: Vec::new() };
+    for case in &cases.cases {
+        match one(component, cases, case, &scratch).await {
+            Ok(()) => report.passed += 1,
+            Err(why) => report.failed.push((case.name.clone(), why)),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    report
+}
+
+async fn one(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> Result<(), String> {
+    let chain = chain(component, cases, case, scratch).await?;
+    let msg = message(case)?;
+    let mut headers = hyper::HeaderMap::new();
+    for (k, v) in &case.caller.headers {
+        let name = hyper::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("caller.headers: '{k}' is not a header name"))?;
+        headers.append(name, v.parse().map_err(|_| format!("caller.headers.{k}: not a header value"))?);
+    }
+    let ip = case.caller.ip.or(Some([127, 0, 0, 1].into()));
+    let caller = Arc::new(Caller { headers, addr: ip.map(|ip| (ip, 40000).into()), ip });
+    let route = Route {
+        server: case.server.as_str().into(),
+        version: case.version.as_deref().map(Into::into),
+        session_id: Some("cases-session".into()),
+        protocol_version: Some("2025-11-25".into()),
+        resource: format!("http://127.0.0.1:8080/{}/mcp", case.server).into(),
+        attributes: case.caller.attributes.clone(),
+    };
+    let id = msg.id.clone();
+    let e = &case.expect;
+    match chain.admit(msg, route, caller, None).await {
+        Admission::Deny(r) => {
+            want(e.verdict, Verdict::Deny, &format!("refused: {} ({})", r.message, r.code))?;
+            // As the client would see it: the one mapping the gateway answers with.
+            let status = crate::mcp::error::GatewayError::Denied(Box::new(r.clone())).wire(true).status.as_u16();
+            if e.status.is_some_and(|s| s != status) || e.code.is_some_and(|c| c != r.code) {
+                return Err(format!(
+                    "refused with status {status} and code {}, expected{}{} ({})",
+                    r.code,
+                    e.status.map(|s| format!(" status {s}")).unwrap_or_default(),
+                    e.code.map(|c| format!(" code {c}")).unwrap_or_default(),
+                    r.message
+                ));
+            }
+            Ok(())
+        }
+        Admission::Drop => want(e.verdict, Verdict::Drop, "dropped"),
+        Admission::Answer { msg, client, .. } => {
+            want(e.verdict, Verdict::Respond, &format!("answered: {}", Value::Object(msg.body.clone())))?;
+            check_answer(e, &msg.body, &client)
+        }
+        Admission::Forward { msg, client, trail, .. } => {
+            want(e.verdict, Verdict::Continue, &format!("forwarded: {}", Value::Object(msg.body.clone())))?;
+            if let Some(p) = &e.params {
+                contains("params", p, msg.body.get("params").unwrap_or(&Value::Null))?;
+            }
+            let Some(result) = case.answer.clone() else {
+                return match (&e.result, &e.tools) {
+                    (None, None) => headers_match(&e.headers, &client),
+                    _ => Err("`expect` names a result, but the case gives no backend `answer`".into()),
+                };
+            };
+            let mut client = client;
+            let answer = Message::result(id.unwrap_or(Id::Num(1)), result);
+            let answer = crate::policy::Trail::settle_into(trail, answer, &mut client, None).await;
+            check_answer(e, &answer.body, &client)
+        }
+    }
+}
+
+fn want(expected: Verdict, got: Verdict, what: &str) -> Result<(), String> {
+    if expected == got { Ok(()) } else { Err(format!("expected {expected:?}, but the message was {what}")) }
+}
+
+fn check_answer(e: &Expect, body: &serde_json::Map<String, Value>, client: &crate::policy::ClientHeaders) -> Result<(), String> {
+    if let Some(r) = &e.result {
+        contains("result", r, body.get("result").unwrap_or(&Value::Null))?;
+    }
+    if let Some(tools) = &e.tools {
+        let got: Vec<&str> =
+            body.get("result").and_then(|r| r.get("tools")).and_then(Value::as_array).into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+        if got != tools.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(format!("tools: expected {tools:?}, got {got:?}"));
+        }
+    }
+    headers_match(&e.headers, client)
+}
+
+fn headers_match(expected: &BTreeMap<String, String>, client: &crate::policy::ClientHeaders) -> Result<(), String> {
+    for (k, v) in expected {
+        let got = client.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+        if got != Some(v.as_str()) {
+            return Err(format!("header {k}: expected {v:?}, got {got:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every key of `expected` is in `got` with the same value, recursively into objects.
+fn contains(at: &str, expected: &Value, got: &Value) -> Result<(), String> {
+    match (expected, got) {
+        (Value::Object(e), Value::Object(g)) => {
+            for (k, v) in e {
+                contains(&format!("{at}.{k}"), v, g.get(k).unwrap_or(&Value::Null))?;
+            }
+            Ok(())
+        }
+        _ if expected == got => Ok(()),
+        _ => Err(format!("{at}: expected {expected}, got {got}")),
+    }
+}
+
+fn message(case: &Case) -> Result<Message, String> {
+    let (body, request) = match (&case.request, &case.notification) {
+        (Some(r), None) => (r, true),
+        (None, Some(n)) => (n, false),
+        _ => return Err("give exactly one of `request` and `notification`".into()),
+    };
+    let method = body.get("method").and_then(Value::as_str).ok_or("the message has no `method`")?;
+    let params = body.get("params").cloned().unwrap_or_else(empty);
+    Ok(if request { Message::request(Id::Num(1), method, params) } else { Message::notification(method, params) })
+}
+
+/// The chain of one binding of `component`, as a gateway with this config would load it.
+async fn chain(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> Result<Arc<Chain>, String> {
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let mut secrets = serde_json::Map::new();
+    for (name, value) in &cases.secrets {
+        let file = scratch.join(format!("secret-{name}"));
+        std::fs::write(&file, value).map_err(|e| e.to_string())?;
+        secrets.insert(name.clone(), json!({ "file": file }));
+    }
+    // A file is a component; a bare name, one of the standard policies the binary carries.
+    let policy: PathBuf = match std::fs::canonicalize(component) {
+        Ok(path) => path,
+        Err(_) if component.components().count() == 1 && component.extension().is_none() => component.to_owned(),
+        Err(e) => return Err(format!("{}: {e}", component.display())),
+    };
+    let mut binding = json!({
+        "policy": policy,
+        "config": case.config.clone().unwrap_or_else(|| cases.config.clone()),
+        "secrets": secrets,
+    });
+    if let Some(l) = &cases.limits {
+        binding["limits"] = serde_json::to_value(l).expect("limits serialize");
+    }
+    let mut server = json!({ "name": case.server, "backend": { "http": "http://127.0.0.1:9/mcp" } });
+    match &case.version {
+        Some(v) => server["versions"] = json!([{ "name": v, "backend": { "http": "http://127.0.0.1:9/mcp" }, "policies": [binding] }]),
+        None => server["policies"] = json!([binding]),
+    }
+    let text = serde_json::to_string(&json!({ "servers": [server] })).expect("a config serializes");
+    let file = scratch.join("cases-config.yaml");
+    std::fs::write(&file, &text).map_err(|e| e.to_string())?;
+    let config = Config::load(&file).map_err(|e| e.to_string())?;
+    let loaded = crate::policy::load(&config, &file).await.map_err(|e| e.to_string())?;
+    let key = crate::config::version_key(&case.server, case.version.as_deref());
+    loaded.chains.get(&key).cloned().ok_or_else(|| format!("no chain was loaded for '{key}'"))
+}

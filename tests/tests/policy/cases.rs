@@ -1,0 +1,62 @@
+//! `tollgate policy test`: a component run offline against a cases file. The template's cases
+//! pass on the template; a standard policy passes its own; a case that expects the wrong
+//! verdict fails with the difference named, and the exit status says so.
+
+use std::process::Command;
+
+use super::support::guest;
+use tollgate_tests::gateway::TempDir;
+use tollgate_tests::process::binary;
+
+/// Runs `tollgate policy test COMPONENT --cases FILE`: exit status and stdout.
+pub fn policy_test(component: &str, cases: &std::path::Path) -> (i32, String) {
+    let out = Command::new(binary("tollgate")).args(["policy", "test", component, "--cases"]).arg(cases).output().expect("tollgate runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_standard_policy_passes_its_cases() {
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tool-filter/cases.yaml");
+    let (code, out) = policy_test("tool-filter", &cases);
+    assert_eq!((code, out.trim()), (0, "4 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn wrong_expectations_fail_with_the_difference_named() {
+    let dir = TempDir::new();
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(
+        &cases,
+        r#"
+config: { hidden: [secret-tool] }
+cases:
+  - name: hidden tools are refused
+    request: { method: tools/call, params: { name: secret-tool } }
+    expect: { verdict: deny, code: -32003 }
+  - name: expects a refusal of a visible tool
+    request: { method: tools/call, params: { name: echo } }
+    expect: { verdict: deny }
+  - name: expects the wrong code
+    request: { method: tools/call, params: { name: secret-tool } }
+    expect: { verdict: deny, code: -32001 }
+  - name: expects the wrong list
+    request: { method: tools/list }
+    answer: { tools: [{ name: echo }, { name: secret-tool }] }
+    expect: { verdict: continue, tools: [echo, secret-tool] }
+"#,
+    )
+    .unwrap();
+    let (code, out) = policy_test(&guest("gatekeeper"), &cases);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 passed, 3 failed"), "{out}");
+    assert!(out.contains("FAILED expects a refusal of a visible tool: expected Deny, but the message was forwarded"), "{out}");
+    assert!(out.contains("FAILED expects the wrong code: refused with status 200 and code -32003, expected code -32001"), "{out}");
+    assert!(out.contains(r#"FAILED expects the wrong list: tools: expected ["echo", "secret-tool"], got ["echo"]"#), "{out}");
+    assert!(!out.contains("FAILED hidden tools are refused"), "{out}");
+
+    std::fs::write(&cases, "cases:\n  - name: x\n    request: { method: ping }\n    expect: { verdict: maybe }\n").unwrap();
+    let (code, out) = policy_test(&guest("gatekeeper"), &cases);
+    assert_eq!(code, 2, "a cases file that does not parse: {out}");
+    assert!(out.contains("cases[0].expect.verdict") && out.contains("unknown variant `maybe`"), "{out}");
+}
