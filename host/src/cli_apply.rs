@@ -56,6 +56,26 @@ impl Remote {
         Ok(self.send(self.http.get(url)).await?.1.unwrap_or_default())
     }
 
+    /// What `path` holds, and its ETag.
+    pub async fn read(&self, path: &str) -> anyhow::Result<(Option<String>, Value)> {
+        let (_, etag, body) = self.send(self.http.get(format!("{}{path}", self.base))).await?;
+        Ok((etag, body))
+    }
+
+    /// Replaces what `path` holds, if its ETag is still `etag`.
+    pub async fn put_if(&self, path: &str, etag: Option<&str>, body: &impl serde::Serialize) -> anyhow::Result<Value> {
+        let mut req = self.http.put(format!("{}{path}", self.base)).json(body);
+        if let Some(e) = etag {
+            req = req.header("if-match", e);
+        }
+        Ok(self.send(req).await?.2)
+    }
+
+    /// Uploads a component; the API's answer (`policy`, `sha256`, `size`).
+    pub async fn upload(&self, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        Ok(self.send(self.http.post(format!("{}/api/components", self.base)).header("content-type", "application/wasm").body(bytes)).await?.2)
+    }
+
     /// The running configuration.
     pub async fn config(&self) -> anyhow::Result<Value> {
         Ok(self.send(self.http.get(format!("{}/api/config", self.base))).await?.2)

@@ -7,6 +7,7 @@ pub mod authorization;
 pub mod backend;
 pub mod cases;
 pub mod cli_apply;
+pub mod cli_push;
 pub mod config;
 pub mod discovery;
 pub mod dispatch;

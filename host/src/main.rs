@@ -70,6 +70,26 @@ enum PolicyCommand {
         #[arg(long)]
         cases: PathBuf,
     },
+    /// Upload a component through the management API and bind it in a server's chain, showing
+    /// the chain's difference first. Pushing the same bytes again changes nothing.
+    Push {
+        /// The component (`.wasm`).
+        component: PathBuf,
+        /// The server whose chain gets it.
+        #[arg(long)]
+        server: String,
+        /// One version of the server, instead of its default chain.
+        #[arg(long)]
+        version: Option<String>,
+        /// The binding's config (YAML or JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Replace the binding whose `policy` is this (a path, or an older `sha256:` reference).
+        #[arg(long)]
+        replace: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -165,6 +185,19 @@ fn main() -> ExitCode {
             println!("{} passed, {} failed", report.passed, report.failed.len());
             if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
+        Command::Policy { action: PolicyCommand::Push { component, server, version, config, replace, remote } } => remote_command(async move {
+            let p = tollgate::cli_push::Push {
+                component: &component,
+                server: &server,
+                version: version.as_deref(),
+                config: config.as_deref(),
+                replace: replace.as_deref(),
+            };
+            for line in tollgate::cli_push::push(&remote.remote()?, &p).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }),
         Command::Validate { config } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(load(&config)) {

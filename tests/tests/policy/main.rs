@@ -4,6 +4,7 @@
 mod cases;
 mod messages;
 mod preinit;
+mod push;
 mod scaffold;
 mod support;
 
