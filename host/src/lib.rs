@@ -12,6 +12,7 @@ pub mod config;
 pub mod discovery;
 pub mod dispatch;
 pub mod gateway;
+pub mod kit_build;
 pub mod listener;
 pub mod management;
 pub mod mcp;

@@ -61,6 +61,12 @@ enum PolicyCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Build a policy project (Rust: a Cargo.toml; Python: an app.py) into a component; prints
+    /// its path last.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run a component against a cases file, offline, in the gateway's runtime and limits.
     /// Prints each failure and 'N passed, M failed'; exits 0 only if all pass.
     Test {
@@ -162,6 +168,16 @@ fn main() -> ExitCode {
                     made.display(),
                     name.replace('-', "_")
                 );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Policy { action: PolicyCommand::Build { dir } } => match tollgate::kit_build::build(&dir) {
+            Ok(component) => {
+                println!("{}", component.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -13,8 +13,11 @@ const SDK: &[(&str, &str)] = &[
     ("src/export.rs", include_str!("../../sdk/src/export.rs")),
     ("src/host.rs", include_str!("../../sdk/src/host.rs")),
     ("src/verdict.rs", include_str!("../../sdk/src/verdict.rs")),
-    ("wit/policy.wit", include_str!("../../wit/policy.wit")),
+    ("wit/policy.wit", CONTRACT),
 ];
+
+/// The policy contract (WIT) this binary speaks.
+pub const CONTRACT: &str = include_str!("../../wit/policy.wit");
 
 /// The codes and attribute names the SDK shares with the gateway, beside the SDK copy (its
 /// manifest names `../vocabulary`).

@@ -60,3 +60,58 @@ cases:
     assert_eq!(code, 2, "a cases file that does not parse: {out}");
     assert!(out.contains("cases[0].expect.verdict") && out.contains("unknown variant `maybe`"), "{out}");
 }
+
+/// One cases file, two languages: the Rust gatekeeper and its Python twin, the latter built by
+/// `tollgate policy build` (componentize-py against the contract this binary speaks).
+#[test]
+fn the_same_cases_pass_for_the_rust_and_python_versions_of_one_policy() {
+    let dir = TempDir::new();
+    let project = dir.0.join("gatekeeper");
+    std::fs::create_dir_all(&project).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guests-py/gatekeeper/app.py");
+    std::fs::copy(source, project.join("app.py")).unwrap();
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/componentize-py");
+    let mut build = Command::new(binary("tollgate"));
+    build.args(["policy", "build"]).arg(&project);
+    if std::env::var_os("COMPONENTIZE_PY").is_none() && venv.exists() {
+        build.env("COMPONENTIZE_PY", &venv);
+    }
+    let out = build.output().expect("tollgate runs");
+    assert!(out.status.success(), "policy build: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let python = stdout.lines().last().expect("the component's path, last").to_owned();
+    assert_eq!(python, project.join("gatekeeper.wasm").display().to_string());
+
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(
+        &cases,
+        r#"
+config: { api_key: k1 }
+cases:
+  - name: no key is refused with 401 and a challenge
+    request: { method: tools/call, params: { name: echo } }
+    expect: { verdict: deny, status: 401, code: -32001 }
+  - name: a wrong key is refused
+    request: { method: tools/call, params: { name: echo } }
+    caller: { headers: { x-api-key: k2 } }
+    expect: { verdict: deny, status: 401 }
+  - name: the right key goes on
+    request: { method: tools/call, params: { name: echo, arguments: { text: hi } } }
+    caller: { headers: { x-api-key: k1 } }
+    expect: { verdict: continue, params: { arguments: { text: hi } } }
+"#,
+    )
+    .unwrap();
+    for component in [guest("gatekeeper"), python] {
+        let (code, out) = policy_test(&component, &cases);
+        assert_eq!((code, out.trim()), (0, "3 passed, 0 failed"), "{component}: {out}");
+    }
+}
+
+#[test]
+fn a_directory_that_is_no_policy_project_is_refused_with_why() {
+    let dir = TempDir::new();
+    let out = Command::new(binary("tollgate")).args(["policy", "build"]).arg(&dir.0).output().expect("tollgate runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a policy project: expected a Cargo.toml (Rust) or an app.py (Python)"));
+}

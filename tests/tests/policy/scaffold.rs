@@ -9,23 +9,25 @@ use super::support::{upstream, validate};
 use tollgate_tests::gateway::{RunningGateway, TempDir};
 use tollgate_tests::process::binary;
 
-/// Writes and builds a policy crate; the path of its component.
+/// Writes a policy crate and builds it with `tollgate policy build`; the path of its component.
 fn scaffold_and_build(dir: &TempDir) -> std::path::PathBuf {
     let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
     let krate = dir.0.join("blocklist");
     // Its own target directory, kept between runs; a nested cargo on ours would wait on its lock.
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(&krate)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
+    let out = Command::new(binary("tollgate"))
+        .args(["policy", "build"])
+        .arg(&krate)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the scaffolded crate builds as written");
-    target.join("wasm32-wasip2/release/blocklist.wasm")
+    assert!(out.status.success(), "the scaffolded crate builds as written: {}", String::from_utf8_lossy(&out.stderr));
+    let built = String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned();
+    assert_eq!(std::path::PathBuf::from(&built), target.join("wasm32-wasip2/release/blocklist.wasm"));
+    built.into()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
