@@ -53,13 +53,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Write a new Rust policy crate that builds out of the box (`cargo build --release --target wasm32-wasip2`).
+    /// Write a new policy project (Rust or Python) that builds out of the box (`tollgate policy build`),
+    /// with a cases file that passes (`tollgate policy test`).
     New {
         /// The crate's name: lowercase letters, digits and '-'.
         name: String,
         /// Where to create it.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The project's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
     },
     /// Build a policy project (Rust: a Cargo.toml; Python: an app.py) into a component; prints
     /// its path last.
@@ -96,6 +100,12 @@ enum PolicyCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
 }
 
 #[derive(clap::Args)]
@@ -160,21 +170,30 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
-        Command::Policy { action: PolicyCommand::New { name, dir } } => match tollgate::scaffold::new_policy(&dir, &name) {
-            Ok(made) => {
-                println!(
-                    "created {}; build it with: cd {} && cargo build --release --target wasm32-wasip2, then try it: tollgate policy test target/wasm32-wasip2/release/{}.wasm --cases cases.yaml",
-                    made.display(),
-                    made.display(),
-                    name.replace('-', "_")
-                );
-                ExitCode::SUCCESS
+        Command::Policy { action: PolicyCommand::New { name, dir, lang } } => {
+            let lang = match lang {
+                Lang::Rust => tollgate::scaffold::Lang::Rust,
+                Lang::Python => tollgate::scaffold::Lang::Python,
+            };
+            match tollgate::scaffold::new_project(&dir, &name, lang) {
+                Ok(made) => {
+                    let component = match lang {
+                        tollgate::scaffold::Lang::Rust => format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
+                        tollgate::scaffold::Lang::Python => format!("{name}.wasm"),
+                    };
+                    println!(
+                        "created {}; build it with: cd {} && tollgate policy build ., then try it: tollgate policy test {component} --cases cases.yaml",
+                        made.display(),
+                        made.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Policy { action: PolicyCommand::Build { dir } } => match tollgate::kit_build::build(&dir) {
             Ok(component) => {
                 println!("{}", component.display());

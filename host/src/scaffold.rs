@@ -2,7 +2,17 @@
 //! the SDK and of the policy contract this binary speaks, so it builds offline and matches the
 //! gateway that made it, whatever is published.
 
+mod python;
+
 use std::path::{Path, PathBuf};
+
+/// The languages `tollgate policy new` writes a project in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Rust,
+    Python,
+}
 
 /// The SDK and contract as this binary was built with them: (path in the SDK copy, text).
 const SDK: &[(&str, &str)] = &[
@@ -38,6 +48,11 @@ pub enum ScaffoldError {
 
 /// Writes the crate `name` under `parent` and returns its directory.
 pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
+    new_project(parent, name, Lang::Rust)
+}
+
+/// Writes the project `name`, in `lang`, under `parent` and returns its directory.
+pub fn new_project(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, ScaffoldError> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
@@ -48,6 +63,28 @@ pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));
     }
+    let files = match lang {
+        Lang::Rust => rust_files(name),
+        Lang::Python => vec![
+            ("app.py".into(), python::APP.to_owned()),
+            ("wit/policy.wit".into(), CONTRACT.to_owned()),
+            ("README.md".into(), python::readme(name)),
+            ("cases.yaml".into(), CASES.replace("target/wasm32-wasip2/release/<crate>.wasm", &format!("{name}.wasm"))),
+            (".gitignore".into(), "/*.wasm\n__pycache__/\n".to_owned()),
+        ],
+    };
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        let write = || {
+            std::fs::create_dir_all(path.parent().expect("a file in the project"))?;
+            std::fs::write(&path, text)
+        };
+        write().map_err(|source| ScaffoldError::Write { path: path.clone(), source })?;
+    }
+    Ok(dir)
+}
+
+fn rust_files(name: &str) -> Vec<(PathBuf, String)> {
     let mut files: Vec<(PathBuf, String)> = SDK.iter().map(|(p, text)| (Path::new("tollgate-policy-sdk").join(p), (*text).to_owned())).collect();
     files.extend(VOCABULARY.iter().map(|(p, text)| (Path::new("vocabulary").join(p), (*text).to_owned())));
     files.push(("Cargo.toml".into(), manifest(name)));
@@ -56,15 +93,7 @@ pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
     files.push(("README.md".into(), readme(name)));
     files.push(("cases.yaml".into(), CASES.to_owned()));
     files.push((".gitignore".into(), "/target\n".to_owned()));
-    for (rel, text) in files {
-        let path = dir.join(rel);
-        let write = || {
-            std::fs::create_dir_all(path.parent().expect("a file in the crate"))?;
-            std::fs::write(&path, text)
-        };
-        write().map_err(|source| ScaffoldError::Write { path: path.clone(), source })?;
-    }
-    Ok(dir)
+    files
 }
 
 fn manifest(name: &str) -> String {

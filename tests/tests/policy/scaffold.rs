@@ -60,3 +60,42 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
     assert_eq!(refused.code(), Some(-32003), "{refused:?}");
     assert!(up.seen("tools/call").is_empty(), "a refused call never reaches the backend");
 }
+
+/// The Python template: `new --lang python`, `build` (componentize-py), its cases pass, and the
+/// component, loaded by path into a running gateway while a session is live, governs that
+/// session's next calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_template_builds_passes_its_cases_and_governs_a_live_session_once_loaded() {
+    let dir = TempDir::new();
+    let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--lang", "python", "--dir"]).arg(&dir.0).output().unwrap();
+    assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
+    let project = dir.0.join("blocklist");
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/componentize-py");
+    let mut build = Command::new(binary("tollgate"));
+    build.args(["policy", "build"]).arg(&project);
+    if std::env::var_os("COMPONENTIZE_PY").is_none() && venv.exists() {
+        build.env("COMPONENTIZE_PY", &venv);
+    }
+    let out = build.output().unwrap();
+    assert!(out.status.success(), "the Python template builds as written: {}", String::from_utf8_lossy(&out.stderr));
+    let wasm = String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned();
+    let (code, text) = super::cases::policy_test(&wasm, &project.join("cases.yaml"));
+    assert_eq!((code, text.trim()), (0, "3 passed, 0 failed"), "{text}");
+
+    let up = upstream().await;
+    let plain = format!("servers:\n  - name: s\n    backend:\n      http: {}\n", up.url);
+    let gw = RunningGateway::from_yaml(&plain, &[]).await;
+    let mut live = gw.caller("s");
+    assert_eq!(live.initialize().await.status, 200);
+    let tools = |r: &tollgate_tests::raw::RawResponse| -> Vec<String> {
+        r.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(tools(&live.request("tools/list", json!({})).await).contains(&"secret-tool".to_owned()));
+    gw.rewrite(&format!("{plain}    policies:\n      - policy: {wasm}\n        config: {{ blocked: [secret-tool] }}\n"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tools(&live.request("tools/list", json!({})).await).contains(&"secret-tool".to_owned()) {
+        assert!(std::time::Instant::now() < deadline, "the reloaded chain never applied to the live session: {}", gw.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(live.call("secret-tool", json!({})).await.code(), Some(-32003), "the same session's calls obey it");
+}
