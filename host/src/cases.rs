@@ -14,6 +14,10 @@
 //!     request: { method: tools/list }
 //!     answer: { tools: [{ name: read_file }, { name: delete_file }] }   # the backend's result
 //!     expect: { verdict: continue, tools: [read_file] }
+//!   - name: state before and after
+//!     request: { method: tools/call, params: { name: read_file } }
+//!     state: { before: { calls: "2" }, after: { calls: "3" } }
+//!     expect: { verdict: continue }
 //! ```
 
 use std::collections::BTreeMap;
@@ -66,7 +70,20 @@ pub struct Case {
     /// The backend's `result`, for the response phase (a request that continues).
     #[serde(default)]
     pub answer: Option<Value>,
+    /// The binding's state before the case runs (nothing else is in it), and the values
+    /// expected after it (`null`: absent).
+    #[serde(default)]
+    pub state: CaseState,
     pub expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseState {
+    #[serde(default)]
+    pub before: BTreeMap<String, String>,
+    #[serde(default)]
+    pub after: BTreeMap<String, Option<String>>,
 }
 
 fn default_server() -> String {
@@ -152,7 +169,25 @@ pub async fn run(component: &Path, cases: &Cases) -> Report {
 }
 
 async fn one(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> Result<(), String> {
-    let chain = chain(component, cases, case, scratch).await?;
+    let (chain, namespace) = chain(component, cases, case, scratch).await?;
+    // The process's store, as a gateway without `state:` has it: emptied, then seeded.
+    let store = crate::policy::state::stores().local.clone();
+    store.clear();
+    let key = |k: &str| format!("{namespace}\u{0}{k}");
+    for (k, v) in &case.state.before {
+        crate::policy::StateStore::set(&*store, &key(k), v.clone().into_bytes(), None).await.map_err(|e| e.to_string())?;
+    }
+    verdict(chain, case).await?;
+    for (k, want) in &case.state.after {
+        let got = crate::policy::StateStore::get(&*store, &key(k)).await.map_err(|e| e.to_string())?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        if &got != want {
+            return Err(format!("state {k}: expected {want:?}, got {got:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn verdict(chain: Arc<Chain>, case: &Case) -> Result<(), String> {
     let msg = message(case)?;
     let mut headers = hyper::HeaderMap::new();
     for (k, v) in &case.caller.headers {
@@ -264,8 +299,9 @@ fn message(case: &Case) -> Result<Message, String> {
     Ok(if request { Message::request(Id::Num(1), method, params) } else { Message::notification(method, params) })
 }
 
-/// The chain of one binding of `component`, as a gateway with this config would load it.
-async fn chain(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> Result<Arc<Chain>, String> {
+/// The chain of one binding of `component`, as a gateway with this config would load it, and
+/// the binding's state namespace.
+async fn chain(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> Result<(Arc<Chain>, String), String> {
     std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
     let mut secrets = serde_json::Map::new();
     for (name, value) in &cases.secrets {
@@ -298,5 +334,7 @@ async fn chain(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> 
     let config = Config::load(&file).map_err(|e| e.to_string())?;
     let loaded = crate::policy::load(&config, &file).await.map_err(|e| e.to_string())?;
     let key = crate::config::version_key(&case.server, case.version.as_deref());
-    loaded.chains.get(&key).cloned().ok_or_else(|| format!("no chain was loaded for '{key}'"))
+    let chain = loaded.chains.get(&key).cloned().ok_or_else(|| format!("no chain was loaded for '{key}'"))?;
+    let name = chain.declared.first().map(|b| b.name().to_owned()).unwrap_or_default();
+    Ok((chain, format!("{key}/{name}")))
 }

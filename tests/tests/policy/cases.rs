@@ -115,3 +115,34 @@ fn a_directory_that_is_no_policy_project_is_refused_with_why() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a policy project: expected a Cargo.toml (Rust) or an app.py (Python)"));
 }
+
+/// A case gives the binding's state before it runs and checks it after.
+#[test]
+fn cases_give_the_state_before_and_check_it_after() {
+    let dir = TempDir::new();
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(
+        &cases,
+        r#"
+config: { visits: visits, max_visits: 3 }
+cases:
+  - name: a first visit starts the count
+    request: { method: tools/call, params: { name: echo } }
+    state: { after: { visits: "1", other: null } }
+    expect: { verdict: continue }
+  - name: each case starts from its own state, not the last case's
+    request: { method: tools/call, params: { name: echo } }
+    state: { before: { visits: "3" }, after: { visits: "4" } }
+    expect: { verdict: deny, code: -32003 }
+  - name: a wrong expectation of the state after
+    request: { method: tools/call, params: { name: echo } }
+    state: { before: { visits: "1" }, after: { visits: "7" } }
+    expect: { verdict: continue }
+"#,
+    )
+    .unwrap();
+    let (code, out) = policy_test(&guest("gatekeeper"), &cases);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 passed, 1 failed"), "{out}");
+    assert!(out.contains(r#"FAILED a wrong expectation of the state after: state visits: expected Some("7"), got Some("2")"#), "{out}");
+}

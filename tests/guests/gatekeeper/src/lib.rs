@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Mutation, Policy, Rejection, Verdict, export_policy, now_ms, secret};
+use tollgate_policy_sdk::{Exchange, Hooks, MessageVerdict, Mutation, Policy, Rejection, Verdict, export_policy, now_ms, secret, state};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +50,12 @@ struct Config {
     /// Reads the clock in `init`, which then must run for every instance.
     #[serde(default)]
     clock_in_init: bool,
+    /// Counts requests in this state key (the host's state, shared by instances), and refuses
+    /// past `max_visits`.
+    #[serde(default)]
+    visits: Option<String>,
+    #[serde(default)]
+    max_visits: Option<i64>,
 }
 
 /// The config, and the requests this instance has seen.
@@ -90,6 +96,13 @@ impl Policy for Gatekeeper {
                 return Rejection::unauthorized("Unauthorized: a valid x-api-key is required")
                     .header("www-authenticate", "ApiKey realm=\"tollgate\"")
                     .into();
+            }
+        }
+        if let Some(key) = &c.visits {
+            match state::incr(key, 1, None) {
+                Ok(n) if c.max_visits.is_some_and(|max| n > max) => return Rejection::forbidden(&format!("visit {n} is past the limit")).into(),
+                Ok(_) => {}
+                Err(e) => return Rejection::forbidden(&format!("state: {e}")).into(),
             }
         }
         let mut m = Mutation::new();

@@ -65,6 +65,12 @@ impl MemoryStore {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Forgets every entry: `tollgate policy test` starts each case from the state it gives.
+    pub fn clear(&self) {
+        self.map.clear();
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
     /// The keys noted since the last call, and the journal emptied.
     pub(super) fn take_journal(&self) -> Vec<String> {
         let Some(j) = &self.journal else { return Vec::new() };
