@@ -93,9 +93,7 @@ impl Policy for Gatekeeper {
         let c = &self.0;
         if let Some(key) = &c.api_key {
             if ex.header("x-api-key").as_deref() != Some(key) {
-                return Rejection::unauthorized("Unauthorized: a valid x-api-key is required")
-                    .header("www-authenticate", "ApiKey realm=\"tollgate\"")
-                    .into();
+                return Rejection::unauthorized("Unauthorized: a valid x-api-key is required").header("www-authenticate", "ApiKey realm=\"tollgate\"").into();
             }
         }
         if let Some(key) = &c.visits {
