@@ -124,9 +124,27 @@ impl Runtime {
     }
 
     fn link(&self, component: Component) -> Result<PolicyPre<Host>, String> {
+        // A component built for another version of the contract is named as such, before the
+        // linker's own words about the first import or export that differs.
+        if let Some(theirs) = contract_of(&self.engine, &component).filter(|v| v != CONTRACT_VERSION) {
+            return Err(format!(
+                "was built for the policy contract tollgate:policy@{theirs}; this gateway speaks tollgate:policy@{CONTRACT_VERSION}: rebuild it against this gateway's contract (`tollgate policy build`)"
+            ));
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| format!("imports something the gateway does not provide: {e:#}"))?;
-        PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@0.1.0: {e:#}"))
+        PolicyPre::new(pre).map_err(|e| format!("does not export tollgate:policy/policy@{CONTRACT_VERSION}: {e:#}"))
     }
+}
+
+/// The version of the policy contract (`wit/policy.wit`) this gateway speaks.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The contract version a component exports its `policy` interface for, if it exports one.
+fn contract_of(engine: &Engine, component: &Component) -> Option<String> {
+    let ty = component.component_type();
+    let mut names = ty.exports(engine).map(|(name, _)| name.to_owned()).collect::<Vec<_>>();
+    names.extend(ty.imports(engine).map(|(name, _)| name.to_owned()));
+    names.iter().find_map(|n| n.strip_prefix("tollgate:policy/").and_then(|rest| rest.split_once('@')).map(|(_, v)| v.to_owned()))
 }
 
 /// Why an invocation produced no verdict. The chain applies the binding's failure mode.
@@ -382,5 +400,14 @@ fn classify(store: &Store<Host>, limits: &PolicyLimits, e: wasmtime::Error) -> F
         Some(Trap::Interrupt) => Fault::Timeout(limits.timeout_ms),
         Some(t) => Fault::Trap(t.to_string()),
         None => Fault::Trap(format!("{e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contract_version_is_the_wit_package_s() {
+        let wit = include_str!("../../../wit/policy.wit");
+        assert!(wit.starts_with(&format!("package tollgate:policy@{};", super::CONTRACT_VERSION)), "wit/policy.wit and CONTRACT_VERSION disagree");
     }
 }

@@ -146,3 +146,31 @@ cases:
     assert!(out.contains("2 passed, 1 failed"), "{out}");
     assert!(out.contains(r#"FAILED a wrong expectation of the state after: state visits: expected Some("7"), got Some("2")"#), "{out}");
 }
+
+/// A component built for another version of the contract is refused with both versions named.
+#[test]
+fn a_component_for_another_contract_version_is_refused_naming_both() {
+    let dir = TempDir::new();
+    let project = dir.0.join("elsewhere");
+    std::fs::create_dir_all(project.join("wit")).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("guests-py/gatekeeper/app.py"), project.join("app.py")).unwrap();
+    let wit = std::fs::read_to_string(root.join("../wit/policy.wit")).unwrap().replacen("package tollgate:policy@0.1.0;", "package tollgate:policy@0.9.0;", 1);
+    std::fs::write(project.join("wit/policy.wit"), wit).unwrap();
+    let venv = root.join("interop/.venv/bin/componentize-py");
+    let tool = std::env::var_os("COMPONENTIZE_PY").map(std::path::PathBuf::from).unwrap_or(if venv.exists() { venv } else { "componentize-py".into() });
+    let out = project.join("elsewhere.wasm");
+    let status = Command::new(tool)
+        .current_dir(&project)
+        .args(["-d", "wit", "-w", "gateway-policy", "componentize", "app", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("componentize-py runs");
+    assert!(status.success());
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(&cases, "cases:\n  - name: loads\n    request: { method: ping }\n    expect: { verdict: continue }\n").unwrap();
+    let (code, text) = policy_test(&out.display().to_string(), &cases);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("was built for the policy contract tollgate:policy@0.9.0; this gateway speaks tollgate:policy@0.1.0"), "{text}");
+}
