@@ -109,6 +109,14 @@ impl Idp {
         Idp { issuer, shared }
     }
 
+    /// The standard `jwt` policy bound to trust this provider for `audience`, allowed to fetch
+    /// its JWKS.
+    pub fn jwt_binding(&self, audience: &str) -> serde_json::Value {
+        let mut jwt = crate::standard::policy("jwt", serde_json::json!({ "jwks_url": self.jwks_url(), "issuers": [self.issuer], "audiences": [audience] }));
+        jwt["allow_hosts"] = serde_json::json!(["127.0.0.1"]);
+        jwt
+    }
+
     pub fn jwks_url(&self) -> String {
         format!("{}/jwks", self.issuer)
     }

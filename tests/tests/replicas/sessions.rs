@@ -19,7 +19,7 @@ use tollgate_tests::idp::{Idp, Key, now};
 use tollgate_tests::raw::{Raw, request};
 use tollgate_tests::recorder::Recorder;
 use tollgate_tests::redis::Redis;
-use tollgate_tests::standard::{UNAUTHORIZED, policy, server};
+use tollgate_tests::standard::{UNAUTHORIZED, server};
 use tollgate_vocabulary::code::BAD_REQUEST as NOT_FOUND_CODE;
 
 /// What B logs when it continues a session another replica began.
@@ -134,8 +134,7 @@ async fn a_continued_session_is_its_owners_alone_and_a_delete_ends_it_on_every_r
     let key = Key::rsa("k1");
     idp.publish(&[&key]);
     let token = |sub: &str| key.sign(&json!({ "iss": idp.issuer, "sub": sub, "aud": "tools", "iat": now(), "exp": now() + 600 }));
-    let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
-    jwt["allow_hosts"] = json!(["127.0.0.1"]);
+    let jwt = idp.jwt_binding("tools");
     let gws = replicas(3, &redis, json!([server("s", &backend.url, json!([jwt]))]), None).await;
     let (a, b, c) = (&gws[0], &gws[1], &gws[2]);
 

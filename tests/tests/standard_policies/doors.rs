@@ -18,7 +18,6 @@ use tollgate_tests::gateway::RunningGateway;
 use tollgate_tests::idp::{Idp, Key, now};
 use tollgate_tests::recorder::Recorder;
 use tollgate_tests::standard::UNAUTHORIZED;
-use tollgate_tests::standard::policy;
 use tollgate_tests::standard::server;
 
 const ADMIN: &str = "doors-admin-token";
@@ -62,8 +61,7 @@ async fn world() -> World {
     let idp = Idp::start().await;
     let key = Key::rsa("k1");
     idp.publish(&[&key]);
-    let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
-    jwt["allow_hosts"] = json!(["127.0.0.1"]);
+    let jwt = idp.jwt_binding("tools");
     let data = tollgate_tests::gateway::write_temp("keep", "").parent().expect("a dir").join("data");
     let stdio =
         json!({ "name": "local", "backend": { "stdio": { "command": tollgate_tests::process::binary("echo_stdio"), "warm": 0 } }, "policies": [jwt.clone()] });

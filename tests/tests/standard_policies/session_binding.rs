@@ -7,7 +7,6 @@ use tollgate_tests::caller::text;
 use tollgate_tests::gateway::RunningGateway;
 use tollgate_tests::idp::{Idp, Key, now};
 use tollgate_tests::recorder::Recorder;
-use tollgate_tests::standard::policy;
 use tollgate_tests::standard::server;
 
 #[tokio::test]
@@ -17,8 +16,7 @@ async fn a_session_id_is_useless_to_another_subject() {
     let key = Key::rsa("k1");
     idp.publish(&[&key]);
     let token = |sub: &str| key.sign(&json!({ "iss": idp.issuer, "sub": sub, "aud": "tools", "iat": now(), "exp": now() + 600 }));
-    let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
-    jwt["allow_hosts"] = json!(["127.0.0.1"]);
+    let jwt = idp.jwt_binding("tools");
     let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url, json!([jwt]))] }), &[]).await;
 
     let mut alice = gw.caller("s").bearer(&token("alice")).initialized().await;

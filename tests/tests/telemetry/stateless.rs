@@ -12,7 +12,6 @@ use tollgate_tests::raw::{Raw, RawResponse};
 use tollgate_tests::gateway::RunningGateway;
 use tollgate_tests::idp::{Idp, Key, now};
 use tollgate_tests::recorder::Recorder;
-use tollgate_tests::standard::policy;
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -39,8 +38,7 @@ async fn a_stateless_client_is_observed_like_a_session() {
     let key = Key::rsa("k1");
     idp.publish(&[&key]);
     let token = key.sign(&json!({ "iss": idp.issuer, "sub": "alice", "aud": "tools", "iat": now(), "exp": now() + 600 }));
-    let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
-    jwt["allow_hosts"] = json!(["127.0.0.1"]);
+    let jwt = idp.jwt_binding("tools");
     let config = json!({
         "listen": "127.0.0.1:0",
         "management": { "listen": "127.0.0.1:0", "admin_token_env": "ADMIN_TOKEN" },

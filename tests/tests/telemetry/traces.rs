@@ -18,8 +18,7 @@ const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 const BACKEND_SECRET: &str = "backend-s3cret-never-to-be-seen";
 
 fn chain(idp: &Idp) -> serde_json::Value {
-    let mut jwt = policy("jwt", json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": ["tools"] }));
-    jwt["allow_hosts"] = json!(["127.0.0.1"]);
+    let jwt = idp.jwt_binding("tools");
     let ip = policy("ip-filter", json!({ "allow": ["127.0.0.0/8", "::1/128"] }));
     let mut creds = policy("credentials", json!({ "header": "x-backend-key", "secret": "backend_key" }));
     creds["secrets"] = json!({ "backend_key": { "env": "BACKEND_KEY" } });

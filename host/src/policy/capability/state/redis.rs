@@ -90,11 +90,7 @@ impl RedisStore {
             loop {
                 tokio::time::sleep(WATCH_EVERY).await;
                 let Some(store) = weak.upgrade() else { return };
-                let r = match store.conn() {
-                    Ok(mut conn) => store.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await }).await,
-                    Err(e) => Err(e),
-                };
-                let _ = store.seen(r);
+                let _ = store.send::<String>(redis::cmd("PING")).await;
             }
         });
     }
@@ -169,56 +165,56 @@ fn ms(ttl: Option<Duration>) -> u64 {
     ttl.map_or(0, |t| (t.as_millis() as u64).max(1))
 }
 
+impl RedisStore {
+    /// One command on this thread's connection.
+    fn send<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, cmd: redis::Cmd) -> BoxFuture<'a, Result<T, StateError>> {
+        match self.conn() {
+            Ok(mut conn) => Box::pin(self.run(async move { cmd.query_async(&mut conn).await })),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
+    /// One script, by digest (loaded first if Redis does not know it), on this thread's connection.
+    fn invoke<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, call: redis::ScriptInvocation<'a>) -> BoxFuture<'a, Result<T, StateError>> {
+        match self.conn() {
+            Ok(mut conn) => Box::pin(self.run(async move { call.invoke_async(&mut conn).await })),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
 impl StateStore for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StateError>> {
-        let mut conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        let k = self.key(key);
-        Box::pin(self.run(async move { redis::cmd("GET").arg(k).query_async(&mut conn).await }))
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        self.send(cmd)
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: Option<Duration>) -> BoxFuture<'a, Result<(), StateError>> {
-        let mut conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key)).arg(value);
         if ttl.is_some() {
             cmd.arg("PX").arg(ms(ttl));
         }
-        Box::pin(self.run(async move { cmd.query_async(&mut conn).await }))
+        self.send(cmd)
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> BoxFuture<'a, Result<i64, StateError>> {
-        let mut conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
         let mut call = self.incr.key(self.key(key));
         call.arg(delta).arg(ms(ttl));
-        Box::pin(self.run(async move { call.invoke_async(&mut conn).await }))
+        self.invoke(call)
     }
 
     fn cas<'a>(&'a self, key: &'a str, expected: Option<Vec<u8>>, new: Vec<u8>, ttl: Option<Duration>) -> BoxFuture<'a, Result<bool, StateError>> {
-        let mut conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
         let mut call = self.cas.key(self.key(key));
         call.arg(u8::from(expected.is_some())).arg(expected.unwrap_or_default()).arg(new).arg(ms(ttl));
-        Box::pin(self.run(async move { call.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) }))
+        Box::pin(async move { self.invoke::<i64>(call).await.map(|n| n == 1) })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StateError>> {
-        let mut conn = match self.conn() {
-            Ok(c) => c,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        let k = self.key(key);
-        Box::pin(self.run(async move { redis::cmd("DEL").arg(k).query_async(&mut conn).await }))
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        Box::pin(async move { self.send::<i64>(cmd).await.map(drop) })
     }
 }
 
@@ -237,9 +233,8 @@ impl RedisStore {
     /// Writes `value` at `key` for `ttl`, unless the key holds `unless` now: false, and the
     /// key untouched, when it does. One script, so nothing comes between the check and the write.
     pub async fn set_unless(&self, key: &str, unless: &[u8], value: Vec<u8>, ttl: Duration) -> Result<bool, StateError> {
-        let mut conn = self.conn()?;
         let mut call = SET_UNLESS_SCRIPT.key(self.key(key));
         call.arg(unless).arg(value).arg(ms(Some(ttl)));
-        self.run(async move { call.invoke_async::<i64>(&mut conn).await.map(|n| n == 1) }).await
+        self.invoke::<i64>(call).await.map(|n| n == 1)
     }
 }
