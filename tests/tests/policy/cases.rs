@@ -70,12 +70,9 @@ fn the_same_cases_pass_for_the_rust_and_python_versions_of_one_policy() {
     std::fs::create_dir_all(&project).unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guests-py/gatekeeper/app.py");
     std::fs::copy(source, project.join("app.py")).unwrap();
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/componentize-py");
     let mut build = Command::new(binary("tollgate"));
     build.args(["policy", "build"]).arg(&project);
-    if std::env::var_os("COMPONENTIZE_PY").is_none() && venv.exists() {
-        build.env("COMPONENTIZE_PY", &venv);
-    }
+    build.env("COMPONENTIZE_PY", super::support::componentize_py());
     let out = build.output().expect("tollgate runs");
     assert!(out.status.success(), "policy build: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -157,10 +154,8 @@ fn a_component_for_another_contract_version_is_refused_naming_both() {
     std::fs::copy(root.join("guests-py/gatekeeper/app.py"), project.join("app.py")).unwrap();
     let wit = std::fs::read_to_string(root.join("../wit/policy.wit")).unwrap().replacen("package tollgate:policy@0.1.0;", "package tollgate:policy@0.9.0;", 1);
     std::fs::write(project.join("wit/policy.wit"), wit).unwrap();
-    let venv = root.join("interop/.venv/bin/componentize-py");
-    let tool = std::env::var_os("COMPONENTIZE_PY").map(std::path::PathBuf::from).unwrap_or(if venv.exists() { venv } else { "componentize-py".into() });
     let out = project.join("elsewhere.wasm");
-    let status = Command::new(tool)
+    let status = Command::new(super::support::componentize_py())
         .current_dir(&project)
         .args(["-d", "wit", "-w", "gateway-policy", "componentize", "app", "-o"])
         .arg(&out)

@@ -70,12 +70,9 @@ async fn a_python_template_builds_passes_its_cases_and_governs_a_live_session_on
     let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--lang", "python", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
     let project = dir.0.join("blocklist");
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/componentize-py");
     let mut build = Command::new(binary("tollgate"));
     build.args(["policy", "build"]).arg(&project);
-    if std::env::var_os("COMPONENTIZE_PY").is_none() && venv.exists() {
-        build.env("COMPONENTIZE_PY", &venv);
-    }
+    build.env("COMPONENTIZE_PY", super::support::componentize_py());
     let out = build.output().unwrap();
     assert!(out.status.success(), "the Python template builds as written: {}", String::from_utf8_lossy(&out.stderr));
     let wasm = String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned();

@@ -16,6 +16,12 @@ pub fn guest(name: &str) -> String {
     format!("{}/{name}.wasm", env!("TOLLGATE_GUESTS"))
 }
 
+/// componentize-py: `COMPONENTIZE_PY`, else the interop venv's (scripts/setup.sh), else on PATH.
+pub fn componentize_py() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/.venv/bin/componentize-py");
+    std::env::var_os("COMPONENTIZE_PY").map(PathBuf::from).unwrap_or(if venv.exists() { venv } else { PathBuf::from("componentize-py") })
+}
+
 /// A test policy written in Python, built with componentize-py (`tests/guests-py/<name>/app.py`).
 pub fn python_guest(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -28,8 +34,7 @@ pub fn python_guest(name: &str) -> String {
     static BUILD: Mutex<()> = Mutex::new(());
     let _one = BUILD.lock().unwrap();
     if stale(&out) {
-        let venv = root.join("interop/.venv/bin/componentize-py");
-        let tool = std::env::var("COMPONENTIZE_PY").map(PathBuf::from).unwrap_or(if venv.exists() { venv } else { PathBuf::from("componentize-py") });
+        let tool = componentize_py();
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         let status = Command::new(&tool)
             .current_dir(&src)
