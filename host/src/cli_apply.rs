@@ -40,20 +40,14 @@ impl Remote {
     /// Replaces what `path` names with `body`, with the ETag just read, so a change made
     /// since is refused rather than overwritten.
     async fn replace(&self, path: &str, body: &impl serde::Serialize) -> anyhow::Result<()> {
-        let url = format!("{}{path}", self.base);
-        let etag = self.etag(&url).await?;
-        self.send(self.http.put(&url).header("if-match", etag).json(body)).await.map(drop)
+        let (etag, _) = self.read(path).await?;
+        self.put_if(path, Some(etag.as_deref().unwrap_or_default()), body).await.map(drop)
     }
 
     /// Deletes what `path` names, with the ETag just read.
     async fn remove(&self, path: &str) -> anyhow::Result<()> {
-        let url = format!("{}{path}", self.base);
-        let etag = self.etag(&url).await?;
-        self.send(self.http.delete(&url).header("if-match", etag)).await.map(drop)
-    }
-
-    async fn etag(&self, url: &str) -> anyhow::Result<String> {
-        Ok(self.send(self.http.get(url)).await?.1.unwrap_or_default())
+        let (etag, _) = self.read(path).await?;
+        self.send(self.http.delete(format!("{}{path}", self.base)).header("if-match", etag.unwrap_or_default())).await.map(drop)
     }
 
     /// What `path` holds, and its ETag.
@@ -78,7 +72,7 @@ impl Remote {
 
     /// The running configuration.
     pub async fn config(&self) -> anyhow::Result<Value> {
-        Ok(self.send(self.http.get(format!("{}/api/config", self.base))).await?.2)
+        Ok(self.read("/api/config").await?.1)
     }
 }
 

@@ -63,7 +63,7 @@ enum PolicyCommand {
         dir: PathBuf,
         /// The project's language.
         #[arg(long, value_enum, default_value = "rust")]
-        lang: Lang,
+        lang: tollgate::scaffold::Lang,
     },
     /// Build a policy project (Rust: a Cargo.toml; Python: an app.py) into a component; prints
     /// its path last.
@@ -100,12 +100,6 @@ enum PolicyCommand {
         #[command(flatten)]
         remote: RemoteArgs,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Lang {
-    Rust,
-    Python,
 }
 
 #[derive(clap::Args)]
@@ -170,30 +164,21 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
-        Command::Policy { action: PolicyCommand::New { name, dir, lang } } => {
-            let lang = match lang {
-                Lang::Rust => tollgate::scaffold::Lang::Rust,
-                Lang::Python => tollgate::scaffold::Lang::Python,
-            };
-            match tollgate::scaffold::new_project(&dir, &name, lang) {
-                Ok(made) => {
-                    let component = match lang {
-                        tollgate::scaffold::Lang::Rust => format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
-                        tollgate::scaffold::Lang::Python => format!("{name}.wasm"),
-                    };
-                    println!(
-                        "created {}; build it with: cd {} && tollgate policy build ., then try it: tollgate policy test {component} --cases cases.yaml",
-                        made.display(),
-                        made.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Policy { action: PolicyCommand::New { name, dir, lang } } => match tollgate::scaffold::new_project(&dir, &name, lang) {
+            Ok(made) => {
+                println!(
+                    "created {}; build it with: cd {} && tollgate policy build ., then try it: tollgate policy test {} --cases cases.yaml",
+                    made.display(),
+                    made.display(),
+                    lang.component(&name)
+                );
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Policy { action: PolicyCommand::Build { dir } } => match tollgate::kit_build::build(&dir) {
             Ok(component) => {
                 println!("{}", component.display());

@@ -7,11 +7,21 @@ mod python;
 use std::path::{Path, PathBuf};
 
 /// The languages `tollgate policy new` writes a project in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Lang {
     #[default]
     Rust,
     Python,
+}
+
+impl Lang {
+    /// Where `tollgate policy build` puts the component of the project `name`, from its directory.
+    pub fn component(self, name: &str) -> String {
+        match self {
+            Lang::Rust => format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
+            Lang::Python => format!("{name}.wasm"),
+        }
+    }
 }
 
 /// The SDK and contract as this binary was built with them: (path in the SDK copy, text).
@@ -46,11 +56,6 @@ pub enum ScaffoldError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Writes the crate `name` under `parent` and returns its directory.
-pub fn new_policy(parent: &Path, name: &str) -> Result<PathBuf, ScaffoldError> {
-    new_project(parent, name, Lang::Rust)
-}
-
 /// Writes the project `name`, in `lang`, under `parent` and returns its directory.
 pub fn new_project(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, ScaffoldError> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
@@ -69,11 +74,11 @@ pub fn new_project(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, Sca
             ("app.py".into(), python::APP.to_owned()),
             ("wit/policy.wit".into(), CONTRACT.to_owned()),
             ("README.md".into(), python::readme(name)),
-            ("cases.yaml".into(), CASES.replace("target/wasm32-wasip2/release/<crate>.wasm", &format!("{name}.wasm"))),
             (".gitignore".into(), "/*.wasm\n__pycache__/\n".to_owned()),
         ],
     };
-    for (rel, text) in files {
+    let cases = ("cases.yaml".into(), CASES.replace("<component>", &lang.component(name)));
+    for (rel, text) in files.into_iter().chain([cases]) {
         let path = dir.join(rel);
         let write = || {
             std::fs::create_dir_all(path.parent().expect("a file in the project"))?;
@@ -91,7 +96,6 @@ fn rust_files(name: &str) -> Vec<(PathBuf, String)> {
     files.push(("Cargo.lock".into(), LOCK.to_owned()));
     files.push(("src/lib.rs".into(), LIB.to_owned()));
     files.push(("README.md".into(), readme(name)));
-    files.push(("cases.yaml".into(), CASES.to_owned()));
     files.push((".gitignore".into(), "/target\n".to_owned()));
     files
 }
@@ -126,14 +130,14 @@ panic = "abort"
 }
 
 fn readme(name: &str) -> String {
-    let file = name.replace('-', "_");
+    let component = Lang::Rust.component(name);
     format!(
-        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\ntry it offline against the cases in `cases.yaml` (the gateway's runtime and limits, no server):\n\n```sh\ntollgate policy test target/wasm32-wasip2/release/{file}.wasm --cases cases.yaml\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/target/wasm32-wasip2/release/{file}.wasm\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK (with `vocabulary/`, the codes and attribute names it shares\nwith the gateway), and `tollgate-policy-sdk/wit/policy.wit` the contract, of the gateway that\nwrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
+        "# {name}\n\nA Tollgate policy. Build it with\n\n```sh\nrustup target add wasm32-wasip2\ncargo build --release --target wasm32-wasip2\n```\n\ntry it offline against the cases in `cases.yaml` (the gateway's runtime and limits, no server):\n\n```sh\ntollgate policy test {component} --cases cases.yaml\n```\n\nthen bind it to a server in the gateway's config:\n\n```yaml\npolicies:\n  - policy: ./{name}/{component}\n    config:\n      blocked: [delete_everything]\n```\n\n`tollgate-policy-sdk/` is the SDK (with `vocabulary/`, the codes and attribute names it shares\nwith the gateway), and `tollgate-policy-sdk/wit/policy.wit` the contract, of the gateway that\nwrote this crate; `tollgate-policy-sdk/README.md` tells what a policy can do.\n"
     )
 }
 
 /// The template's cases, for `tollgate policy test`: what the policy does, checked offline.
-const CASES: &str = r#"# tollgate policy test target/wasm32-wasip2/release/<crate>.wasm --cases cases.yaml
+const CASES: &str = r#"# tollgate policy test <component> --cases cases.yaml
 config: { blocked: [delete_everything] }
 cases:
   - name: a blocked tool cannot be called
@@ -202,11 +206,11 @@ mod tests {
     fn names_that_would_not_make_a_crate_or_a_file_are_refused() {
         let dir = std::env::temp_dir().join(format!("tollgate-scaffold-{}", std::process::id()));
         for bad in ["", "Upper", "1st", "a b", "../escape", "trailing-"] {
-            assert!(matches!(new_policy(&dir, bad), Err(ScaffoldError::Name(_))), "{bad:?}");
+            assert!(matches!(new_project(&dir, bad, Lang::Rust), Err(ScaffoldError::Name(_))), "{bad:?}");
         }
-        let made = new_policy(&dir, "ok-name").expect("a good name");
+        let made = new_project(&dir, "ok-name", Lang::Rust).expect("a good name");
         assert!(made.join("tollgate-policy-sdk/wit/policy.wit").exists());
-        assert!(matches!(new_policy(&dir, "ok-name"), Err(ScaffoldError::Exists(_))), "never overwrites");
+        assert!(matches!(new_project(&dir, "ok-name", Lang::Rust), Err(ScaffoldError::Exists(_))), "never overwrites");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -71,8 +71,7 @@ pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, B
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Invalid(format!("the upload is not a policy component: {e}")))?;
-    let bytes_for_store = bytes.to_vec();
-    let (at, name) = (dir.clone(), hex.clone());
+    let (at, name, kept) = (dir.clone(), hex.clone(), bytes.clone());
     let created = tokio::task::spawn_blocking(move || uploads::save(&at, &name, &bytes))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -80,11 +79,10 @@ pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, B
     if let Some(registry) = m.gateway.subscriptions.as_ref().filter(|r| r.store().shared()) {
         // Other replicas write their own copy from the database. The bytes are their name, so
         // a copy another replica kept first is this one.
-        let kept = super::write(registry, vec![crate::subscription::Write::Put(crate::subscription::Kind::Components, hex.clone(), bytes_for_store)]).await;
-        if let Err(e) = kept.map_err(|e| (matches!(e, ApiError::Stale(_)), e))
-            && !e.0
-        {
-            return Err(e.1);
+        let put = crate::subscription::Write::Put(crate::subscription::Kind::Components, hex.clone(), kept.to_vec());
+        match super::write(registry, vec![put]).await {
+            Ok(()) | Err(ApiError::Stale(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     let reference = uploads::reference(&hex);

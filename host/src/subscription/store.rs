@@ -28,17 +28,10 @@ pub enum Kind {
 
 impl Kind {
     fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
-        match self {
-            Kind::Subscriptions => TableDefinition::new("subscriptions"),
-            Kind::Products => TableDefinition::new("products"),
-            Kind::Routing => TableDefinition::new("routing"),
-            Kind::Chains => TableDefinition::new("chains"),
-            Kind::Servers => TableDefinition::new("servers"),
-            Kind::Components => TableDefinition::new("components"),
-        }
+        TableDefinition::new(self.name())
     }
 
-    /// The name a shared database keeps the kind under.
+    /// The name of the kind's table, in redb and in a shared database.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Subscriptions => "subscriptions",

@@ -15,6 +15,24 @@ pub fn policy_test(component: &str, cases: &std::path::Path) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Runs `tollgate policy build PROJECT`, with `with` setting its environment; the component's
+/// path, which it prints last.
+pub fn policy_build(project: &std::path::Path, with: impl FnOnce(&mut Command)) -> String {
+    let mut build = Command::new(binary("tollgate"));
+    build.args(["policy", "build"]).arg(project);
+    with(&mut build);
+    let out = build.output().expect("tollgate runs");
+    assert!(out.status.success(), "policy build {}: {}", project.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned()
+}
+
+/// As [`policy_build`], for a Python project.
+pub fn python_build(project: &std::path::Path) -> String {
+    policy_build(project, |c| {
+        c.env("COMPONENTIZE_PY", super::support::componentize_py());
+    })
+}
+
 #[test]
 fn a_standard_policy_passes_its_cases() {
     let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tool-filter/cases.yaml");
@@ -70,13 +88,7 @@ fn the_same_cases_pass_for_the_rust_and_python_versions_of_one_policy() {
     std::fs::create_dir_all(&project).unwrap();
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guests-py/gatekeeper/app.py");
     std::fs::copy(source, project.join("app.py")).unwrap();
-    let mut build = Command::new(binary("tollgate"));
-    build.args(["policy", "build"]).arg(&project);
-    build.env("COMPONENTIZE_PY", super::support::componentize_py());
-    let out = build.output().expect("tollgate runs");
-    assert!(out.status.success(), "policy build: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let python = stdout.lines().last().expect("the component's path, last").to_owned();
+    let python = python_build(&project);
     assert_eq!(python, project.join("gatekeeper.wasm").display().to_string());
 
     let cases = dir.0.join("cases.yaml");

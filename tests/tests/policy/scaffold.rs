@@ -16,16 +16,9 @@ fn scaffold_and_build(dir: &TempDir) -> std::path::PathBuf {
     let krate = dir.0.join("blocklist");
     // Its own target directory, kept between runs; a nested cargo on ours would wait on its lock.
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
-    let out = Command::new(binary("tollgate"))
-        .args(["policy", "build"])
-        .arg(&krate)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "the scaffolded crate builds as written: {}", String::from_utf8_lossy(&out.stderr));
-    let built = String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned();
+    let built = super::cases::policy_build(&krate, |c| {
+        c.env("CARGO_TARGET_DIR", &target).env_remove("CARGO_ENCODED_RUSTFLAGS").env_remove("RUSTFLAGS");
+    });
     assert_eq!(std::path::PathBuf::from(&built), target.join("wasm32-wasip2/release/blocklist.wasm"));
     built.into()
 }
@@ -70,12 +63,7 @@ async fn a_python_template_builds_passes_its_cases_and_governs_a_live_session_on
     let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--lang", "python", "--dir"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
     let project = dir.0.join("blocklist");
-    let mut build = Command::new(binary("tollgate"));
-    build.args(["policy", "build"]).arg(&project);
-    build.env("COMPONENTIZE_PY", super::support::componentize_py());
-    let out = build.output().unwrap();
-    assert!(out.status.success(), "the Python template builds as written: {}", String::from_utf8_lossy(&out.stderr));
-    let wasm = String::from_utf8_lossy(&out.stdout).lines().last().expect("the component's path, last").to_owned();
+    let wasm = super::cases::python_build(&project);
     let (code, text) = super::cases::policy_test(&wasm, &project.join("cases.yaml"));
     assert_eq!((code, text.trim()), (0, "3 passed, 0 failed"), "{text}");
 

@@ -7,7 +7,6 @@ mod memory;
 mod outage;
 mod redis;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use crate::policy::bindings::state;
 use crate::policy::engine::Host;
 
 pub use self::redis::RedisStore;
-pub use memory::{DEFAULT_BUDGET, LASTING, MemoryStore};
+pub use memory::{DEFAULT_BUDGET, LASTING, MemoryStore, set_budget};
 
 /// Why a state operation failed. A policy sees the message and decides what follows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,20 +38,6 @@ pub trait StateStore: Send + Sync + 'static {
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> BoxFuture<'a, Result<i64, StateError>>;
     fn cas<'a>(&'a self, key: &'a str, expected: Option<Vec<u8>>, new: Vec<u8>, ttl: Option<Duration>) -> BoxFuture<'a, Result<bool, StateError>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StateError>>;
-}
-
-/// The bound the next store is made with; set at start, before the first policy loads.
-static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
-
-/// Sets the embedded store's bound, in bytes.
-pub fn set_budget(bytes: usize) {
-    BUDGET.store(bytes, Ordering::Relaxed);
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        MemoryStore::with_budget(BUDGET.load(Ordering::Relaxed))
-    }
 }
 
 /// The process's stores: chosen once, at start, by [`open`].

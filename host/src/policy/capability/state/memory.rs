@@ -30,6 +30,20 @@ pub const LASTING: Duration = Duration::from_secs(300);
 /// The default bound on the embedded store: `limits.max_policy_state_mb`.
 pub const DEFAULT_BUDGET: usize = 256 << 20;
 
+/// The bound the next default store is made with; set at start, before the first policy loads.
+static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
+
+/// Sets the embedded store's bound, in bytes.
+pub fn set_budget(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_budget(BUDGET.load(Ordering::Relaxed))
+    }
+}
+
 /// What one entry costs: its key, its value, and the map's own share.
 fn cost(key: &str, e: &Entry) -> usize {
     key.len() + e.value.len() + 64

@@ -116,6 +116,22 @@ impl RedisStore {
             .map_err(|e| StateError::Unavailable(e.to_string()))
     }
 
+    /// One command on this thread's connection.
+    fn send<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, cmd: redis::Cmd) -> BoxFuture<'a, Result<T, StateError>> {
+        match self.conn() {
+            Ok(mut conn) => Box::pin(self.run(async move { cmd.query_async(&mut conn).await })),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
+    /// One script, by digest (loaded first if Redis does not know it), on this thread's connection.
+    fn invoke<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, call: redis::ScriptInvocation<'a>) -> BoxFuture<'a, Result<T, StateError>> {
+        match self.conn() {
+            Ok(mut conn) => Box::pin(self.run(async move { call.invoke_async(&mut conn).await })),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
@@ -163,24 +179,6 @@ fn refused(e: &RedisError) -> bool {
 /// Milliseconds for a TTL; Redis refuses 0, which here means "already over".
 fn ms(ttl: Option<Duration>) -> u64 {
     ttl.map_or(0, |t| (t.as_millis() as u64).max(1))
-}
-
-impl RedisStore {
-    /// One command on this thread's connection.
-    fn send<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, cmd: redis::Cmd) -> BoxFuture<'a, Result<T, StateError>> {
-        match self.conn() {
-            Ok(mut conn) => Box::pin(self.run(async move { cmd.query_async(&mut conn).await })),
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
-    }
-
-    /// One script, by digest (loaded first if Redis does not know it), on this thread's connection.
-    fn invoke<'a, T: redis::FromRedisValue + Send + 'a>(&'a self, call: redis::ScriptInvocation<'a>) -> BoxFuture<'a, Result<T, StateError>> {
-        match self.conn() {
-            Ok(mut conn) => Box::pin(self.run(async move { call.invoke_async(&mut conn).await })),
-            Err(e) => Box::pin(async move { Err(e) }),
-        }
-    }
 }
 
 impl StateStore for RedisStore {
