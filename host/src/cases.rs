@@ -18,7 +18,16 @@
 //!     request: { method: tools/call, params: { name: read_file } }
 //!     state: { before: { calls: "2" }, after: { calls: "3" } }
 //!     expect: { verdict: continue }
+//!   - name: a progress message the backend streams is passed, a sampling request dropped
+//!     request: { method: tools/call, params: { name: read_file } }
+//!     messages:
+//!       - { method: notifications/progress, params: { progressToken: 1, progress: 1 } }
+//!       - { id: 7, method: sampling/createMessage, params: {} }
+//!     expect: { verdict: continue, messages: [{ verdict: pass }, { verdict: drop, code: -32003 }] }
 //! ```
+//!
+//! Outbound HTTP never leaves the process: `fetch:` (for every case, or per case) gives the
+//! answers, and a request with none fails as a network error would.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,9 +36,16 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod expect;
+mod recorded;
+
+pub use expect::{Expect, MessageExpect, Verdict};
+pub use recorded::FetchAnswer;
+
 use crate::config::{Config, PolicyLimits};
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::{Admission, Caller, Chain, Route};
+use expect::want;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +58,12 @@ pub struct Cases {
     pub secrets: BTreeMap<String, String>,
     #[serde(default)]
     pub limits: Option<PolicyLimits>,
+    /// The hosts the binding may fetch from (its `allow_hosts`).
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Answers to the binding's outbound HTTP requests, for every case.
+    #[serde(default)]
+    pub fetch: Vec<FetchAnswer>,
     pub cases: Vec<Case>,
 }
 
@@ -70,6 +92,16 @@ pub struct Case {
     /// The backend's `result`, for the response phase (a request that continues).
     #[serde(default)]
     pub answer: Option<Value>,
+    /// The backend's error instead of a result: `{ code, message }`.
+    #[serde(default)]
+    pub answer_error: Option<Value>,
+    /// Messages the backend streams while the request is open (progress, logging, its own
+    /// requests), each through the message phase in turn.
+    #[serde(default)]
+    pub messages: Vec<Value>,
+    /// Answers to outbound HTTP requests in this case, before the file's.
+    #[serde(default)]
+    pub fetch: Vec<FetchAnswer>,
     /// The binding's state before the case runs (nothing else is in it), and the values
     /// expected after it (`null`: absent).
     #[serde(default)]
@@ -103,43 +135,6 @@ pub struct CaseCaller {
     pub attributes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// The message goes on to the backend.
-    Continue,
-    /// Refused.
-    Deny,
-    /// Answered by the policy, without the backend.
-    Respond,
-    /// A notification the policy dropped.
-    Drop,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    pub verdict: Verdict,
-    /// A refusal's HTTP status and JSON-RPC code.
-    #[serde(default)]
-    pub status: Option<u16>,
-    #[serde(default)]
-    pub code: Option<i32>,
-    /// The params forwarded, after the policy's changes: each key given must match.
-    #[serde(default)]
-    pub params: Option<Value>,
-    /// The result the client gets (the policy's answer, or the backend's after the response
-    /// phase): each key given must match.
-    #[serde(default)]
-    pub result: Option<Value>,
-    /// The tool names a `tools/list` answer keeps, in order.
-    #[serde(default)]
-    pub tools: Option<Vec<String>>,
-    /// Headers the client's response gets.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-}
-
 /// What running the cases found: the names that failed, with why.
 pub struct Report {
     pub passed: usize,
@@ -159,11 +154,21 @@ pub async fn run(component: &Path, cases: &Cases) -> Report {
     let scratch = std::env::temp_dir().join(format!("tollgate-cases-{}", std::process::id()));
     let mut report = Report { passed: 0, failed: Vec::new() };
     for case in &cases.cases {
+        let answers = case.fetch.iter().chain(&cases.fetch).map(FetchAnswer::recorded).collect::<Result<Vec<_>, _>>();
+        let answers = match answers {
+            Ok(a) => a,
+            Err(why) => {
+                report.failed.push((case.name.clone(), why));
+                continue;
+            }
+        };
+        crate::policy::outbound::answer_from(Some(answers));
         match one(component, cases, case, &scratch).await {
             Ok(()) => report.passed += 1,
             Err(why) => report.failed.push((case.name.clone(), why)),
         }
     }
+    crate::policy::outbound::answer_from(None);
     let _ = std::fs::remove_dir_all(&scratch);
     report
 }
@@ -225,66 +230,33 @@ async fn verdict(chain: Arc<Chain>, case: &Case) -> Result<(), String> {
         Admission::Drop => want(e.verdict, Verdict::Drop, "dropped"),
         Admission::Answer { msg, client, .. } => {
             want(e.verdict, Verdict::Respond, &format!("answered: {}", Value::Object(msg.body.clone())))?;
-            check_answer(e, &msg.body, &client)
+            expect::check_answer(e, &msg.body, &client)
         }
         Admission::Forward { msg, client, trail, .. } => {
             want(e.verdict, Verdict::Continue, &format!("forwarded: {}", Value::Object(msg.body.clone())))?;
             if let Some(p) = &e.params {
-                contains("params", p, msg.body.get("params").unwrap_or(&Value::Null))?;
+                expect::contains("params", p, msg.body.get("params").unwrap_or(&Value::Null))?;
             }
-            let Some(result) = case.answer.clone() else {
-                return match (&e.result, &e.tools) {
-                    (None, None) => headers_match(&e.headers, &client),
-                    _ => Err("`expect` names a result, but the case gives no backend `answer`".into()),
-                };
+            expect::messages(e, &case.messages, trail.as_ref().and_then(crate::policy::Trail::relay)).await?;
+            let id = id.unwrap_or(Id::Num(1));
+            let answer = match (&case.answer, &case.answer_error) {
+                (Some(result), None) => Message::result(id, result.clone()),
+                (None, Some(err)) => {
+                    let code = err.get("code").and_then(Value::as_i64).and_then(|c| i32::try_from(c).ok()).ok_or("answer_error: an integer `code`")?;
+                    Message::error(Some(id), code, err.get("message").and_then(Value::as_str).unwrap_or_default(), err.get("data").cloned())
+                }
+                (Some(_), Some(_)) => return Err("give at most one of `answer` and `answer_error`".into()),
+                (None, None) => {
+                    return match (&e.result, &e.tools) {
+                        (None, None) => expect::headers_match(&e.headers, &client),
+                        _ => Err("`expect` names a result, but the case gives no backend `answer`".into()),
+                    };
+                }
             };
             let mut client = client;
-            let answer = Message::result(id.unwrap_or(Id::Num(1)), result);
             let answer = crate::policy::Trail::settle_into(trail, answer, &mut client, None).await;
-            check_answer(e, &answer.body, &client)
+            expect::check_answer(e, &answer.body, &client)
         }
-    }
-}
-
-fn want(expected: Verdict, got: Verdict, what: &str) -> Result<(), String> {
-    if expected == got { Ok(()) } else { Err(format!("expected {expected:?}, but the message was {what}")) }
-}
-
-fn check_answer(e: &Expect, body: &serde_json::Map<String, Value>, client: &crate::policy::ClientHeaders) -> Result<(), String> {
-    if let Some(r) = &e.result {
-        contains("result", r, body.get("result").unwrap_or(&Value::Null))?;
-    }
-    if let Some(tools) = &e.tools {
-        let got: Vec<&str> =
-            body.get("result").and_then(|r| r.get("tools")).and_then(Value::as_array).into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
-        if got != tools.iter().map(String::as_str).collect::<Vec<_>>() {
-            return Err(format!("tools: expected {tools:?}, got {got:?}"));
-        }
-    }
-    headers_match(&e.headers, client)
-}
-
-fn headers_match(expected: &BTreeMap<String, String>, client: &crate::policy::ClientHeaders) -> Result<(), String> {
-    for (k, v) in expected {
-        let got = client.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
-        if got != Some(v.as_str()) {
-            return Err(format!("header {k}: expected {v:?}, got {got:?}"));
-        }
-    }
-    Ok(())
-}
-
-/// Every key of `expected` is in `got` with the same value, recursively into objects.
-fn contains(at: &str, expected: &Value, got: &Value) -> Result<(), String> {
-    match (expected, got) {
-        (Value::Object(e), Value::Object(g)) => {
-            for (k, v) in e {
-                contains(&format!("{at}.{k}"), v, g.get(k).unwrap_or(&Value::Null))?;
-            }
-            Ok(())
-        }
-        _ if expected == got => Ok(()),
-        _ => Err(format!("{at}: expected {expected}, got {got}")),
     }
 }
 
@@ -319,6 +291,7 @@ async fn chain(component: &Path, cases: &Cases, case: &Case, scratch: &Path) -> 
         "policy": policy,
         "config": case.config.clone().unwrap_or_else(|| cases.config.clone()),
         "secrets": secrets,
+        "allow_hosts": cases.allow_hosts,
     });
     if let Some(l) = &cases.limits {
         binding["limits"] = serde_json::to_value(l).expect("limits serialize");

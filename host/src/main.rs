@@ -11,8 +11,14 @@ use tollgate::config::{Config, ConfigError};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `--version`: the binary's and the policy contract's, the two a policy author needs to match.
+fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{} (policy contract tollgate:policy@{})", env!("CARGO_PKG_VERSION"), tollgate::policy::CONTRACT_VERSION))
+}
+
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "An MCP gateway whose policies are WebAssembly components")]
+#[command(name = "tollgate", version = version(), about = "An MCP gateway whose policies are WebAssembly components")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

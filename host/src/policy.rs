@@ -22,9 +22,10 @@ pub mod uploads;
 use std::path::Path;
 
 pub use bindings::Rejection;
+pub use capability::outbound;
 pub use capability::state::{self as state, MemoryStore, StateStore};
 pub use chain::{Admission, Chain, ClientHeaders, HeaderEdits, Route, Trail};
-pub use engine::Fault;
+pub use engine::{CONTRACT_VERSION, Fault};
 pub use exchange::{Attributes, Caller};
 pub use loader::{Loaded, Places, load_chain, load_file_chain, load_product};
 pub use relay::{Delivery, Relay};

@@ -72,6 +72,7 @@ pub fn new_project(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, Sca
         Lang::Rust => rust_files(name),
         Lang::Python => vec![
             ("app.py".into(), python::APP.to_owned()),
+            ("tollgate_policy.py".into(), python::HELPERS.to_owned()),
             ("wit/policy.wit".into(), CONTRACT.to_owned()),
             ("README.md".into(), python::readme(name)),
             (".gitignore".into(), "/*.wasm\n__pycache__/\n".to_owned()),

@@ -126,7 +126,7 @@ impl Runtime {
     fn link(&self, component: Component) -> Result<PolicyPre<Host>, String> {
         // A component built for another version of the contract is named as such, before the
         // linker's own words about the first import or export that differs.
-        if let Some(theirs) = contract_of(&self.engine, &component).filter(|v| v != CONTRACT_VERSION) {
+        if let Some(theirs) = contract_of(&self.engine, &component).filter(|v| !compatible(v, CONTRACT_VERSION)) {
             return Err(format!(
                 "was built for the policy contract tollgate:policy@{theirs}; this gateway speaks tollgate:policy@{CONTRACT_VERSION}: rebuild it against this gateway's contract (`tollgate policy build`)"
             ));
@@ -137,7 +137,21 @@ impl Runtime {
 }
 
 /// The version of the policy contract (`wit/policy.wit`) this gateway speaks.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Whether a component built for contract `theirs` runs on a gateway speaking `ours`: the same
+/// release series, as Cargo reads versions (`0.2.x` with `0.2.y`, `1.x` with `1.y`). Within a
+/// series the contract only grows, so an older component links and a newer one links unless it
+/// imports what this gateway lacks, which the linker then names.
+fn compatible(theirs: &str, ours: &str) -> bool {
+    fn series(v: &str) -> Option<(u64, Option<u64>)> {
+        let mut parts = v.split(['.', '-', '+']).map(str::parse::<u64>);
+        let major = parts.next()?.ok()?;
+        let minor = parts.next()?.ok()?;
+        Some((major, (major == 0).then_some(minor)))
+    }
+    series(theirs).is_some_and(|s| Some(s) == series(ours))
+}
 
 /// The contract version a component exports its `policy` interface for, if it exports one.
 fn contract_of(engine: &Engine, component: &Component) -> Option<String> {
@@ -409,5 +423,18 @@ mod tests {
     fn the_contract_version_is_the_wit_package_s() {
         let wit = include_str!("../../../wit/policy.wit");
         assert!(wit.starts_with(&format!("package tollgate:policy@{};", super::CONTRACT_VERSION)), "wit/policy.wit and CONTRACT_VERSION disagree");
+    }
+
+    #[test]
+    fn components_of_the_same_series_are_compatible() {
+        use super::compatible;
+        assert!(compatible("0.2.0", "0.2.0"));
+        assert!(compatible("0.2.1", "0.2.0"));
+        assert!(compatible("0.2.0", "0.2.3"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(!compatible("0.3.0", "0.2.0"));
+        assert!(compatible("1.4.0", "1.0.2"));
+        assert!(!compatible("2.0.0", "1.9.0"));
+        assert!(!compatible("garbage", "0.2.0"));
     }
 }

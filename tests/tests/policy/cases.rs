@@ -156,17 +156,32 @@ cases:
     assert!(out.contains(r#"FAILED a wrong expectation of the state after: state visits: expected Some("7"), got Some("2")"#), "{out}");
 }
 
-/// A component built for another version of the contract is refused with both versions named.
+/// A component built for another release series of the contract is refused with both
+/// versions named; one built for a later patch of the same series runs.
 #[test]
-fn a_component_for_another_contract_version_is_refused_naming_both() {
+fn the_contract_series_decides_whether_a_component_loads() {
     let dir = TempDir::new();
-    let project = dir.0.join("elsewhere");
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(&cases, "cases:\n  - name: loads\n    request: { method: ping }\n    expect: { verdict: continue }\n").unwrap();
+    let (code, text) = policy_test(&gatekeeper_for_contract(&dir, "0.1.0"), &cases);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("was built for the policy contract tollgate:policy@0.1.0; this gateway speaks tollgate:policy@0.2.0"), "{text}");
+    let (code, text) = policy_test(&gatekeeper_for_contract(&dir, "0.2.1"), &cases);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+}
+
+/// The Python gatekeeper built against the contract renamed to `version`; its path.
+fn gatekeeper_for_contract(dir: &TempDir, version: &str) -> String {
+    let project = dir.0.join(format!("contract-{version}"));
     std::fs::create_dir_all(project.join("wit")).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::copy(root.join("guests-py/gatekeeper/app.py"), project.join("app.py")).unwrap();
-    let wit = std::fs::read_to_string(root.join("../wit/policy.wit")).unwrap().replacen("package tollgate:policy@0.1.0;", "package tollgate:policy@0.9.0;", 1);
+    let wit = std::fs::read_to_string(root.join("../wit/policy.wit")).unwrap();
+    let ours = wit.lines().next().expect("the package line").to_owned();
+    let wit = wit.replacen(&ours, &format!("package tollgate:policy@{version};"), 1);
     std::fs::write(project.join("wit/policy.wit"), wit).unwrap();
-    let out = project.join("elsewhere.wasm");
+    let out = project.join("gatekeeper.wasm");
     let status = Command::new(super::support::componentize_py())
         .current_dir(&project)
         .args(["-d", "wit", "-w", "gateway-policy", "componentize", "app", "-o"])
@@ -175,9 +190,46 @@ fn a_component_for_another_contract_version_is_refused_naming_both() {
         .status()
         .expect("componentize-py runs");
     assert!(status.success());
+    out.display().to_string()
+}
+
+/// Streamed messages go through the message phase (passed, replaced, dropped with the answer
+/// the backend's request gets), an error answer through the response phase, and a case that
+/// expects the wrong message verdict fails naming it.
+#[test]
+fn cases_run_streamed_messages_and_error_answers() {
+    let dir = TempDir::new();
     let cases = dir.0.join("cases.yaml");
-    std::fs::write(&cases, "cases:\n  - name: loads\n    request: { method: ping }\n    expect: { verdict: continue }\n").unwrap();
-    let (code, text) = policy_test(&out.display().to_string(), &cases);
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("was built for the policy contract tollgate:policy@0.9.0; this gateway speaks tollgate:policy@0.1.0"), "{text}");
+    std::fs::write(
+        &cases,
+        r#"
+config: { redact: secret, refuse_sampling: true, mark_answers: true }
+cases:
+  - name: progress is redacted, logging passes, sampling is dropped with -32003
+    request: { method: tools/call, params: { name: echo } }
+    messages:
+      - { method: notifications/progress, params: { progressToken: 1, progress: 1, message: "the secret word" } }
+      - { method: notifications/message, params: { level: info, data: "plain" } }
+      - { id: 7, method: sampling/createMessage, params: { messages: [], maxTokens: 5 } }
+    expect:
+      verdict: continue
+      messages:
+        - { verdict: replace, message: { params: { message: "the [redacted] word" } } }
+        - { verdict: pass }
+        - { verdict: drop, code: -32003 }
+  - name: an error answer reaches the client unmarked
+    request: { method: tools/call, params: { name: echo } }
+    answer_error: { code: -32602, message: "bad arguments" }
+    expect: { verdict: continue, error: { code: -32602, message: "bad arguments" } }
+  - name: a wrong message verdict fails
+    request: { method: tools/call, params: { name: echo } }
+    messages: [{ method: notifications/progress, params: { progressToken: 1, progress: 1, message: "a secret" } }]
+    expect: { verdict: continue, messages: [{ verdict: pass }] }
+"#,
+    )
+    .unwrap();
+    let (code, out) = policy_test(&guest("gatekeeper"), &cases);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 passed, 1 failed"), "{out}");
+    assert!(out.contains("FAILED a wrong message verdict fails: messages[0]: expected Pass, got Replace"), "{out}");
 }

@@ -2,12 +2,36 @@
 
 use std::time::Duration;
 
-use crate::policy::bindings::outbound::{self, FetchError, Request, Response};
+use crate::policy::bindings::outbound::{self, Request};
+pub use crate::policy::bindings::outbound::{FetchError, Response};
 use crate::policy::engine::Host;
 
 /// Bounds on one fetch, whatever the policy asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 4 << 20;
+
+/// Answers that stand in for the network, for `tollgate policy test`: when set, every fetch
+/// is answered from them (or fails, naming the request) and none leaves the process.
+static RECORDED: std::sync::RwLock<Option<std::sync::Arc<Vec<Recorded>>>> = std::sync::RwLock::new(None);
+
+/// One recorded answer: the request it answers (method and exact URL) and what comes back.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub url: String,
+    pub answer: Result<Response, FetchError>,
+}
+
+/// Switches this process to recorded answers (`Some`), offline; `None` goes back to the network.
+pub fn answer_from(recorded: Option<Vec<Recorded>>) {
+    *RECORDED.write().unwrap_or_else(std::sync::PoisonError::into_inner) = recorded.map(std::sync::Arc::new);
+}
+
+fn recorded(method: &str, url: &str) -> Option<Result<Response, FetchError>> {
+    let all = RECORDED.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()?;
+    let found = all.iter().find(|r| r.method.eq_ignore_ascii_case(method) && r.url == url);
+    Some(found.map_or_else(|| Err(FetchError::Failed(format!("offline: no recorded answer for {method} {url}"))), |r| r.answer.clone()))
+}
 
 /// Whether `host` matches an entry of `allow`: exact, or `*.example.com` for any subdomain.
 pub fn allowed(allow: &[String], host: &str) -> bool {
@@ -32,6 +56,9 @@ impl outbound::Host for Host {
         let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
             return Ok(Err(FetchError::Failed(format!("invalid method '{}'", req.method))));
         };
+        if let Some(answer) = recorded(method.as_str(), url.as_str()) {
+            return Ok(answer);
+        }
         let timeout = req.timeout_ms.map(|t| Duration::from_millis(t.into())).unwrap_or(MAX_TIMEOUT).min(MAX_TIMEOUT);
         let mut r = self.grants.http.request(method, url).timeout(timeout);
         for (k, v) in &req.headers {
