@@ -79,41 +79,26 @@ cases:
     assert!(out.contains("cases[0].expect.verdict") && out.contains("unknown variant `maybe`"), "{out}");
 }
 
-/// One cases file, two languages: the Rust gatekeeper and its Python twin, the latter built by
-/// `tollgate policy build` (componentize-py against the contract this binary speaks).
+/// One policy in each kit (`meter`: config, hooks, secrets, state, attributes, headers both
+/// ways, every verdict, the response and message phases), one cases file: the Rust crate, and
+/// the Python twin with the kit's helper library, built by `tollgate policy build` as an author
+/// would.
 #[test]
-fn the_same_cases_pass_for_the_rust_and_python_versions_of_one_policy() {
+fn the_same_cases_pass_for_every_kit_s_version_of_one_policy() {
     let dir = TempDir::new();
-    let project = dir.0.join("gatekeeper");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let project = dir.0.join("meter");
     std::fs::create_dir_all(&project).unwrap();
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guests-py/gatekeeper/app.py");
-    std::fs::copy(source, project.join("app.py")).unwrap();
+    std::fs::copy(root.join("guests-py/meter/app.py"), project.join("app.py")).unwrap();
+    std::fs::copy(root.join("../kits/python/tollgate_policy.py"), project.join("tollgate_policy.py")).unwrap();
     let python = python_build(&project);
-    assert_eq!(python, project.join("gatekeeper.wasm").display().to_string());
+    assert_eq!(python, project.join("meter.wasm").display().to_string());
 
-    let cases = dir.0.join("cases.yaml");
-    std::fs::write(
-        &cases,
-        r#"
-config: { api_key: k1 }
-cases:
-  - name: no key is refused with 401 and a challenge
-    request: { method: tools/call, params: { name: echo } }
-    expect: { verdict: deny, status: 401, code: -32001 }
-  - name: a wrong key is refused
-    request: { method: tools/call, params: { name: echo } }
-    caller: { headers: { x-api-key: k2 } }
-    expect: { verdict: deny, status: 401 }
-  - name: the right key goes on
-    request: { method: tools/call, params: { name: echo, arguments: { text: hi } } }
-    caller: { headers: { x-api-key: k1 } }
-    expect: { verdict: continue, params: { arguments: { text: hi } } }
-"#,
-    )
-    .unwrap();
-    for component in [guest("gatekeeper"), python] {
+    let cases = root.join("data/meter.cases.yaml");
+    let expected = format!("{} passed, 0 failed", std::fs::read_to_string(&cases).unwrap().matches("  - name: ").count());
+    for component in [guest("meter"), python] {
         let (code, out) = policy_test(&component, &cases);
-        assert_eq!((code, out.trim()), (0, "3 passed, 0 failed"), "{component}: {out}");
+        assert_eq!((code, out.trim()), (0, expected.as_str()), "{component}: {out}");
     }
 }
 
