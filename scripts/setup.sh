@@ -4,6 +4,7 @@
 #   - the wasm32-wasip2 and wasm32-unknown-unknown Rust targets (your policies; the standard
 #     ones, built without WASI), and rustfmt and clippy
 #   - the interop suite's node packages (npm ci in tests/interop)
+#   - the JavaScript policy kit's build tool, componentize-js (npm ci in kits/js)
 #   - the interop suite's Python venv (tests/interop/.venv)
 #   - Debian's redis-server and postgresql packages, whose binaries the end-to-end tests run
 #     (each test its own server on a free loopback port; not the packages' own services)
@@ -110,6 +111,16 @@ node_want="$(sha "$INTEROP/package.json" "$INTEROP/package-lock.json")-$(node --
 if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$node_want" ]]; then
   step "npm ci in tests/interop" npm ci --prefix "$INTEROP" --no-audit --no-fund --loglevel=error
   echo "$node_want" >"$node_stamp"
+fi
+
+# --- the JavaScript policy kit's componentize-js ---------------------------------
+
+KIT_JS="$ROOT/kits/js"
+kit_stamp="$KIT_JS/node_modules/.tollgate-setup-stamp"
+kit_want="$(sha "$KIT_JS/package.json" "$KIT_JS/package-lock.json")-$(node --version)"
+if [[ ! -f "$kit_stamp" || "$(cat "$kit_stamp")" != "$kit_want" ]]; then
+  step "npm ci in kits/js" npm ci --prefix "$KIT_JS" --no-audit --no-fund --loglevel=error
+  echo "$kit_want" >"$kit_stamp"
 fi
 
 # --- Python venv for the interop suite -----------------------------------------

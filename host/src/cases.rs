@@ -215,7 +215,8 @@ async fn verdict(chain: Arc<Chain>, case: &Case) -> Result<(), String> {
         Admission::Deny(r) => {
             want(e.verdict, Verdict::Deny, &format!("refused: {} ({})", r.message, r.code))?;
             // As the client would see it: the one mapping the gateway answers with.
-            let status = crate::mcp::error::GatewayError::Denied(Box::new(r.clone())).wire(true).status.as_u16();
+            let wire = crate::mcp::error::GatewayError::Denied(Box::new(r.clone())).wire(id.is_some());
+            let status = wire.status.as_u16();
             if e.status.is_some_and(|s| s != status) || e.code.is_some_and(|c| c != r.code) {
                 return Err(format!(
                     "refused with status {status} and code {}, expected{}{} ({})",
@@ -225,7 +226,10 @@ async fn verdict(chain: Arc<Chain>, case: &Case) -> Result<(), String> {
                     r.message
                 ));
             }
-            Ok(())
+            if let Some(m) = e.message.as_deref().filter(|m| !r.message.contains(m)) {
+                return Err(format!("refused with the message {:?}, expected one containing {m:?}", r.message));
+            }
+            expect::headers_match(&e.headers, &wire.headers)
         }
         Admission::Drop => want(e.verdict, Verdict::Drop, "dropped"),
         Admission::Answer { msg, client, .. } => {

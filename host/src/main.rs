@@ -173,9 +173,10 @@ fn main() -> ExitCode {
         Command::Policy { action: PolicyCommand::New { name, dir, lang } } => match tollgate::scaffold::new_project(&dir, &name, lang) {
             Ok(made) => {
                 println!(
-                    "created {}; build it with: cd {} && tollgate policy build ., then try it: tollgate policy test {} --cases cases.yaml",
+                    "created {}; build it with: cd {} && {}tollgate policy build ., then try it: tollgate policy test {} --cases cases.yaml",
                     made.display(),
                     made.display(),
+                    if lang == tollgate::scaffold::Lang::Js { "npm install && " } else { "" },
                     lang.component(&name)
                 );
                 ExitCode::SUCCESS

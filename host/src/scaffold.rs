@@ -2,6 +2,7 @@
 //! the SDK and of the policy contract this binary speaks, so it builds offline and matches the
 //! gateway that made it, whatever is published.
 
+mod js;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ pub enum Lang {
     #[default]
     Rust,
     Python,
+    Js,
 }
 
 impl Lang {
@@ -19,7 +21,7 @@ impl Lang {
     pub fn component(self, name: &str) -> String {
         match self {
             Lang::Rust => format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
-            Lang::Python => format!("{name}.wasm"),
+            Lang::Python | Lang::Js => format!("{name}.wasm"),
         }
     }
 }
@@ -76,6 +78,15 @@ pub fn new_project(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf, Sca
             ("wit/policy.wit".into(), CONTRACT.to_owned()),
             ("README.md".into(), python::readme(name)),
             (".gitignore".into(), "/*.wasm\n__pycache__/\n".to_owned()),
+        ],
+        Lang::Js => vec![
+            ("policy.js".into(), js::POLICY.to_owned()),
+            ("tollgate.js".into(), js::HELPERS.to_owned()),
+            ("package.json".into(), js::manifest(name)),
+            ("package-lock.json".into(), js::lock(name)),
+            ("wit/policy.wit".into(), CONTRACT.to_owned()),
+            ("README.md".into(), js::readme(name)),
+            (".gitignore".into(), "/*.wasm\nnode_modules/\n".to_owned()),
         ],
     };
     let cases = ("cases.yaml".into(), CASES.replace("<component>", &lang.component(name)));

@@ -30,6 +30,9 @@ pub struct Expect {
     pub status: Option<u16>,
     #[serde(default)]
     pub code: Option<i32>,
+    /// Words a refusal's message contains.
+    #[serde(default)]
+    pub message: Option<String>,
     /// The params forwarded, after the policy's changes: each key given must match.
     #[serde(default)]
     pub params: Option<Value>,
@@ -43,7 +46,7 @@ pub struct Expect {
     /// The tool names a `tools/list` answer keeps, in order.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
-    /// Headers the client's response gets.
+    /// Headers the client's response gets (a refusal's too: `www-authenticate`, `retry-after`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// What the message phase made of each of the case's `messages`, in order.
@@ -131,7 +134,7 @@ pub fn check_answer(e: &Expect, body: &serde_json::Map<String, Value>, client: &
     headers_match(&e.headers, client)
 }
 
-pub fn headers_match(expected: &BTreeMap<String, String>, client: &ClientHeaders) -> Result<(), String> {
+pub fn headers_match(expected: &BTreeMap<String, String>, client: &[(String, String)]) -> Result<(), String> {
     for (k, v) in expected {
         let got = client.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
         if got != Some(v.as_str()) {

@@ -108,8 +108,9 @@ fn refusal(r: Refusal) -> Failure {
     }
 }
 
-/// Where a verified token is remembered: a hash of the token and of where its keys came from,
-/// so a change of key source forgets tokens checked against the old keys.
+/// Where a verified token is remembered: a hash of the token, of where its keys came from and
+/// of the algorithms accepted, so a change of key source or a narrower `algorithms` forgets
+/// tokens checked under the old settings (the claims are checked again on every call).
 fn memo_key(s: &Settings, token: &str) -> String {
     let source = match &s.keys {
         KeySource::Inline(k) => format!("inline:{}", serde_json::to_string(k).unwrap_or_default()),
@@ -117,6 +118,8 @@ fn memo_key(s: &Settings, token: &str) -> String {
     };
     let mut h = Sha256::new();
     h.update(source.as_bytes());
+    h.update([0]);
+    h.update(format!("{:?}", s.algorithms).as_bytes());
     h.update([0]);
     h.update(token.as_bytes());
     format!("verified:{}", policy_common::key::hex(&h.finalize()))

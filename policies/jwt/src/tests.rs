@@ -121,3 +121,17 @@ fn an_admitted_caller_carries_subject_scopes_and_chosen_claims() {
     assert_eq!(got["subscription"], "app-1");
     assert_eq!(got["groups"], "[\"a\",\"b\"]");
 }
+
+#[test]
+fn a_remembered_token_is_forgotten_when_the_key_source_or_the_algorithms_change() {
+    let settings = |c: Value| serde_json::from_value::<Config>(c).unwrap().check().unwrap();
+    let base = settings(json!({ "jwks_url": "https://idp/jwks", "audiences": ["a"] }));
+    let narrower = settings(json!({ "jwks_url": "https://idp/jwks", "audiences": ["a"], "algorithms": ["ES256"] }));
+    let elsewhere = settings(json!({ "jwks_url": "https://other/jwks", "audiences": ["a"] }));
+    let same = settings(json!({ "jwks_url": "https://idp/jwks", "audiences": ["b"] }));
+    let key = |s: &Settings| memo_key(s, "t.o.k");
+    assert_ne!(key(&base), key(&narrower));
+    assert_ne!(key(&base), key(&elsewhere));
+    // The claims are checked on every call, so other settings keep what was verified.
+    assert_eq!(key(&base), key(&same));
+}

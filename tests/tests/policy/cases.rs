@@ -33,11 +33,12 @@ pub fn python_build(project: &std::path::Path) -> String {
     })
 }
 
-#[test]
-fn a_standard_policy_passes_its_cases() {
-    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tool-filter/cases.yaml");
-    let (code, out) = policy_test("tool-filter", &cases);
-    assert_eq!((code, out.trim()), (0, "4 passed, 0 failed"), "{out}");
+/// As [`policy_build`], for a JavaScript project, with the kit's componentize-js
+/// (`scripts/setup.sh` installs it in `kits/js`) as an author's `npm install` would give it.
+pub fn js_build(project: &std::path::Path) -> String {
+    policy_build(project, |c| {
+        c.env("COMPONENTIZE_JS", super::support::componentize_js());
+    })
 }
 
 #[test]
@@ -81,8 +82,8 @@ cases:
 
 /// One policy in each kit (`meter`: config, hooks, secrets, state, attributes, headers both
 /// ways, every verdict, the response and message phases), one cases file: the Rust crate, and
-/// the Python twin with the kit's helper library, built by `tollgate policy build` as an author
-/// would.
+/// its Python and JavaScript twins with their kits' helper libraries, built by `tollgate policy
+/// build` as an author would.
 #[test]
 fn the_same_cases_pass_for_every_kit_s_version_of_one_policy() {
     let dir = TempDir::new();
@@ -93,10 +94,15 @@ fn the_same_cases_pass_for_every_kit_s_version_of_one_policy() {
     std::fs::copy(root.join("../kits/python/tollgate_policy.py"), project.join("tollgate_policy.py")).unwrap();
     let python = python_build(&project);
     assert_eq!(python, project.join("meter.wasm").display().to_string());
+    let project = dir.0.join("js/meter");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::copy(root.join("guests-js/meter/policy.js"), project.join("policy.js")).unwrap();
+    std::fs::copy(root.join("../kits/js/tollgate.js"), project.join("tollgate.js")).unwrap();
+    let js = js_build(&project);
 
     let cases = root.join("data/meter.cases.yaml");
     let expected = format!("{} passed, 0 failed", std::fs::read_to_string(&cases).unwrap().matches("  - name: ").count());
-    for component in [guest("meter"), python] {
+    for component in [guest("meter"), python, js] {
         let (code, out) = policy_test(&component, &cases);
         assert_eq!((code, out.trim()), (0, expected.as_str()), "{component}: {out}");
     }
@@ -107,7 +113,9 @@ fn a_directory_that_is_no_policy_project_is_refused_with_why() {
     let dir = TempDir::new();
     let out = Command::new(binary("tollgate")).args(["policy", "build"]).arg(&dir.0).output().expect("tollgate runs");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a policy project: expected a Cargo.toml (Rust) or an app.py (Python)"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a policy project: expected a Cargo.toml (Rust), an app.py (Python) or a policy.js (JavaScript)")
+    );
 }
 
 /// A case gives the binding's state before it runs and checks it after.

@@ -6,6 +6,7 @@ mod messages;
 mod preinit;
 mod push;
 mod scaffold;
+mod standard;
 mod support;
 
 use std::sync::Arc;

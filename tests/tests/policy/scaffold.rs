@@ -59,11 +59,22 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
 /// session's next calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_template_builds_passes_its_cases_and_governs_a_live_session_once_loaded() {
+    template_governs_a_live_session("python", super::cases::python_build).await;
+}
+
+/// The JavaScript template, likewise (`new --lang js`, `build` with componentize-js).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_template_builds_passes_its_cases_and_governs_a_live_session_once_loaded() {
+    template_governs_a_live_session("js", super::cases::js_build).await;
+}
+
+async fn template_governs_a_live_session(lang: &str, build: fn(&std::path::Path) -> String) {
     let dir = TempDir::new();
-    let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--lang", "python", "--dir"]).arg(&dir.0).output().unwrap();
+    let out = Command::new(binary("tollgate")).args(["policy", "new", "blocklist", "--lang", lang, "--dir"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success(), "policy new: {}", String::from_utf8_lossy(&out.stderr));
     let project = dir.0.join("blocklist");
-    let wasm = super::cases::python_build(&project);
+    let wasm = build(&project);
+    assert_eq!(wasm, project.join("blocklist.wasm").display().to_string());
     let (code, text) = super::cases::policy_test(&wasm, &project.join("cases.yaml"));
     assert_eq!((code, text.trim()), (0, "3 passed, 0 failed"), "{text}");
 
@@ -83,4 +94,5 @@ async fn a_python_template_builds_passes_its_cases_and_governs_a_live_session_on
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(live.call("secret-tool", json!({})).await.code(), Some(-32003), "the same session's calls obey it");
+    assert!(up.seen("tools/call").is_empty(), "a refused call never reaches the backend");
 }

@@ -22,6 +22,12 @@ pub fn componentize_py() -> PathBuf {
     std::env::var_os("COMPONENTIZE_PY").map(PathBuf::from).unwrap_or(if venv.exists() { venv } else { PathBuf::from("componentize-py") })
 }
 
+/// componentize-js: `COMPONENTIZE_JS`, else the JavaScript kit's (scripts/setup.sh), else on PATH.
+pub fn componentize_js() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kits/js/node_modules/.bin/componentize-js");
+    std::env::var_os("COMPONENTIZE_JS").map(PathBuf::from).unwrap_or(if kit.exists() { kit } else { PathBuf::from("componentize-js") })
+}
+
 /// A test policy written in Python, built with componentize-py (`tests/guests-py/<name>/app.py`).
 pub fn python_guest(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
