@@ -204,6 +204,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // Compiled as the gateway compiles (bounded, in a child) and kept in the user's
+            // cache, so running the cases again after an edit to them costs no compile.
+            if let Ok(program) = std::env::current_exe() {
+                use tollgate::policy::compile;
+                let memory_mb = tollgate::config::Limits::default().policy_compile_memory_mb;
+                compile::isolate(compile::Isolation { program, memory_mb, cache: compile::user_cache_dir() });
+            }
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             let report = rt.block_on(tollgate::cases::run(&component, &cases));
             for (name, why) in &report.failed {

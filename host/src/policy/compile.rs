@@ -77,15 +77,18 @@ pub fn cache_dir(config: &Config) -> Option<PathBuf> {
         Some(CompileCache::Dir(dir)) => Some(dir.clone()),
         None => match config.management.as_ref().and_then(|m| m.data_dir.as_deref()) {
             Some(data) => Some(data.join("compiled")),
-            None => {
-                // XDG: a relative value is to be ignored.
-                let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-                let user =
-                    std::env::var_os("XDG_CACHE_HOME").and_then(absolute).or_else(|| std::env::var_os("HOME").and_then(absolute).map(|h| h.join(".cache")));
-                user.map(|c| c.join("tollgate").join("compiled"))
-            }
+            None => user_cache_dir(),
         },
     }
+}
+
+/// The user's cache (`$XDG_CACHE_HOME/tollgate/compiled`, else `~/.cache/tollgate/compiled`):
+/// where a gateway without `data_dir`, and `tollgate policy test`, keep compiled components.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    // XDG: a relative value is to be ignored.
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let user = std::env::var_os("XDG_CACHE_HOME").and_then(absolute).or_else(|| std::env::var_os("HOME").and_then(absolute).map(|h| h.join(".cache")));
+    user.map(|c| c.join("tollgate").join("compiled"))
 }
 
 /// Whether a compiled component may be kept in the on-disk cache.

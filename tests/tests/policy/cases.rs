@@ -226,3 +226,29 @@ cases:
     assert!(out.contains("2 passed, 1 failed"), "{out}");
     assert!(out.contains("FAILED a wrong message verdict fails: messages[0]: expected Pass, got Replace"), "{out}");
 }
+
+/// `policy test` compiles as the gateway does and keeps the compiled component in the user's
+/// cache, so the next run of the cases loads it instead of compiling again.
+#[test]
+fn the_compiled_component_is_kept_for_the_next_run() {
+    let dir = TempDir::new();
+    let cache = dir.0.join("xdg");
+    let cases = dir.0.join("cases.yaml");
+    std::fs::write(&cases, "cases:\n  - name: loads\n    request: { method: ping }\n    expect: { verdict: continue }\n").unwrap();
+    let component = guest("noop");
+    let run = || {
+        let out = Command::new(binary("tollgate")).env("XDG_CACHE_HOME", &cache).args(["policy", "test", &component, "--cases"]).arg(&cases).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    };
+    let kept = || -> Vec<String> {
+        let names = std::fs::read_dir(cache.join("tollgate/compiled")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect());
+        let mut names: Vec<String> = names.unwrap_or_default();
+        names.sort();
+        names
+    };
+    run();
+    let first = kept();
+    assert!(!first.is_empty() && first.iter().all(|n| n.ends_with(".cwasm")), "compiled artifacts kept: {first:?}");
+    run();
+    assert_eq!(kept(), first, "the second run compiles nothing new");
+}

@@ -1,5 +1,5 @@
-//! `tollgate policy new`: the crate it writes builds for wasm32-wasip2 as it is, and the
-//! component it builds loads, checks its config, and governs a server.
+//! `tollgate policy new` in every language: the project it writes builds as it is, passes its
+//! cases, checks its config, and, bound by path into a running gateway, governs a live session.
 
 use std::process::Command;
 
@@ -24,7 +24,7 @@ fn scaffold_and_build(dir: &TempDir) -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
+async fn a_rust_template_builds_checks_its_config_and_governs_a_live_session_once_loaded() {
     let dir = TempDir::new();
     let wasm = scaffold_and_build(&dir);
 
@@ -43,15 +43,7 @@ async fn a_scaffolded_policy_builds_checks_its_config_and_governs_a_server() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("line 7") && out.contains("blocked: tool names must not be empty"), "{out}");
 
-    let gw = RunningGateway::from_yaml(&bind("{ blocked: [secret-tool] }"), &[]).await;
-    let mut c = gw.caller("s");
-    assert_eq!(c.initialize().await.status, 200);
-    let list = c.request("tools/list", json!({})).await;
-    let names: Vec<String> = list.result()["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
-    assert!(names.iter().any(|n| n == "echo") && !names.iter().any(|n| n == "secret-tool"), "{names:?}");
-    let refused = c.call("secret-tool", json!({})).await;
-    assert_eq!(refused.code(), Some(-32003), "{refused:?}");
-    assert!(up.seen("tools/call").is_empty(), "a refused call never reaches the backend");
+    governs_a_live_session(&wasm.display().to_string()).await;
 }
 
 /// The Python template: `new --lang python`, `build` (componentize-py), its cases pass, and the
@@ -77,7 +69,12 @@ async fn template_governs_a_live_session(lang: &str, build: fn(&std::path::Path)
     assert_eq!(wasm, project.join("blocklist.wasm").display().to_string());
     let (code, text) = super::cases::policy_test(&wasm, &project.join("cases.yaml"));
     assert_eq!((code, text.trim()), (0, "3 passed, 0 failed"), "{text}");
+    governs_a_live_session(&wasm).await;
+}
 
+/// A gateway serving a session with no chain; the component, bound by path in the file it
+/// follows, hides and refuses `secret-tool` in that same session's next calls.
+async fn governs_a_live_session(wasm: &str) {
     let up = upstream().await;
     let plain = format!("servers:\n  - name: s\n    backend:\n      http: {}\n", up.url);
     let gw = RunningGateway::from_yaml(&plain, &[]).await;
