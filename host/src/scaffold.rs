@@ -225,4 +225,17 @@ mod tests {
         assert!(matches!(new_project(&dir, "ok-name", Lang::Rust), Err(ScaffoldError::Exists(_))), "never overwrites");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The kits are versioned as the contract they cover, and the JavaScript helper imports the
+    /// contract's interfaces at that version: a bump that forgets one fails here.
+    #[test]
+    fn every_kit_follows_the_contract_s_version() {
+        let v = crate::policy::CONTRACT_VERSION;
+        assert!(SDK[0].1.contains(&format!("\nversion = \"{v}\"")), "sdk/Cargo.toml");
+        assert!(python::HELPERS.contains(&format!("__version__ = \"{v}\"")), "kits/python/tollgate_policy.py");
+        assert!(js::manifest("x").contains(&format!("\"version\": \"{v}\"")), "kits/js/package.json");
+        let imports: Vec<&str> = js::HELPERS.lines().filter(|l| l.starts_with("import ") && l.contains("'tollgate:policy/")).collect();
+        assert_eq!(imports.len(), 6, "{imports:?}");
+        assert!(imports.iter().all(|l| l.ends_with(&format!("@{v}';"))), "{imports:?}");
+    }
 }
