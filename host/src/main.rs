@@ -51,15 +51,19 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         remote: RemoteArgs,
-        /// Show the difference only.
+        /// Show the difference only: exit 0 when there is none, 1 when there is one.
         #[arg(long)]
         dry_run: bool,
+        /// With `--dry-run`, save what the difference was computed against here; without it,
+        /// apply the difference against what was saved, refusing whatever changed since.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Write a new policy project (Rust or Python) that builds out of the box (`tollgate policy build`),
+    /// Write a new policy project (Rust, Python or JavaScript) that builds out of the box (`tollgate policy build`),
     /// with a cases file that passes (`tollgate policy test`).
     New {
         /// The crate's name: lowercase letters, digits and '-'.
@@ -148,26 +152,42 @@ fn main() -> ExitCode {
             print!("{}", tollgate::cli_apply::export(&remote.remote()?).await?);
             Ok(())
         }),
-        Command::Apply { file, remote, dry_run } => {
+        Command::Apply { file, remote, dry_run, plan: saved } => {
             let cfg = match Config::load(&file) {
                 Ok(c) => c,
                 Err(e) => return report(e),
             };
-            remote_command(async move {
+            let base = file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            // 0: nothing differs (or all of it applied); 1: `--dry-run` found a difference;
+            // 2: it could not be read or applied.
+            let done = rt.block_on(async move {
                 let remote = remote.remote()?;
-                let changes = tollgate::cli_apply::diff(&cfg, &remote.config().await?);
-                if changes.is_empty() {
-                    println!("no difference");
-                    return Ok(());
+                let running = match (&saved, dry_run) {
+                    (Some(path), false) => tollgate::cli_apply::read_seen(path)?,
+                    _ => remote.config().await?,
+                };
+                let plan = tollgate::cli_apply::plan(&cfg, &base, running)?;
+                if let (Some(path), true) = (&saved, dry_run) {
+                    plan.save_seen(path)?;
                 }
-                for c in &changes {
+                if plan.changes.is_empty() {
+                    println!("no difference");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                for c in &plan.changes {
                     println!("{c}");
                 }
-                if !dry_run {
-                    tollgate::cli_apply::apply(&remote, &cfg, &changes).await?;
-                    println!("applied");
+                if dry_run {
+                    return Ok(ExitCode::FAILURE);
                 }
-                Ok(())
+                plan.apply(&remote).await?;
+                println!("applied");
+                anyhow::Ok(ExitCode::SUCCESS)
+            });
+            done.unwrap_or_else(|e| {
+                eprintln!("tollgate: {e:#}");
+                ExitCode::from(2)
             })
         }
         Command::Policy { action: PolicyCommand::New { name, dir, lang } } => match tollgate::scaffold::new_project(&dir, &name, lang) {

@@ -317,6 +317,12 @@ impl Drop for RunningGateway {
 /// Runs `tollgate ARGS --management URL` (`export`, `apply`) with the admin token in its
 /// environment; whether it succeeded, its stdout and its stderr.
 pub async fn run_remote(args: &[&str], management: &str, token: &str) -> (bool, String, String) {
+    let (code, out, err) = run_remote_code(args, management, token).await;
+    (code == 0, out, err)
+}
+
+/// As [`run_remote`], with the exit code.
+pub async fn run_remote_code(args: &[&str], management: &str, token: &str) -> (i32, String, String) {
     let out = Command::new(process::binary("tollgate"))
         .args(args)
         .arg("--management")
@@ -326,7 +332,7 @@ pub async fn run_remote(args: &[&str], management: &str, token: &str) -> (bool, 
         .kill_on_drop(true)
         .output();
     let out = crate::within(30, "tollgate to finish", out).await.expect("run tollgate");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Runs `tollgate` with arguments and a config text; returns how it exited and what it printed.

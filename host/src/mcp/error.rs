@@ -1,7 +1,7 @@
 //! The gateway's errors, and the one place where each becomes a JSON-RPC code and an HTTP status.
 //!
-//! The codes are `tollgate-vocabulary`'s, shared with the policy SDK and the tests; the
-//! README lists them.
+//! The codes are `tollgate-vocabulary`'s, shared with the policy SDK and the tests;
+//! `docs/behaviour.md` lists them.
 
 use std::time::Duration;
 
