@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::config::{BackendKind, Limits, Secret, ServerConfig};
+use crate::config::{BackendKind, Limits, Secret, ServerConfig, TlsMaterial};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::HeaderEdits;
@@ -49,13 +49,18 @@ pub enum Upstream {
 impl Backend {
     pub fn new(server: &ServerConfig, limits: &Limits) -> Result<Backend, GatewayError> {
         let timeout = server.backend.request_timeout_ms.map(Duration::from_millis).unwrap_or(limits.request_timeout());
+        let tls = match &server.backend.tls {
+            Some(t) => t.load().map_err(|(field, why)| GatewayError::BadRequest(format!("backend.tls.{field}: {why}")))?,
+            None => TlsMaterial::default(),
+        };
+        let http = Client { limits: limits.clone(), tls };
         Ok(match server.backend.kind() {
             BackendKind::Http(url) => {
-                Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, server.backend.http2, limits, timeout)?))
+                Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, server.backend.http2, http, timeout)?))
             }
-            BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, limits)?)),
+            BackendKind::Sse(url) => Backend::Sse(Arc::new(sse::SseBackend::new(&server.name, url, &server.backend.headers, &http)?)),
             BackendKind::Stdio(cfg) => Backend::Stdio(stdio::StdioBackend::start(&server.name, cfg.clone())),
-            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, limits, timeout)?)),
+            BackendKind::OpenApi(cfg) => Backend::OpenApi(Arc::new(openapi::OpenApiBackend::new(&server.name, cfg, &http, timeout)?)),
         })
     }
 
@@ -202,12 +207,31 @@ fn static_headers(headers: &std::collections::BTreeMap<String, Secret>) -> Resul
 /// on it at that instant is reset. Giving idle connections up first avoids the race.
 const POOL_IDLE: Duration = Duration::from_secs(4);
 
+/// What every HTTP client of one backend is built from: the limits, and its TLS material.
+#[derive(Debug, Clone)]
+pub struct Client {
+    limits: Limits,
+    tls: TlsMaterial,
+}
+
 /// `http2`: HTTP/2 over plain TCP by prior knowledge (h2c), kept alive with pings so a
 /// connection that died silently is found before a held stream waits on it forever.
-fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap, http2: bool) -> Result<reqwest::Client, GatewayError> {
+fn http_client(c: &Client, headers: reqwest::header::HeaderMap, http2: bool) -> Result<reqwest::Client, GatewayError> {
+    let bad = |e: reqwest::Error| GatewayError::BadRequest(format!("cannot build HTTP client: {e}"));
+    let limits = &c.limits;
     let mut builder = reqwest::Client::builder();
     if http2 {
         builder = builder.http2_prior_knowledge();
+    }
+    if let Some(ca) = &c.tls.ca_pem {
+        // A private CA replaces the public roots for this backend, not adds to them.
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(bad)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(id) = &c.tls.identity_pem {
+        builder = builder.identity(reqwest::Identity::from_pem(id).map_err(bad)?);
     }
     builder
         .http2_keep_alive_interval(Duration::from_secs(30))
@@ -219,7 +243,7 @@ fn http_client(limits: &Limits, headers: reqwest::header::HeaderMap, http2: bool
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| GatewayError::BadRequest(format!("cannot build HTTP client: {e}")))
+        .map_err(bad)
 }
 
 /// Names the cause of a failed HTTP exchange; `timeout` is the bound that applied to it.

@@ -4,6 +4,7 @@
 //! so `tollgate validate` can print all of them at once.
 
 pub mod authorization;
+mod backend_tls;
 mod client_address;
 mod locate;
 pub mod openapi;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend_tls::{BackendTls, TlsMaterial};
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use locate::Locator;
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
@@ -359,6 +361,10 @@ pub struct BackendConfig {
     /// `https`, HTTP/2 is negotiated without this.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub http2: bool,
+    /// TLS toward an `https` backend behind a private PKI (`http`, `sse`, `openapi`): its CA
+    /// bundle, and a client certificate for mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<BackendTls>,
 }
 
 /// A child process the gateway supervises.

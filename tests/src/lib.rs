@@ -14,6 +14,7 @@ pub mod raw;
 pub mod recorder;
 pub mod redis;
 pub mod standard;
+pub mod tls_front;
 
 use std::future::Future;
 use std::time::Duration;

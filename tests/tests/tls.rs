@@ -1,5 +1,7 @@
 //! TLS on the client listener: a client that trusts the certificate gets MCP over HTTPS, a
 //! plain-HTTP client gets nothing, and a certificate file that is not one is refused at load.
+//! TLS toward backends behind a private PKI: reached with their CA bundle and, where they ask
+//! for one, a client certificate; refused without.
 
 use tollgate_tests::backend::Backend;
 use tollgate_tests::gateway::{Gateway, run_tollgate, write_temp};
@@ -64,4 +66,68 @@ async fn the_management_api_serves_over_tls_when_configured() {
     assert_eq!(r.status(), 200);
     let plain = reqwest::Client::new().get(format!("{}/api/servers", gateway.management())).bearer_auth("tls-admin-token").send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP is not served on a TLS management listener");
+}
+
+/// Initializes through `name`: the HTTP status, whether a session was issued, and the body.
+async fn initialize_through(gateway: &tollgate_tests::gateway::RunningGateway, name: &str) -> (u16, bool, String) {
+    let resp = reqwest::Client::new()
+        .post(gateway.mcp_url(name))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(initialize_request(1).to_string())
+        .send()
+        .await
+        .expect("an exchange with the gateway");
+    let status = resp.status().as_u16();
+    let session = resp.headers().get("mcp-session-id").is_some();
+    (status, session, resp.text().await.unwrap_or_default())
+}
+
+/// A backend whose certificate a private CA signed is reached with that CA's bundle, and not
+/// without it (the public roots do not vouch for it); one that requires a client certificate
+/// is reached with the gateway's, and refused without; a key file that is no key fails `validate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_behind_a_private_pki_is_reached_with_its_ca_and_client_certificate() {
+    use serde_json::json;
+    use tollgate_tests::tls_front::{self, TestCa};
+    let backend = Backend::rmcp().start().await;
+    let plain: std::net::SocketAddr = backend.url().trim_start_matches("http://").trim_end_matches("/mcp").parse().unwrap();
+    let ca = TestCa::new("Tollgate test CA");
+    let served = ca.sign(&["127.0.0.1", "localhost"]);
+    let open = tls_front::start(plain, &served, None).await;
+    let mutual = tls_front::start(plain, &served, Some(&ca)).await;
+    let client = ca.sign(&["gateway.test"]);
+    let ca_file = write_temp("backend-ca.pem", &ca.cert_pem);
+    let cert_file = write_temp("client-cert.pem", &client.cert_pem);
+    let key_file = write_temp("client-key.pem", &client.key_pem);
+    let url = |a: std::net::SocketAddr| format!("https://127.0.0.1:{}/mcp", a.port());
+    let gateway = Gateway::new()
+        .server_with("trusted", json!({ "http": url(open), "tls": { "ca": ca_file } }))
+        .server_with("untrusted", json!({ "http": url(open) }))
+        .server_with("mutual", json!({ "http": url(mutual), "tls": { "ca": ca_file, "cert": cert_file, "key": { "file": key_file } } }))
+        .server_with("no-client-cert", json!({ "http": url(mutual), "tls": { "ca": ca_file } }))
+        .start()
+        .await;
+
+    let (status, session, body) = initialize_through(&gateway, "trusted").await;
+    assert!(status == 200 && session, "reached with the CA bundle: {status} {body}");
+    let (status, session, body) = initialize_through(&gateway, "mutual").await;
+    assert!(status == 200 && session, "reached with the client certificate: {status} {body}");
+    let (status, session, body) = initialize_through(&gateway, "untrusted").await;
+    assert!(!session && body.contains("-32004") && body.contains("certificate"), "a certificate no known root vouches for: {status} {body}");
+    // TLS 1.3: the client's side of the handshake completes, then the backend's alert ends it.
+    let (status, session, body) = initialize_through(&gateway, "no-client-cert").await;
+    assert!(!session && body.contains("CertificateRequired"), "a backend that requires a client certificate: {status} {body}");
+    assert!(!gateway.log().contains("PRIVATE KEY"), "the client key never reaches the log");
+
+    let not_a_key = write_temp("not-a-key.pem", "hello");
+    let config = format!(
+        "servers:\n  - name: a\n    backend:\n      http: https://127.0.0.1:9/mcp\n      tls:\n        ca: {}\n        cert: {}\n        key: {{ file: {} }}\n",
+        ca_file.display(),
+        cert_file.display(),
+        not_a_key.display()
+    );
+    let (status, output) = run_tollgate(&["validate"], &config).await;
+    assert!(!status.success());
+    assert!(output.contains("servers[0].backend.tls.key") && output.contains("not a PEM private key"), "{output}");
 }

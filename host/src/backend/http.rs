@@ -9,8 +9,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use tokio::task::JoinHandle;
 
 use super::lanes::{Held, Lanes};
-use super::{Inbox, Pump, describe, excerpt, failure, http_client, static_headers};
-use crate::config::Limits;
+use super::{Client, Inbox, Pump, describe, excerpt, failure, http_client, static_headers};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::mcp::sse;
@@ -34,7 +33,7 @@ pub struct HttpBackend {
     clients: thread_local::ThreadLocal<reqwest::Client>,
     /// The first client, whose settings every thread's copies share.
     first: reqwest::Client,
-    limits: Limits,
+    client: Client,
     http2: bool,
     /// Where sessions' GET streams go, so held streams never crowd out requests.
     streams: Lanes,
@@ -50,20 +49,20 @@ impl HttpBackend {
         url: &str,
         headers: &std::collections::BTreeMap<String, crate::config::Secret>,
         http2: bool,
-        limits: &Limits,
+        client: Client,
         timeout: Duration,
     ) -> Result<HttpBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
         let headers = static_headers(headers)?;
-        let first = http_client(limits, Default::default(), http2)?;
+        let first = http_client(&client, Default::default(), http2)?;
         let streams = Lanes::new(http2 || url.scheme() == "https", first.clone());
         let clients = thread_local::ThreadLocal::new();
-        Ok(HttpBackend { server: server.into(), url, clients, first, limits: limits.clone(), http2, streams, headers, timeout })
+        Ok(HttpBackend { server: server.into(), url, clients, first, client, http2, streams, headers, timeout })
     }
 
     /// A client of this backend's settings, with a connection pool of its own.
     fn new_client(&self) -> Result<reqwest::Client, GatewayError> {
-        http_client(&self.limits, Default::default(), self.http2)
+        http_client(&self.client, Default::default(), self.http2)
     }
 
     /// This thread's client. The settings were checked when the first was built.

@@ -13,9 +13,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Inbox, http_client, static_headers};
+use super::{Client, Inbox, http_client, static_headers};
+use crate::config::OpenApiConfig;
 use crate::config::openapi::{Catalog, Tool, response};
-use crate::config::{Limits, OpenApiConfig};
 use crate::mcp::error::{BackendError, GatewayError, code};
 use crate::mcp::headers::SUPPORTED_VERSIONS;
 use crate::mcp::jsonrpc::{Id, Kind, Message};
@@ -33,7 +33,8 @@ pub struct OpenApiBackend {
 impl OpenApiBackend {
     /// `deadline` is how long the gateway waits for any answer of this server; a call's own
     /// timeout defaults to a little less, so the model gets a tool error rather than a bare timeout.
-    pub fn new(server: &str, cfg: &OpenApiConfig, limits: &Limits, deadline: Duration) -> Result<OpenApiBackend, GatewayError> {
+    pub fn new(server: &str, cfg: &OpenApiConfig, http: &Client, deadline: Duration) -> Result<OpenApiBackend, GatewayError> {
+        let limits = &http.limits;
         let catalog = match cfg.loaded.get() {
             Some(c) => c,
             None => Arc::new(
@@ -43,7 +44,7 @@ impl OpenApiBackend {
         };
         let base = catalog.base_url.trim_end_matches('/').to_owned();
         let timeout = cfg.timeout_ms.map(Duration::from_millis).unwrap_or_else(|| deadline.saturating_sub((deadline / 10).min(Duration::from_secs(1))));
-        let client = http_client(limits, static_headers(&cfg.headers)?, false)?;
+        let client = http_client(http, static_headers(&cfg.headers)?, false)?;
         Ok(OpenApiBackend { server: server.into(), catalog, client, base, timeout, max_body: limits.max_body_bytes })
     }
 

@@ -9,8 +9,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Inbox, describe, excerpt, http_client, static_headers};
-use crate::config::Limits;
+use super::{Client, Inbox, describe, excerpt, http_client, static_headers};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::Message;
 use crate::mcp::sse;
@@ -26,10 +25,10 @@ impl SseBackend {
         _server: &str,
         url: &str,
         headers: &std::collections::BTreeMap<String, crate::config::Secret>,
-        limits: &Limits,
+        client: &Client,
     ) -> Result<SseBackend, GatewayError> {
         let url = reqwest::Url::parse(url).map_err(|e| GatewayError::BadRequest(format!("invalid backend URL: {e}")))?;
-        Ok(SseBackend { url, client: http_client(limits, static_headers(headers)?, false)?, connect_timeout: limits.connect_timeout() })
+        Ok(SseBackend { url, client: http_client(client, static_headers(headers)?, false)?, connect_timeout: client.limits.connect_timeout() })
     }
 
     pub async fn connect(self: &Arc<Self>, inbox: Inbox) -> Result<SseUpstream, BackendError> {

@@ -128,7 +128,8 @@ impl super::BackendConfig {
     fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
         let stdio = self.stdio.iter_mut().flat_map(|s| s.env.values_mut());
         let openapi = self.openapi.iter_mut().flat_map(|o| o.headers.values_mut());
-        self.headers.values_mut().chain(stdio).chain(openapi)
+        let key = self.tls.iter_mut().filter_map(|t| t.key.as_mut());
+        self.headers.values_mut().chain(stdio).chain(openapi).chain(key)
     }
 }
 
@@ -136,6 +137,9 @@ impl super::BackendConfig {
 pub(super) fn anchor_backend(b: &mut super::BackendConfig, dir: &Path) {
     for s in b.secrets_mut() {
         s.anchor(dir);
+    }
+    if let Some(t) = &mut b.tls {
+        t.anchor(dir);
     }
 }
 

@@ -202,6 +202,13 @@ pub(super) fn check_backend(out: &mut Problems, at: &str, b: &super::BackendConf
     if b.http2 && b.http.is_none() {
         out.push(&format!("{at}.http2"), "applies to an `http` backend only");
     }
+    if let Some(t) = &b.tls {
+        if b.stdio.is_some() {
+            out.push(&format!("{at}.tls"), "applies to HTTP backends only");
+        } else if let Err((field, why)) = t.load() {
+            out.push(&format!("{at}.tls.{field}"), &why);
+        }
+    }
 }
 
 fn check_secret(out: &mut Problems, at: &str, secret: &Secret, header: bool) {
