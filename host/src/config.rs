@@ -7,6 +7,7 @@ pub mod authorization;
 mod backend_tls;
 mod client_address;
 mod locate;
+mod log;
 pub mod openapi;
 mod policy;
 mod products;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use backend_tls::{BackendTls, TlsMaterial};
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use locate::Locator;
+pub use log::{LogConfig, LogLines};
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
 pub use policy::{DIGEST_PREFIX, Instances, MAX_MEMORY_MB, OnStateOutage, PolicyBinding, PolicyLimits, check_chain, is_digest};
 pub use products::{ProductConfig, ProductServer, SubscriptionKeyConfig, check_one as check_product};
@@ -60,6 +62,9 @@ pub struct Config {
     /// Traces, the access log; metrics are always on.
     #[serde(default)]
     pub telemetry: Telemetry,
+    /// The gateway's own log on stderr: `format: text | json`, `level`.
+    #[serde(default, skip_serializing_if = "is_default_log")]
+    pub log: LogConfig,
     /// Where policies keep state; unset, in this process (`config::state`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateConfig>,
@@ -73,6 +78,10 @@ pub struct Config {
     /// Servers bundled for consumers to subscribe to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<ProductConfig>,
+}
+
+fn is_default_log(l: &LogConfig) -> bool {
+    *l == LogConfig::default()
 }
 
 fn default_listen() -> SocketAddr {

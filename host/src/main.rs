@@ -278,7 +278,7 @@ fn main() -> ExitCode {
             let _traces = {
                 let _in_runtime = rt.enter();
                 match tollgate::telemetry::trace::provider(&cfg.telemetry) {
-                    Ok(p) => init_tracing(p),
+                    Ok(p) => init_tracing(p, &cfg.log.with_env()),
                     Err(e) => {
                         eprintln!("tollgate: cannot set up trace export: {e:#}");
                         return ExitCode::FAILURE;
@@ -286,18 +286,22 @@ fn main() -> ExitCode {
                 }
             };
             // Before the policies load: their bindings take their store from it.
+            // From here on, failures go through the log, in its format.
             if let Err(e) = rt.block_on(async { tollgate::policy::state::open(&cfg) }) {
-                eprintln!("tollgate: {e}");
+                tracing::error!("{e}");
                 return ExitCode::FAILURE;
             }
             let loaded = match rt.block_on(load_policies(&cfg, &config)) {
                 Ok(x) => x,
-                Err(e) => return report(e),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
             };
             match rt.block_on(serve(cfg, loaded, config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("tollgate: {e:#}");
+                    tracing::error!("{e:#}");
                     ExitCode::FAILURE
                 }
             }
@@ -327,16 +331,23 @@ fn report(e: ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Logs to stderr, filtered by `TOLLGATE_LOG`; spans for the collector go their own way,
-/// whatever the log level.
-fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>) -> tollgate::telemetry::trace::TraceGuard {
+/// Logs to stderr as `log:` says (text or JSON lines; which events), the environment
+/// overriding it; spans for the collector go their own way, whatever the log level.
+fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>, log: &tollgate::config::LogConfig) -> tollgate::telemetry::trace::TraceGuard {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| "info".into());
+    // Checked at load; an environment override that does not parse falls back to `info`.
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level).unwrap_or_else(|_| "info".into());
     let most = filter.max_level_hint();
     let not_spans = tracing_subscriber::filter::filter_fn(|m| m.target() != tollgate::telemetry::trace::TARGET);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter).with_filter(not_spans);
+    use std::io::IsTerminal;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let fmt = match log.format {
+        tollgate::config::LogLines::Text => fmt.boxed(),
+        tollgate::config::LogLines::Json => fmt.event_format(tollgate::telemetry::log_lines::JsonLines).boxed(),
+    };
+    let fmt = fmt.with_filter(filter).with_filter(not_spans);
     let (otel, guard) = tollgate::telemetry::trace::layer(provider);
     tracing_subscriber::registry().with(fmt).with(otel).init();
     // `init` opens the `log` bridge to every level, so each of wasmtime's trace lines (several

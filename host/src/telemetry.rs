@@ -6,6 +6,7 @@
 
 pub mod access_log;
 pub mod exchange;
+pub mod log_lines;
 pub mod metrics;
 pub mod payload;
 pub mod trace;

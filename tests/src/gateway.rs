@@ -385,8 +385,12 @@ pub fn management_addr(log: &str) -> Option<SocketAddr> {
     log.lines().find(|l| l.contains("management API is listening")).and_then(listening_addr)
 }
 
-/// The `addr=` field of the log line that says where the gateway listens.
+/// The `addr=` field of the log line that says where the gateway listens (its `addr` when the
+/// log is JSON lines).
 fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if let Ok(json) = serde_json::from_str::<Value>(line.trim()) {
+        return json["addr"].as_str()?.parse().ok();
+    }
     let rest = &line[line.find("addr=")? + 5..];
     rest.split_whitespace().next()?.parse().ok()
 }

@@ -52,6 +52,9 @@ pub(super) fn check(config: &Config, locator: &Locator) -> Vec<Problem> {
     if s.replay_buffer > 1_000_000 {
         out.push("sessions.replay_buffer", &format!("{} is out of range: at most 1000000", s.replay_buffer));
     }
+    if let Err(e) = config.log.check() {
+        out.push("log.level", &e);
+    }
     if let Some(tls) = &config.tls
         && let Err(e) = super::tls::acceptor(tls)
     {

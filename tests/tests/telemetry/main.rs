@@ -5,6 +5,7 @@
 //!
 //! Run `cargo build -p tollgate` first: the tests start the binary next to them.
 
+mod log_lines;
 mod metrics;
 mod payload;
 mod stateless;
