@@ -9,10 +9,21 @@
 #   - Debian's redis-server and postgresql packages, whose binaries the end-to-end tests run
 #     (each test its own server on a free loopback port; not the packages' own services)
 #
+# With --sample, only what the shipped sample needs (scripts/run-sample.sh): a C toolchain,
+# Rust with the wasm targets the standard policies build for, node with the reference server's
+# package, and python for the Petstore backend. No test servers, venv or policy kits.
+#
 # Idempotent: steps whose inputs have not changed are skipped. Quiet on
 # success; on failure prints the failing step's output and exits non-zero.
 
 set -euo pipefail
+
+SAMPLE=0
+case "${1:-}" in
+  --sample) SAMPLE=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--sample]" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INTEROP="$ROOT/tests/interop"
@@ -58,9 +69,16 @@ for tool in curl:curl setsid:util-linux pgrep:procps timeout:coreutils sha256sum
   command -v "${tool%%:*}" >/dev/null 2>&1 || apt_install "${tool##*:}"
 done
 
-# The build compiles C (ring, mimalloc, zstd): a C compiler and make are needed.
-command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
-command -v make >/dev/null 2>&1 || apt_install make
+# The build compiles C (ring, mimalloc, zstd): a C compiler and make are needed. Installed
+# here when root on Debian; otherwise say how to get them.
+if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
+    command -v make >/dev/null 2>&1 || apt_install make
+  else
+    die "the build needs a C compiler and make: install them (Debian/Ubuntu: sudo apt-get install gcc libc6-dev make; Fedora: sudo dnf install gcc make; macOS: xcode-select --install)"
+  fi
+fi
 
 command -v rustup >/dev/null 2>&1 || die "rustup not found (install Rust with rustup first)"
 command -v node >/dev/null 2>&1 || die "node not found (node 20 or newer is required)"
@@ -72,7 +90,7 @@ PYTHON="${PYTHON:-python3}"
 command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (python 3.11 or newer is required)"
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
   || die "$("$PYTHON" --version 2>&1) is too old; python 3.11 or newer is required"
-if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+if ((!SAMPLE)) && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   pyver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
   apt_install "python${pyver}-venv"
 fi
@@ -87,13 +105,15 @@ have_pg() {
   done
 }
 servers=()
-command -v redis-server >/dev/null 2>&1 || servers+=(redis-server)
-have_pg || servers+=(postgresql)
+if ((!SAMPLE)); then
+  command -v redis-server >/dev/null 2>&1 || servers+=(redis-server)
+  have_pg || servers+=(postgresql)
+fi
 ((${#servers[@]} == 0)) || apt_install "${servers[@]}"
 
 # --- Rust --------------------------------------------------------------------
 
-for component in rustfmt clippy; do
+((SAMPLE)) || for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
     step "rustup component add $component" rustup component add "$component"
   fi
@@ -112,6 +132,8 @@ if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$node_want" ]]; then
   step "npm ci in tests/interop" npm ci --prefix "$INTEROP" --no-audit --no-fund --loglevel=error
   echo "$node_want" >"$node_stamp"
 fi
+
+((SAMPLE)) && exit 0
 
 # --- the JavaScript policy kit's componentize-js ---------------------------------
 
