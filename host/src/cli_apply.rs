@@ -150,7 +150,11 @@ impl std::fmt::Display for Change {
                 Ok(())
             }
             Change::Chain { server, version, policies, fields } => {
-                let names: Vec<&str> = policies.as_array().into_iter().flatten().filter_map(|b| b["policy"].as_str()).collect();
+                // As logs name them: an uploaded component by the first 12 digits of its digest.
+                let short = |p: &'_ str| {
+                    p.get(..crate::config::DIGEST_PREFIX.len() + 12).filter(|_| p.starts_with(crate::config::DIGEST_PREFIX)).unwrap_or(p).to_owned()
+                };
+                let names: Vec<String> = policies.as_array().into_iter().flatten().filter_map(|b| b["policy"].as_str()).map(short).collect();
                 let names = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
                 match version {
                     Some(v) => write!(f, "~ server {server} version {v} policies: {names}")?,

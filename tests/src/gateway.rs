@@ -373,8 +373,16 @@ impl Drop for TempDir {
 /// A file of its own in the temp directory, unique across tests and test processes.
 pub fn write_temp(name: &str, text: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!("tollgate-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
+    // A new directory each time: a directory left by an earlier process with the same pid
+    // (pids are reused) is never written into, so no test sees another's files.
+    let dir = loop {
+        let dir = std::env::temp_dir().join(format!("tollgate-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("create temp dir {}: {e}", dir.display()),
+        }
+    };
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write temp file");
     path

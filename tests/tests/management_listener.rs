@@ -95,3 +95,73 @@ products:
         assert!(out.contains(shown), "the output names `{shown}`:\n{out}");
     }
 }
+
+/// Every error of the management API is an RFC 9457 problem: `application/problem+json`, a
+/// `type` documented in docs/management-api.md, the HTTP status repeated, a title and a detail,
+/// and the places at fault where the body has some. Tried on each kind the API answers with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_management_error_is_a_documented_problem() {
+    use serde_json::json;
+    let backend = Backend::rmcp().start().await;
+    let gateway = Gateway::new()
+        .server("alpha", backend.url())
+        .management_with(TOKEN, json!({ "read_only_token_env": "TOLLGATE_READ_TOKEN", "max_component_mb": 1 }))
+        .env("TOLLGATE_READ_TOKEN", "read-token-for-tests")
+        .top("products", json!([{ "name": "free", "subscription_required": false, "servers": [{ "server": "alpha" }] }]))
+        .start()
+        .await;
+    let base = gateway.management();
+    let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/management-api.md")).unwrap();
+    let server = json!({ "name": "alpha", "backend": { "http": backend.url() } });
+    let etag = http().get(format!("{base}/api/servers/alpha")).bearer_auth(TOKEN).send().await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
+    let bad = json!({ "name": "alpha", "backend": { "http": "ftp://nowhere" } });
+    let tries: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        ("an unknown route", http().get(format!("{base}/api/nothing")).bearer_auth(TOKEN), 404, "not-found"),
+        ("a method the route does not take", http().patch(format!("{base}/api/servers")).bearer_auth(TOKEN), 405, "method-not-allowed"),
+        ("no token", http().get(format!("{base}/api/servers")), 401, "unauthorized"),
+        ("a change with the read-only token", http().delete(format!("{base}/api/servers/alpha")).bearer_auth("read-token-for-tests"), 403, "read-only"),
+        ("an unknown server", http().get(format!("{base}/api/servers/nope")).bearer_auth(TOKEN), 404, "not-found"),
+        ("a replace without If-Match", http().put(format!("{base}/api/servers/alpha")).bearer_auth(TOKEN).json(&server), 428, "if-match-required"),
+        ("a stale If-Match", http().put(format!("{base}/api/servers/alpha")).bearer_auth(TOKEN).header("if-match", "\"stale\"").json(&server), 412, "stale"),
+        ("an invalid server", http().put(format!("{base}/api/servers/alpha")).bearer_auth(TOKEN).header("if-match", &etag).json(&bad), 422, "invalid-config"),
+        (
+            "a body that is not JSON",
+            http().post(format!("{base}/api/subscriptions")).bearer_auth(TOKEN).header("content-type", "application/json").body("{"),
+            422,
+            "invalid",
+        ),
+        (
+            "a component of the wrong type",
+            http().post(format!("{base}/api/components")).bearer_auth(TOKEN).header("content-type", "text/plain").body("x"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            "a component over the cap",
+            http().post(format!("{base}/api/components")).bearer_auth(TOKEN).header("content-type", "application/wasm").body(vec![0u8; 2 << 20]),
+            413,
+            "too-large",
+        ),
+        (
+            "a subscription without a data directory",
+            http().post(format!("{base}/api/subscriptions")).bearer_auth(TOKEN).json(&json!({ "product": "free", "subscriber": "ann" })),
+            409,
+            "no-store",
+        ),
+        ("a server a product includes", http().delete(format!("{base}/api/servers/alpha")).bearer_auth(TOKEN).header("if-match", &etag), 409, "conflict"),
+    ];
+    for (what, req, status, kind) in tries {
+        let r = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(r.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"), "{what}");
+        let body: Value = r.json().await.unwrap_or_else(|e| panic!("{what}: the problem is JSON: {e}"));
+        let ty = format!("urn:tollgate:problem:{kind}");
+        assert_eq!(body["type"], ty.as_str(), "{what}: {body}");
+        assert!(documented.contains(&format!("`{ty}`")), "{what}: {ty} is documented");
+        assert_eq!(body["status"], status, "{what}: {body}");
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()) && body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {body}");
+        if kind == "invalid-config" {
+            assert_eq!(body["errors"][0]["path"], "server.backend.http", "{what}: the place at fault: {body}");
+        }
+    }
+}

@@ -36,7 +36,7 @@ async fn upload_gatekeeper(admin: &Admin) -> String {
 }
 
 fn message(a: &Answer) -> &str {
-    a.body["error"]["message"].as_str().unwrap_or_default()
+    a.body["detail"].as_str().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +94,7 @@ async fn a_chain_put_through_the_api_reaches_a_live_session_and_survives_reload_
     assert_eq!(refused.status, 422, "{refused:?}");
     let short = &policy[..7 + 12];
     assert_eq!(message(&refused), format!("policies[0].config: policy '{short}' refused its config: hidden: tool names must not be empty"));
-    assert_eq!(refused.body["error"]["problems"][0]["path"], "policies[0].config");
+    assert_eq!(refused.body["errors"][0]["path"], "policies[0].config");
     let invalid = admin.put_if("/api/servers/alpha/policies", Some(&current), json!([{ "policy": "rate-limit", "limits": { "memory_mb": 0 } }])).await;
     assert_eq!(invalid.status, 422, "{invalid:?}");
     assert!(message(&invalid).contains("policies[0].limits.memory_mb: must be between 1 and"), "the words of `tollgate validate`: {invalid:?}");
@@ -267,8 +267,8 @@ async fn export_then_apply_is_no_difference_and_a_changed_chain_applies_live() {
     assert_eq!(exported.matches("- echo").count(), 1, "{exported}");
     let changed = write_temp("changed.yaml", &exported.replace("- echo", "- whoami"));
     let (ok, out, err) = tollgate(&["apply", "--dry-run", changed.to_str().unwrap()], &mgmt).await;
-    assert!(ok, "{out}{err}");
-    assert_eq!(out.trim(), format!("~ server alpha policies: {}", &policy[..7 + 12]));
+    assert!(!ok, "a dry run that finds a difference exits 1: {out}{err}");
+    assert_eq!(out.trim(), format!("~ server alpha policies: {}\n    [0].config.hidden[0]: \"echo\" -> \"whoami\"", &policy[..7 + 12]));
     assert!(!client.list_tools().await.contains(&"echo".to_owned()), "a dry run changes nothing");
 
     let (ok, out, err) = tollgate(&["apply", changed.to_str().unwrap()], &mgmt).await;

@@ -23,7 +23,7 @@ fn data_dir() -> PathBuf {
 }
 
 fn message(a: &Answer) -> &str {
-    a.body["error"]["message"].as_str().unwrap_or_default()
+    a.body["detail"].as_str().unwrap_or_default()
 }
 
 /// The status of a request made in session `sid` through `path`.
@@ -47,7 +47,7 @@ async fn a_server_created_replaced_and_deleted_through_the_api_survives_kill_9()
     let bad = admin.put_if("/api/servers/beta", None, json!({ "name": "beta", "backend": { "http": "ftp://example.com/mcp" } })).await;
     assert_eq!(bad.status, 422, "{bad:?}");
     assert_eq!(message(&bad), "server.backend.http: 'ftp://example.com/mcp' must be an http or https URL, not ftp");
-    assert_eq!(bad.body["error"]["problems"][0]["path"], "server.backend.http");
+    assert_eq!(bad.body["errors"][0]["path"], "server.backend.http");
     let mismatch = admin.put_if("/api/servers/beta", None, json!({ "name": "gamma", "backend": { "http": b.url() } })).await;
     assert_eq!(mismatch.status, 422, "{mismatch:?}");
     let policy = admin
@@ -176,8 +176,8 @@ async fn export_then_apply_is_no_difference_and_a_file_adds_and_removes_servers_
     servers.push(json!({ "name": "gamma", "backend": { "http": b.url() } }));
     let changed = write_temp("changed.yaml", &serde_norway::to_string(&doc).unwrap());
     let (ok, out, err) = run_remote(&["apply", "--dry-run", changed.to_str().unwrap()], &mgmt, TOKEN).await;
-    assert!(ok, "{out}{err}");
-    assert_eq!(out.trim(), "~ server beta\n+ server gamma\n- server alpha");
+    assert!(!ok, "a dry run that finds a difference exits 1: {out}{err}");
+    assert_eq!(out.trim(), format!("~ server beta\n    backend.http: \"{}\" -> \"{}\"\n+ server gamma\n- server alpha", b.url(), a.url()));
     assert_eq!(in_session(&gateway, "/alpha/mcp", &alpha_live).await, 200, "a dry run changes nothing");
 
     let (ok, out, err) = run_remote(&["apply", changed.to_str().unwrap()], &mgmt, TOKEN).await;

@@ -170,12 +170,12 @@ async fn a_change_needs_the_current_etag() {
     assert_eq!(first.status, 200, "{first:?}");
     let second = s.admin.post_if(&format!("/api/subscriptions/{}/cancel", sub.id), Some(&etag), json!({})).await;
     assert_eq!(second.status, 412, "{second:?}");
-    assert!(second.body["error"]["message"].as_str().unwrap().contains("changed since it was read"), "{second:?}");
+    assert!(second.body["detail"].as_str().unwrap().contains("changed since it was read"), "{second:?}");
     assert_ne!(first.etag, Some(etag));
 
     let unknown = s.admin.post("/api/subscriptions", json!({ "product": "nope", "subscriber": "x" })).await;
     assert_eq!(unknown.status, 422, "{unknown:?}");
-    assert_eq!(unknown.body["error"]["message"], "product: no product is named 'nope'");
+    assert_eq!(unknown.body["detail"], "product: no product is named 'nope'");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +295,7 @@ async fn products_made_through_the_api_apply_at_once_and_survive_a_restart() {
 
     let invalid = s.admin.put_if("/api/products/gold", None, json!({ "name": "gold", "servers": [{ "server": "nope" }] })).await;
     assert_eq!(invalid.status, 422, "{invalid:?}");
-    assert_eq!(invalid.body["error"]["message"], "product.servers[0].server: no server is named 'nope'", "the words of `tollgate validate`");
+    assert_eq!(invalid.body["detail"], "product.servers[0].server: no server is named 'nope'", "the words of `tollgate validate`");
 
     let created = s.admin.put_if("/api/products/gold", None, gold.clone()).await;
     assert_eq!(created.status, 201, "{created:?}");

@@ -165,7 +165,7 @@ async fn a_preview_share_and_chosen_subscriptions_reach_the_preview() {
 
     let bad = change(&admin, "/preview", Some(json!({ "version": "v1", "share": 101 })), true).await;
     assert_eq!(bad.status, 422, "{bad:?}");
-    let message = bad.body["error"]["message"].as_str().unwrap();
+    let message = bad.body["detail"].as_str().unwrap();
     assert!(message.contains("routing.preview.version: version 'v1' is the default already"), "{message}");
     assert!(message.contains("routing.preview.share: 101 is not a percentage"), "{message}");
     for c in [tester, someone, later] {
@@ -212,7 +212,7 @@ async fn a_retired_version_answers_410_naming_the_version_to_use_and_it_survives
 
     let refused = change(&admin, "/versions/v1/retire", None, false).await;
     assert_eq!(refused.status, 409, "the default cannot be retired: {refused:?}");
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains("promote another version"), "{refused:?}");
+    assert!(refused.body["detail"].as_str().unwrap().contains("promote another version"), "{refused:?}");
     assert_eq!(change(&admin, "/versions/v2/promote", None, false).await.status, 200);
     let retired = change(&admin, "/versions/v1/retire", None, false).await;
     assert_eq!(retired.status, 200, "{retired:?}");
@@ -294,7 +294,7 @@ async fn export_then_apply_is_no_difference_and_a_routing_change_applies_live() 
     let changed = serde_norway::to_string(&doc).unwrap();
     let changed_file = write_temp("changed.yaml", &changed);
     let (ok, out, err) = tollgate(&["apply", "--dry-run", changed_file.to_str().unwrap()], &mgmt).await;
-    assert!(ok, "{out}{err}");
+    assert!(!ok, "a dry run that finds a difference exits 1: {out}{err}");
     assert_eq!(out.trim(), "~ server docs versions: default v2, no preview, retired v1", "{changed}");
     assert_eq!(Client::reached(&g.url("/docs/mcp")).await, "v1", "a dry run changes nothing");
 

@@ -1,10 +1,11 @@
-//! Errors of the management API, as HTTP statuses and one JSON shape:
-//! `{"error": {"status": 412, "message": "..."}}`.
+//! Errors of the management API: an HTTP status and an RFC 9457 problem
+//! (`application/problem+json`) whose `type` names the kind of error, stable across releases:
+//! `{"type": "urn:tollgate:problem:stale", "title": "...", "status": 412, "detail": "..."}`, with
+//! `errors: [{path, detail}]` where places in the body are at fault.
 
-use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::config::Problem;
 use crate::subscription::SubscriptionError;
@@ -47,7 +48,56 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Every kind of error the management API answers with: (`type` slug, status, title). The
+/// `type` is `urn:tollgate:problem:<slug>`; docs/management-api.md lists them.
+pub const KINDS: &[(&str, u16, &str)] = &[
+    ("not-found", 404, "Not found"),
+    ("invalid", 422, "The request is not acceptable"),
+    ("invalid-config", 422, "The configuration sent is not valid"),
+    ("forbidden", 403, "Not allowed to change this"),
+    ("read-only", 403, "The read-only token cannot change anything"),
+    ("unauthorized", 401, "The admin token is missing or not valid"),
+    ("too-large", 413, "The body is too large"),
+    ("unsupported-media-type", 415, "The body's media type is not accepted here"),
+    ("if-match-required", 428, "If-Match is required"),
+    ("stale", 412, "Changed since it was read"),
+    ("conflict", 409, "In conflict with the current state"),
+    ("no-store", 409, "Nothing is kept without a data directory"),
+    ("method-not-allowed", 405, "The route does not take this method"),
+    ("internal", 500, "The gateway failed"),
+];
+
+/// A problem document of kind `slug` (one of [`KINDS`]), with `detail` and extra members.
+pub fn problem(slug: &str, detail: &str, extra: Option<(&str, Value)>) -> Response {
+    let (slug, code, title) = KINDS.iter().copied().find(|(s, ..)| *s == slug).unwrap_or(("internal", 500, "The gateway failed"));
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = json!({ "type": format!("urn:tollgate:problem:{slug}"), "title": title, "status": code, "detail": detail });
+    if let Some((k, v)) = extra {
+        body[k] = v;
+    }
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r
+}
+
 impl ApiError {
+    /// The kind of problem, as [`KINDS`] names it.
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::Problems(_) => "invalid-config",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooLarge(_) => "too-large",
+            ApiError::UnsupportedMedia(_) => "unsupported-media-type",
+            ApiError::IfMatchRequired => "if-match-required",
+            ApiError::Stale(_) => "stale",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::NoStore | ApiError::NoUploads => "no-store",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -70,11 +120,14 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "management API request failed");
         }
-        let mut body = json!({ "error": { "status": status.as_u16(), "message": self.to_string() } });
-        if let ApiError::Problems(problems) | ApiError::Forbidden(problems) = &self {
-            body["error"]["problems"] = problems.iter().map(|p| json!({ "path": p.path, "message": p.message })).collect();
-        }
-        (status, Json(body)).into_response()
+        let places = match &self {
+            ApiError::Problems(problems) | ApiError::Forbidden(problems) => {
+                Some(("errors", problems.iter().map(|p| json!({ "path": p.path, "detail": p.message })).collect()))
+            }
+            _ => None,
+        };
+        debug_assert_eq!(KINDS.iter().find(|(s, ..)| *s == self.slug()).map(|k| k.1), Some(status.as_u16()));
+        problem(self.slug(), &self.to_string(), places)
     }
 }
 

@@ -1,10 +1,9 @@
 //! The admin token: read from the environment at start, compared in constant time.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -60,8 +59,7 @@ pub async fn require_admin(State(m): State<Shared>, req: Request, next: Next) ->
             if reads {
                 next.run(req).await
             } else {
-                let body = json!({ "error": { "status": 403, "message": "the read-only token can read, not change: use the admin token" } });
-                (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+                super::api_error::problem("read-only", "the read-only token can read, not change: use the admin token", None)
             }
         }
         Some(_) => unauthorized("the admin token is not valid"),
@@ -70,7 +68,7 @@ pub async fn require_admin(State(m): State<Shared>, req: Request, next: Next) ->
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut r = (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "status": 401, "message": message } }))).into_response();
+    let mut r = super::api_error::problem("unauthorized", message, None);
     r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tollgate-management\""));
     r
 }

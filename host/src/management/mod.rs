@@ -125,7 +125,13 @@ impl Management {
 
 /// Every management route: the open ones, and the admin ones behind the token check.
 pub fn router(state: Shared) -> Router {
-    open_routes().merge(ops::routes(state.gateway.clone())).merge(admin_routes(state.clone())).with_state(state)
+    open_routes()
+        .merge(ops::routes(state.gateway.clone()))
+        .merge(admin_routes(state.clone()))
+        // What no route serves is a problem document too, not an empty 404 or 405.
+        .fallback(|| async { api_error::ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { api_error::problem("method-not-allowed", "this route does not take that method", None) })
+        .with_state(state)
 }
 
 /// Routes that need no admin token.

@@ -255,10 +255,18 @@ pub fn document() -> Value {
                 },
                 "Error": {
                     "type": "object",
-                    "properties": { "error": { "type": "object", "properties": { "status": { "type": "integer" }, "message": { "type": "string" } } } }
+                    "description": "an RFC 9457 problem; `type` names the kind (docs/management-api.md, Errors)",
+                    "properties": {
+                        "type": { "type": "string", "format": "uri" },
+                        "title": { "type": "string" },
+                        "status": { "type": "integer" },
+                        "detail": { "type": "string" },
+                        "errors": { "type": "array", "items": { "type": "object", "properties": { "path": { "type": "string" }, "detail": { "type": "string" } } } }
+                    },
+                    "required": ["type", "title", "status", "detail"]
                 }
             },
-            "responses": { "Error": { "description": "an error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } }
+            "responses": { "Error": { "description": "an error", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Error" } } } } }
         }
     })
 }

@@ -10,7 +10,7 @@ use tollgate_tests::gateway::{Gateway, write_temp};
 const TOKEN: &str = "allow-admin-token";
 
 fn problems(body: &Value) -> Vec<String> {
-    body["error"]["problems"].as_array().into_iter().flatten().map(|p| p["path"].as_str().unwrap_or_default().to_owned()).collect()
+    body["errors"].as_array().into_iter().flatten().map(|p| p["path"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +29,7 @@ async fn the_api_refuses_what_reaches_past_the_network_unless_allowed() {
     let r = admin.put_if("/api/servers/shell", None, stdio).await;
     assert_eq!(r.status, 403, "{:?}", r.body);
     assert_eq!(problems(&r.body), ["server.backend.stdio"]);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("management.allow: [stdio]"), "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("management.allow: [stdio]"), "{:?}", r.body);
 
     let file_secret = json!({ "name": "leak", "backend": { "http": backend.url(), "headers": { "x-key": { "file": "/etc/passwd" } } } });
     let r = admin.put_if("/api/servers/leak", None, file_secret).await;
