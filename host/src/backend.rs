@@ -223,17 +223,9 @@ fn http_client(c: &Client, headers: reqwest::header::HeaderMap, http2: bool) -> 
     if http2 {
         builder = builder.http2_prior_knowledge();
     }
-    if let Some(ca) = &c.tls.ca_pem {
-        // A private CA replaces the public roots for this backend, not adds to them.
-        builder = builder.tls_built_in_root_certs(false);
-        for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(bad)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    if let Some(id) = &c.tls.identity_pem {
-        builder = builder.identity(reqwest::Identity::from_pem(id).map_err(bad)?);
-    }
-    builder
+    c.tls
+        .apply(builder)
+        .map_err(bad)?
         .http2_keep_alive_interval(Duration::from_secs(30))
         .http2_keep_alive_timeout(Duration::from_secs(10))
         .http2_keep_alive_while_idle(true)

@@ -4,8 +4,8 @@
 //! so `tollgate validate` can print all of them at once.
 
 pub mod authorization;
-mod backend_tls;
 mod client_address;
+mod client_tls;
 mod locate;
 mod log;
 pub mod openapi;
@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend_tls::{BackendTls, TlsMaterial};
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
+pub use client_tls::{ClientTls, TlsMaterial};
 pub use locate::Locator;
 pub use log::{LogConfig, LogLines};
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
@@ -373,7 +373,7 @@ pub struct BackendConfig {
     /// TLS toward an `https` backend behind a private PKI (`http`, `sse`, `openapi`): its CA
     /// bundle, and a client certificate for mTLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<BackendTls>,
+    pub tls: Option<ClientTls>,
 }
 
 /// A child process the gateway supervises.

@@ -131,3 +131,61 @@ async fn a_backend_behind_a_private_pki_is_reached_with_its_ca_and_client_certif
     assert!(!status.success());
     assert!(output.contains("servers[0].backend.tls.key") && output.contains("not a PEM private key"), "{output}");
 }
+
+/// A policy's outbound HTTP to a host behind a private PKI: `jwt` fetches its JWKS over https
+/// from a host whose certificate a test CA signed, with the binding's `tls.ca`; without it the
+/// keys cannot be had and the request is refused; a literal key in a binding is refused at load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_reaches_a_host_behind_a_private_ca_with_its_binding_s_bundle() {
+    use serde_json::json;
+    use tollgate_tests::idp::{Idp, Key, now};
+    use tollgate_tests::tls_front::{self, TestCa};
+    let backend = Backend::rmcp().start().await;
+    let idp = Idp::start().await;
+    let key = Key::rsa("k1");
+    idp.publish(&[&key]);
+    let plain: std::net::SocketAddr = idp.issuer.trim_start_matches("http://").parse().unwrap();
+    let ca = TestCa::new("Tollgate test CA");
+    let front = tls_front::start(plain, &ca.sign(&["127.0.0.1"]), None).await;
+    let ca_file = write_temp("idp-ca.pem", &ca.cert_pem);
+    let jwks = format!("https://127.0.0.1:{}/jwks", front.port());
+    let jwt = |tls: serde_json::Value| {
+        let mut b = json!({ "policy": "jwt", "config": { "jwks_url": jwks, "issuers": [idp.issuer], "audiences": ["tools"] }, "allow_hosts": ["127.0.0.1"] });
+        if !tls.is_null() {
+            b["tls"] = tls;
+        }
+        json!([b])
+    };
+    let gateway = Gateway::new()
+        .server("trusting", backend.url())
+        .policies("trusting", jwt(json!({ "ca": ca_file })))
+        .server("public-roots", backend.url())
+        .policies("public-roots", jwt(serde_json::Value::Null))
+        .start()
+        .await;
+    let token = key.sign(&json!({ "iss": idp.issuer, "sub": "alice", "aud": "tools", "iat": now(), "exp": now() + 600 }));
+    let (status, session, body) = initialize_with(&gateway, "trusting", &token).await;
+    assert!(status == 200 && session, "the JWKS is fetched through the private CA: {status} {body}");
+    let (status, session, body) = initialize_with(&gateway, "public-roots", &token).await;
+    assert!(!session && status == 503, "without the bundle the keys cannot be had: {status} {body}");
+
+    let literal = "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n    policies:\n      - policy: jwt\n        config: { jwks_url: https://idp.example/jwks, audiences: [a] }\n        tls: { cert: c.pem, key: not-a-reference }\n";
+    let (status, output) = run_tollgate(&["validate"], literal).await;
+    assert!(!status.success());
+    assert!(output.contains("servers[0].policies[0].tls.key") && output.contains("by reference"), "{output}");
+}
+
+async fn initialize_with(gateway: &tollgate_tests::gateway::RunningGateway, name: &str, token: &str) -> (u16, bool, String) {
+    let resp = reqwest::Client::new()
+        .post(gateway.mcp_url(name))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(initialize_request(1).to_string())
+        .send()
+        .await
+        .expect("an exchange with the gateway");
+    let status = resp.status().as_u16();
+    let session = resp.headers().get("mcp-session-id").is_some();
+    (status, session, resp.text().await.unwrap_or_default())
+}

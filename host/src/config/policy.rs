@@ -33,6 +33,9 @@ pub struct PolicyBinding {
     /// Secrets granted to the policy, by the name it asks for.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretRef>,
+    /// TLS toward `allow_hosts` behind a private PKI: a CA bundle, a client certificate (mTLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::ClientTls>,
     /// Whether an exchange's step gets an instance of its own, or one a finished step left.
     /// Unset: `reused` for the standard policies, `per_exchange` for any other component.
     #[serde(default, skip_serializing_if = "Option::is_none")]

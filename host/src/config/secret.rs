@@ -116,12 +116,13 @@ impl Secret {
 
 impl super::BackendConfig {
     /// Every secret of the backend, with its place under it: `headers.NAME`,
-    /// `stdio.env.NAME`, `openapi.headers.NAME`.
+    /// `stdio.env.NAME`, `openapi.headers.NAME`, `tls.key`.
     pub fn secrets(&self) -> impl Iterator<Item = (String, &Secret)> {
         let headers = self.headers.iter().map(|(k, v)| (format!("headers.{k}"), v));
         let stdio = self.stdio.iter().flat_map(|s| s.env.iter().map(|(k, v)| (format!("stdio.env.{k}"), v)));
         let openapi = self.openapi.iter().flat_map(|o| o.headers.iter().map(|(k, v)| (format!("openapi.headers.{k}"), v)));
-        headers.chain(stdio).chain(openapi)
+        let key = self.tls.iter().filter_map(|t| t.key.as_ref()).map(|k| ("tls.key".to_owned(), k));
+        headers.chain(stdio).chain(openapi).chain(key)
     }
 
     /// As [`super::BackendConfig::secrets`], to change them.

@@ -57,6 +57,17 @@ fn backend(allow: &[ManagementAllow], out: &mut Vec<Problem>, at: &str, b: &Back
             refuse(out, format!("{at}.{place}"), "a secret read from a file", "file_secrets");
         }
     }
+    tls_files(allow, out, &format!("{at}.tls"), b.tls.as_ref());
+}
+
+/// A CA bundle or client certificate read from the gateway's disk is a file read too.
+fn tls_files(allow: &[ManagementAllow], out: &mut Vec<Problem>, at: &str, tls: Option<&crate::config::ClientTls>) {
+    let Some(t) = tls.filter(|_| !allow.contains(&ManagementAllow::FileSecrets)) else { return };
+    for (field, set) in [("ca", t.ca.is_some()), ("cert", t.cert.is_some())] {
+        if set {
+            refuse(out, format!("{at}.{field}"), "a certificate file read from the gateway's disk", "file_secrets");
+        }
+    }
 }
 
 fn bindings(allow: &[ManagementAllow], out: &mut Vec<Problem>, at: &str, list: &[PolicyBinding]) {
@@ -69,5 +80,12 @@ fn bindings(allow: &[ManagementAllow], out: &mut Vec<Problem>, at: &str, list: &
                 refuse(out, format!("{at}[{j}].secrets.{name}"), "a secret read from a file", "file_secrets");
             }
         }
+        if let Some(k) = b.tls.as_ref().and_then(|t| t.key.as_ref()).and_then(|k| k.reference())
+            && k.file.is_some()
+            && !allow.contains(&ManagementAllow::FileSecrets)
+        {
+            refuse(out, format!("{at}[{j}].tls.key"), "a secret read from a file", "file_secrets");
+        }
+        tls_files(allow, out, &format!("{at}[{j}].tls"), b.tls.as_ref());
     }
 }

@@ -218,6 +218,20 @@ async fn bind(
         let value = source.read(base).map_err(|e| (format!(".secrets.{name}"), e.to_string()))?;
         granted.insert(name.clone(), value);
     }
+    let http = match &b.tls {
+        None => rt.http.clone(),
+        Some(tls) => {
+            // A binding is shown whole wherever its chain is (the API, `export`): its key only by reference.
+            if tls.key.as_ref().is_some_and(|k| k.reference().is_none()) {
+                return Err((".tls.key".into(), "give the key by reference ({file: ...} or {env: ...}): a binding is shown as it is written".into()));
+            }
+            let mut tls = tls.clone();
+            tls.anchor(base);
+            let material = tls.load().map_err(|(field, why)| (format!(".tls.{field}"), why))?;
+            let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+            material.apply(builder).and_then(reqwest::ClientBuilder::build).map_err(|e| (".tls".to_owned(), e.to_string()))?
+        }
+    };
     let grants = Arc::new(Grants {
         policy: b.name().into(),
         server: server.into(),
@@ -225,7 +239,7 @@ async fn bind(
         allow_hosts: b.allow_hosts.clone(),
         secrets: granted,
         state: super::capability::state::for_binding(b.on_state_outage),
-        http: rt.http.clone(),
+        http,
     });
     let config = serde_json::to_string(&b.config).expect("JSON values serialize");
     let canary = View {

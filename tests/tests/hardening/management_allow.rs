@@ -1,6 +1,6 @@
 //! The admin token is not a shell: through the management API, a stdio backend, a component
-//! from a local path and a secret read from a file are refused unless `management.allow` opens
-//! them, on every route that takes them.
+//! from a local path and a secret or certificate read from a file are refused unless
+//! `management.allow` opens them, on every route that takes them.
 
 use serde_json::{Value, json};
 use tollgate_tests::admin::Admin;
@@ -35,6 +35,16 @@ async fn the_api_refuses_what_reaches_past_the_network_unless_allowed() {
     let r = admin.put_if("/api/servers/leak", None, file_secret).await;
     assert_eq!((r.status, problems(&r.body)), (403, vec!["server.backend.headers.x-key".to_owned()]), "{:?}", r.body);
 
+    // A CA bundle or client certificate is a file read from the gateway's disk too.
+    let pki = json!({ "name": "pki", "backend": { "http": backend.url(), "tls": { "ca": "/etc/ssl/private/ca.pem", "cert": "/etc/c.pem", "key": { "file": "/etc/k.pem" } } } });
+    let r = admin.put_if("/api/servers/pki", None, pki).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert_eq!(problems(&r.body), ["server.backend.tls.key", "server.backend.tls.ca", "server.backend.tls.cert"], "{:?}", r.body);
+    let chain_pki = json!([{ "policy": "jwt", "config": {}, "tls": { "ca": "/etc/ca.pem" } }]);
+    let etag = admin.get("/api/servers/docs/policies").await.etag;
+    let r = admin.put_if("/api/servers/docs/policies", etag.as_deref(), chain_pki).await;
+    assert_eq!((r.status, problems(&r.body)), (403, vec!["policies[0].tls.ca".to_owned()]), "{:?}", r.body);
+
     let local = json!([{ "policy": "/tmp/anything.wasm" }]);
     let etag = admin.get("/api/servers/docs/policies").await.etag;
     let r = admin.put_if("/api/servers/docs/policies", etag.as_deref(), local).await;
@@ -49,7 +59,7 @@ async fn the_api_refuses_what_reaches_past_the_network_unless_allowed() {
     let r = admin.put_if("/api/products/free", etag.as_deref(), product).await;
     assert_eq!((r.status, problems(&r.body)), (403, vec!["product.policies[0].policy".to_owned()]), "{:?}", r.body);
 
-    for name in ["shell", "leak"] {
+    for name in ["shell", "leak", "pki"] {
         assert_eq!(admin.get(&format!("/api/servers/{name}")).await.status, 404, "nothing of a refused server is kept");
     }
     assert_eq!(admin.get("/api/servers/docs/policies").await.body, json!([]));

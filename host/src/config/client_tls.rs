@@ -1,6 +1,7 @@
-//! TLS toward an HTTP backend behind a private PKI: the CA bundle its certificate is checked
-//! against, and a client certificate for a backend that asks for one (mTLS). Read and checked
-//! once, at load, so a missing or broken file fails `validate` with its place.
+//! TLS of the gateway as an HTTP client, toward a backend or a policy's outbound host behind a
+//! private PKI: the CA bundle the server's certificate is checked against, and a client
+//! certificate for a server that asks for one (mTLS). Read and checked once, at load, so a
+//! missing or broken file fails `validate` with its place.
 
 use std::path::{Path, PathBuf};
 
@@ -10,14 +11,14 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Secret;
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct BackendTls {
-    /// PEM CA certificates: the only roots this backend's certificate is checked against (the
+pub struct ClientTls {
+    /// PEM CA certificates: the only roots the server's certificate is checked against (the
     /// public roots are not trusted for it). A relative path is taken from the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
-    /// PEM client certificate chain, sent to a backend that asks for one.
+    /// PEM client certificate chain, sent to a server that asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<PathBuf>,
     /// The client certificate's PEM private key: a secret (`{file: ...}` or `{env: ...}`).
@@ -25,7 +26,7 @@ pub struct BackendTls {
     pub key: Option<Secret>,
 }
 
-/// What a backend's HTTP client is built from: PEM bytes, checked.
+/// What an HTTP client is built from: PEM bytes, checked.
 #[derive(Clone, Default)]
 pub struct TlsMaterial {
     /// The CA bundle, when one replaces the public roots.
@@ -41,7 +42,7 @@ impl std::fmt::Debug for TlsMaterial {
     }
 }
 
-impl BackendTls {
+impl ClientTls {
     /// Takes relative paths from `dir`, the config file's directory.
     pub fn anchor(&mut self, dir: &Path) {
         for p in [&mut self.ca, &mut self.cert].into_iter().flatten() {
@@ -83,4 +84,22 @@ impl BackendTls {
 fn certificates(pem: &[u8]) -> Result<(), String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| format!("not PEM: {e}"))?;
     if certs.is_empty() { Err("holds no certificate".into()) } else { Ok(()) }
+}
+
+impl TlsMaterial {
+    /// `builder` trusting this CA bundle alone (when there is one) and presenting this client
+    /// certificate (when there is one).
+    pub fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        if let Some(ca) = &self.ca_pem {
+            // A private CA replaces the public roots for this client, not adds to them.
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in reqwest::Certificate::from_pem_bundle(ca)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(id) = &self.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(id)?);
+        }
+        Ok(builder)
+    }
 }
