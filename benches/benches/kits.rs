@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+#[path = "support/exchange.rs"]
+mod exchange;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tollgate::config::Config;
 use tollgate::kit_build::Tools;
-use tollgate::mcp::jsonrpc::{Id, Message};
-use tollgate::policy::{self, Admission, Caller, Chain, Route};
+use tollgate::policy::{self, Admission, Caller, Chain};
 use tollgate::scaffold::Lang;
 
 fn root() -> PathBuf {
@@ -95,16 +97,7 @@ fn chains(rt: &tokio::runtime::Runtime, kits: &[(&'static str, PathBuf, PathBuf)
 }
 
 async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
-    let route = Route {
-        server: "s".into(),
-        version: None,
-        session_id: Some("sess".into()),
-        protocol_version: Some("2025-06-18".into()),
-        resource: "http://127.0.0.1:8080/s/mcp".into(),
-        attributes: Default::default(),
-    };
-    let call = Message::request(Id::Num(7), "tools/call", json!({ "name": "echo", "arguments": { "text": "hello" } }));
-    match chain.admit(call, route, caller.clone(), None).await {
+    match chain.admit(exchange::call(), exchange::route(), caller.clone(), None).await {
         Admission::Forward { .. } => {}
         Admission::Deny(r) => panic!("the bench chain forwards, but it refused: {} {}", r.code, r.message),
         _ => panic!("the bench chain forwards"),

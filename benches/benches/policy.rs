@@ -6,6 +6,8 @@
 //! binary (`jwt` RS256 and ES256 with a warm JWKS, `rate-limit`, `ip-filter`, a `cache` hit).
 //! Runs the same path requests take (`Chain::admit`), without HTTP.
 
+#[path = "support/exchange.rs"]
+mod exchange;
 #[path = "support/idp.rs"]
 mod idp;
 
@@ -17,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tollgate::config::Config;
 use tollgate::mcp::jsonrpc::{Id, Message};
-use tollgate::policy::{self, Admission, Caller, Chain, Route};
+use tollgate::policy::{self, Admission, Caller, Chain};
 
 /// Builds the test policies (tests/guests) and returns where they are.
 fn guests() -> PathBuf {
@@ -159,10 +161,6 @@ fn standard_chain(rt: &tokio::runtime::Runtime, key: &idp::Key) -> Arc<Chain> {
     loaded.chains["echo"].clone()
 }
 
-fn call() -> Message {
-    Message::request(Id::Num(7), "tools/call", json!({ "name": "echo", "arguments": { "text": "hello" } }))
-}
-
 fn caller() -> Arc<Caller> {
     with_header("x-api-key", "k1")
 }
@@ -186,15 +184,7 @@ async fn admit(chain: &Arc<Chain>, caller: &Arc<Caller>) {
 
 /// The request phase as the server runs it for one `tools/call` on a session.
 async fn run(chain: &Arc<Chain>, caller: &Arc<Caller>) -> Admission {
-    let route = Route {
-        server: "s".into(),
-        version: None,
-        session_id: Some("sess".into()),
-        protocol_version: Some("2025-06-18".into()),
-        resource: "http://127.0.0.1:8080/s/mcp".into(),
-        attributes: Default::default(),
-    };
-    chain.admit(call(), route, caller.clone(), None).await
+    chain.admit(exchange::call(), exchange::route(), caller.clone(), None).await
 }
 
 /// A policy's own answer: what the `cache` policy gives on a hit.

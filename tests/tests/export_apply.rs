@@ -22,8 +22,9 @@ async fn tollgate_code(args: &[&str], management: &str) -> (i32, String, String)
     tollgate_tests::gateway::run_remote_code(args, management, TOKEN).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_then_apply_is_no_difference_and_product_changes_apply() {
+/// A gateway with a management API and a data directory, serving `alpha` (an rmcp backend,
+/// returned to keep it running) in the product `free` limited to `echo`.
+async fn alpha_with_a_product() -> (tollgate_tests::backend::RunningBackend, tollgate_tests::gateway::RunningGateway) {
     let backend = Backend::rmcp().start().await;
     let data = write_temp("keep", "").parent().unwrap().join("data");
     let gateway = Gateway::new()
@@ -32,6 +33,12 @@ async fn export_then_apply_is_no_difference_and_product_changes_apply() {
         .top("products", json!([{ "name": "free", "servers": [{ "server": "alpha", "tools": ["echo"] }] }]))
         .start()
         .await;
+    (backend, gateway)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_apply_is_no_difference_and_product_changes_apply() {
+    let (_backend, gateway) = alpha_with_a_product().await;
     let mgmt = gateway.management();
 
     let (ok, exported, err) = tollgate(&["export"], &mgmt).await;
@@ -72,14 +79,7 @@ async fn export_then_apply_is_no_difference_and_product_changes_apply() {
 /// run is refused once someone changed what it was computed against, and that change stands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_shows_fields_uploads_local_components_and_refuses_what_changed_since() {
-    let backend = Backend::rmcp().start().await;
-    let data = write_temp("keep", "").parent().unwrap().join("data");
-    let gateway = Gateway::new()
-        .server("alpha", backend.url())
-        .management_with(TOKEN, json!({ "data_dir": data }))
-        .top("products", json!([{ "name": "free", "servers": [{ "server": "alpha", "tools": ["echo"] }] }]))
-        .start()
-        .await;
+    let (_backend, gateway) = alpha_with_a_product().await;
     let mgmt = gateway.management();
     let admin = Admin::new(&mgmt, TOKEN);
     let (ok, exported, err) = tollgate(&["export"], &mgmt).await;

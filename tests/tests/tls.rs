@@ -68,16 +68,18 @@ async fn the_management_api_serves_over_tls_when_configured() {
     assert!(plain.is_err() || !plain.unwrap().status().is_success(), "plain HTTP is not served on a TLS management listener");
 }
 
-/// Initializes through `name`: the HTTP status, whether a session was issued, and the body.
-async fn initialize_through(gateway: &tollgate_tests::gateway::RunningGateway, name: &str) -> (u16, bool, String) {
-    let resp = reqwest::Client::new()
+/// Initializes through `name` (with a bearer token, if given): the HTTP status, whether a
+/// session was issued, and the body.
+async fn initialize_through(gateway: &tollgate_tests::gateway::RunningGateway, name: &str, token: Option<&str>) -> (u16, bool, String) {
+    let mut req = reqwest::Client::new()
         .post(gateway.mcp_url(name))
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
-        .body(initialize_request(1).to_string())
-        .send()
-        .await
-        .expect("an exchange with the gateway");
+        .body(initialize_request(1).to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("an exchange with the gateway");
     let status = resp.status().as_u16();
     let session = resp.headers().get("mcp-session-id").is_some();
     (status, session, resp.text().await.unwrap_or_default())
@@ -109,14 +111,14 @@ async fn a_backend_behind_a_private_pki_is_reached_with_its_ca_and_client_certif
         .start()
         .await;
 
-    let (status, session, body) = initialize_through(&gateway, "trusted").await;
+    let (status, session, body) = initialize_through(&gateway, "trusted", None).await;
     assert!(status == 200 && session, "reached with the CA bundle: {status} {body}");
-    let (status, session, body) = initialize_through(&gateway, "mutual").await;
+    let (status, session, body) = initialize_through(&gateway, "mutual", None).await;
     assert!(status == 200 && session, "reached with the client certificate: {status} {body}");
-    let (status, session, body) = initialize_through(&gateway, "untrusted").await;
+    let (status, session, body) = initialize_through(&gateway, "untrusted", None).await;
     assert!(!session && body.contains("-32004") && body.contains("certificate"), "a certificate no known root vouches for: {status} {body}");
     // TLS 1.3: the client's side of the handshake completes, then the backend's alert ends it.
-    let (status, session, body) = initialize_through(&gateway, "no-client-cert").await;
+    let (status, session, body) = initialize_through(&gateway, "no-client-cert", None).await;
     assert!(!session && body.contains("CertificateRequired"), "a backend that requires a client certificate: {status} {body}");
     assert!(!gateway.log().contains("PRIVATE KEY"), "the client key never reaches the log");
 
@@ -164,28 +166,13 @@ async fn a_policy_reaches_a_host_behind_a_private_ca_with_its_binding_s_bundle()
         .start()
         .await;
     let token = key.sign(&json!({ "iss": idp.issuer, "sub": "alice", "aud": "tools", "iat": now(), "exp": now() + 600 }));
-    let (status, session, body) = initialize_with(&gateway, "trusting", &token).await;
+    let (status, session, body) = initialize_through(&gateway, "trusting", Some(&token)).await;
     assert!(status == 200 && session, "the JWKS is fetched through the private CA: {status} {body}");
-    let (status, session, body) = initialize_with(&gateway, "public-roots", &token).await;
+    let (status, session, body) = initialize_through(&gateway, "public-roots", Some(&token)).await;
     assert!(!session && status == 503, "without the bundle the keys cannot be had: {status} {body}");
 
     let literal = "servers:\n  - name: a\n    backend:\n      http: http://127.0.0.1:9/mcp\n    policies:\n      - policy: jwt\n        config: { jwks_url: https://idp.example/jwks, audiences: [a] }\n        tls: { cert: c.pem, key: not-a-reference }\n";
     let (status, output) = run_tollgate(&["validate"], literal).await;
     assert!(!status.success());
     assert!(output.contains("servers[0].policies[0].tls.key") && output.contains("by reference"), "{output}");
-}
-
-async fn initialize_with(gateway: &tollgate_tests::gateway::RunningGateway, name: &str, token: &str) -> (u16, bool, String) {
-    let resp = reqwest::Client::new()
-        .post(gateway.mcp_url(name))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(initialize_request(1).to_string())
-        .send()
-        .await
-        .expect("an exchange with the gateway");
-    let status = resp.status().as_u16();
-    let session = resp.headers().get("mcp-session-id").is_some();
-    (status, session, resp.text().await.unwrap_or_default())
 }
