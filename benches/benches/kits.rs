@@ -113,8 +113,8 @@ fn bench(c: &mut Criterion) {
     let chains = chains(&rt, &kits, &scratch);
     let who = Arc::new(Caller { headers: Default::default(), addr: Some("127.0.0.1:40000".parse().unwrap()), ip: Some("127.0.0.1".parse().unwrap()) });
     let mut g = c.benchmark_group("kit");
-    // An interpreter's fresh instance costs milliseconds: equal-sized samples keep the run short.
-    g.sampling_mode(criterion::SamplingMode::Flat);
+    // An interpreter's fresh instance costs milliseconds: few, equal-sized samples keep the run short.
+    g.sampling_mode(criterion::SamplingMode::Flat).sample_size(10).measurement_time(std::time::Duration::from_secs(3));
     for (label, chain) in &chains {
         rt.block_on(admit(chain, &who));
         g.bench_function(label.as_str(), |b| b.to_async(&rt).iter(|| admit(chain, &who)));
