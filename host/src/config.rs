@@ -11,6 +11,7 @@ mod log;
 pub mod openapi;
 mod policy;
 mod products;
+pub mod schema;
 pub mod secret;
 mod state;
 mod telemetry;
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
@@ -38,11 +40,12 @@ pub use telemetry::{AccessLog, LogFormat, LogLevel, LogTarget, OtlpProtocol, Pay
 pub use versions::{PreviewConfig, Routing, Served, VersionConfig, check_routing, version_key};
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where MCP clients connect. Loopback by default: exposing the gateway is a deliberate choice.
     #[serde(default = "default_listen")]
+    #[schemars(with = "schema::SocketAddress")]
     pub listen: SocketAddr,
     /// The public base URL clients use, when the gateway sits behind a proxy (for logs and metadata).
     #[serde(default)]
@@ -74,6 +77,7 @@ pub struct Config {
     /// Where clients present subscription keys.
     #[serde(default)]
     pub subscription_key: SubscriptionKeyConfig,
+    /// The MCP servers the gateway serves.
     pub servers: Vec<ServerConfig>,
     /// Servers bundled for consumers to subscribe to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,10 +94,12 @@ fn default_listen() -> SocketAddr {
 
 /// The management API: a listener of its own, so it can stay on loopback (or a private
 /// network) while clients reach the gateway from anywhere.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagementConfig {
+    /// Where the management API listens: an IP address and port, loopback by default.
     #[serde(default = "default_management_listen")]
+    #[schemars(with = "schema::SocketAddress")]
     pub listen: SocketAddr,
     /// The environment variable holding the admin token. The token itself never sits in the
     /// file, so the file can be kept in git.
@@ -127,7 +133,7 @@ pub struct ManagementConfig {
 }
 
 /// One of `management.allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ManagementAllow {
     Stdio,
@@ -146,15 +152,17 @@ fn default_management_listen() -> SocketAddr {
 }
 
 /// A certificate chain and its private key, both PEM files.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// The certificate chain, leaf first: a PEM file (a relative path is taken from the working directory).
     pub cert: PathBuf,
+    /// The private key (a PEM file).
     pub key: PathBuf,
 }
 
 /// Protection against DNS rebinding and cross-site use of a local gateway.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
     /// `Origin` values allowed besides loopback origins (`https://app.example.com`, or `*` for any).
@@ -166,10 +174,12 @@ pub struct Security {
 }
 
 /// Bounds on what one client may cost the gateway.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
+    /// The largest request body a client may send, in bytes.
     pub max_body_bytes: usize,
+    /// The most a request's headers may take together, in bytes.
     pub max_header_bytes: usize,
     /// Time to establish a connection to an HTTP backend.
     pub connect_timeout_ms: u64,
@@ -244,6 +254,7 @@ impl Serialize for CompileCache {
     }
 }
 
+/// Its schema, which must say what this accepts, is in `schema.rs`.
 impl<'de> Deserialize<'de> for CompileCache {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -289,7 +300,7 @@ impl Limits {
 }
 
 /// Client sessions issued by the gateway.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Sessions {
     /// A session unused for this long is closed, and its backend session with it.
@@ -312,10 +323,12 @@ impl Default for Sessions {
 }
 
 /// One MCP server as clients see it: `/{name}/mcp` and `/{name}/sse`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// The server's name in URLs and metrics: 1-64 of a-z, 0-9, '-' and '_'.
     pub name: String,
+    /// What the server offers, shown where the gateway lists its servers.
     #[serde(default)]
     pub description: Option<String>,
     /// Unset when the server has `versions`: each of them has its own.
@@ -343,7 +356,7 @@ pub struct ServerConfig {
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     /// A Streamable HTTP MCP endpoint.
@@ -377,16 +390,19 @@ pub struct BackendConfig {
 }
 
 /// A child process the gateway supervises.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdioConfig {
+    /// The program, found on `PATH` or as a path.
     pub command: String,
+    /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
     /// The child's environment besides the few variables every child gets (`PATH`, `HOME`,
     /// ...); never the gateway's own.
     #[serde(default)]
     pub env: BTreeMap<String, Secret>,
+    /// The directory it starts in; unset, the gateway's own.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
     /// Processes started ahead of demand, so a new session does not wait for a cold start.

@@ -6,17 +6,19 @@
 //! keys on the client address (`ip-filter`, `rate-limit`, `quota`, `cache`) and the access log
 //! see this one answer.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// At most this many hops are read from the header; a longer chain is cut there.
 const MAX_HOPS: usize = 32;
 
 /// `client_address: { trusted_proxies: [10.0.0.0/8], header: x-forwarded-for }`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientAddress {
     /// Peers whose forwarding header is believed: addresses and CIDR ranges. Empty: the TCP
@@ -27,7 +29,7 @@ pub struct ClientAddress {
     pub header: ForwardedHeader,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForwardedHeader {
     #[default]
@@ -147,6 +149,22 @@ impl fmt::Debug for Nets {
 impl<'de> Deserialize<'de> for Nets {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Nets::parse(&Vec::<String>::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// As [`Nets`]' `Deserialize` reads it: a list of strings, each an address or a CIDR range. The
+/// pattern admits every one that parses.
+impl JsonSchema for Nets {
+    fn schema_name() -> Cow<'static, str> {
+        "Nets".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "IP addresses and CIDR ranges of either family: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`.",
+            "type": "array",
+            "items": { "type": "string", "pattern": r"^\s*[0-9A-Fa-f:.]+(/\d+)?\s*$" }
+        })
     }
 }
 

@@ -2,9 +2,10 @@
 //! environment overrides both (`TOLLGATE_LOG`, `TOLLGATE_LOG_FORMAT`), so an operator can turn
 //! on debug lines without editing the file.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     #[serde(default)]
@@ -25,7 +26,7 @@ impl Default for LogConfig {
 }
 
 /// How each line is written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLines {
     /// For a terminal.

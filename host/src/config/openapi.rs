@@ -3,11 +3,13 @@
 //! `tollgate validate` reports an unreadable spec or an unknown operation with its place, and so
 //! that serving never parses it again.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -27,7 +29,7 @@ use serde_json::{Value, json};
 use super::{Config, Locator, Problem as ConfigProblem};
 
 /// `backend: { openapi: { spec, base_url, operations, tools, timeout_ms, headers } }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenApiConfig {
     /// The OpenAPI 3.0 or 3.1 document, JSON or YAML: an http(s) URL, or a file path taken
@@ -54,11 +56,13 @@ pub struct OpenApiConfig {
 }
 
 /// A rename or a better description for one tool, for models that need clearer words than the API's.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolOverride {
+    /// The tool's name instead of the operationId.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The tool's description instead of the operation's summary and description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -91,6 +95,26 @@ impl<'de> Deserialize<'de> for Operations {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// As [`Operations`]' `Deserialize` reads it: `all`, or a list of strings.
+impl JsonSchema for Operations {
+    fn schema_name() -> Cow<'static, str> {
+        "Operations".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "const": "all", "description": "Every operation of the document." },
+                {
+                    "type": "array",
+                    "items": { "type": "string" },
+                    "description": "operationIds, and globs over them: `*` matches any run of characters, `?` any one (`create*`)."
+                }
+            ]
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::secret::SecretRef;
@@ -13,7 +14,7 @@ use super::{Config, Locator, Problem};
 pub const MAX_MEMORY_MB: u32 = 64;
 
 /// One policy bound to a server. The chain runs in list order on requests, in reverse on answers.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBinding {
     /// A standard policy's name, a path to a `.wasm` component (relative to the config file),
@@ -21,6 +22,7 @@ pub struct PolicyBinding {
     pub policy: String,
     /// The policy's own settings; the policy checks them itself at load.
     #[serde(default = "empty_mapping")]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub config: serde_json::Value,
     /// When the policy fails (trap, timeout, memory), let the message through instead of refusing it.
     #[serde(default)]
@@ -47,7 +49,7 @@ pub struct PolicyBinding {
 }
 
 /// A binding's answer to a shared state store that cannot be reached (`docs/policies.md`, "State").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnStateOutage {
     /// The policy is told the store failed. The standard policies then refuse the request
@@ -66,7 +68,7 @@ impl OnStateOutage {
 }
 
 /// How a binding's steps get their instances (`docs/policies.md`, "Instances").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Instances {
     /// Each step starts from the binding's initialized snapshot: nothing a step leaves in the
@@ -83,9 +85,10 @@ fn empty_mapping() -> serde_json::Value {
 }
 
 /// Resources one invocation of a policy may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyLimits {
+    /// Linear memory one instance may grow to, in MiB (1 to 64).
     pub memory_mb: u32,
     /// Wall time for one step: the wait for an instance slot, instantiation, `init`, the hook,
     /// and waits in host calls (outbound HTTP).

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validate::Problems;
@@ -10,12 +11,14 @@ use super::{Config, PolicyBinding};
 
 /// A product. Its chain runs before the server's, so a tier's quota and rate limit apply
 /// whichever of its servers is called.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductConfig {
+    /// The product's name, as subscriptions name it: 1-64 of a-z, 0-9, '-' and '_'.
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The servers it bundles, each named as in `servers`.
     pub servers: Vec<ProductServer>,
     /// Callers must present a subscription key. Without it the product is open: requests
     /// with no key are served under it.
@@ -24,6 +27,7 @@ pub struct ProductConfig {
     /// New subscriptions wait (pending) until an administrator approves them.
     #[serde(default)]
     pub approval_required: bool,
+    /// The product's own chain, run before the server's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyBinding>,
 }
@@ -33,9 +37,10 @@ fn yes() -> bool {
 }
 
 /// A server in a product, with all its tools or only the ones listed.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductServer {
+    /// A server's `name`.
     pub server: String,
     /// Only these tools are listed and callable through the product; absent, all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +48,7 @@ pub struct ProductServer {
 }
 
 /// Where clients present their subscription key.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SubscriptionKeyConfig {
     /// The request header; the default is the one Azure API Management uses, so clients

@@ -6,9 +6,11 @@
 //! (`GET /api/config`, `tollgate export`, `Debug`) keeps references as they are and masks
 //! literal values as [`MASKED`]; errors name the source, never the value.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -17,13 +19,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const MASKED: &str = "<redacted>";
 
 /// Where a secret's value comes from, when it is not written in place. Exactly one of the two.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = super::schema::one_source)]
 pub struct SecretRef {
+    /// The environment variable holding the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub env: Option<String>,
-    /// Relative to the config file. Trailing line breaks are not part of the value.
+    /// The file holding the value, relative to the config file. Trailing line breaks are not
+    /// part of the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub file: Option<PathBuf>,
 }
 
@@ -223,6 +230,29 @@ impl Serialize for Secret {
             Secret::Literal(v) => s.serialize_str(v),
             Secret::Ref(r) => r.serialize(s),
         }
+    }
+}
+
+/// As [`Secret`]'s `Deserialize` reads it: a string, or a map that is a [`SecretRef`]. Never a
+/// value: no default, no example.
+impl JsonSchema for Secret {
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A credential: written in place, or read when the gateway starts from the environment \
+                            (`{env: NAME}`) or a file (`{file: PATH}`), so the config file holds no secret.",
+            "anyOf": [
+                {
+                    "type": "string",
+                    "description": "The value itself. What the gateway shows of its config masks it; a masked one is refused.",
+                    "not": { "const": MASKED }
+                },
+                generator.subschema_for::<SecretRef>()
+            ]
+        })
     }
 }
 

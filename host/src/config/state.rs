@@ -2,12 +2,13 @@
 //! in this process, and what lives long is kept under `management.data_dir` across restarts;
 //! with `redis`, in a Redis every replica shares.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
 use super::validate::Problems;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// `redis://[user:password@]host:port/db`, or `rediss://` for TLS; written in place or as

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validate::Problems;
 
 /// The `telemetry:` block. Metrics need no settings: they are always kept and served on the
 /// management listener's `/metrics`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
     /// `service.name` of the spans, so one collector can tell gateways apart.
@@ -33,7 +34,7 @@ fn default_service_name() -> String {
     "tollgate".into()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OtlpProtocol {
     /// OTLP/gRPC, usually port 4317.
@@ -42,11 +43,12 @@ pub enum OtlpProtocol {
     Http,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traces {
     /// The collector, e.g. `http://127.0.0.1:4317` (gRPC) or `http://127.0.0.1:4318` (HTTP).
     pub endpoint: String,
+    /// How spans reach the collector.
     #[serde(default = "default_protocol")]
     pub protocol: OtlpProtocol,
     /// Headers for the collector (an API key, say), each value read from the named
@@ -65,7 +67,7 @@ fn default_ratio() -> f64 {
     1.0
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One JSON object per line.
@@ -75,7 +77,7 @@ pub enum LogFormat {
     Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Every exchange.
@@ -85,14 +87,16 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLog {
     /// `stdout`, `stderr`, or a file path (appended to).
     #[serde(default = "default_target")]
     pub to: String,
+    /// How each line is written.
     #[serde(default)]
     pub format: LogFormat,
+    /// Which exchanges are logged.
     #[serde(default)]
     pub level: LogLevel,
     /// Also log client notifications, which are frequent (progress, cancellations).
@@ -124,11 +128,13 @@ impl AccessLog {
 
 /// A server's `payload_log:` block: tool arguments and results in its access log lines.
 /// Off unless set, because payloads carry what users typed and what tools returned.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayloadLog {
+    /// Log the arguments of each tool call.
     #[serde(default = "yes")]
     pub arguments: bool,
+    /// Log the result of each tool call.
     #[serde(default = "yes")]
     pub results: bool,
     /// Each payload is cut to this many bytes of JSON.

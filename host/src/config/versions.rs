@@ -4,19 +4,22 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{Problems, check_backend, check_name};
 use super::{BackendConfig, Config, Locator, PayloadLog, PolicyBinding, Problem, ServerConfig};
 
 /// One version of a server, reached at `/{server}/{name}/mcp`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionConfig {
+    /// The version's name in its URL: 1-64 of a-z, 0-9, '-' and '_'.
     pub name: String,
     /// The server's description when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Where this version's traffic goes.
     pub backend: BackendConfig,
     /// This version's own chain: versions differ in policies as much as in tools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,9 +37,10 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// The version some new sessions reach instead of the default.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewConfig {
+    /// A version's `name`: not the default, not retired.
     pub version: String,
     /// Percent of new sessions (0 to 100) that reach the preview.
     #[serde(default)]
