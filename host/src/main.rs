@@ -1,5 +1,6 @@
 //! The `tollgate` command: `serve` runs the gateway, `validate` checks a config file,
-//! `export` and `apply` talk to a running one, `policy new` starts a policy crate.
+//! `config schema` prints the file's JSON Schema, `export` and `apply` talk to a running one,
+//! `policy new` starts a policy crate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// About the config file itself.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     /// Print a running gateway's configuration as YAML (products as the management API left them).
     Export {
         #[command(flatten)]
@@ -59,6 +65,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a JSON Schema (draft 2020-12) of the config file, for editors and CI; derived from
+    /// the gateway's own config types. `validate` still checks what a schema cannot.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -148,6 +161,15 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
+        Command::Config { action: ConfigCommand::Schema } => {
+            use std::io::Write;
+            let text = serde_json::to_string_pretty(&tollgate::config::schema::schema()).expect("a JSON value always serializes");
+            // A closed pipe (`| head`) ends the command quietly rather than with a panic.
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
         Command::Export { remote } => remote_command(async move {
             print!("{}", tollgate::cli_apply::export(&remote.remote()?).await?);
             Ok(())
