@@ -155,7 +155,7 @@ fn default_management_listen() -> SocketAddr {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// The certificate chain, leaf first: a PEM file (a relative path is taken from the working directory).
+    /// The certificate chain, leaf first: a PEM file (a relative path is taken from the config file's directory).
     pub cert: PathBuf,
     /// The private key (a PEM file).
     pub key: PathBuf,
@@ -524,6 +524,17 @@ impl Config {
             && let Some(d) = m.data_dir.as_mut().filter(|d| d.is_relative())
         {
             *d = dir.join(&*d);
+        }
+        // Every relative path in the file is taken from the file's directory, as everywhere else.
+        if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            let listeners = config.tls.iter_mut().chain(config.management.as_mut().and_then(|m| m.tls.as_mut()));
+            for t in listeners {
+                for p in [&mut t.cert, &mut t.key] {
+                    if p.is_relative() {
+                        *p = dir.join(&*p);
+                    }
+                }
+            }
         }
         if let (Some(st), Some(dir)) = (config.state.as_mut(), dir) {
             st.redis.anchor(dir);

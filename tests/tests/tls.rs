@@ -176,3 +176,22 @@ async fn a_policy_reaches_a_host_behind_a_private_ca_with_its_binding_s_bundle()
     assert!(!status.success());
     assert!(output.contains("servers[0].policies[0].tls.key") && output.contains("by reference"), "{output}");
 }
+
+/// A relative certificate path is taken from the config file's directory, as every path in the
+/// file is, whatever directory the gateway is started from.
+#[tokio::test]
+async fn a_relative_certificate_path_is_taken_from_the_config_file_s_directory() {
+    let pair = localhost_cert();
+    let dir = tollgate_tests::gateway::TempDir::new();
+    std::fs::copy(&pair.cert, dir.0.join("cert.pem")).unwrap();
+    std::fs::copy(&pair.key, dir.0.join("key.pem")).unwrap();
+    let file = dir.0.join("gateway.yaml");
+    std::fs::write(&file, "tls: { cert: cert.pem, key: key.pem }\nservers:\n  - name: a\n    backend: { http: http://127.0.0.1:9/mcp }\n").unwrap();
+    let out = std::process::Command::new(tollgate_tests::process::binary("tollgate"))
+        .current_dir(std::env::temp_dir())
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
