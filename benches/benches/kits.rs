@@ -77,15 +77,15 @@ fn chains(rt: &tokio::runtime::Runtime, kits: &[(&'static str, PathBuf, PathBuf)
     let mut names = Vec::new();
     for (kit, noop, blocklist) in kits {
         for (what, path, config) in [("no-op", noop, json!({})), ("blocklist", blocklist, json!({ "blocked": ["delete_everything"] }))] {
-            for instances in ["fresh", "reused"] {
-                let name = format!("{kit}-{what}-{instances}");
+            for (instances, label) in [("per_exchange", "fresh"), ("reused", "reused")] {
+                let name = format!("{kit}-{what}-{label}");
                 // Wide limits: a bench measures cost, and an interpreter's first calls are slow.
                 servers.push(json!({
                     "name": name,
                     "backend": { "http": "http://127.0.0.1:9/mcp" },
                     "policies": [{ "policy": path, "config": config, "instances": instances, "limits": { "timeout_ms": 10000, "memory_mb": 64 } }],
                 }));
-                names.push((format!("{kit} {what}, {instances} instance"), name));
+                names.push((format!("{kit} {what}, {label} instance"), name));
             }
         }
     }

@@ -205,6 +205,10 @@ pub struct Host {
     pub(super) grants: Arc<Grants>,
     memory_limit: usize,
     memory_exceeded: bool,
+    /// The most linear memory the instance has asked for: a reused instance past half its
+    /// limit is retired, so a policy whose heap only grows (a JavaScript engine between
+    /// collections) is replaced before it fails a request rather than after.
+    memory_high: usize,
     pub(super) reach: Reach,
 }
 
@@ -217,6 +221,7 @@ impl WasiView for Host {
 
 impl ResourceLimiter for Host {
     fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        self.memory_high = self.memory_high.max(desired);
         if desired > self.memory_limit {
             self.memory_exceeded = true;
             return Err(wasmtime::Error::msg("memory limit exceeded"));
@@ -317,7 +322,7 @@ impl Instance {
     pub(super) fn retire(&mut self, view: View) -> bool {
         let host = self.store.data_mut();
         host.view = view;
-        host.table.is_empty() && !host.memory_exceeded
+        host.table.is_empty() && !host.memory_exceeded && host.memory_high <= host.memory_limit / 2
     }
 
     /// The step's deadline; `preinit` runs its snapshot by it.
@@ -387,6 +392,7 @@ fn store(rt: &Runtime, limits: &PolicyLimits, grants: Arc<Grants>, view: View) -
         view,
         grants,
         memory_limit: (limits.memory_mb as usize) << 20,
+        memory_high: 0,
         memory_exceeded: false,
         reach: Reach::default(),
     };

@@ -67,3 +67,26 @@ async fn a_binding_that_reuses_instances_serves_one_exchange_after_another_from_
         seen = now;
     }
 }
+
+/// A reused instance whose memory only grows is retired once past half its binding's limit, so
+/// it is replaced before it fails a request: every call passes, and the count starts again.
+#[tokio::test]
+async fn a_reused_instance_whose_memory_grows_is_replaced_before_it_fails_a_request() {
+    let up = upstream().await;
+    let binding = format!("      - policy: {}\n        instances: reused\n        limits: {{ memory_mb: 16 }}\n        config: {{ count_calls: true, leak_kib: 1024 }}\n", guest("gatekeeper"));
+    let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &binding)), DEBUG).await;
+    let mut c = gw.caller("s");
+    assert_eq!(c.initialize().await.status, 200);
+    let mut restarted = false;
+    let mut last: u64 = 0;
+    // 40 MiB kept in all, past the 16 MiB limit more than twice over.
+    for i in 0..40 {
+        let called = c.call("echo", json!({})).await;
+        assert_eq!(called.result()["content"][0]["text"], "ok", "call {i} failed: {called:?}\n{}", gw.log());
+        let now: u64 = called.headers["x-calls"].to_str().unwrap().parse().unwrap();
+        restarted |= now < last;
+        last = now;
+    }
+    assert!(restarted, "a fresh instance took over from the grown one");
+    assert!(!gw.log().contains("memory limit"), "no request met the limit:\n{}", gw.log());
+}

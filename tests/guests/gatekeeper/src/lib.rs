@@ -56,6 +56,10 @@ struct Config {
     visits: Option<String>,
     #[serde(default)]
     max_visits: Option<i64>,
+    /// Keeps this many KiB for good on every request: a heap that only grows, as a garbage
+    /// collected engine's does between collections.
+    #[serde(default)]
+    leak_kib: usize,
 }
 
 /// The config, and the requests this instance has seen.
@@ -91,6 +95,9 @@ impl Policy for Gatekeeper {
     fn on_request(&mut self, ex: &Exchange) -> Verdict {
         self.1 += 1;
         let c = &self.0;
+        if c.leak_kib > 0 {
+            std::mem::forget(std::hint::black_box(vec![1u8; c.leak_kib << 10]));
+        }
         if let Some(key) = &c.api_key {
             if ex.header("x-api-key").as_deref() != Some(key) {
                 return Rejection::unauthorized("Unauthorized: a valid x-api-key is required").header("www-authenticate", "ApiKey realm=\"tollgate\"").into();
