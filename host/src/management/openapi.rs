@@ -89,8 +89,8 @@ pub fn build(table: &[Op]) -> Value {
             "title": "Tollgate management API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The management API of Tollgate, an MCP gateway: JSON over HTTP on the management listener \
-                (`management.listen`). Every change takes `If-Match` with the ETag last read (428 without it, 412 \
-                with a stale one). Every error is an RFC 9457 problem (`application/problem+json`) whose `type` \
+                (`management.listen`). A change to what exists takes `If-Match` with the ETag last read (428 \
+                without it, 412 with a stale one). Every error is an RFC 9457 problem (`application/problem+json`) whose `type` \
                 names its kind. Generated from the gateway's route table and types; docs/management-api.md tells more."
         },
         "tags": tags.iter().map(|t| json!({ "name": t })).collect::<Vec<_>>(),
@@ -162,6 +162,13 @@ fn parameters(op: &Op, shape: &Shape) -> Vec<Value> {
         let required = query.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
         for (name, schema) in query.get("properties").and_then(Value::as_object).into_iter().flatten() {
             let mut schema = schema.clone();
+            // An optional field is an absent parameter, never a null one: a query holds strings.
+            if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    schema["type"] = types[0].clone();
+                }
+            }
             let mut p = json!({ "name": name, "in": "query", "required": required.contains(&json!(name)) });
             if let Some(d) = schema.as_object_mut().and_then(|s| s.remove("description")) {
                 p["description"] = d;
@@ -307,6 +314,7 @@ mod tests {
         let list = op("/api/subscriptions", "get");
         assert_eq!(list["parameters"][0]["name"], "product");
         assert_eq!(list["parameters"][0]["in"], "query");
+        assert_eq!(list["parameters"][0]["schema"], json!({ "type": "string" }));
         let act = op("/api/subscriptions/{id}/{action}", "post");
         assert_eq!(act["parameters"][1]["schema"]["enum"], json!(["approve", "suspend", "resume", "cancel"]));
         assert_eq!(act["requestBody"]["required"], false);
