@@ -55,7 +55,7 @@ pub fn schema() -> Value {
 /// Doc comments are wrapped at the source's width; an editor shows a description as it is, so
 /// the lines of each paragraph are joined again (paragraphs stay apart), and rustdoc's links
 /// (``[`Secret`]``) are left as code.
-fn unwrap_lines(v: &mut Value) {
+pub fn unwrap_lines(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (key, value) in map.iter_mut() {

@@ -52,12 +52,15 @@ pub struct PreviewConfig {
 
 /// Which version serves whom: the part of a versioned server the management API changes at
 /// run time, without a restart.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
+    /// The version new sessions reach, unless the preview takes them.
     pub default_version: String,
+    /// The version a share of new sessions, and chosen subscriptions, reach instead.
     #[serde(default)]
     pub preview: Option<PreviewConfig>,
+    /// Versions no one is served by: their requests get 410 naming the version to use.
     #[serde(default)]
     pub retired: BTreeSet<String>,
 }

@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::config::Problem;
 use crate::subscription::SubscriptionError;
@@ -67,15 +67,48 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ("internal", 500, "The gateway failed"),
 ];
 
-/// A problem document of kind `slug` (one of [`KINDS`]), with `detail` and extra members.
-pub fn problem(slug: &str, detail: &str, extra: Option<(&str, Value)>) -> Response {
+/// An RFC 9457 problem, the body of every error the API answers with.
+#[derive(serde::Serialize, JsonSchema)]
+#[schemars(rename = "Problem")]
+pub struct ProblemDocument {
+    /// The kind of error, `urn:tollgate:problem:<kind>`: stable across releases, what a script
+    /// branches on (docs/management-api.md, "Errors").
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "kinds")]
+    pub kind: String,
+    /// The kind's title.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// The places in the body at fault, in the words `tollgate validate` uses, when there are some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<Place>>,
+}
+
+/// One place in a body at fault.
+#[derive(serde::Serialize, JsonSchema)]
+pub struct Place {
+    /// Where, as `tollgate validate` says it (`server.backend.http`).
+    pub path: String,
+    pub detail: String,
+}
+
+/// The `type`s of [`KINDS`].
+fn kinds(_: &mut SchemaGenerator) -> Schema {
+    let all: Vec<String> = KINDS.iter().map(|(slug, ..)| format!("urn:tollgate:problem:{slug}")).collect();
+    schemars::json_schema!({ "type": "string", "enum": all })
+}
+
+/// A problem document of kind `slug` (one of [`KINDS`]), with `detail`, and `errors` when places
+/// in the body are at fault.
+pub fn problem(slug: &str, detail: &str, errors: Option<Vec<Place>>) -> Response {
     let (slug, code, title) = KINDS.iter().copied().find(|(s, ..)| *s == slug).unwrap_or(("internal", 500, "The gateway failed"));
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = json!({ "type": format!("urn:tollgate:problem:{slug}"), "title": title, "status": code, "detail": detail });
-    if let Some((k, v)) = extra {
-        body[k] = v;
-    }
-    let mut r = (status, body.to_string()).into_response();
+    let body = ProblemDocument { kind: format!("urn:tollgate:problem:{slug}"), title, status: code, detail: detail.to_owned(), errors };
+    let body = serde_json::to_string(&body).expect("a problem serializes");
+    let mut r = (status, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     r
 }
@@ -122,7 +155,7 @@ impl IntoResponse for ApiError {
         }
         let places = match &self {
             ApiError::Problems(problems) | ApiError::Forbidden(problems) => {
-                Some(("errors", problems.iter().map(|p| json!({ "path": p.path, "detail": p.message })).collect()))
+                Some(problems.iter().map(|p| Place { path: p.path.clone(), detail: p.message.clone() }).collect())
             }
             _ => None,
         };

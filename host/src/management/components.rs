@@ -8,8 +8,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use super::Shared;
 use super::api_error::ApiError;
@@ -32,26 +30,50 @@ fn used_by(m: &Shared) -> std::collections::BTreeMap<String, Vec<String>> {
     out
 }
 
-pub async fn list(State(m): State<Shared>) -> Result<Json<Value>, ApiError> {
+/// The uploaded components.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Components {
+    components: Vec<Component>,
+}
+
+/// One uploaded component, and the chains that use it now.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Component {
+    /// What a binding's `policy:` names to use it: `sha256:<hex>`.
+    policy: String,
+    sha256: String,
+    /// In bytes.
+    size: u64,
+    /// The servers and versions (`server@version`) whose chains bind it.
+    used_by: Vec<String>,
+}
+
+/// A component kept: what a binding names to use it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Uploaded {
+    /// What a binding's `policy:` names to use it: `sha256:<hex>`.
+    policy: String,
+    sha256: String,
+    /// In bytes.
+    size: usize,
+}
+
+pub async fn list(State(m): State<Shared>) -> Result<Json<Components>, ApiError> {
     let dir = dir(&m)?;
     let stored = tokio::task::spawn_blocking(move || uploads::list(&dir))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let used = used_by(&m);
-    let items: Vec<Value> = stored
+    let components = stored
         .into_iter()
-        .map(|s| {
-            let mut v = json!(s);
-            v["used_by"] = json!(used.get(&s.sha256).cloned().unwrap_or_default());
-            v
-        })
+        .map(|s| Component { used_by: used.get(&s.sha256).cloned().unwrap_or_default(), policy: s.policy, sha256: s.sha256, size: s.size })
         .collect();
-    Ok(Json(json!({ "components": items })))
+    Ok(Json(Components { components }))
 }
 
 /// Keeps a component: 201 when new, 200 when the same bytes were kept already.
-pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let kind = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if kind.split(';').next().map(str::trim) != Some("application/wasm") {
         return Err(ApiError::UnsupportedMedia(format!("send the component as `Content-Type: application/wasm` (not '{kind}')")));
@@ -88,7 +110,7 @@ pub async fn upload(State(m): State<Shared>, h: HeaderMap, body: Result<Bytes, B
     let reference = uploads::reference(&hex);
     tracing::info!(component = %reference, created, "policy component uploaded");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "policy": reference, "sha256": hex, "size": size }))).into_response())
+    Ok((status, Json(Uploaded { policy: reference, sha256: hex, size })))
 }
 
 /// Writes the copy of a component another replica uploaded, checked against its name.

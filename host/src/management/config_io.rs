@@ -5,13 +5,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::Value;
 
 use super::Shared;
+use crate::config::Config;
 
-pub async fn get(State(m): State<Shared>) -> Json<Value> {
+pub async fn get(State(m): State<Shared>) -> Json<Config> {
     let mut config = m.gateway.config.clone();
     config.products = m.gateway.catalog.load().products.values().map(|p| p.config.clone()).collect();
     config.servers = super::servers::running(&m.gateway);
-    Json(serde_json::to_value(config.masked()).expect("the config serializes"))
+    Json(config.masked())
 }

@@ -1,9 +1,10 @@
 //! The management API: JSON over HTTP on a listener of its own (loopback by default), for the
 //! people and tools that run the gateway, never for MCP clients.
 //!
-//! [`router`] composes two kinds of routes: open ones (the OpenAPI document; health and
-//! metrics may join them) and admin ones, which pass [`auth::require_admin`] first. Add an
-//! open route with `.merge(...)` on [`router`]'s result, or inside [`open_routes`].
+//! Every route is an entry of one table ([`routes::table`]), which both builds the router
+//! ([`router`]) and writes the OpenAPI document (`/openapi.json`, [`openapi`]): add a route
+//! there. Open entries (the document, health, metrics) need no token; the others pass
+//! [`auth::require_admin`] first.
 
 mod allow;
 mod api_error;
@@ -15,6 +16,8 @@ mod openapi;
 mod ops;
 pub mod policies;
 pub mod products;
+mod route;
+mod routes;
 pub mod servers;
 mod subscriptions;
 pub mod versions;
@@ -23,9 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use axum::{Json, middleware};
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
@@ -35,21 +36,6 @@ pub fn etag<T: serde::Serialize + ?Sized>(value: &T) -> String {
     use sha2::Digest;
     let bytes = serde_json::to_vec(value).expect("an API resource serializes");
     format!("\"{}\"", &hex::encode(sha2::Sha256::digest(bytes))[..16])
-}
-
-/// An answer with its ETag header.
-fn with_etag(status: axum::http::StatusCode, etag: &str, body: impl serde::Serialize) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let mut r = (status, Json(body)).into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(etag) {
-        r.headers_mut().insert(axum::http::header::ETAG, v);
-    }
-    r
-}
-
-/// An answer whose body is the resource its ETag is taken from.
-fn tagged<T: serde::Serialize + ?Sized>(status: axum::http::StatusCode, body: &T) -> axum::response::Response {
-    with_etag(status, &etag(body), body)
 }
 
 /// Writes one record of what the API changed to the store before the change is answered.
@@ -123,64 +109,70 @@ impl Management {
     }
 }
 
-/// Every management route: the open ones, and the admin ones behind the token check.
+/// Every management route, from the route table: the open ones, and the admin ones behind
+/// the token check.
 pub fn router(state: Shared) -> Router {
-    open_routes()
-        .merge(ops::routes(state.gateway.clone()))
-        .merge(admin_routes(state.clone()))
+    let (mut open, mut admin) = (Router::new(), Router::new());
+    for op in routes::table() {
+        let mut route = op.route;
+        if let Some(limit) = op.limit {
+            route = route.layer(axum::extract::DefaultBodyLimit::max(limit(&state)));
+        }
+        if op.open {
+            open = open.route(op.path, route);
+        } else {
+            admin = admin.route(op.path, route);
+        }
+    }
+    open.merge(admin.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin)))
         // What no route serves is a problem document too, not an empty 404 or 405.
         .fallback(|| async { api_error::ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { api_error::problem("method-not-allowed", "this route does not take that method", None) })
         .with_state(state)
 }
 
-/// Routes that need no admin token.
-pub fn open_routes() -> Router<Shared> {
-    Router::new().route("/openapi.json", get(openapi::document_handler))
+/// One server in the list: what tells it apart, and its ETag.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct ServerSummary {
+    name: String,
+    description: Option<String>,
+    /// The server's ETag, as `GET /api/servers/{name}` gives it.
+    etag: String,
+    /// Created or last replaced through the API (which then speaks for it over the file).
+    from_api: bool,
+    /// For a server with versions: the one new sessions reach by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_version: Option<String>,
+    /// For a server with versions: their names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<String>>,
 }
 
-/// Routes that need the admin token (`Authorization: Bearer TOKEN`).
-fn admin_routes(state: Shared) -> Router<Shared> {
-    Router::new()
-        .route("/api/servers", get(list_servers))
-        .route("/api/servers/{name}", get(servers::get).put(servers::put).delete(servers::delete))
-        .route("/api/servers/{name}/versions", get(versions::list))
-        .route("/api/servers/{name}/versions/{version}", get(servers::get_version).put(servers::put_version).delete(servers::delete_version))
-        .route("/api/servers/{name}/versions/{version}/{action}", post(versions::act))
-        .route("/api/servers/{name}/routing", get(versions::get_routing).put(versions::put_routing))
-        .route("/api/servers/{name}/preview", axum::routing::put(versions::put_preview).delete(versions::delete_preview))
-        .route("/api/servers/{name}/policies", get(policies::get).put(policies::put).delete(policies::release))
-        .route("/api/servers/{name}/versions/{version}/policies", get(policies::get_version).put(policies::put_version).delete(policies::release_version))
-        .route(
-            "/api/components",
-            get(components::list).post(components::upload).layer(axum::extract::DefaultBodyLimit::max(state.max_component_mb() as usize * 1024 * 1024)),
-        )
-        .route("/api/config", get(config_io::get))
-        .route("/api/products", get(products::list))
-        .route("/api/products/{name}", get(products::get).put(products::put).delete(products::delete))
-        .route("/api/subscriptions", get(subscriptions::list).post(subscriptions::create))
-        .route("/api/subscriptions/{id}", get(subscriptions::get).delete(subscriptions::delete))
-        .route("/api/subscriptions/{id}/keys/{slot}", post(subscriptions::regenerate))
-        .route("/api/subscriptions/{id}/{action}", post(subscriptions::act))
-        .route_layer(middleware::from_fn_with_state(state, auth::require_admin))
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct ServerList {
+    /// By name.
+    servers: Vec<ServerSummary>,
 }
 
-async fn list_servers(State(m): State<Shared>) -> Json<Value> {
-    let mut servers: Vec<Value> = m
+async fn list_servers(State(m): State<Shared>) -> Json<ServerList> {
+    let mut servers: Vec<ServerSummary> = m
         .gateway
         .server_map()
         .values()
         .map(|e| {
-            let mut v = json!({ "name": e.name, "description": e.config.description, "etag": etag(&e.running_config()), "from_api": e.from_api });
-            if let Some(r) = e.routing() {
-                v["default_version"] = json!(r.default_version);
-                v["versions"] = json!(e.all().iter().filter_map(|s| s.version.clone()).collect::<Vec<_>>());
+            let routing = e.routing();
+            ServerSummary {
+                name: e.name.clone(),
+                description: e.config.description.clone(),
+                etag: etag(&e.running_config()),
+                from_api: e.from_api,
+                versions: routing.as_ref().map(|_| e.all().iter().filter_map(|s| s.version.clone()).collect()),
+                default_version: routing.map(|r| r.default_version),
             }
-            v
         })
         .collect();
-    servers.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Json(json!({ "servers": servers }))
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(ServerList { servers })
 }
 
 /// Serves the management API until `shutdown` resolves, then lets requests in flight finish

@@ -1,276 +1,326 @@
 //! The OpenAPI 3.1 document of the management API, served at `/openapi.json` without a token
 //! (it describes the API; it holds nothing of the gateway's).
+//!
+//! It is generated, once, from the route table that also builds the router ([`super::routes`]):
+//! each operation's method, path, parameters and statuses from its entry, its request and
+//! answer bodies from its handler's signature ([`super::route`]), and every schema from the
+//! Rust types themselves (`#[derive(JsonSchema)]`, as `tollgate config schema` is), under
+//! `components/schemas`. OpenAPI 3.1 speaks JSON Schema 2020-12, so the schemas are as
+//! generated.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use axum::Json;
-use serde_json::{Value, json};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::{Map, Value, json};
 
-fn op(summary: &str, tag: &str, ok: &str, extra: Value) -> Value {
-    let mut o = json!({
-        "summary": summary,
-        "tags": [tag],
-        "responses": {
-            ok: { "description": "success" },
-            "401": { "$ref": "#/components/responses/Error" },
-        }
-    });
-    if let (Some(o), Value::Object(extra)) = (o.as_object_mut(), extra) {
-        for (k, v) in extra {
-            if k == "responses" {
-                if let (Some(r), Value::Object(more)) = (o.get_mut("responses").and_then(Value::as_object_mut), v) {
-                    r.extend(more);
-                }
-            } else {
-                o.insert(k, v);
+use super::api_error::{KINDS, ProblemDocument};
+use super::route::{IfMatch, Method, Op, Shape};
+
+/// The document, built on first use.
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| build(&super::routes::table()))
+}
+
+/// The document as `/openapi.json` answers it.
+pub struct Document;
+
+impl serde::Serialize for Document {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        document().serialize(s)
+    }
+}
+
+impl JsonSchema for Document {
+    fn schema_name() -> Cow<'static, str> {
+        "OpenApiDocument".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let open = json!({ "type": "object", "additionalProperties": true });
+        json_schema!({
+            "description": "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0): this one.",
+            "type": "object",
+            "required": ["openapi", "info", "paths"],
+            "properties": {
+                "openapi": { "type": "string" },
+                "info": {
+                    "type": "object",
+                    "required": ["title", "version"],
+                    "properties": { "title": { "type": "string" }, "version": { "type": "string" }, "description": { "type": "string" } }
+                },
+                "paths": { "type": "object", "additionalProperties": open.clone() },
+                "components": open,
             }
+        })
+    }
+}
+
+pub async fn serve() -> Json<Document> {
+    Json(Document)
+}
+
+/// The document of the operations in `table`.
+pub fn build(table: &[Op]) -> Value {
+    let mut g = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .into_generator();
+    let problem = g.subschema_for::<ProblemDocument>();
+    let mut paths = Map::new();
+    let mut tags: Vec<&str> = Vec::new();
+    for op in table {
+        let item = paths.entry(op.path).or_insert_with(|| json!({}));
+        assert!(item.get(op.method.key()).is_none(), "{} {} is in the route table twice", op.method.key(), op.path);
+        item[op.method.key()] = operation(op, &mut g, &problem);
+        if !tags.contains(&op.tag) {
+            tags.push(op.tag);
         }
     }
-    o
-}
-
-/// A change: If-Match required, 412 on a stale ETag, 428 without one.
-fn change(summary: &str, tag: &str, params: Value) -> Value {
-    op(
-        summary,
-        tag,
-        "200",
-        json!({
-            "parameters": params,
-            "responses": {
-                "404": { "$ref": "#/components/responses/Error" },
-                "409": { "$ref": "#/components/responses/Error" },
-                "412": { "$ref": "#/components/responses/Error" },
-                "428": { "$ref": "#/components/responses/Error" },
-            }
-        }),
-    )
-}
-
-/// A read of one thing a path names: 404 when it does not exist.
-fn read(summary: &str, tag: &str, params: Value) -> Value {
-    op(summary, tag, "200", json!({ "parameters": params, "responses": { "404": { "$ref": "#/components/responses/Error" } } }))
-}
-
-/// A create-or-replace: If-Match only to replace; 201 when created.
-fn create(summary: &str, tag: &str, params: Value) -> Value {
-    let mut o = change(summary, tag, params);
-    o["responses"]["201"] = json!({ "description": "created" });
-    o
-}
-
-pub fn document() -> Value {
-    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
-    let name = json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
-    let if_match = json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" }, "description": "the ETag last read" });
-    let if_match_optional = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" }, "description": "the ETag last read, to replace; none or `*` to create" });
-    let version = json!({ "name": "version", "in": "path", "required": true, "schema": { "type": "string" } });
-    let body =
-        |schema: &str| json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
-    let with_body = |mut o: Value, schema: &str| {
-        o["requestBody"] = body(schema);
-        o["responses"]["422"] = json!({ "$ref": "#/components/responses/Error" });
-        o
-    };
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
-        "info": { "title": "Tollgate management API", "version": env!("CARGO_PKG_VERSION") },
-        "security": [{ "admin": [] }],
-        "paths": {
-            "/api/servers": { "get": op("List the MCP servers", "servers", "200", json!({})) },
-            "/api/servers/{name}": {
-                "get": read("A server as it runs, in the config file's shape, with its routing and chains (ETag header)", "servers", json!([name.clone()])),
-                "put": with_body(create("Create a server (no If-Match, or `*`), or replace it (If-Match). Checked as `tollgate validate` checks a file, its OpenAPI documents and chains loaded, then kept and in force at once. A version unchanged but for its chain keeps running; a replaced backend serves new sessions while live ones finish where they began", "servers", json!([name.clone(), if_match_optional.clone()])), "Server"),
-                "delete": change("Delete a server; its live sessions end. Refused (409) while a product includes it", "servers", json!([name.clone(), if_match.clone()])),
-            },
-            "/api/servers/{name}/versions/{version}": {
-                "get": read("One version, in the shape the config file writes under `versions` (ETag header)", "versions", json!([name.clone(), version.clone()])),
-                "put": with_body(create("Add a version (no If-Match, or `*`) or replace one (If-Match), checked and loaded as for a server; other versions and their sessions are untouched", "versions", json!([name.clone(), version.clone(), if_match_optional.clone()])), "Version"),
-                "delete": change("Delete a version; its live sessions end. The default, the preview and the last version cannot go (409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])),
-            },
-            "/api/servers/{name}/versions": {
-                "get": read("A server's versions and which serves whom (ETag header: the routing's)", "versions", json!([name.clone()])),
-            },
-            "/api/servers/{name}/versions/{version}/promote": { "post": change("Make the version the default for new sessions; live sessions stay where they are. A preview of it ends", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
-            "/api/servers/{name}/versions/{version}/retire": { "post": change("Retire a version: its requests, live sessions included, get 410 naming the version to use (not the default or the preview: 409)", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
-            "/api/servers/{name}/versions/{version}/reinstate": { "post": change("Serve a retired version again", "versions", json!([name.clone(), version.clone(), if_match.clone()])) },
-            "/api/servers/{name}/routing": {
-                "get": read("The routing alone, in the shape PUT takes (ETag header)", "versions", json!([name.clone()])),
-                "put": with_body(change("Replace the routing whole (what `tollgate apply` does)", "versions", json!([name.clone(), if_match.clone()])), "Routing"),
-            },
-            "/api/servers/{name}/preview": {
-                "put": with_body(change("Route a share of new sessions, and chosen subscriptions, to a preview version", "versions", json!([name.clone(), if_match.clone()])), "Preview"),
-                "delete": change("End the preview: new sessions all reach the default", "versions", json!([name.clone(), if_match.clone()])),
-            },
-            "/api/servers/{name}/policies": {
-                "get": read("The chain a server without versions runs, in the config file's shape (ETag header)", "policies", json!([name.clone()])),
-                "put": with_body(change("Replace the chain: checked as `tollgate validate` checks a file and by each policy's own init (422 with the problems), kept, then in force for every next request; requests in flight finish on the old chain", "policies", json!([name.clone(), if_match.clone()])), "Chain"),
-                "delete": change("Hand the chain back to the config file: the chain set through the API is forgotten, and the file's chain as it is now is in force (409 if the file does not load or has no such server)", "policies", json!([name.clone(), if_match.clone()])),
-            },
-            "/api/servers/{name}/versions/{version}/policies": {
-                "get": read("The chain one version runs (ETag header)", "policies", json!([name.clone(), version.clone()])),
-                "put": with_body(change("Replace one version's chain, as for a server without versions", "policies", json!([name.clone(), version.clone(), if_match.clone()])), "Chain"),
-                "delete": change("Hand one version's chain back to the config file", "policies", json!([name.clone(), version.clone(), if_match.clone()])),
-            },
-            "/api/components": {
-                "get": op("The uploaded policy components, and which chains use each", "policies", "200", json!({})),
-                "post": op("Upload a policy component; it is compiled and checked to be a policy component, then kept under its SHA-256. The answer's `policy` (`sha256:<hex>`) is what a binding names", "policies", "201", json!({
-                    "requestBody": { "required": true, "content": { "application/wasm": { "schema": { "type": "string", "format": "binary" } } } },
-                    "responses": {
-                        "200": { "description": "the same component was kept already" },
-                        "409": { "$ref": "#/components/responses/Error" },
-                        "413": { "$ref": "#/components/responses/Error" },
-                        "415": { "$ref": "#/components/responses/Error" },
-                        "422": { "$ref": "#/components/responses/Error" }
-                    }
-                })),
-            },
-            "/api/config": { "get": op("The running configuration, in the config file's shape", "config", "200", json!({})) },
-            "/api/products": { "get": op("List the products, each with its ETag", "products", "200", json!({})) },
-            "/api/products/{name}": {
-                "get": read("One product (ETag header)", "products", json!([name.clone()])),
-                "put": op("Create a product (no If-Match) or replace it (If-Match: its ETag); the body is the product as the config file writes it", "products", "200", json!({
-                    "parameters": [name.clone(), { "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } }],
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Product" } } } },
-                    "responses": {
-                        "201": { "description": "created" },
-                        "412": { "$ref": "#/components/responses/Error" },
-                        "422": { "$ref": "#/components/responses/Error" },
-                        "428": { "$ref": "#/components/responses/Error" }
-                    }
-                })),
-                "delete": change("Delete a product; its subscriptions get 403 until it exists again", "products", json!([name, if_match.clone()])),
-            },
-            "/api/subscriptions": {
-                "get": op("List subscriptions (optionally of one product)", "subscriptions", "200", json!({
-                    "parameters": [{ "name": "product", "in": "query", "required": false, "schema": { "type": "string" } }]
-                })),
-                "post": op("Subscribe to a product; the answer holds both keys, shown this once", "subscriptions", "201", json!({
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewSubscription" } } } },
-                    "responses": { "422": { "$ref": "#/components/responses/Error" } }
-                })),
-            },
-            "/api/subscriptions/{id}": {
-                "get": op("One subscription (ETag header)", "subscriptions", "200", json!({ "parameters": [id] })),
-                "delete": change("Delete a subscription", "subscriptions", json!([id, if_match])),
-            },
-            "/api/subscriptions/{id}/approve": { "post": change("Approve a pending subscription", "subscriptions", json!([id, if_match])) },
-            "/api/subscriptions/{id}/suspend": { "post": change("Suspend an active subscription", "subscriptions", json!([id, if_match])) },
-            "/api/subscriptions/{id}/resume": { "post": change("Make a suspended subscription active again", "subscriptions", json!([id, if_match])) },
-            "/api/subscriptions/{id}/cancel": { "post": change("Cancel a subscription for good", "subscriptions", json!([id, if_match])) },
-            "/api/subscriptions/{id}/keys/{slot}": { "post": change("Regenerate the primary or secondary key; the answer holds the new key, shown this once", "subscriptions", json!([
-                id, if_match, { "name": "slot", "in": "path", "required": true, "schema": { "enum": ["primary", "secondary"] } }
-            ])) },
+        "info": {
+            "title": "Tollgate management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The management API of Tollgate, an MCP gateway: JSON over HTTP on the management listener \
+                (`management.listen`). A change to what exists takes `If-Match` with the ETag last read (428 \
+                without it, 412 with a stale one). Every error is an RFC 9457 problem (`application/problem+json`) whose `type` \
+                names its kind. Generated from the gateway's route table and types; docs/management-api.md tells more."
         },
+        "tags": tags.iter().map(|t| json!({ "name": t })).collect::<Vec<_>>(),
+        "security": [{ "admin": [] }],
+        "paths": paths,
         "components": {
-            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer", "description": "the token in the environment variable `management.admin_token_env` names" } },
-            "schemas": {
-                "Product": {
-                    "type": "object",
-                    "required": ["name", "servers"],
-                    "properties": {
-                        "name": { "type": "string" },
-                        "description": { "type": "string" },
-                        "servers": { "type": "array", "items": { "type": "object", "required": ["server"], "properties": {
-                            "server": { "type": "string" },
-                            "tools": { "type": "array", "items": { "type": "string" } }
-                        } } },
-                        "subscription_required": { "type": "boolean", "default": true },
-                        "approval_required": { "type": "boolean", "default": false },
-                        "policies": { "type": "array", "items": { "type": "object" } }
-                    }
-                },
-                "PolicyBinding": {
-                    "type": "object",
-                    "required": ["policy"],
-                    "properties": {
-                        "policy": { "type": "string", "description": "a standard policy's name, a path to a .wasm component (relative to the config file), or sha256:<hex> of an uploaded component" },
-                        "config": { "type": "object", "description": "the policy's own settings; the policy checks them" },
-                        "fail_open": { "type": "boolean", "default": false },
-                        "limits": { "type": "object", "properties": { "memory_mb": { "type": "integer" }, "timeout_ms": { "type": "integer" } } },
-                        "allow_hosts": { "type": "array", "items": { "type": "string" } },
-                        "instances": { "type": "string", "enum": ["per_exchange", "reused"], "description": "a fresh instance per step, or clean instances kept for later steps; unset: reused for standard policies, per_exchange otherwise" },
-                        "on_state_outage": { "type": "string", "enum": ["error", "local"], "default": "error", "description": "while state.redis cannot be reached: tell the policy (standard policies then refuse), or serve its state from this process's memory" },
-                        "secrets": { "type": "object", "additionalProperties": { "type": "object", "properties": { "env": { "type": "string" }, "file": { "type": "string" } }, "description": "where the value comes from, never the value" } }
-                    },
-                    "additionalProperties": false
-                },
-                "Server": {
-                    "type": "object",
-                    "required": ["name"],
-                    "description": "a server as the config file writes it under `servers`: `backend` (one of `http`, `sse`, `stdio`, `openapi`) or `versions`, and `policies`, `payload_log`, `default_version`, `preview`",
-                    "properties": {
-                        "name": { "type": "string" },
-                        "description": { "type": "string" },
-                        "backend": { "type": "object" },
-                        "policies": { "$ref": "#/components/schemas/Chain" },
-                        "payload_log": { "type": "object" },
-                        "versions": { "type": "array", "items": { "$ref": "#/components/schemas/Version" } },
-                        "default_version": { "type": "string" },
-                        "preview": { "$ref": "#/components/schemas/Preview" }
-                    },
-                    "additionalProperties": false
-                },
-                "Version": {
-                    "type": "object",
-                    "required": ["name", "backend"],
-                    "properties": {
-                        "name": { "type": "string" },
-                        "description": { "type": "string" },
-                        "backend": { "type": "object" },
-                        "policies": { "$ref": "#/components/schemas/Chain" },
-                        "payload_log": { "type": "object" },
-                        "retired": { "type": "boolean", "default": false }
-                    },
-                    "additionalProperties": false
-                },
-                "Chain": { "type": "array", "items": { "$ref": "#/components/schemas/PolicyBinding" } },
-                "Preview": {
-                    "type": "object",
-                    "required": ["version"],
-                    "properties": {
-                        "version": { "type": "string" },
-                        "share": { "type": "integer", "minimum": 0, "maximum": 100, "default": 0, "description": "percent of new sessions" },
-                        "subscriptions": { "type": "array", "items": { "type": "string" }, "description": "subscription ids whose new sessions always reach the preview" }
-                    },
-                    "additionalProperties": false
-                },
-                "Routing": {
-                    "type": "object",
-                    "required": ["default_version"],
-                    "properties": {
-                        "default_version": { "type": "string" },
-                        "preview": { "oneOf": [{ "$ref": "#/components/schemas/Preview" }, { "type": "null" }] },
-                        "retired": { "type": "array", "items": { "type": "string" } }
-                    },
-                    "additionalProperties": false
-                },
-                "NewSubscription": {
-                    "type": "object",
-                    "required": ["product", "subscriber"],
-                    "properties": {
-                        "product": { "type": "string" },
-                        "subscriber": { "type": "string", "description": "who subscribes" },
-                        "by": { "type": "string", "description": "who made the change, for the history" }
-                    },
-                    "additionalProperties": false
-                },
-                "Error": {
-                    "type": "object",
-                    "description": "an RFC 9457 problem; `type` names the kind (docs/management-api.md, Errors)",
-                    "properties": {
-                        "type": { "type": "string", "format": "uri" },
-                        "title": { "type": "string" },
-                        "status": { "type": "integer" },
-                        "detail": { "type": "string" },
-                        "errors": { "type": "array", "items": { "type": "object", "properties": { "path": { "type": "string" }, "detail": { "type": "string" } } } }
-                    },
-                    "required": ["type", "title", "status", "detail"]
+            "securitySchemes": {
+                "admin": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The token in the environment variable `management.admin_token_env` names. The token \
+                        `management.read_only_token_env` names may read (GET) but not change (403 `read-only`)."
                 }
             },
-            "responses": { "Error": { "description": "an error", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Error" } } } } }
+            "schemas": g.take_definitions(true),
         }
-    })
+    });
+    crate::config::schema::unwrap_lines(&mut doc);
+    doc
 }
 
-pub async fn document_handler() -> Json<Value> {
-    Json(document())
+/// One operation object.
+fn operation(op: &Op, g: &mut SchemaGenerator, problem: &Schema) -> Value {
+    let mut shape = Shape::default();
+    (op.shape)(&mut shape, g);
+    let mut o = Map::new();
+    o.insert("tags".into(), json!([op.tag]));
+    o.insert("summary".into(), json!(op.summary));
+    if let Some(d) = op.description {
+        o.insert("description".into(), json!(d));
+    }
+    o.insert("operationId".into(), json!(op.handler.replace("::", "_")));
+    let parameters = parameters(op, &shape);
+    if !parameters.is_empty() {
+        o.insert("parameters".into(), json!(parameters));
+    }
+    let mut json_body = false;
+    if let Some((schema, required)) = shape.body.take() {
+        let content = match schema {
+            Some(s) => {
+                json_body = required;
+                json!({ "application/json": { "schema": s } })
+            }
+            None => {
+                let media = op.media.unwrap_or_else(|| panic!("{} {} takes bytes: name their media type", op.method.key(), op.path));
+                json!({ media: {} })
+            }
+        };
+        o.insert("requestBody".into(), json!({ "required": required, "content": content }));
+    }
+    o.insert("responses".into(), responses(op, &shape, json_body, problem));
+    if op.open {
+        o.insert("security".into(), json!([]));
+    }
+    Value::Object(o)
+}
+
+fn parameters(op: &Op, shape: &Shape) -> Vec<Value> {
+    let mut out = Vec::new();
+    for name in op.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+        let (description, values) = op.params.iter().find(|p| p.0 == name).map(|p| (p.1, p.2)).unwrap_or_else(|| (default_param(op.path, name), &[]));
+        let mut schema = json!({ "type": "string" });
+        if !values.is_empty() {
+            schema["enum"] = json!(values);
+        }
+        out.push(json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema }));
+    }
+    if let Some(query) = &shape.query {
+        let required = query.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+        for (name, schema) in query.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let mut schema = schema.clone();
+            // An optional field is an absent parameter, never a null one: a query holds strings.
+            if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    schema["type"] = types[0].clone();
+                }
+            }
+            let mut p = json!({ "name": name, "in": "query", "required": required.contains(&json!(name)) });
+            if let Some(d) = schema.as_object_mut().and_then(|s| s.remove("description")) {
+                p["description"] = d;
+            }
+            p["schema"] = schema;
+            out.push(p);
+        }
+    }
+    match op.if_match {
+        Some(IfMatch::Required) => {
+            out.push(json!({ "name": "If-Match", "in": "header", "required": true, "description": "The ETag last read.", "schema": { "type": "string" } }))
+        }
+        Some(IfMatch::ToReplace) => out.push(json!({
+            "name": "If-Match", "in": "header", "required": false,
+            "description": "The ETag last read, to replace what exists; none (or `*`) to create.", "schema": { "type": "string" }
+        })),
+        None => {}
+    }
+    out
+}
+
+/// What a path parameter of a name the table leaves undescribed is.
+fn default_param(path: &str, name: &str) -> &'static str {
+    match name {
+        "name" if path.starts_with("/api/products/") => "The product's name.",
+        "name" if path.starts_with("/api/servers/") => "The server's name.",
+        "version" => "The version's name.",
+        "id" if path.starts_with("/api/subscriptions/") => "The subscription's id.",
+        _ => panic!("describe the path parameter `{name}` of {path} in the route table"),
+    }
+}
+
+fn responses(op: &Op, shape: &Shape, json_body: bool, problem: &Schema) -> Value {
+    let answer = &shape.answer;
+    let success = |description: &str| {
+        let mut r = json!({ "description": description });
+        if let Some((media, schema)) = &answer.body {
+            r["content"] = json!({ *media: { "schema": schema } });
+        }
+        let mut headers = Map::new();
+        if answer.etag {
+            headers.insert("ETag".into(), json!({ "description": "The resource's ETag: send it as If-Match to change it.", "schema": { "type": "string" } }));
+        }
+        if answer.location {
+            headers.insert("Location".into(), json!({ "description": "Where what was created is.", "schema": { "type": "string" } }));
+        }
+        if !headers.is_empty() {
+            r["headers"] = Value::Object(headers);
+        }
+        r
+    };
+    let mut out: BTreeMap<u16, Value> = BTreeMap::new();
+    if op.statuses.is_empty() {
+        let code = answer.status.unwrap_or(200);
+        out.insert(code, success(if code == 204 { "done; no body" } else { "success" }));
+    }
+    for (code, description) in &op.statuses {
+        out.insert(*code, success(description));
+    }
+    let mut kinds = op.problems.clone();
+    if !op.open {
+        kinds.push("unauthorized");
+        if op.method != Method::Get {
+            kinds.push("read-only");
+        }
+    }
+    if json_body {
+        kinds.push("invalid");
+    }
+    if op.if_match.is_some() {
+        kinds.extend(["if-match-required", "stale"]);
+    }
+    let mut by_status: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for kind in kinds {
+        let (slug, status, title) = KINDS.iter().find(|k| k.0 == kind).unwrap_or_else(|| panic!("{} {}: no problem kind '{kind}'", op.method.key(), op.path));
+        let line = format!("`urn:tollgate:problem:{slug}`: {title}");
+        let lines = by_status.entry(*status).or_default();
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    for (status, lines) in by_status {
+        assert!(!out.contains_key(&status), "{} {}: {status} is both a success and a problem", op.method.key(), op.path);
+        out.insert(status, json!({ "description": lines.join("; "), "content": { "application/problem+json": { "schema": problem } } }));
+    }
+    Value::Object(out.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every schema a body or an answer names, resolved.
+    fn schemas(doc: &Value) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let bodies =
+                    op.pointer("/requestBody/content").into_iter().chain(op["responses"].as_object().unwrap().values().filter_map(|r| r.get("content")));
+                for content in bodies {
+                    for (media, c) in content.as_object().unwrap() {
+                        if media.contains("json") {
+                            let schema = c.get("schema").unwrap_or_else(|| panic!("{method} {path}: {media} without a schema"));
+                            out.push((format!("{method} {path} {media}"), schema.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_json_body_has_a_schema_and_every_ref_resolves() {
+        let doc = document();
+        let found = schemas(doc);
+        assert!(found.len() > 60, "{}", found.len());
+        let text = doc.to_string();
+        for r in text.split("\"$ref\":\"").skip(1).map(|s| &s[..s.find('"').unwrap()]) {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("a $ref outside the document: {r}"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        let problem = &doc["components"]["schemas"]["Problem"];
+        assert_eq!(problem["properties"]["type"]["enum"].as_array().map(Vec::len), Some(KINDS.len()), "{problem}");
+    }
+
+    #[test]
+    fn the_document_names_the_types_the_handlers_take_and_return() {
+        let doc = document();
+        let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+        let put = op("/api/servers/{name}", "put");
+        assert_eq!(put["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ServerConfig");
+        assert_eq!(put["responses"]["201"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ServerConfig");
+        assert!(put["responses"]["201"]["headers"]["ETag"].is_object(), "{put}");
+        assert_eq!(put["operationId"], "servers_put");
+        let codes: Vec<&String> = put["responses"].as_object().unwrap().keys().collect();
+        assert_eq!(codes, ["200", "201", "401", "403", "412", "422", "428", "500"]);
+        assert!(put["responses"]["403"]["description"].as_str().unwrap().contains("read-only"), "{put}");
+        let delete = op("/api/servers/{name}", "delete");
+        assert!(delete["responses"]["204"].get("content").is_none(), "{delete}");
+        assert_eq!(delete["parameters"][1]["name"], "If-Match");
+        assert_eq!(delete["parameters"][1]["required"], true);
+        let list = op("/api/subscriptions", "get");
+        assert_eq!(list["parameters"][0]["name"], "product");
+        assert_eq!(list["parameters"][0]["in"], "query");
+        assert_eq!(list["parameters"][0]["schema"], json!({ "type": "string" }));
+        let act = op("/api/subscriptions/{id}/{action}", "post");
+        assert_eq!(act["parameters"][1]["schema"]["enum"], json!(["approve", "suspend", "resume", "cancel"]));
+        assert_eq!(act["requestBody"]["required"], false);
+        let health = op("/healthz", "get");
+        assert_eq!(health["security"], json!([]));
+        assert_eq!(health["responses"]["200"]["content"]["text/plain"]["schema"]["type"], "string");
+        assert!(doc["components"]["schemas"]["PolicyBinding"]["properties"]["policy"].is_object());
+    }
 }

@@ -1,22 +1,19 @@
 //! `/metrics`, `/healthz` and `/readyz`, for the management listener: operators' routes,
 //! kept off the listener MCP clients use.
 
-use std::sync::Arc;
+use axum::extract::State;
+use axum::http::StatusCode;
 
-use axum::Router;
-use axum::response::Response;
-use axum::routing::get;
-
-use crate::gateway::Gateway;
+use super::Shared;
+use super::route::Metrics;
 use crate::telemetry::metrics::ServerLabels;
 
-/// The routes, for any router state: they carry the gateway themselves.
-pub fn routes<S: Clone + Send + Sync + 'static>(gw: Arc<Gateway>) -> Router<S> {
-    let (m, r) = (gw.clone(), gw);
-    Router::new().route("/metrics", get(move || metrics(m.clone()))).route("/healthz", get(|| async { "ok" })).route("/readyz", get(move || ready(r.clone())))
+pub async fn healthz() -> &'static str {
+    "ok"
 }
 
-async fn metrics(gw: Arc<Gateway>) -> Response {
+pub async fn metrics(State(state): State<Shared>) -> Metrics {
+    let gw = &state.gateway;
     let m = &gw.telemetry.metrics;
     // Gauges are read from the sessions at scrape time rather than kept in step with them.
     let servers = gw.server_map();
@@ -32,13 +29,9 @@ async fn metrics(gw: Arc<Gateway>) -> Response {
         m.sessions.get_or_create(&l).set(sessions);
         m.streams.get_or_create(&l).set(streams);
     }
-    Response::builder()
-        .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(m.render().into())
-        .expect("static response parts")
+    Metrics(m.render())
 }
 
-async fn ready(gw: Arc<Gateway>) -> Response {
-    let (status, body) = crate::listener::readiness(&gw).await;
-    Response::builder().status(status).body(body.into()).expect("static response parts")
+pub async fn ready(State(state): State<Shared>) -> (StatusCode, String) {
+    crate::listener::readiness(&state.gateway).await
 }

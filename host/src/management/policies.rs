@@ -12,11 +12,11 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 
 use super::api_error::ApiError;
+use super::route::Tagged;
 use super::subscriptions::if_match;
-use super::{Shared, etag, tagged};
+use super::{Shared, etag};
 use crate::config::PolicyBinding;
 use crate::gateway::Gateway;
 use crate::server::Version;
@@ -34,14 +34,14 @@ fn target(gw: &Gateway, name: &str, version: Option<&str>) -> Result<Arc<Version
     }
 }
 
-pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     let server = target(&m.gateway, &name, None)?;
-    Ok(tagged(StatusCode::OK, &server.policies.load().declared))
+    Ok(Tagged::of(StatusCode::OK, server.policies.load().declared.clone()))
 }
 
-pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     let server = target(&m.gateway, &name, Some(&version))?;
-    Ok(tagged(StatusCode::OK, &server.policies.load().declared))
+    Ok(Tagged::of(StatusCode::OK, server.policies.load().declared.clone()))
 }
 
 pub async fn put(
@@ -49,7 +49,7 @@ pub async fn put(
     Path(name): Path<String>,
     h: HeaderMap,
     body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     replace(&m, &name, None, &h, body).await
 }
 
@@ -58,7 +58,7 @@ pub async fn put_version(
     Path((name, version)): Path<(String, String)>,
     h: HeaderMap,
     body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     replace(&m, &name, Some(&version), &h, body).await
 }
 
@@ -69,7 +69,7 @@ async fn replace(
     version: Option<&str>,
     h: &HeaderMap,
     body: Result<Json<Vec<PolicyBinding>>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     let Json(bindings) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     super::allow::chain(m.allow(), "policies", &bindings)?;
     let server = target(&m.gateway, name, version)?;
@@ -89,20 +89,24 @@ async fn replace(
     server.policies.store(chain);
     let names: Vec<&str> = bindings.iter().map(PolicyBinding::name).collect();
     tracing::info!(server = %key, policies = %names.join(", "), "policy chain replaced");
-    Ok(tagged(StatusCode::OK, &bindings))
+    Ok(Tagged::of(StatusCode::OK, bindings))
 }
 
-pub async fn release(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Response, ApiError> {
+pub async fn release(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     hand_back(&m, &name, None, &h).await
 }
 
-pub async fn release_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<Response, ApiError> {
+pub async fn release_version(
+    State(m): State<Shared>,
+    Path((name, version)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     hand_back(&m, &name, Some(&version), &h).await
 }
 
 /// Hands a chain back to the file: the API's is forgotten, and the chain the file declares
 /// now is loaded and put in force; later reloads of the file change it again.
-async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap) -> Result<Response, ApiError> {
+async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap) -> Result<Tagged<Vec<PolicyBinding>>, ApiError> {
     let given = if_match(h)?;
     let server = target(&m.gateway, name, version)?;
     if m.gateway.server(name).is_ok_and(|e| e.from_api) {
@@ -123,7 +127,7 @@ async fn hand_back(m: &Shared, name: &str, version: Option<&str>, h: &HeaderMap)
     }
     server.policies.store(chain);
     tracing::info!(server = %key, "policy chain handed back to the config file");
-    Ok(tagged(StatusCode::OK, &declared))
+    Ok(Tagged::of(StatusCode::OK, declared))
 }
 
 /// The chain the config file declares now for `name` (or its `version`).

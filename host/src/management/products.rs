@@ -6,38 +6,40 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde_json::{Value, json};
 
 use super::api_error::ApiError;
-use super::{Shared, etag, tagged, with_etag};
+use super::route::{NoContent, Tagged};
+use super::{Shared, etag};
 use crate::config::ProductConfig;
 use crate::gateway::Gateway;
 use crate::product::Product;
 use crate::subscription::Kind;
 
-fn view(p: &ProductConfig) -> Value {
-    serde_json::to_value(p).expect("a product serializes")
+/// The products, each with its ETag.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Products {
+    products: Vec<ListedProduct>,
 }
 
-pub async fn list(State(m): State<Shared>) -> Json<Value> {
+/// A product as the config file writes it, and its ETag.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct ListedProduct {
+    #[serde(flatten)]
+    product: ProductConfig,
+    /// The product's ETag, as `GET /api/products/{name}` gives it.
+    etag: String,
+}
+
+pub async fn list(State(m): State<Shared>) -> Json<Products> {
     let catalog = m.gateway.catalog.load();
-    let items: Vec<Value> = catalog
-        .products
-        .values()
-        .map(|p| {
-            let mut v = view(&p.config);
-            v["etag"] = json!(etag(&p.config));
-            v
-        })
-        .collect();
-    Json(json!({ "products": items }))
+    let products = catalog.products.values().map(|p| ListedProduct { product: p.config.clone(), etag: etag(&p.config) }).collect();
+    Json(Products { products })
 }
 
-pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Tagged<ProductConfig>, ApiError> {
     let catalog = m.gateway.catalog.load();
     let p = catalog.products.get(&name).ok_or_else(|| ApiError::NotFound(format!("no product '{name}'")))?;
-    Ok(tagged(StatusCode::OK, &p.config))
+    Ok(Tagged::of(StatusCode::OK, p.config.clone()))
 }
 
 /// A product as the store keeps it: defined through the API, or deleted through it (which
@@ -88,7 +90,7 @@ pub async fn put(
     Path(name): Path<String>,
     h: HeaderMap,
     body: Result<Json<ProductConfig>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<ProductConfig>, ApiError> {
     let Json(p) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
     if p.name != name {
@@ -108,17 +110,17 @@ pub async fn put(
     let tag = etag(&p);
     let product = Product::new(p);
     product.chain.store(chain);
-    let view = view(&product.config);
+    let view = product.config.clone();
     let next = m.gateway.catalog.load().with(&name, Some(Arc::new(product)));
     m.gateway.catalog.store(Arc::new(next));
     m.gateway.overridden(|o| o.products.insert(name.clone()));
     tracing::info!(product = %name, "product saved");
     let status = if current.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, &tag, view))
+    Ok(Tagged { status, etag: tag, body: view })
 }
 
 /// Deletes a product; its subscriptions then get 403 until it exists again.
-pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<NoContent, ApiError> {
     let registry = m.gateway.subscriptions.clone().ok_or(ApiError::NoStore)?;
     let given = super::subscriptions::if_match(&h)?;
     let _w = m.gateway.changing.lock().await;
@@ -131,7 +133,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
     m.gateway.catalog.store(Arc::new(next));
     m.gateway.overridden(|o| o.products.insert(name.clone()));
     tracing::info!(product = %name, "product deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn persist(registry: &crate::subscription::Registry, name: &str, stored: &Stored) -> Result<(), ApiError> {

@@ -14,10 +14,10 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 
 use super::api_error::ApiError;
-use super::{Shared, etag, named_server, precondition, with_etag};
+use super::route::{NoContent, Tagged};
+use super::{Shared, etag, named_server, precondition};
 use crate::config::{ServerConfig, VersionConfig};
 use crate::gateway::Gateway;
 use crate::server::Server;
@@ -33,20 +33,20 @@ pub fn running(gw: &Gateway) -> Vec<ServerConfig> {
     names.into_iter().map(|n| servers[n.as_str()].running_config()).collect()
 }
 
-pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(State(m): State<Shared>, Path(name): Path<String>) -> Result<Tagged<ServerConfig>, ApiError> {
     Ok(shown(StatusCode::OK, &named_server(&m, &name)?.running_config()))
 }
 
-pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn get_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>) -> Result<Tagged<VersionConfig>, ApiError> {
     let config = named_server(&m, &name)?.running_config();
     let v = config.versions.iter().find(|v| v.name == version).ok_or_else(|| ApiError::NotFound(format!("server '{name}' has no version '{version}'")))?;
-    Ok(with_etag(StatusCode::OK, &etag(v), v.masked()))
+    Ok(Tagged { status: StatusCode::OK, etag: etag(v), body: v.masked() })
 }
 
 /// A server as the API shows it: its secrets masked, its ETag taken from what runs, so a
 /// changed secret changes the ETag.
-fn shown(status: StatusCode, server: &ServerConfig) -> Response {
-    with_etag(status, &etag(server), server.masked())
+fn shown(status: StatusCode, server: &ServerConfig) -> Tagged<ServerConfig> {
+    Tagged { status, etag: etag(server), body: server.masked() }
 }
 
 /// Creates or replaces a server; the body is the server as the config file writes it.
@@ -55,7 +55,7 @@ pub async fn put(
     Path(name): Path<String>,
     h: HeaderMap,
     body: Result<Json<ServerConfig>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<ServerConfig>, ApiError> {
     let Json(next) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     if next.name != name {
         return Err(ApiError::Invalid(format!("server.name: '{}' does not match the path's '{name}'", next.name)));
@@ -71,7 +71,7 @@ pub async fn put(
 
 /// Deletes a server. One that a product includes is refused: the product would then promise
 /// what nothing serves.
-pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<NoContent, ApiError> {
     super::subscriptions::if_match(&h)?;
     let _w = m.gateway.changing.lock().await;
     let current = named_server(&m, &name)?;
@@ -85,7 +85,7 @@ pub async fn delete(State(m): State<Shared>, Path(name): Path<String>, h: Header
     m.gateway.overridden(|o| o.servers.insert(name.clone()));
     m.gateway.set_server(&name, None).await;
     tracing::info!(server = %name, "server deleted through the management API");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// Adds or replaces one version of a versioned server; the body is the version as the
@@ -95,7 +95,7 @@ pub async fn put_version(
     Path((name, version)): Path<(String, String)>,
     h: HeaderMap,
     body: Result<Json<VersionConfig>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<VersionConfig>, ApiError> {
     let Json(v) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     if v.name != version {
         return Err(ApiError::Invalid(format!("version.name: '{}' does not match the path's '{version}'", v.name)));
@@ -116,12 +116,12 @@ pub async fn put_version(
     let installed = install(&m, next, Some(&current)).await?;
     let saved = installed.versions.iter().find(|c| c.name == version).expect("the version just saved");
     tracing::info!(server = %name, %version, "version saved through the management API");
-    Ok(with_etag(if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, &etag(saved), saved.masked()))
+    Ok(Tagged { status: if at.is_some() { StatusCode::OK } else { StatusCode::CREATED }, etag: etag(saved), body: saved.masked() })
 }
 
 /// Deletes one version. The default and the preview cannot go: promote another version, or
 /// clear the preview, first. A retired version can.
-pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<StatusCode, ApiError> {
+pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path<(String, String)>, h: HeaderMap) -> Result<NoContent, ApiError> {
     super::subscriptions::if_match(&h)?;
     let _w = m.gateway.changing.lock().await;
     let current = named_server(&m, &name)?;
@@ -140,7 +140,7 @@ pub async fn delete_version(State(m): State<Shared>, Path((name, version)): Path
     next.versions.remove(at);
     install(&m, next, Some(&current)).await?;
     tracing::info!(server = %name, %version, "version deleted through the management API");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// Checks, loads, keeps and swaps in `next` in place of `current`; what runs after.

@@ -7,10 +7,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde_json::{Value, json};
 
 use super::api_error::ApiError;
+use super::route::Tagged;
 use super::subscriptions::if_match;
 use super::{Shared, etag, named_server};
 use crate::config::{PreviewConfig, Routing};
@@ -22,40 +21,58 @@ fn routing_of(e: &Server) -> Result<Routing, ApiError> {
     e.routing().ok_or_else(|| ApiError::NotFound(format!("server '{}' has no versions", e.name)))
 }
 
-/// An answer with the routing's ETag.
-fn with_etag(status: StatusCode, r: &Routing, body: Value) -> Response {
-    super::with_etag(status, &etag(r), body)
+/// A server's versions and its routing: what `GET /api/servers/{name}/versions` and every
+/// change of the routing answer.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Versions {
+    /// The server's name.
+    server: String,
+    routing: Routing,
+    /// In the order the server declares them.
+    versions: Vec<VersionView>,
 }
 
-/// The versions and the routing, as one document.
-fn view(e: &Server, r: &Routing) -> Value {
-    let versions: Vec<Value> = e
+/// One version, and what the routing makes of it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct VersionView {
+    name: String,
+    description: Option<String>,
+    /// Where clients reach this version: `/{server}/{version}/mcp`.
+    url: String,
+    /// New sessions reach it by default.
+    default: bool,
+    /// It is the preview.
+    preview: bool,
+    retired: bool,
+}
+
+/// The versions and the routing, with the routing's ETag.
+fn view(e: &Server, r: &Routing) -> Tagged<Versions> {
+    let versions = e
         .all()
         .iter()
         .filter_map(|s| s.version.as_ref().map(|v| (v, s)))
-        .map(|(v, s)| {
-            json!({
-                "name": v,
-                "description": s.config.description,
-                "url": format!("/{}/{v}/mcp", e.name),
-                "default": *v == r.default_version,
-                "preview": r.preview.as_ref().is_some_and(|p| &p.version == v),
-                "retired": r.retired.contains(v),
-            })
+        .map(|(v, s)| VersionView {
+            name: v.clone(),
+            description: s.config.description.clone(),
+            url: format!("/{}/{v}/mcp", e.name),
+            default: *v == r.default_version,
+            preview: r.preview.as_ref().is_some_and(|p| &p.version == v),
+            retired: r.retired.contains(v),
         })
         .collect();
-    json!({ "server": e.name, "routing": r, "versions": versions })
+    Tagged { status: StatusCode::OK, etag: etag(r), body: Versions { server: e.name.clone(), routing: r.clone(), versions } }
 }
 
-pub async fn list(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn list(State(m): State<Shared>, Path(name): Path<String>) -> Result<Tagged<Versions>, ApiError> {
     let e = named_server(&m, &name)?;
     let r = routing_of(&e)?;
-    Ok(with_etag(StatusCode::OK, &r, view(&e, &r)))
+    Ok(view(&e, &r))
 }
 
-pub async fn get_routing(State(m): State<Shared>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn get_routing(State(m): State<Shared>, Path(name): Path<String>) -> Result<Tagged<Routing>, ApiError> {
     let r = routing_of(&*named_server(&m, &name)?)?;
-    Ok(with_etag(StatusCode::OK, &r, json!(r)))
+    Ok(Tagged::of(StatusCode::OK, r))
 }
 
 /// Replaces the whole routing; the body is `{default_version, preview, retired}`.
@@ -64,7 +81,7 @@ pub async fn put_routing(
     Path(name): Path<String>,
     h: HeaderMap,
     body: Result<Json<Routing>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<Versions>, ApiError> {
     let Json(next) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     change(&m, &name, &h, |r| {
         *r = next;
@@ -74,7 +91,7 @@ pub async fn put_routing(
 }
 
 /// `promote`, `retire`, `reinstate` one version.
-pub async fn act(State(m): State<Shared>, Path((name, version, action)): Path<(String, String, String)>, h: HeaderMap) -> Result<Response, ApiError> {
+pub async fn act(State(m): State<Shared>, Path((name, version, action)): Path<(String, String, String)>, h: HeaderMap) -> Result<Tagged<Versions>, ApiError> {
     let e = named_server(&m, &name)?;
     if e.version(&version).is_none() {
         return Err(ApiError::NotFound(format!("server '{name}' has no version '{version}'")));
@@ -124,7 +141,7 @@ pub async fn put_preview(
     Path(name): Path<String>,
     h: HeaderMap,
     body: Result<Json<PreviewConfig>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Tagged<Versions>, ApiError> {
     let Json(p) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     change(&m, &name, &h, |r| {
         r.preview = Some(p);
@@ -133,7 +150,7 @@ pub async fn put_preview(
     .await
 }
 
-pub async fn delete_preview(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Response, ApiError> {
+pub async fn delete_preview(State(m): State<Shared>, Path(name): Path<String>, h: HeaderMap) -> Result<Tagged<Versions>, ApiError> {
     change(&m, &name, &h, |r| {
         r.preview = None;
         Ok(())
@@ -143,7 +160,7 @@ pub async fn delete_preview(State(m): State<Shared>, Path(name): Path<String>, h
 
 /// One change: the ETag checked and the result validated (in `tollgate validate`'s words)
 /// under the write lock, kept where the store is, then in force at once.
-async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Routing) -> Result<(), ApiError>) -> Result<Response, ApiError> {
+async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Routing) -> Result<(), ApiError>) -> Result<Tagged<Versions>, ApiError> {
     let given = if_match(h)?;
     let e = named_server(m, name)?;
     let _w = m.gateway.changing.lock().await;
@@ -162,7 +179,7 @@ async fn change(m: &Shared, name: &str, h: &HeaderMap, edit: impl FnOnce(&mut Ro
     e.set_routing(next.clone());
     m.gateway.overridden(|o| o.routings.insert(name.to_owned()));
     tracing::info!(server = %name, default = %next.default_version, preview = ?next.preview.as_ref().map(|p| (&p.version, p.share)), retired = ?next.retired, "routing changed");
-    Ok(with_etag(StatusCode::OK, &next, view(&e, &next)))
+    Ok(view(&e, &next))
 }
 
 /// Kept in `data_dir` when there is one, so a restart serves the same versions to the same

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use keys::KeyHash;
 pub use store::{Changed, Kind, RedbStore, Store, StoreError, Write};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "SubscriptionState")]
 pub enum State {
     /// Waiting for an administrator's approval.
     Pending,
@@ -41,7 +42,8 @@ impl std::fmt::Display for State {
 }
 
 /// One change of state: to what, when (Unix seconds), by whom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "SubscriptionChange")]
 pub struct Change {
     pub state: State,
     pub at: u64,
@@ -49,8 +51,9 @@ pub struct Change {
 }
 
 /// Which of the two keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "KeySlot")]
 pub enum Slot {
     Primary,
     Secondary,
@@ -72,21 +75,37 @@ pub struct Subscription {
     pub version: u64,
 }
 
+/// A subscription as the management API shows it: everything but the key digests.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Subscription")]
+pub struct View {
+    pub id: String,
+    /// The product subscribed to.
+    pub product: String,
+    /// Who subscribed (a person, team or application, as the subscriber named itself).
+    pub subscriber: String,
+    pub state: State,
+    /// When, in Unix seconds.
+    pub created_at: u64,
+    /// Every change of state, oldest first.
+    pub history: Vec<Change>,
+}
+
 impl Subscription {
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
     }
 
     /// The record as the management API shows it: everything but the key digests.
-    pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "product": self.product,
-            "subscriber": self.subscriber,
-            "state": self.state,
-            "created_at": self.created_at,
-            "history": self.history,
-        })
+    pub fn view(&self) -> View {
+        View {
+            id: self.id.clone(),
+            product: self.product.clone(),
+            subscriber: self.subscriber.clone(),
+            state: self.state,
+            created_at: self.created_at,
+            history: self.history.clone(),
+        }
     }
 
     fn hash(&self, slot: Slot) -> Option<KeyHash> {
