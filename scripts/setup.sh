@@ -159,6 +159,6 @@ py_want="$(sha "$INTEROP/requirements.txt")-$("$VENV/bin/python" --version 2>&1)
 if [[ ! -f "$py_stamp" || "$(cat "$py_stamp")" != "$py_want" ]]; then
   step "pip install -r tests/interop/requirements.txt" \
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$INTEROP/requirements.txt"
-  step "import mcp in the venv" "$VENV/bin/python" -c 'import mcp.client, mcp_types'
+  step "import mcp and openapi_spec_validator in the venv" "$VENV/bin/python" -c 'import mcp.client, mcp_types, openapi_spec_validator'
   echo "$py_want" >"$py_stamp"
 fi

@@ -165,3 +165,33 @@ async fn every_management_error_is_a_documented_problem() {
         }
     }
 }
+
+/// A subscription action takes an optional body; one that is not JSON is a problem too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_optional_body_is_a_problem_too() {
+    use serde_json::json;
+    let backend = Backend::rmcp().start().await;
+    let data = tollgate_tests::gateway::write_temp("keep", "").parent().unwrap().join("data");
+    let gateway = Gateway::new()
+        .server("alpha", backend.url())
+        .management_with(TOKEN, json!({ "data_dir": data }))
+        .top("products", json!([{ "name": "gold", "approval_required": true, "servers": [{ "server": "alpha" }] }]))
+        .start()
+        .await;
+    let admin = tollgate_tests::admin::Admin::new(&gateway.management(), TOKEN);
+    let sub = admin.post_if("/api/subscriptions", None, json!({ "product": "gold", "subscriber": "ann" })).await;
+    let id = sub.body["id"].as_str().unwrap_or_else(|| panic!("{sub:?}")).to_owned();
+    let r = http()
+        .post(format!("{}/api/subscriptions/{id}/approve", gateway.management()))
+        .bearer_auth(TOKEN)
+        .header("if-match", sub.etag.unwrap())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "urn:tollgate:problem:invalid", "{body}");
+}

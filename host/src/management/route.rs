@@ -210,7 +210,7 @@ impl<T: JsonSchema> Input for Result<Json<T>, JsonRejection> {
     }
 }
 
-impl<T: JsonSchema> Input for Option<Json<T>> {
+impl<T: JsonSchema> Input for Result<Option<Json<T>>, JsonRejection> {
     fn shape(s: &mut Shape, g: &mut SchemaGenerator) {
         s.body = Some((Some(g.subschema_for::<T>()), false));
     }

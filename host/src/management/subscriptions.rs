@@ -157,8 +157,10 @@ pub async fn act(
     State(m): State<Shared>,
     Path((id, action)): Path<(String, String)>,
     h: HeaderMap,
-    body: Option<Json<Actor>>,
+    body: Result<Option<Json<Actor>>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Tagged<View>, ApiError> {
+    // No body is fine; a body that is not the JSON this takes is a problem like any other.
+    let body = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
     let to = match action.as_str() {
         "approve" | "resume" => SubState::Active,
         "suspend" => SubState::Suspended,

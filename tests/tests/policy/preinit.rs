@@ -73,7 +73,10 @@ async fn a_binding_that_reuses_instances_serves_one_exchange_after_another_from_
 #[tokio::test]
 async fn a_reused_instance_whose_memory_grows_is_replaced_before_it_fails_a_request() {
     let up = upstream().await;
-    let binding = format!("      - policy: {}\n        instances: reused\n        limits: {{ memory_mb: 16 }}\n        config: {{ count_calls: true, leak_kib: 1024 }}\n", guest("gatekeeper"));
+    let binding = format!(
+        "      - policy: {}\n        instances: reused\n        limits: {{ memory_mb: 16 }}\n        config: {{ count_calls: true, leak_kib: 1024 }}\n",
+        guest("gatekeeper")
+    );
     let gw = RunningGateway::from_yaml(&format!("servers:\n{}", server("s", &up, &binding)), DEBUG).await;
     let mut c = gw.caller("s");
     assert_eq!(c.initialize().await.status, 200);
