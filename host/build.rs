@@ -18,6 +18,11 @@ fn main() {
     println!("cargo:rerun-if-changed={}", policies.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", host.join("../sdk/src").display());
     println!("cargo:rerun-if-changed={}", host.join("../wit").display());
+    // The console's built assets, which `rust-embed` includes: their changes are tracked
+    // through the files it includes; a first build of them through the directory appearing.
+    let dist = host.join("../console/dist");
+    let watched = if dist.is_dir() { dist } else { host.join("../console") };
+    println!("cargo:rerun-if-changed={}", watched.display());
     let names = members(&policies);
     for name in &names {
         println!("cargo:rerun-if-changed={}", policies.join(name).join("src").display());

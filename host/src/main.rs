@@ -420,7 +420,15 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
             }
             // Changes other replicas make from now on (with a shared database).
             tollgate::management::follow::start(gw.clone(), file.clone(), base.clone());
-            let state = std::sync::Arc::new(tollgate::management::Management { gateway: gw.clone(), admin, reader, file: file.clone(), base });
+            let state = std::sync::Arc::new(tollgate::management::Management {
+                gateway: gw.clone(),
+                admin,
+                reader,
+                file: file.clone(),
+                base,
+                client: addr,
+                catalog: Default::default(),
+            });
             let grace = gw.config.limits.shutdown_grace();
             Some(tokio::spawn(tollgate::management::serve(state, l, stop.clone().cancelled_owned(), grace)))
         }

@@ -9,7 +9,9 @@ pub mod exchange;
 pub mod log_lines;
 pub mod metrics;
 pub mod payload;
+pub mod tap;
 pub mod trace;
+pub mod traffic;
 
 pub use exchange::{Arrival, Exchange};
 pub use metrics::Metrics;
@@ -20,6 +22,10 @@ use crate::config::Config;
 pub struct Telemetry {
     pub metrics: Metrics,
     pub access: Option<access_log::AccessLog>,
+    /// Totals per server, for the console's live rates.
+    pub traffic: traffic::Traffic,
+    /// Exchanges the console's playground sent and waits to see.
+    pub taps: tap::Taps,
 }
 
 impl Telemetry {
@@ -28,11 +34,11 @@ impl Telemetry {
             Some(a) => Some(access_log::AccessLog::open(a)?),
             None => None,
         };
-        Ok(Telemetry { metrics: Metrics::default(), access })
+        Ok(Telemetry { metrics: Metrics::default(), access, traffic: Default::default(), taps: Default::default() })
     }
 
     /// Metrics only, for embedding and tests.
     pub fn quiet() -> Telemetry {
-        Telemetry { metrics: Metrics::default(), access: None }
+        Telemetry { metrics: Metrics::default(), access: None, traffic: Default::default(), taps: Default::default() }
     }
 }

@@ -44,6 +44,9 @@ pub enum ApiError {
     NoStore,
     #[error("uploaded components are kept in `management.data_dir`: set it in the config")]
     NoUploads,
+    /// The gateway's own client listener did not answer the playground.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -64,6 +67,7 @@ pub const KINDS: &[(&str, u16, &str)] = &[
     ("conflict", 409, "In conflict with the current state"),
     ("no-store", 409, "Nothing is kept without a data directory"),
     ("method-not-allowed", 405, "The route does not take this method"),
+    ("unavailable", 502, "The gateway's client listener did not answer"),
     ("internal", 500, "The gateway failed"),
 ];
 
@@ -127,6 +131,7 @@ impl ApiError {
             ApiError::Stale(_) => "stale",
             ApiError::Conflict(_) => "conflict",
             ApiError::NoStore | ApiError::NoUploads => "no-store",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -142,6 +147,7 @@ impl ApiError {
             ApiError::Stale(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NoStore | ApiError::NoUploads => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,11 +9,14 @@
 mod allow;
 mod api_error;
 pub mod auth;
+mod catalog;
 pub mod components;
 mod config_io;
+mod console;
 pub mod follow;
 mod openapi;
 mod ops;
+mod playground;
 pub mod policies;
 pub mod products;
 mod route;
@@ -87,6 +90,10 @@ pub struct Management {
     pub file: std::path::PathBuf,
     /// The config file's directory: policy paths of products sent to the API are relative to it.
     pub base: std::path::PathBuf,
+    /// Where the client listener is bound: the playground calls through it.
+    pub client: std::net::SocketAddr,
+    /// The backends' tool listings the console asked for lately.
+    pub catalog: catalog::Cache,
 }
 
 pub type Shared = Arc<Management>;
@@ -125,6 +132,7 @@ pub fn router(state: Shared) -> Router {
         }
     }
     open.merge(admin.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin)))
+        .merge(console::routes())
         // What no route serves is a problem document too, not an empty 404 or 405.
         .fallback(|| async { api_error::ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { api_error::problem("method-not-allowed", "this route does not take that method", None) })

@@ -35,3 +35,15 @@ pub async fn metrics(State(state): State<Shared>) -> Metrics {
 pub async fn ready(State(state): State<Shared>) -> (StatusCode, String) {
     crate::listener::readiness(&state.gateway).await
 }
+
+/// Requests and errors per server since start.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct TrafficTotals {
+    /// By server name; a server that has seen no request yet is absent.
+    servers: std::collections::BTreeMap<String, crate::telemetry::traffic::Counts>,
+}
+
+/// What the console polls for its live request and error rates.
+pub async fn traffic(State(state): State<Shared>) -> axum::Json<TrafficTotals> {
+    axum::Json(TrafficTotals { servers: state.gateway.telemetry.traffic.read().into_iter().collect() })
+}

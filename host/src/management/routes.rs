@@ -8,11 +8,11 @@
 
 use super::route::IfMatch::{Required, ToReplace};
 use super::route::{Op, tagged};
-use super::{Management, components, config_io, openapi, ops, policies, products, servers, subscriptions, versions};
+use super::{Management, catalog, components, config_io, openapi, ops, playground, policies, products, servers, subscriptions, versions};
 
 /// Every route, in the order the document lists them.
 pub fn table() -> Vec<Op> {
-    [operations(), servers(), versions(), policies(), products(), subscriptions()].into_iter().flatten().collect()
+    [operations(), servers(), versions(), policies(), products(), subscriptions(), console()].into_iter().flatten().collect()
 }
 
 /// The open routes: the document itself, health and metrics.
@@ -203,6 +203,30 @@ fn subscriptions() -> Vec<Op> {
                 .param("action", "The change.", &["approve", "suspend", "resume", "cancel"])
                 .if_match(Required)
                 .problems(&["no-store", "not-found", "conflict", "internal"]),
+        ],
+    )
+}
+
+/// What the console shows beyond the records: the backends' tools, live traffic, and the
+/// playground's calls through the client listener.
+fn console() -> Vec<Op> {
+    tagged(
+        "console",
+        vec![
+            Op::get("/api/servers/{name}/tools", catalog::tools, "The tools a server's backend offers, and whether it answers")
+                .describe(
+                    "The gateway opens a session of its own with the backend (its configured headers, no chain), lists its tools page by \
+                     page and closes it. A listing is kept for 10 s; `refresh=true` asks again.",
+                )
+                .problems(&["not-found"]),
+            Op::get("/api/traffic", ops::traffic, "Requests and errors per server since start, for live rates"),
+            Op::post("/api/playground/call", playground::call, "Call a tool through the gateway's client listener, as an MCP client would")
+                .describe(
+                    "`initialize`, then `tools/call`, with the subscription key and bearer token given, through the same admission, \
+                     product check and chain as any client; the answer holds the HTTP status, the JSON-RPC answer, the time taken and \
+                     each policy step's verdict. A refusal is an answer like any other (200); 502 only when the listener did not answer.",
+                )
+                .problems(&["not-found", "invalid", "unavailable"]),
         ],
     )
 }

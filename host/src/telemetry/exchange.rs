@@ -38,6 +38,8 @@ struct Inner {
     target: Option<String>,
     notification: bool,
     payload: Option<PayloadLog>,
+    /// The playground's tap this exchange reports to, when its request named an open one.
+    tap: Option<tokio::sync::mpsc::UnboundedSender<super::tap::Tapped>>,
     state: Mutex<State>,
 }
 
@@ -196,6 +198,7 @@ impl Exchange {
             target,
             notification: a.msg.kind == Kind::Notification,
             payload,
+            tap: tele.taps.find(a.headers),
             state: Mutex::new(State { log, ..Default::default() }),
         }))
     }
@@ -338,6 +341,12 @@ impl Inner {
         let tool = m.tool_label(&self.server, self.target.as_deref().filter(|_| self.method == "tools/call"));
         let labels = RequestLabels { server: self.server.clone(), version: self.version.clone(), method: method_label(&self.method).to_owned(), tool, outcome };
         m.requests.get_or_create(&labels).inc();
+        self.tele.traffic.count(&self.server, outcome != "ok");
+        if let Some(tap) = &self.tap {
+            let tapped = super::tap::Tapped { method: self.method.clone(), status, outcome: outcome.to_owned(), code, policies: st.policies.clone() };
+            // The playground may have stopped waiting.
+            let _ = tap.send(tapped);
+        }
         m.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
         if is_denial(outcome) {
             m.denials.get_or_create(&ReasonLabels { server: self.server.clone(), reason: outcome }).inc();
