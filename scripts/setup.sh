@@ -5,13 +5,16 @@
 #     ones, built without WASI), and rustfmt and clippy
 #   - the interop suite's node packages (npm ci in tests/interop)
 #   - the JavaScript policy kit's build tool, componentize-js (npm ci in kits/js)
+#   - the console (npm ci and npm run build in console/: console/dist, embedded in the binary)
+#   - Debian's chromium, which the console's browser tests drive (playwright-core)
 #   - the interop suite's Python venv (tests/interop/.venv)
 #   - Debian's redis-server and postgresql packages, whose binaries the end-to-end tests run
 #     (each test its own server on a free loopback port; not the packages' own services)
 #
 # With --sample, only what the shipped sample needs (scripts/run-sample.sh): a C toolchain,
 # Rust with the wasm targets the standard policies build for, node with the reference server's
-# package, and python for the Petstore backend. No test servers, venv or policy kits.
+# package, the console, and python for the Petstore backend. No test servers, venv, policy kits
+# or browser.
 #
 # Idempotent: steps whose inputs have not changed are skipped. Quiet on
 # success; on failure prints the failing step's output and exits non-zero.
@@ -95,7 +98,7 @@ if ((!SAMPLE)) && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install "python${pyver}-venv"
 fi
 
-# --- servers the end-to-end tests start (tests/src/redis.rs, postgres.rs) ----
+# --- what the tests run: the servers end-to-end tests start (tests/src/redis.rs, postgres.rs), and the browser the console tests drive ----
 
 # Debian keeps PostgreSQL's server binaries off PATH, in /usr/lib/postgresql/VERSION/bin.
 have_pg() {
@@ -104,12 +107,13 @@ have_pg() {
     command -v "$tool" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$tool" >/dev/null || return 1
   done
 }
-servers=()
+packages=()
 if ((!SAMPLE)); then
-  command -v redis-server >/dev/null 2>&1 || servers+=(redis-server)
-  have_pg || servers+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+  have_pg || packages+=(postgresql)
+  [[ -x /usr/bin/chromium ]] || packages+=(chromium)
 fi
-((${#servers[@]} == 0)) || apt_install "${servers[@]}"
+((${#packages[@]} == 0)) || apt_install "${packages[@]}"
 
 # --- Rust --------------------------------------------------------------------
 
@@ -131,6 +135,23 @@ node_want="$(sha "$INTEROP/package.json" "$INTEROP/package-lock.json")-$(node --
 if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$node_want" ]]; then
   step "npm ci in tests/interop" npm ci --prefix "$INTEROP" --no-audit --no-fund --loglevel=error
   echo "$node_want" >"$node_stamp"
+fi
+
+# --- the console: built into console/dist, which the binary embeds -----------------
+
+CONSOLE="$ROOT/console"
+console_stamp="$CONSOLE/node_modules/.tollgate-setup-stamp"
+console_want="$(sha "$CONSOLE/package.json" "$CONSOLE/package-lock.json")-$(node --version)"
+if [[ ! -f "$console_stamp" || "$(cat "$console_stamp")" != "$console_want" ]]; then
+  step "npm ci in console" npm ci --prefix "$CONSOLE" --no-audit --no-fund --loglevel=error
+  echo "$console_want" >"$console_stamp"
+fi
+# Built again when any of its sources changed (the tests beside it are not built in).
+built_stamp="$CONSOLE/node_modules/.tollgate-build-stamp"
+built_want="$(cd "$CONSOLE" && find . \( -path ./node_modules -o -path ./dist -o -path ./tests \) -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$CONSOLE/dist/index.html" || ! -f "$built_stamp" || "$(cat "$built_stamp")" != "$built_want" ]]; then
+  step "npm run build in console" npm run build --prefix "$CONSOLE"
+  echo "$built_want" >"$built_stamp"
 fi
 
 ((SAMPLE)) && exit 0
