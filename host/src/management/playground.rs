@@ -19,8 +19,11 @@ use super::api_error::ApiError;
 use crate::mcp::headers::SUPPORTED_VERSIONS;
 use crate::telemetry::tap::{HEADER as TAP, Tap, Tapped};
 
-/// How long to wait for a tapped exchange's report once its answer arrived.
-const REPORT_WAIT: Duration = Duration::from_secs(2);
+/// How long to wait for a tapped exchange's report once its answer arrived. An exchange
+/// reports before its answer is written, so the report is already waiting then; the bound
+/// only matters for a request refused before it became an exchange (a missing subscription
+/// key), which reports nothing.
+const REPORT_WAIT: Duration = Duration::from_millis(250);
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
