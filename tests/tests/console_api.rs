@@ -128,6 +128,8 @@ async fn the_playground_passes_the_products_door_like_any_client() {
     let w = world().await;
     let no_key = w.call(json!({ "server": "sold", "tool": "echo", "arguments": { "text": "x" } })).await;
     assert_eq!(no_key["status"], 401, "a server sold in a product needs a key: {no_key}");
+    let step = &no_key["steps"][0];
+    assert_eq!((&step["method"], &step["outcome"], &step["policies"]), (&json!("initialize"), &json!("unauthorized"), &json!([])), "{no_key}");
 
     let sub = w.admin.subscribe("paid", "team@example.com").await;
     assert_eq!(sub.state, "active");

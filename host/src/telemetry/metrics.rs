@@ -204,8 +204,8 @@ pub fn outcome(code: Option<i64>, tool_error: bool) -> &'static str {
     match code {
         None if tool_error => "tool_error",
         None => "ok",
-        Some(code::UNAUTHORIZED) => "unauthorized",
-        Some(code::FORBIDDEN) => "forbidden",
+        Some(code::UNAUTHORIZED | code::SUBSCRIPTION_KEY) => "unauthorized",
+        Some(code::FORBIDDEN | code::SUBSCRIPTION_FORBIDDEN) => "forbidden",
         Some(code::RATE_LIMITED) => "rate_limited",
         Some(code::QUOTA_EXCEEDED) => "quota_exceeded",
         Some(code::POLICY_FAILED) => "policy_failed",

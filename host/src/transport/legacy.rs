@@ -101,10 +101,17 @@ pub async fn message(
     h: HeaderMap,
     body: Body,
 ) -> Response {
-    let client = match admission::admit(&gw, &to, &h, query.as_deref(), peer.map(|c| c.0.0)).and_then(|a| headers::is_json(&h).map(|_| a.client)) {
-        Ok(c) => c,
-        Err(e) => return respond::error(&e, None),
+    let peer = peer.map(|c| c.0.0);
+    let client = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
+        Ok(a) => a.client,
+        Err(e) => {
+            super::observe::refused(&gw, &to, &h, peer, body, "sse", &e).await;
+            return respond::error(&e, None);
+        }
     };
+    if let Err(e) = headers::is_json(&h) {
+        return respond::error(&e, None);
+    }
     let Some(sid) = q.get("sessionId") else {
         return respond::error(&GatewayError::BadRequest("sessionId query parameter is required".into()), None);
     };

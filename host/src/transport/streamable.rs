@@ -39,7 +39,10 @@ pub async fn post(
     let peer = peer.map(|c| c.0.0);
     let Admitted { endpoint, client } = match admission::admit(&gw, &to, &h, query.as_deref(), peer) {
         Ok(a) => a,
-        Err(e) => return respond::error(&e, None),
+        Err(e) => {
+            observe::refused(&gw, &to, &h, peer, body, TRANSPORT, &e).await;
+            return respond::error(&e, None);
+        }
     };
     if let Err(e) = headers::accepts_post(&h).and_then(|_| headers::is_json(&h)) {
         return respond::error(&e, None);

@@ -8,6 +8,7 @@
 mod log_lines;
 mod metrics;
 mod payload;
+mod refused;
 mod stateless;
 mod traces;
 
