@@ -101,9 +101,29 @@ export function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
+        <ReadOnlyNotice />
         <Page route={route} />
       </main>
     </>
+  );
+}
+
+/** Tells an operator signed in with the read-only token that changes will be refused. */
+function ReadOnlyNotice() {
+  const [role, setRole] = useState<string | null>(null);
+  useEffect(() => {
+    const ctl = new AbortController();
+    request<{ role: string }>('/api/whoami', { signal: ctl.signal })
+      .then((a) => setRole(a.body.role))
+      .catch(() => setRole(null));
+    return () => ctl.abort();
+  }, []);
+  if (role !== 'read-only') return null;
+  return (
+    <Notice kind="info">
+      Signed in with the read-only token: everything can be seen, and every change (and playground call) will be refused. Sign in with the admin token to
+      change anything.
+    </Notice>
   );
 }
 

@@ -4,6 +4,7 @@
 //   CONSOLE_URL     http://127.0.0.1:PORT/ui/ (the management listener)
 //   ADMIN_TOKEN     the admin token
 //   BEARER_TOKEN    a valid JWT for the server `guarded`
+//   READ_ONLY_TOKEN the read-only token
 //   SCREENSHOT_DIR  where screenshots go: one per failed step, and playground.png
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
@@ -27,6 +28,7 @@ const env = (name, fallback) => {
 const consoleUrl = env('CONSOLE_URL');
 const adminToken = env('ADMIN_TOKEN');
 const bearerToken = env('BEARER_TOKEN');
+const readOnlyToken = env('READ_ONLY_TOKEN');
 const shots = env('SCREENSHOT_DIR');
 const executablePath = env('CHROMIUM', '/usr/bin/chromium');
 mkdirSync(shots, { recursive: true });
@@ -230,6 +232,23 @@ await step('keyboard', async () => {
   await page.keyboard.press('Tab');
   const next = await page.evaluate(() => ({ tag: document.activeElement?.tagName, outline: getComputedStyle(document.activeElement).outlineStyle }));
   check(next.tag === 'BUTTON' && next.outline !== 'none', `Tab reaches a control with a visible focus (got ${JSON.stringify(next)})`);
+});
+
+await step('read-only', async () => {
+  const notice = 'Signed in with the read-only token';
+  // A tab of its own: the token is held per tab.
+  const other = await context.newPage();
+  other.setDefaultTimeout(WAIT);
+  try {
+    await other.goto(consoleUrl);
+    await other.getByLabel('Admin token').fill(readOnlyToken);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.getByText(notice).first().waitFor();
+  } finally {
+    await other.close();
+  }
+  await open('Servers');
+  check((await page.getByText(notice).count()) === 0, 'the admin token is not shown as read-only');
 });
 
 await step('page-health', async () => {

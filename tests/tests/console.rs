@@ -14,6 +14,7 @@ use tollgate_tests::gateway::{Gateway, TempDir};
 use tollgate_tests::idp::{Idp, Key, now};
 
 const TOKEN: &str = "console-admin-token";
+const READ_ONLY: &str = "console-read-only-token";
 /// The audience the `jwt` binding of `guarded` expects, and the test's tokens name.
 const AUDIENCE: &str = "tollgate-console-test";
 
@@ -51,7 +52,8 @@ async fn the_console_manages_the_gateway_in_a_real_browser() {
         .server("guarded", backend.url())
         .policies("guarded", json!([idp.jwt_binding(AUDIENCE)]))
         .server("open", backend.url())
-        .management_with(TOKEN, json!({ "data_dir": data_dir }))
+        .management_with(TOKEN, json!({ "data_dir": data_dir, "read_only_token_env": "CONSOLE_READ_ONLY_TOKEN" }))
+        .env("CONSOLE_READ_ONLY_TOKEN", READ_ONLY)
         .top("products", json!([{ "name": "team", "approval_required": true, "servers": [{ "server": "open" }] }]))
         .start()
         .await;
@@ -74,6 +76,7 @@ async fn the_console_manages_the_gateway_in_a_real_browser() {
         .env("CONSOLE_URL", &ui)
         .env("ADMIN_TOKEN", TOKEN)
         .env("BEARER_TOKEN", &bearer)
+        .env("READ_ONLY_TOKEN", READ_ONLY)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::null())

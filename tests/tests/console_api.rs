@@ -10,6 +10,7 @@ use tollgate_tests::gateway::RunningGateway;
 use tollgate_tests::idp::{Idp, Key, now};
 
 const ADMIN: &str = "console-api-admin-token";
+const READER: &str = "console-api-read-only-token";
 
 struct World {
     _backend: RunningBackend,
@@ -29,7 +30,7 @@ async fn world() -> World {
     let data = tollgate_tests::gateway::write_temp("keep", "").parent().expect("a dir").join("data");
     let config = json!({
         "listen": "127.0.0.1:0",
-        "management": { "listen": "127.0.0.1:0", "admin_token_env": "TOLLGATE_ADMIN_TOKEN", "data_dir": data },
+        "management": { "listen": "127.0.0.1:0", "admin_token_env": "TOLLGATE_ADMIN_TOKEN", "read_only_token_env": "TOLLGATE_READ_TOKEN", "data_dir": data },
         "servers": [
             { "name": "guarded", "backend": { "http": backend.url() }, "policies": [idp.jwt_binding("tools")] },
             { "name": "sold", "backend": { "http": backend.url() } },
@@ -37,7 +38,7 @@ async fn world() -> World {
         ],
         "products": [{ "name": "paid", "servers": [{ "server": "sold", "tools": ["echo"] }] }],
     });
-    let gw = RunningGateway::from_config(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN)]).await;
+    let gw = RunningGateway::from_config(config, &[("TOLLGATE_ADMIN_TOKEN", ADMIN), ("TOLLGATE_READ_TOKEN", READER)]).await;
     let admin = Admin::new(&gw.management(), ADMIN);
     World { _backend: backend, gw, admin, key, idp }
 }
@@ -87,9 +88,16 @@ async fn tools_of_each_backend_as_the_operator_sees_them() {
     let no_version = w.admin.get("/api/servers/guarded/tools?version=v9").await;
     assert_eq!(no_version.status, 404, "{no_version:?}");
 
+    assert_eq!(w.admin.get("/api/whoami").await.body, json!({ "role": "admin" }));
+    let reader = Admin::new(&w.gw.management(), READER);
+    assert_eq!(reader.get("/api/whoami").await.body, json!({ "role": "read-only" }));
+    assert_eq!(reader.get("/api/servers/guarded/tools").await.status, 200, "the read-only token reads");
+    let call = reader.post("/api/playground/call", json!({ "server": "guarded", "tool": "echo" })).await;
+    assert_eq!((call.status, &call.body["type"]), (403, &json!("urn:tollgate:problem:read-only")), "{call:?}");
+
     // Admin routes: no token, no tools, no traffic, no calls.
     let anonymous = Admin::new(&w.gw.management(), "not-the-token");
-    for path in ["/api/servers/guarded/tools", "/api/traffic"] {
+    for path in ["/api/servers/guarded/tools", "/api/traffic", "/api/whoami"] {
         assert_eq!(anonymous.get(path).await.status, 401, "{path}");
     }
     let call = anonymous.post("/api/playground/call", json!({ "server": "guarded", "tool": "echo" })).await;

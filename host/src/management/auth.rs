@@ -43,17 +43,33 @@ impl AdminToken {
     }
 }
 
+/// Which token signed a request in: what the console shows, so a read-only operator knows
+/// that changes will be refused before trying one.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Whoami {
+    /// `admin` (reads and changes) or `read-only`.
+    role: &'static str,
+}
+
+pub async fn whoami(State(m): State<Shared>, headers: axum::http::HeaderMap) -> axum::Json<Whoami> {
+    // The route is behind [`require_admin`]: the token is one of the two.
+    let admin = bearer(&headers).is_some_and(|t| m.admin.matches(t));
+    axum::Json(Whoami { role: if admin { "admin" } else { "read-only" } })
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
 /// Lets the request through only with `Authorization: Bearer <admin token>`, or with the
 /// read-only token for a request that changes nothing.
 pub async fn require_admin(State(m): State<Shared>, req: Request, next: Next) -> Response {
     let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    match presented {
+    match bearer(req.headers()) {
         Some(t) if m.admin.matches(t) => next.run(req).await,
         Some(t) if m.reader.as_ref().is_some_and(|r| r.matches(t)) => {
             if reads {

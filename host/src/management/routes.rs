@@ -220,6 +220,7 @@ fn console() -> Vec<Op> {
                 )
                 .problems(&["not-found"]),
             Op::get("/api/traffic", ops::traffic, "Requests and errors per server since start, for live rates"),
+            Op::get("/api/whoami", super::auth::whoami, "Which token this is: `admin` (reads and changes) or `read-only`"),
             Op::post("/api/playground/call", playground::call, "Call a tool through the gateway's client listener, as an MCP client would")
                 .describe(
                     "`initialize`, then `tools/call`, with the subscription key and bearer token given, through the same admission, \
