@@ -54,6 +54,16 @@ sha() {
   sha256sum "$@" | sha256sum | cut -d' ' -f1
 }
 
+# npm_ci DIR: npm ci in DIR when its package files (or node) changed since the last time.
+npm_ci() {
+  local dir="$1" stamp="$1/node_modules/.tollgate-setup-stamp" want
+  want="$(sha "$dir/package.json" "$dir/package-lock.json")-$(node --version)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    step "npm ci in ${dir#"$ROOT"/}" npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    echo "$want" >"$stamp"
+  fi
+}
+
 apt_updated=0
 apt_install() {
   if [[ "$(id -u)" != 0 ]]; then
@@ -130,22 +140,12 @@ done
 
 # --- node packages for the interop suite ---------------------------------------
 
-node_stamp="$INTEROP/node_modules/.tollgate-setup-stamp"
-node_want="$(sha "$INTEROP/package.json" "$INTEROP/package-lock.json")-$(node --version)"
-if [[ ! -f "$node_stamp" || "$(cat "$node_stamp")" != "$node_want" ]]; then
-  step "npm ci in tests/interop" npm ci --prefix "$INTEROP" --no-audit --no-fund --loglevel=error
-  echo "$node_want" >"$node_stamp"
-fi
+npm_ci "$INTEROP"
 
 # --- the console: built into console/dist, which the binary embeds -----------------
 
 CONSOLE="$ROOT/console"
-console_stamp="$CONSOLE/node_modules/.tollgate-setup-stamp"
-console_want="$(sha "$CONSOLE/package.json" "$CONSOLE/package-lock.json")-$(node --version)"
-if [[ ! -f "$console_stamp" || "$(cat "$console_stamp")" != "$console_want" ]]; then
-  step "npm ci in console" npm ci --prefix "$CONSOLE" --no-audit --no-fund --loglevel=error
-  echo "$console_want" >"$console_stamp"
-fi
+npm_ci "$CONSOLE"
 # Built again when any of its sources changed (the tests beside it are not built in).
 built_stamp="$CONSOLE/node_modules/.tollgate-build-stamp"
 built_want="$(cd "$CONSOLE" && find . \( -path ./node_modules -o -path ./dist -o -path ./tests \) -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
@@ -159,12 +159,7 @@ fi
 # --- the JavaScript policy kit's componentize-js ---------------------------------
 
 KIT_JS="$ROOT/kits/js"
-kit_stamp="$KIT_JS/node_modules/.tollgate-setup-stamp"
-kit_want="$(sha "$KIT_JS/package.json" "$KIT_JS/package-lock.json")-$(node --version)"
-if [[ ! -f "$kit_stamp" || "$(cat "$kit_stamp")" != "$kit_want" ]]; then
-  step "npm ci in kits/js" npm ci --prefix "$KIT_JS" --no-audit --no-fund --loglevel=error
-  echo "$kit_want" >"$kit_stamp"
-fi
+npm_ci "$KIT_JS"
 
 # --- Python venv for the interop suite -----------------------------------------
 

@@ -1,6 +1,6 @@
 // Small pieces every page uses: loading data, messages, badges, JSON, copying.
 
-import { useCallback, useEffect, useRef, useState, type DependencyList, type ReactNode } from 'react';
+import { useCallback, useEffect, useId, useRef, useState, type DependencyList, type ReactNode } from 'react';
 import { ApiError, describe } from './api';
 
 export interface Loaded<T> {
@@ -135,5 +135,32 @@ export function PageHeading({ children }: { children: ReactNode }) {
     <h1 ref={ref} tabIndex={-1}>
       {children}
     </h1>
+  );
+}
+
+/** A labelled choice among options, as a native select (keyboard and screen readers for free). */
+export function Choice({
+  label,
+  options,
+  value,
+  onChange,
+}: {
+  label: string;
+  options: { value: string; label: string }[];
+  value: string;
+  onChange: (value: string) => void;
+}) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)}>
+        {options.map((o) => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </div>
   );
 }

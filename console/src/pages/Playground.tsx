@@ -5,7 +5,7 @@ import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { describe, get, request, seg } from '../api';
 import { buildArguments, fieldsOf, initialValues, SchemaFields, type Values } from '../schemaForm';
 import type { PlaygroundAnswer, ServerSummary, ToolList } from '../types';
-import { ErrorNotice, Loading, PageHeading, useLoad } from '../ui';
+import { Choice, ErrorNotice, Loading, PageHeading, useLoad } from '../ui';
 import { CallResult } from './CallResult';
 
 interface Target {
@@ -33,7 +33,6 @@ export function Playground() {
   const all = useMemo(() => targets(servers.data?.body.servers ?? []), [servers.data]);
   const [chosen, setChosen] = useState('');
   const target = all.find((t) => t.value === chosen) ?? all[0] ?? null;
-  const serverId = useId();
 
   return (
     <>
@@ -44,18 +43,7 @@ export function Playground() {
       </p>
       <ErrorNotice error={servers.error} />
       {servers.loading && !servers.data && <Loading what="servers" />}
-      {all.length > 0 && (
-        <div className="field">
-          <label htmlFor={serverId}>Server</label>
-          <select id={serverId} value={target?.value ?? ''} onChange={(e) => setChosen(e.target.value)}>
-            {all.map((t) => (
-              <option key={t.value} value={t.value}>
-                {t.label}
-              </option>
-            ))}
-          </select>
-        </div>
-      )}
+      {all.length > 0 && <Choice label="Server" options={all} value={target?.value ?? ''} onChange={setChosen} />}
       {target && <ToolCall key={target.value} target={target} />}
     </>
   );

@@ -6,7 +6,7 @@ import { useEffect, useId, useState, type FormEvent } from 'react';
 import { ApiError, describe, get, request, seg } from '../api';
 import { chainToYaml, lineOf, yamlToChain } from '../chainYaml';
 import type { PolicyBinding, ServerSummary } from '../types';
-import { Badge, ErrorNotice, Json, Loading, Notice, PageHeading, useLoad } from '../ui';
+import { Badge, Choice, ErrorNotice, Json, Loading, Notice, PageHeading, useLoad } from '../ui';
 import { Components } from './Components';
 
 /** A server without versions (`name`), or one version of a server (`name@version`). */
@@ -36,7 +36,6 @@ export function Policies() {
   const [chosen, setChosen] = useState('');
   const [inserted, setInserted] = useState<string | null>(null);
   const target = all.find((t) => t.value === chosen) ?? all[0] ?? null;
-  const selectId = useId();
 
   return (
     <>
@@ -48,18 +47,7 @@ export function Policies() {
       <ErrorNotice error={servers.error} />
       {servers.loading && !servers.data && <Loading what="servers" />}
       {servers.data && all.length === 0 && <p>No servers are configured.</p>}
-      {all.length > 0 && (
-        <div className="field">
-          <label htmlFor={selectId}>Server</label>
-          <select id={selectId} value={target?.value ?? ''} onChange={(e) => setChosen(e.target.value)}>
-            {all.map((t) => (
-              <option key={t.value} value={t.value}>
-                {t.label}
-              </option>
-            ))}
-          </select>
-        </div>
-      )}
+      {all.length > 0 && <Choice label="Server" options={all} value={target?.value ?? ''} onChange={setChosen} />}
       {target && <ChainEditor key={target.value} target={target} insert={inserted} onInserted={() => setInserted(null)} />}
       <Components onUse={(policy) => setInserted(policy)} />
     </>
