@@ -18,6 +18,9 @@ const JWKS: &str = "jwks";
 const DISCOVERY: &str = "oidc";
 const RENEWING: &str = "renewing:";
 const UNKNOWN_KID_REFETCH: &str = "kid-refetch";
+/// How many times the binding's keys were fetched: tokens remembered under an earlier fetch
+/// are checked again.
+const GENERATION: &str = "keys-fetched";
 /// How long one instance may hold the renewal of a stale document.
 const RENEW_LOCK_MS: u64 = 10_000;
 const FETCH_TIMEOUT_MS: u32 = 5_000;
@@ -43,6 +46,18 @@ pub fn current(s: &Settings, now: u64) -> Result<Keys, Failure> {
         KeySource::Discovery(url) => {
             let (jwks_uri, issuer) = discovered(url, s.jwks_ttl_ms, now)?;
             Ok(Keys { keys: jwks(&jwks_uri, s.jwks_ttl_ms, now, false)?, issuer: Some(issuer) })
+        }
+    }
+}
+
+/// Which fetch of the keys is in force (0 for keys written in the config): a token remembered
+/// under another one is verified again, so a key the issuer removed stops being honoured as
+/// soon as the keys are renewed.
+pub fn generation(s: &Settings) -> u64 {
+    match s.keys {
+        KeySource::Inline(_) => 0,
+        KeySource::Jwks(_) | KeySource::Discovery(_) => {
+            state::get(GENERATION).ok().flatten().and_then(|b| String::from_utf8(b).ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
         }
     }
 }
@@ -98,6 +113,8 @@ fn cached(key: &str, url: &str, ttl: u64, now: u64, force: bool) -> Result<Value
             if let Err(e) = state::set(&key, &value, None) {
                 log::warn(&format!("could not keep {url} in state: {e}"));
             }
+            // Every fetched document counts: a new discovery document may name other keys.
+            let _ = state::incr(GENERATION, 1, None);
             Ok(body)
         }
         Err(why) => match stored {

@@ -33,6 +33,10 @@ pub struct Jwt(Settings);
 struct Remembered {
     claims: Map<String, Value>,
     issuer: Option<String>,
+    /// The fetch of the keys it was verified with ([`keys::generation`]); 0 for a token
+    /// remembered before fetches were counted, which is then verified again.
+    #[serde(default)]
+    keys: u64,
 }
 
 impl Policy for Jwt {
@@ -63,6 +67,7 @@ impl Jwt {
         let now = now_ms();
         let memo = s.cache_verified.then(|| memo_key(s, token));
         let remembered: Option<Remembered> = memo.as_ref().and_then(|k| state::get(k).ok().flatten()).and_then(|b| serde_json::from_slice(&b).ok());
+        let remembered = remembered.filter(|r| r.keys == keys::generation(s));
         let (claims, issuer, fresh) = match remembered {
             Some(r) => (r.claims, r.issuer, false),
             None => {
@@ -74,9 +79,9 @@ impl Jwt {
         check(s, &issuers, &claims, now / 1000, resource)?;
         if let (true, Some(key)) = (fresh, &memo) {
             let exp_ms = claims.get("exp").and_then(Value::as_u64).unwrap_or(0).saturating_mul(1000);
-            let ttl = exp_ms.saturating_sub(now).min(MAX_REMEMBER_MS);
-            if let Ok(bytes) = serde_json::to_vec(&Remembered { claims: claims.clone(), issuer }) {
-                let _ = state::set(key, &bytes, Some(ttl.max(1)));
+            let remembered = Remembered { claims: claims.clone(), issuer, keys: keys::generation(s) };
+            if let Ok(bytes) = serde_json::to_vec(&remembered) {
+                let _ = state::set(key, &bytes, Some(remember_for(s, exp_ms, now)));
             }
         }
         let have = scopes(&claims);
@@ -106,6 +111,17 @@ fn refusal(r: Refusal) -> Failure {
         Refusal::UnknownKey => Failure::Invalid("the token's signing key is unknown".into()),
         Refusal::Invalid(why) => Failure::Invalid(why),
     }
+}
+
+/// How long a token verified now is remembered: until it expires, and never longer than the
+/// signing keys are kept (`jwks_ttl`), so a key the issuer removed stops being honoured for
+/// tokens remembered under it when the keys are renewed, as it does for every other token.
+fn remember_for(s: &Settings, exp_ms: u64, now: u64) -> u64 {
+    let keys = match s.keys {
+        KeySource::Inline(_) => MAX_REMEMBER_MS,
+        KeySource::Jwks(_) | KeySource::Discovery(_) => s.jwks_ttl_ms,
+    };
+    exp_ms.saturating_sub(now).min(keys).clamp(1, MAX_REMEMBER_MS)
 }
 
 /// Where a verified token is remembered: a hash of the token, of where its keys came from and

@@ -135,3 +135,16 @@ fn a_remembered_token_is_forgotten_when_the_key_source_or_the_algorithms_change(
     // The claims are checked on every call, so other settings keep what was verified.
     assert_eq!(key(&base), key(&same));
 }
+
+#[test]
+fn a_remembered_token_is_kept_no_longer_than_the_keys_it_was_checked_with() {
+    let settings = |c: Value| serde_json::from_value::<Config>(c).unwrap().check().unwrap();
+    let fetched = settings(json!({ "jwks_url": "https://idp/jwks", "audiences": ["a"], "jwks_ttl": "2m" }));
+    let now = 1_000_000;
+    let in_a_day = now + 86_400_000;
+    assert_eq!(remember_for(&fetched, in_a_day, now), 120_000, "renewed keys decide again");
+    assert_eq!(remember_for(&fetched, now + 30_000, now), 30_000, "an expiring token goes when it expires");
+    assert_eq!(remember_for(&fetched, now - 1, now), 1, "an expired token is never kept");
+    let inline = settings(json!({ "keys": [ec_key("k").jwk], "audiences": ["a"] }));
+    assert_eq!(remember_for(&inline, in_a_day, now), MAX_REMEMBER_MS, "inline keys change only with the config, which the memo key names");
+}

@@ -187,6 +187,32 @@ async fn jwt_refetches_the_jwks_once_for_an_unknown_kid_after_a_key_rotation() {
 }
 
 #[tokio::test]
+async fn jwt_stops_honouring_remembered_tokens_of_a_key_the_issuer_removed_once_the_keys_are_renewed() {
+    let idp = Idp::start().await;
+    let (old, new) = (Key::rsa("compromised"), Key::rsa_other("replacement"));
+    idp.publish(&[&old]);
+    let backend = Backend::rmcp().start().await;
+    let aud = "https://tollgate.test/s/mcp";
+    let jwt = jwt_binding(json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": [aud], "jwks_refresh_interval": "1h" }));
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+
+    // Verified once, then remembered: the session's next calls skip the signature check.
+    let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    assert_eq!(text(&c.call("echo", json!({ "text": "before" })).await), "before");
+    assert_eq!(text(&c.call("echo", json!({ "text": "remembered" })).await), "remembered");
+
+    // The issuer removes the key; a token of the replacement makes the gateway fetch the keys.
+    idp.publish(&[&new]);
+    let mut fresh = gw.caller("s").bearer(&new.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    assert_eq!(text(&fresh.call("echo", json!({ "text": "replacement" })).await), "replacement");
+    assert_eq!(idp.jwks_fetches(), 2);
+
+    // The remembered token is checked again against the keys now in force, and refused.
+    let r = c.call("echo", json!({ "text": "after" })).await;
+    assert_eq!((r.status, r.error_code()), (401, UNAUTHORIZED), "a token of a removed key: {r:?}");
+}
+
+#[tokio::test]
 async fn jwt_with_its_jwks_endpoint_down_answers_503_and_does_not_hang() {
     let key = Key::ec("k");
     let backend = Backend::rmcp().start().await;
