@@ -195,3 +195,31 @@ async fn a_relative_certificate_path_is_taken_from_the_config_file_s_directory()
         .unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// An OpenAPI document fetched from a host behind a private PKI: with the backend's `tls.ca`
+/// it is read and its operations become tools; without, the fetch is refused at the spec's
+/// place, naming the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openapi_document_behind_a_private_ca_is_fetched_with_the_backend_s_bundle() {
+    use tollgate_tests::tls_front::{self, TestCa};
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/openapi/petstore.yaml")).expect("the Petstore spec");
+    let app = axum::Router::new().route("/openapi.yaml", axum::routing::get(move || async move { spec }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let ca = TestCa::new("Tollgate spec CA");
+    let front = tls_front::start(plain, &ca.sign(&["127.0.0.1"]), None).await;
+    let ca_file = write_temp("spec-ca.pem", &ca.cert_pem);
+    let config = |tls: &str| {
+        format!(
+            "servers:\n  - name: pets\n    backend:\n      openapi: {{ spec: https://127.0.0.1:{}/openapi.yaml, base_url: http://127.0.0.1:9/v1 }}\n{tls}",
+            front.port()
+        )
+    };
+
+    let (status, output) = run_tollgate(&["validate"], &config(&format!("      tls: {{ ca: {} }}\n", ca_file.display()))).await;
+    assert!(status.success(), "read with the CA bundle: {output}");
+    let (status, output) = run_tollgate(&["validate"], &config("")).await;
+    assert!(!status.success());
+    assert!(output.contains("servers[0].backend.openapi.spec") && output.contains("certificate"), "{output}");
+}

@@ -38,7 +38,7 @@ impl OpenApiBackend {
         let catalog = match cfg.loaded.get() {
             Some(c) => c,
             None => Arc::new(
-                Catalog::load(cfg, limits.connect_timeout())
+                Catalog::load(cfg, limits.connect_timeout(), &http.tls)
                     .map_err(|p| GatewayError::BadRequest(p.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")))?,
             ),
         };

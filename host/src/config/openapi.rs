@@ -212,7 +212,10 @@ pub(super) fn check_server(config: &Config, at: &str, server: &super::ServerConf
         {
             push(format!("{at}.operations"), "list at least one operation, or write `all`".into());
         }
-        match Catalog::load(o, config.limits.connect_timeout()) {
+        // A `tls` that does not load is reported at its own place; the spec is then fetched
+        // with the public roots, and fails there too if it needed the bundle.
+        let tls = backend.tls.as_ref().and_then(|t| t.load().ok()).unwrap_or_default();
+        match Catalog::load(o, config.limits.connect_timeout(), &tls) {
             Ok(catalog) => {
                 let _ = o.loaded.0.set(Arc::new(catalog));
             }
@@ -279,10 +282,11 @@ pub struct Catalog {
 
 impl Catalog {
     /// Reads the document and builds the chosen tools; every problem found, each with its place.
-    pub fn load(cfg: &OpenApiConfig, fetch_timeout: Duration) -> Result<Catalog, Vec<Problem>> {
+    /// A spec given by URL is fetched with `tls`, the backend's.
+    pub fn load(cfg: &OpenApiConfig, fetch_timeout: Duration, tls: &crate::config::TlsMaterial) -> Result<Catalog, Vec<Problem>> {
         let at_spec = |e: SpecError| vec![Problem { place: Place::Spec, message: e.to_string() }];
         let source = spec::Source::parse(&cfg.spec).map_err(at_spec)?;
-        let doc = spec::Document::read(&source, fetch_timeout).map_err(at_spec)?;
+        let doc = spec::Document::read(&source, fetch_timeout, tls).map_err(at_spec)?;
         Catalog::from_document(&doc, cfg)
     }
 

@@ -62,13 +62,14 @@ pub struct RawOperation<'a> {
 impl Document {
     /// Reads and parses a document. Runs before the async runtime serves anything, so a URL is
     /// fetched on a thread of its own (safe whether or not the caller is inside a runtime).
-    pub fn read(source: &Source, timeout: Duration) -> Result<Document, SpecError> {
+    /// A URL is fetched with the backend's `tls` (its CA bundle, its client certificate).
+    pub fn read(source: &Source, timeout: Duration, tls: &crate::config::TlsMaterial) -> Result<Document, SpecError> {
         let (bytes, url) = match source {
             Source::File(path) => {
                 let bytes = std::fs::read(path).map_err(|e| SpecError::Read(format!("cannot read {}: {e}", path.display())))?;
                 (bytes, None)
             }
-            Source::Url(url) => (fetch(url.clone(), timeout)?, Some(url.clone())),
+            Source::Url(url) => (fetch(url.clone(), timeout, tls.clone())?, Some(url.clone())),
         };
         if bytes.len() > MAX_SPEC_BYTES {
             return Err(SpecError::Read(format!("the document is larger than {} MiB", MAX_SPEC_BYTES >> 20)));
@@ -158,13 +159,14 @@ impl Document {
     }
 }
 
-fn fetch(url: url::Url, timeout: Duration) -> Result<Vec<u8>, SpecError> {
+fn fetch(url: url::Url, timeout: Duration, tls: crate::config::TlsMaterial) -> Result<Vec<u8>, SpecError> {
     let shown = url.to_string();
     let job = std::thread::spawn(move || -> Result<Vec<u8>, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
-            let client = reqwest::Client::builder().connect_timeout(timeout).timeout(timeout * 6).build().map_err(|e| e.to_string())?;
-            let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+            let builder = reqwest::Client::builder().connect_timeout(timeout).timeout(timeout * 6);
+            let client = tls.apply(builder).and_then(|b| b.build()).map_err(|e| e.to_string())?;
+            let resp = client.get(url).send().await.map_err(|e| with_causes(&e))?;
             if !resp.status().is_success() {
                 return Err(format!("HTTP {}", resp.status()));
             }
@@ -173,6 +175,19 @@ fn fetch(url: url::Url, timeout: Duration) -> Result<Vec<u8>, SpecError> {
         })
     });
     job.join().unwrap_or_else(|_| Err("the fetch failed".into())).map_err(|e| SpecError::Read(format!("cannot fetch {shown}: {e}")))
+}
+
+/// An error with its causes: reqwest's own message names only the request, not why it failed
+/// (a certificate no root vouches for, a refused connection).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// YAML allows keys that are not strings (`200:` for a response code); JSON Schema wants strings.

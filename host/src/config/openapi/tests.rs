@@ -19,7 +19,8 @@ fn cfg(spec: &str, operations: Operations) -> OpenApiConfig {
 
 fn load_example(file: &str) -> Catalog {
     let path = examples().join(file);
-    Catalog::load(&cfg(path.to_str().unwrap(), Operations::All), Duration::from_secs(1)).unwrap_or_else(|p| panic!("{p:?}"))
+    Catalog::load(&cfg(path.to_str().unwrap(), Operations::All), Duration::from_secs(1), &crate::config::TlsMaterial::default())
+        .unwrap_or_else(|p| panic!("{p:?}"))
 }
 
 fn from_text(text: &str) -> Catalog {
@@ -205,7 +206,7 @@ fn selection_problems_name_their_place() {
     let mut c = cfg(path.to_str().unwrap(), Operations::Only(vec!["listPets".into(), "showPetByID".into(), "delete*".into()]));
     c.tools.insert("createPets".into(), Default::default());
     c.tools.insert("listPets".into(), named("same"));
-    let problems = Catalog::load(&c, Duration::from_secs(1)).unwrap_err();
+    let problems = Catalog::load(&c, Duration::from_secs(1), &crate::config::TlsMaterial::default()).unwrap_err();
     let shown: Vec<(Place, String)> = problems.into_iter().map(|p| (p.place, p.message)).collect();
     assert!(shown.contains(&(Place::Operation(1), "unknown operation 'showPetByID' (did you mean 'showPetById'?)".into())), "{shown:?}");
     assert!(shown.contains(&(Place::Operation(2), "'delete*' matches no operation of the spec".into())), "{shown:?}");
@@ -222,7 +223,7 @@ fn two_tools_with_one_name_are_refused() {
     let path = examples().join("petstore.yaml");
     let mut c = cfg(path.to_str().unwrap(), Operations::All);
     c.tools.insert("showPetById".into(), named("listPets"));
-    let problems = Catalog::load(&c, Duration::from_secs(1)).unwrap_err();
+    let problems = Catalog::load(&c, Duration::from_secs(1), &crate::config::TlsMaterial::default()).unwrap_err();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].place, Place::Tool("showPetById".into()));
     assert!(problems[0].message.contains("two tools are named 'listPets'"), "{}", problems[0].message);
