@@ -8,8 +8,9 @@
 //   SCREENSHOT_DIR  where screenshots go: one per failed step, and playground.png
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
-// The gateway serves `guarded` (a jwt policy) and `open` (no chain, in the product `team`,
-// which needs approval), both with the tools `echo` and `whoami`.
+// The gateway serves `guarded` (a jwt policy), `open` (no chain, in the product `team`,
+// which needs approval), both with the tools `echo` and `whoami`, and `docs` with versions v1
+// (the default) and v2.
 // Each step prints `ok <step>` or `FAIL <step>: <reason>`; the exit code is 1 if any failed.
 
 import { mkdirSync, rmSync } from 'node:fs';
@@ -232,6 +233,23 @@ await step('keyboard', async () => {
   await page.keyboard.press('Tab');
   const next = await page.evaluate(() => ({ tag: document.activeElement?.tagName, outline: getComputedStyle(document.activeElement).outlineStyle }));
   check(next.tag === 'BUTTON' && next.outline !== 'none', `Tab reaches a control with a visible focus (got ${JSON.stringify(next)})`);
+});
+
+await step('versions', async () => {
+  await open('Servers');
+  const card = page.getByRole('region', { name: 'docs', exact: true });
+  await card.getByRole('button', { name: 'Promote v2', exact: true }).click();
+  await waitText(card, 'v2 is now the default.');
+  // Someone else retires v1 after the page read the routing: the page's change is refused,
+  // said so, and the routing shown again.
+  const api = (path, init = {}) =>
+    fetch(new URL(path, consoleUrl), { ...init, headers: { authorization: `Bearer ${adminToken}`, ...(init.headers ?? {}) } });
+  const routing = await api('/api/servers/docs/versions');
+  const retired = await api('/api/servers/docs/versions/v1/retire', { method: 'POST', headers: { 'if-match': routing.headers.get('etag') } });
+  check(retired.status === 200, `the API retires v1 (got ${retired.status})`);
+  await card.getByRole('button', { name: 'Retire v1', exact: true }).click();
+  await waitText(card, 'Someone else changed this since it was shown');
+  await card.getByRole('button', { name: 'Reinstate v1', exact: true }).waitFor();
 });
 
 await step('read-only', async () => {

@@ -52,6 +52,11 @@ async fn the_console_manages_the_gateway_in_a_real_browser() {
         .server("guarded", backend.url())
         .policies("guarded", json!([idp.jwt_binding(AUDIENCE)]))
         .server("open", backend.url())
+        .server_entry(json!({
+            "name": "docs",
+            "versions": [{ "name": "v1", "backend": { "http": backend.url() } }, { "name": "v2", "backend": { "http": backend.url() } }],
+            "default_version": "v1",
+        }))
         .management_with(TOKEN, json!({ "data_dir": data_dir, "read_only_token_env": "CONSOLE_READ_ONLY_TOKEN" }))
         .env("CONSOLE_READ_ONLY_TOKEN", READ_ONLY)
         .top("products", json!([{ "name": "team", "approval_required": true, "servers": [{ "server": "open" }] }]))
