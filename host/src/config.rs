@@ -6,6 +6,7 @@
 pub mod authorization;
 mod client_address;
 mod client_tls;
+mod compose;
 mod locate;
 mod log;
 pub mod openapi;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use client_tls::{ClientTls, TlsMaterial};
+pub use compose::ComposeMember;
 pub use locate::Locator;
 pub use log::{LogConfig, LogLines};
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
@@ -215,6 +217,11 @@ pub struct Limits {
     /// Fewer leave cores to what shares the machine. Read at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_threads: Option<usize>,
+    /// Where the client listener is reached from this host, once it is bound: virtual
+    /// servers reach their members there. Not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub loopback: Option<SocketAddr>,
 }
 
 impl Default for Limits {
@@ -234,6 +241,7 @@ impl Default for Limits {
             worker_threads: None,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
+            loopback: None,
         }
     }
 }
@@ -353,6 +361,10 @@ pub struct ServerConfig {
     /// `sessions.max_per_server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sessions: Option<usize>,
+    /// A virtual server: the tools, prompts and resources of other servers of this file,
+    /// served as one (in place of `backend`; `docs/configuration.md`, "Virtual servers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<Vec<ComposeMember>>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
@@ -549,6 +561,9 @@ impl Config {
         }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));
+        if problems.is_empty() {
+            problems.extend(compose::check_names(&config, &locator));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }

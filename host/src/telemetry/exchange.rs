@@ -70,9 +70,20 @@ pub struct Arrival<'a> {
     pub client: Option<(String, String)>,
     /// `streamable-http`, `sse` or `stateless-http`.
     pub transport: &'static str,
+    /// The member of a virtual server this message goes to, when its name tells.
+    pub member: Option<String>,
 }
 
 impl Arrival<'_> {
+    /// The virtual server this message comes from as one of its members' traffic: named by
+    /// the gateway itself, so believed from a loopback peer only.
+    fn via(&self) -> Option<&str> {
+        let local = self.peer.is_some_and(|p| p.ip().is_loopback());
+        let v = self.headers.get(crate::mcp::headers::VIA)?.to_str().ok()?;
+        let plain = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        (local && plain).then_some(v)
+    }
+
     /// The access log's fields for this message.
     fn describe(&self, log: &mut Map<String, Value>, method: &str, id: Option<&str>, target: Option<&str>, conversation: Option<&str>) {
         log.insert("server".into(), self.server.into());
@@ -92,6 +103,12 @@ impl Arrival<'_> {
             log.insert("resource".into(), uri.into());
         }
         log.insert("transport".into(), self.transport.into());
+        if let Some(m) = &self.member {
+            log.insert("member".into(), m.as_str().into());
+        }
+        if let Some(v) = self.via() {
+            log.insert("via".into(), v.into());
+        }
         if let Some(s) = self.session {
             log.insert("session".into(), s.into());
         }
@@ -147,6 +164,12 @@ impl Exchange {
             span.set_attribute("network.protocol.name", "http");
             span.set_attribute("tollgate.server.name", a.server.to_owned());
             span.set_attribute("tollgate.transport", a.transport);
+            if let Some(m) = &a.member {
+                span.set_attribute("tollgate.member", m.clone());
+            }
+            if let Some(v) = a.via() {
+                span.set_attribute("tollgate.via", v.to_owned());
+            }
             if let Some(v) = a.version {
                 span.set_attribute("tollgate.server.version", v.to_owned());
             }
