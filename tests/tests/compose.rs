@@ -1,0 +1,214 @@
+//! Virtual servers (`compose`) through the real binary: the MCP reference server (stdio), an
+//! `rmcp` Streamable HTTP server and the Petstore REST API (OpenAPI) served as one server, with
+//! the official Rust SDK client and plain JSON-RPC callers.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tollgate_tests::backend::Backend;
+use tollgate_tests::caller::{Caller, text};
+use tollgate_tests::client::Client;
+use tollgate_tests::gateway::{Gateway, run_tollgate, write_temp};
+use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::standard::{UNAUTHORIZED, policy};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+fn petstore_spec() -> String {
+    root().join("examples/openapi/petstore.yaml").display().to_string()
+}
+
+/// The MCP reference server, one process per session.
+fn everything() -> Value {
+    let script = root().join("tests/interop/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(script.exists(), "server-everything is installed (npm ci in tests/interop): {}", script.display());
+    json!({ "stdio": { "command": "node", "args": [script, "stdio"], "warm": 1 } })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `examples/petstore-backend.py`, stopped when dropped.
+struct Petstore {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Petstore {
+    fn start() -> Petstore {
+        let port = free_port();
+        let mut child = std::process::Command::new("python3")
+            .arg(root().join("examples/petstore-backend.py"))
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs the example backend");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("petstore listening"), "{first}");
+        Petstore { child, port }
+    }
+
+    fn backend(&self) -> Value {
+        json!({ "openapi": {
+            "spec": petstore_spec(), "base_url": format!("http://127.0.0.1:{}/v1", self.port), "operations": "all",
+            "tools": { "showPetById": { "name": "get_pet" } } } })
+    }
+}
+
+impl Drop for Petstore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn access_log(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_server_serves_every_member_under_its_prefix() {
+    let rmcp = Backend::rmcp().named("rmcp-one").start().await;
+    let petstore = Petstore::start();
+    let log_file = write_temp("compose-access.log", "");
+    let gw = Gateway::new()
+        .server_with("everything", everything())
+        .server("rmcp", rmcp.url())
+        .server_with("petstore", petstore.backend())
+        .server_entry(json!({ "name": "workspace", "compose": [
+            { "server": "everything", "prefix": "everything_" },
+            { "server": "rmcp", "prefix": "rmcp_", "rename": { "whoami": "who_answers" } },
+            { "server": "petstore", "prefix": "pets_" },
+        ] }))
+        .top("telemetry", json!({ "access_log": { "to": log_file } }))
+        .start()
+        .await;
+    let sdk = Client::connect(&gw.mcp_url("workspace")).await;
+    let tools = sdk.list_tools().await;
+    for name in ["everything_echo", "everything_get-sum", "rmcp_echo", "rmcp_ask", "who_answers", "pets_listPets", "pets_createPets", "pets_get_pet"] {
+        assert!(tools.contains(&name.to_owned()), "{name} in {tools:?}");
+    }
+    assert!(!tools.iter().any(|t| t == "echo" || t == "rmcp_whoami"), "no member name shows as it is: {tools:?}");
+    assert_eq!(sdk.call_tool("everything_echo", json!({ "message": "hi" })).await.unwrap(), "Echo: hi");
+    assert_eq!(sdk.call_tool("rmcp_echo", json!({ "text": "hello" })).await.unwrap(), "hello");
+    assert_eq!(sdk.call_tool("who_answers", json!({})).await.unwrap(), "rmcp-one");
+    assert_eq!(sdk.call_tool("pets_createPets", json!({ "body": { "id": 3, "name": "Kit", "tag": "cat" } })).await.unwrap(), "HTTP 201 Created");
+    assert_eq!(sdk.call_tool("pets_get_pet", json!({ "petId": "3" })).await.unwrap(), r#"{"id":3,"name":"Kit","tag":"cat"}"#);
+
+    // Sampling from a member reaches the client, and its answer goes back to that member.
+    assert_eq!(sdk.call_tool("rmcp_ask", json!({ "question": "which colour?" })).await.unwrap(), "answer to: which colour?");
+    assert_eq!(sdk.sampling_questions(), ["which colour?"]);
+    sdk.close().await;
+
+    // Prompts and resources of a member, through plain JSON-RPC.
+    let mut c = Caller::new(&gw.mcp_url("workspace")).initialized().await;
+    let init = c.request("ping", json!({})).await;
+    assert_eq!(init.result(), json!({}));
+    let prompts = c.request("prompts/list", json!({})).await.result();
+    let names: Vec<&str> = prompts["prompts"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(names.contains(&"everything_simple-prompt"), "{names:?}");
+    let prompt = c.request("prompts/get", json!({ "name": "everything_simple-prompt" })).await;
+    assert!(prompt.result()["messages"].as_array().is_some_and(|m| !m.is_empty()), "{prompt:?}");
+    let resources = c.request("resources/list", json!({})).await.result();
+    let uris: Vec<&str> = resources["resources"].as_array().unwrap().iter().filter_map(|r| r["uri"].as_str()).collect();
+    let doc = "demo://resource/static/document/architecture.md";
+    assert!(uris.contains(&doc), "member URIs stay as they are: {uris:?}");
+    let read = c.request("resources/read", json!({ "uri": doc })).await;
+    assert_eq!(read.result()["contents"][0]["uri"], doc, "{read:?}");
+    // A URI no list shows, of a member's template: found on the member that answers it.
+    let dynamic = c.request("resources/read", json!({ "uri": "demo://resource/dynamic/text/1" })).await;
+    assert!(dynamic.result()["contents"].as_array().is_some_and(|c| !c.is_empty()), "{dynamic:?}");
+    let templates = c.request("resources/templates/list", json!({})).await.result();
+    assert!(templates["resourceTemplates"].as_array().unwrap().iter().all(|t| t["name"].as_str().unwrap().starts_with("everything_")), "{templates}");
+    let unknown = c.call("nobody_has_this", json!({})).await;
+    assert_eq!(unknown.code(), Some(-32602), "{unknown:?}");
+
+    // The access log names the member on the virtual server's line, and the virtual server on the member's.
+    tollgate_tests::eventually(10, "the access log has both lines", || {
+        let lines = access_log(&log_file);
+        let outer = lines.iter().any(|l| l["server"] == "workspace" && l["tool"] == "who_answers" && l["member"] == "rmcp");
+        let inner = lines.iter().any(|l| l["server"] == "rmcp" && l["tool"] == "whoami" && l["via"] == "workspace");
+        outer && inner
+    })
+    .await;
+    assert!(!access_log(&log_file).iter().any(|l| l["server"] == "workspace" && l.get("via").is_some()), "a client's own traffic has no via");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_down_leaves_the_others_working() {
+    let rmcp = Backend::rmcp().named("alive").start().await;
+    let gw = Gateway::new()
+        .server("rmcp", rmcp.url())
+        .server("gone", format!("http://127.0.0.1:{}/mcp", free_port()))
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "gone", "prefix": "gone_" }, { "server": "rmcp", "prefix": "rmcp_" }] }))
+        .start()
+        .await;
+    let sdk = Client::connect(&gw.mcp_url("workspace")).await;
+    let tools = sdk.list_tools().await;
+    assert!(tools.contains(&"rmcp_whoami".to_owned()) && tools.iter().all(|t| t.starts_with("rmcp_")), "{tools:?}");
+    assert_eq!(sdk.call_tool("rmcp_whoami", json!({})).await.unwrap(), "alive");
+    sdk.close().await;
+    tollgate_tests::eventually(5, "a warning names the member left out", || gw.log().contains("did not initialize")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collision_among_known_names_is_refused_at_load() {
+    let spec = petstore_spec();
+    let config = format!(
+        "servers:
+  - name: pets
+    backend: {{ openapi: {{ spec: {spec}, base_url: http://127.0.0.1:9/v1 }} }}
+  - name: more_pets
+    backend: {{ openapi: {{ spec: {spec}, base_url: http://127.0.0.1:9/v1 }} }}
+  - name: workspace
+    compose:
+      - {{ server: pets }}
+      - {{ server: more_pets }}
+      - {{ server: nowhere }}
+"
+    );
+    let (status, out) = run_tollgate(&["validate"], &config).await;
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("servers[2].compose[2].server: no server is named 'nowhere'"), "{out}");
+    let fixed = config.replace("      - { server: nowhere }\n", "");
+    let (status, out) = run_tollgate(&["validate"], &fixed).await;
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("servers[2].compose[1]") && out.contains("tool 'listPets' of 'more_pets' collides"), "{out}");
+    let prefixed = fixed.replace("{ server: more_pets }", "{ server: more_pets, prefix: more_ }");
+    let (status, out) = run_tollgate(&["validate"], &prefixed).await;
+    assert!(status.success(), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_s_tool_filter_and_the_virtual_server_s_jwt_both_apply() {
+    let rmcp = Backend::rmcp().named("guarded").start().await;
+    let idp = Idp::start().await;
+    let key = Key::rsa("k1");
+    idp.publish(&[&key]);
+    let gw = Gateway::new()
+        .server("rmcp", rmcp.url())
+        .policies("rmcp", json!([policy("tool-filter", json!({ "deny": ["whoami"] }))]))
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "rmcp", "prefix": "rmcp_" }], "policies": [idp.jwt_binding("tools")] }))
+        .start()
+        .await;
+    let mut anonymous = Caller::new(&gw.mcp_url("workspace"));
+    let refused = anonymous.initialize().await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(refused.code(), Some(UNAUTHORIZED));
+    let token = key.sign(&json!({ "iss": idp.issuer, "sub": "alice", "aud": "tools", "iat": now(), "exp": now() + 600 }));
+    let mut c = Caller::new(&gw.mcp_url("workspace")).bearer(&token).initialized().await;
+    let tools = c.request("tools/list", json!({})).await.result();
+    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"rmcp_echo") && !names.contains(&"rmcp_whoami"), "the member's filter hides whoami: {names:?}");
+    assert_eq!(text(&c.call("rmcp_echo", json!({ "text": "through both" })).await), "through both");
+    let denied = c.call("rmcp_whoami", json!({})).await;
+    assert!(denied.code().is_some(), "{denied:?}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
