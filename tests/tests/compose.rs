@@ -212,3 +212,28 @@ async fn a_member_s_tool_filter_and_the_virtual_server_s_jwt_both_apply() {
     assert!(denied.code().is_some(), "{denied:?}");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_session_expired_is_opened_again_alone() {
+    let one = Backend::rmcp().named("one").start().await;
+    let two = Backend::rmcp().named("two").start().await;
+    let gw = Gateway::new()
+        .server("one", one.url())
+        .server("two", two.url())
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "one", "prefix": "one_" }, { "server": "two", "prefix": "two_" }] }))
+        .idle_timeout_s(2)
+        .start()
+        .await;
+    let sdk = Client::connect(&gw.mcp_url("workspace")).await;
+    assert_eq!(sdk.call_tool("two_whoami", json!({})).await.unwrap(), "two");
+    // The virtual session stays busy through member `one`; member `two`'s session idles out.
+    for _ in 0..8 {
+        assert_eq!(sdk.call_tool("one_whoami", json!({})).await.unwrap(), "one");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(sdk.call_tool("two_whoami", json!({})).await.unwrap(), "two");
+    assert!(gw.log().contains("a member lost the session; opening a new one"), "{}", gw.log());
+    let tools = sdk.list_tools().await;
+    assert!(tools.contains(&"one_echo".to_owned()) && tools.contains(&"two_echo".to_owned()), "{tools:?}");
+    sdk.close().await;
+}

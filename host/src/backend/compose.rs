@@ -76,14 +76,17 @@ impl ComposeBackend {
                 .iter()
                 .enumerate()
                 .map(|(i, m)| Link {
-                    upstream: m.backend.connect(Arc::new(route::MemberInbox { shared: weak.clone(), member: i })),
+                    upstream: Mutex::new(Arc::new(m.backend.connect(Arc::new(route::MemberInbox { shared: weak.clone(), member: i })))),
                     live: AtomicBool::new(false),
+                    reopening: tokio::sync::Mutex::new(()),
                 })
                 .collect(),
             backend: self.clone(),
             inbox,
             state: Mutex::new(State::default()),
             next: AtomicU64::new(1),
+            weak: weak.clone(),
+            listening: AtomicBool::new(false),
         });
         ComposeUpstream { shared }
     }
@@ -102,12 +105,24 @@ struct Shared {
     links: Vec<Link>,
     state: Mutex<State>,
     next: AtomicU64,
+    weak: Weak<Shared>,
+    /// The client has a stream for what members send unasked.
+    listening: AtomicBool,
 }
 
 struct Link {
-    upstream: HttpUpstream,
+    /// Replaced when the member lost the session.
+    upstream: Mutex<Arc<HttpUpstream>>,
     /// It answered `initialize` and has not ended since.
     live: AtomicBool,
+    /// Held while a new session is opened, so concurrent requests open one.
+    reopening: tokio::sync::Mutex<()>,
+}
+
+impl Link {
+    fn upstream(&self) -> Arc<HttpUpstream> {
+        self.upstream.lock().expect("compose lock").clone()
+    }
 }
 
 #[derive(Default)]
@@ -118,6 +133,8 @@ struct State {
     by_client: HashMap<Id, Id>,
     /// Requests members sent the client, by the id the client saw: the member and its own id.
     asked: HashMap<Id, (usize, Id)>,
+    /// The client's `initialize` params, replayed to a member that lost its session.
+    init: Option<Value>,
     /// What each member said it has, from its `initialize` answer.
     capabilities: HashMap<usize, Value>,
     learned: Learned,
@@ -149,13 +166,15 @@ impl ComposeUpstream {
     }
 
     pub fn want_stream(&self) {
+        self.shared.listening.store(true, Ordering::Release);
         for l in &self.shared.links {
-            l.upstream.want_stream();
+            l.upstream().want_stream();
         }
     }
 
     pub async fn close(&self) {
-        futures::future::join_all(self.shared.links.iter().map(|l| l.upstream.close())).await;
+        let all: Vec<Arc<HttpUpstream>> = self.shared.links.iter().map(Link::upstream).collect();
+        futures::future::join_all(all.iter().map(|u| u.close())).await;
     }
 }
 
@@ -301,7 +320,7 @@ impl Shared {
             st.by_client.insert(client_id.clone(), mid.clone());
         }
         tracing::debug!(server = %self.server(), member = %self.member(member).key, id = %client_id, "to member");
-        match self.links[member].upstream.send(&out, edits).await {
+        match self.send_to(member, &out, edits).await {
             Ok(pump) => Ok(pump),
             Err(e) => {
                 let mut st = self.state();
@@ -314,12 +333,24 @@ impl Shared {
 
     /// A request of the gateway's own to `member`, and its answer (error answers included).
     async fn ask(&self, member: usize, method: &str, params: Value, edits: &HeaderEdits) -> Result<Message, BackendError> {
+        let upstream = self.links[member].upstream();
+        match self.ask_on(member, &upstream, method, params.clone(), edits).await {
+            Err(BackendError::SessionLost) if method != "initialize" => {
+                self.reopen(member, &upstream, edits).await?;
+                self.ask_on(member, &self.links[member].upstream(), method, params, edits).await
+            }
+            other => other,
+        }
+    }
+
+    /// As [`Shared::ask`], on this session of the member, whatever becomes of it.
+    async fn ask_on(&self, member: usize, upstream: &HttpUpstream, method: &str, params: Value, edits: &HeaderEdits) -> Result<Message, BackendError> {
         let id = self.fresh();
         let (tx, rx) = oneshot::channel();
         self.state().calls.insert(id.clone(), Call::Internal { member, answer: tx });
         let timeout = self.backend.timeout;
         let asked = async {
-            let pump = self.links[member].upstream.send(&Message::request(id.clone(), method, params), edits).await?;
+            let pump = upstream.send(&Message::request(id.clone(), method, params), edits).await?;
             if let Some(p) = pump {
                 p.await;
             }
@@ -346,10 +377,10 @@ impl Shared {
             if let Some(p) = note.body.get_mut("params") {
                 p["requestId"] = mid.to_value();
             }
-            return self.links[member].upstream.send(&note, edits).await.map(drop);
+            return self.links[member].upstream().send(&note, edits).await.map(drop);
         }
         // `initialized`, `roots/list_changed` and the rest concern every member.
-        let sent = self.live().into_iter().map(|i| async move { (i, self.links[i].upstream.send(msg, edits).await) });
+        let sent = self.live().into_iter().map(|i| async move { (i, self.links[i].upstream().send(msg, edits).await) });
         for (i, r) in futures::future::join_all(sent).await {
             if let Err(e) = r {
                 tracing::warn!(server = %self.server(), member = %self.member(i).key, error = %e, "a notification did not reach a member");
@@ -367,7 +398,44 @@ impl Shared {
         };
         let mut out = msg.clone();
         set_id(&mut out, &own);
-        self.links[member].upstream.send(&out, edits).await.map(drop)
+        self.links[member].upstream().send(&out, edits).await.map(drop)
+    }
+
+    /// Sends to a member; if the member lost the session (404), opens a new one and sends again.
+    async fn send_to(&self, member: usize, msg: &Message, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+        let upstream = self.links[member].upstream();
+        match upstream.send(msg, edits).await {
+            Err(BackendError::SessionLost) if msg.method() != Some("initialize") => {
+                self.reopen(member, &upstream, edits).await?;
+                self.links[member].upstream().send(msg, edits).await
+            }
+            other => other,
+        }
+    }
+
+    /// A new session on a member that lost `lost`, opened with the client's `initialize`.
+    async fn reopen(&self, member: usize, lost: &Arc<HttpUpstream>, edits: &HeaderEdits) -> Result<(), BackendError> {
+        let link = &self.links[member];
+        let _one = link.reopening.lock().await;
+        if !Arc::ptr_eq(&link.upstream(), lost) {
+            return Ok(()); // another request opened it meanwhile
+        }
+        let params = self.state().init.clone().ok_or(BackendError::SessionLost)?;
+        tracing::info!(server = %self.server(), member = %self.member(member).key, "a member lost the session; opening a new one");
+        lost.close().await;
+        let fresh = Arc::new(self.member(member).backend.connect(Arc::new(route::MemberInbox { shared: self.weak.clone(), member })));
+        *link.upstream.lock().expect("compose lock") = fresh.clone();
+        let answer = self.ask_on(member, &fresh, "initialize", params, edits).await?;
+        if answer.body.get("result").is_none() {
+            link.live.store(false, Ordering::Release);
+            return Err(BackendError::Protocol(format!("member {} refused the replayed initialize", self.member(member).key)));
+        }
+        fresh.send(&Message::notification("notifications/initialized", serde_json::json!({})), edits).await?;
+        if self.listening.load(Ordering::Acquire) {
+            fresh.want_stream();
+        }
+        link.live.store(true, Ordering::Release);
+        Ok(())
     }
 }
 

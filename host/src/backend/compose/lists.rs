@@ -18,6 +18,7 @@ impl Shared {
     /// Opens every member's session in parallel; members that fail are left out (with a
     /// warning), and the client gets the union of the others' capabilities.
     pub(super) async fn initialize(&self, id: &Id, params: Value, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+        self.state().init = Some(params.clone());
         let asked = (0..self.links.len()).map(|i| {
             let p = params.clone();
             async move { (i, self.ask(i, "initialize", p, edits).await) }

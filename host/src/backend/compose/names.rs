@@ -113,6 +113,16 @@ impl Learned {
         }
     }
 
+    /// Member `member` says its `list` changed: what it showed there is learned again.
+    pub fn forget(&mut self, list: List, member: usize) {
+        self.names.retain(|(l, _), (m, _)| !(*l == list && *m == member));
+        match list {
+            List::Resources => self.uris.retain(|_, m| *m != member),
+            List::Templates => self.templates.retain(|(_, m)| *m != member),
+            _ => {}
+        }
+    }
+
     /// The member and its own name for an outward name.
     pub fn owner(&self, list: List, outward: &str) -> Option<(usize, String)> {
         self.names.get(&(list, outward.to_owned())).cloned()

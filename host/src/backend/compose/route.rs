@@ -3,10 +3,10 @@
 //! gateway's, so two members' ids never collide, and the client's answer finds its member.
 
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
 
 use futures::future::BoxFuture;
 
+use super::names::List;
 use super::{Call, Shared, set_id};
 use crate::backend::{Deliver, failure};
 use crate::mcp::error::BackendError;
@@ -72,6 +72,15 @@ impl Shared {
                 self.inbox.deliver(msg, related).await;
             }
             Kind::Notification => {
+                let changed = match msg.method() {
+                    Some("notifications/tools/list_changed") => vec![List::Tools],
+                    Some("notifications/prompts/list_changed") => vec![List::Prompts],
+                    Some("notifications/resources/list_changed") => vec![List::Resources, List::Templates],
+                    _ => Vec::new(),
+                };
+                for list in changed {
+                    self.state().learned.forget(list, member);
+                }
                 if msg.method() == Some("notifications/cancelled") {
                     // The member gave up on a request it sent the client: name it as the client knows it.
                     let own = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
@@ -91,11 +100,11 @@ impl Shared {
         }
     }
 
-    /// A member's session ended: its requests in flight fail, the others go on.
+    /// A member's session ended: its requests in flight fail, the others go on. The next
+    /// request to the member opens a new session on it ([`Shared::reopen`]).
     async fn member_lost(&self, member: usize, cause: BackendError) {
-        self.links[member].live.store(false, Ordering::Release);
         let key = self.member(member).key.clone();
-        tracing::warn!(server = %self.server(), member = %key, %cause, "a member's session ended; the virtual server goes on without it");
+        tracing::warn!(server = %self.server(), member = %key, %cause, "a member's session ended; its requests in flight fail");
         let waiting: Vec<Id> = {
             let mut st = self.state();
             let mine: Vec<Id> = st.calls.iter().filter(|(_, c)| c.member() == member).map(|(k, _)| k.clone()).collect();
