@@ -24,5 +24,5 @@ cargo build --release -p tollgate --locked
 python3 examples/petstore-backend.py 9000 &
 backend=$!
 trap 'kill $backend 2>/dev/null' EXIT
-say "serving http://127.0.0.1:8080/everything/mcp and http://127.0.0.1:8080/petstore/mcp (Ctrl-C stops)"
+say "serving http://127.0.0.1:8080/everything/mcp, http://127.0.0.1:8080/petstore/mcp and both as one at http://127.0.0.1:8080/workspace/mcp (Ctrl-C stops)"
 target/release/tollgate serve --config examples/sample.yaml
