@@ -59,7 +59,7 @@ impl Backend {
         };
         let http = Client { limits: limits.clone(), tls };
         if let Some(members) = &server.compose {
-            let Some(loopback) = limits.loopback else {
+            let Some(loopback) = &limits.loopback else {
                 return Err(GatewayError::BadRequest(format!("virtual server {}: the client listener's address is not known yet", server.name)));
             };
             return Ok(Backend::Compose(Arc::new(compose::ComposeBackend::new(&server.name, members, loopback, http, timeout)?)));

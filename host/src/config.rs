@@ -221,7 +221,39 @@ pub struct Limits {
     /// servers reach their members there. Not part of the file.
     #[serde(skip)]
     #[schemars(skip)]
-    pub loopback: Option<SocketAddr>,
+    pub loopback: Option<Loopback>,
+}
+
+/// The client listener as virtual servers reach it: its address from this host, and a key
+/// drawn at start that vouches for the gateway's own requests (`tollgate-via`).
+#[derive(Clone)]
+pub struct Loopback {
+    pub addr: SocketAddr,
+    pub key: std::sync::Arc<str>,
+}
+
+impl Loopback {
+    /// For the listener bound at `bound`: an unspecified address is reached on loopback.
+    pub fn new(bound: SocketAddr) -> Loopback {
+        let addr = match bound.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], bound.port())),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port())),
+            _ => bound,
+        };
+        Loopback { addr, key: format!("{:032x}", rand::random::<u128>()).into() }
+    }
+
+    /// Whether `presented` is this process's key (compared in constant time).
+    pub fn vouches(&self, presented: &str) -> bool {
+        let (a, b) = (presented.as_bytes(), self.key.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for Loopback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loopback").field("addr", &self.addr).field("key", &"<redacted>").finish()
+    }
 }
 
 impl Default for Limits {

@@ -401,11 +401,7 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     let addr = listener.local_addr()?;
     let mut cfg = cfg;
     // Virtual servers reach their members through this listener, from this host.
-    cfg.limits.loopback = Some(match addr.ip() {
-        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::SocketAddr::from(([127, 0, 0, 1], addr.port())),
-        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
-        _ => addr,
-    });
+    cfg.limits.loopback = Some(tollgate::config::Loopback::new(addr));
     let gw = tollgate::gateway::Gateway::new(cfg).await?;
     gw.install(&policies);
     tollgate::reload::watch(gw.clone(), file.clone(), policies.files);

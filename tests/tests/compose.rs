@@ -139,6 +139,15 @@ async fn a_virtual_server_serves_every_member_under_its_prefix() {
     })
     .await;
     assert!(!access_log(&log_file).iter().any(|l| l["server"] == "workspace" && l.get("via").is_some()), "a client's own traffic has no via");
+    // A client naming a virtual server itself, even from loopback, is not believed.
+    let mut forger =
+        Caller::new(&gw.mcp_url("rmcp")).header("tollgate-via", "forged").header("tollgate-via-key", "0123456789abcdef0123456789abcdef").initialized().await;
+    assert_eq!(text(&forger.call("echo", json!({ "text": "x" })).await), "x");
+    tollgate_tests::eventually(10, "the access log has the forger's call", || {
+        access_log(&log_file).iter().any(|l| l["server"] == "rmcp" && l["tool"] == "echo" && l.get("via").is_none())
+    })
+    .await;
+    assert!(!access_log(&log_file).iter().any(|l| l["via"] == "forged"), "a forged via is never recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 
 use super::http::{HttpBackend, HttpUpstream};
 use super::{Client, Inbox, Pump};
-use crate::config::{ComposeMember, Secret};
+use crate::config::{ComposeMember, Loopback, Secret};
 use crate::mcp::error::{BackendError, GatewayError};
-use crate::mcp::headers::VIA;
+use crate::mcp::headers::{VIA, VIA_KEY};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::policy::HeaderEdits;
 use names::{Learned, List};
@@ -44,15 +44,10 @@ struct Member {
 }
 
 impl ComposeBackend {
-    /// `loopback` is where the client listener is reached from this host.
-    pub fn new(
-        server: &str,
-        members: &[ComposeMember],
-        loopback: std::net::SocketAddr,
-        client: Client,
-        timeout: Duration,
-    ) -> Result<ComposeBackend, GatewayError> {
-        let headers = std::collections::BTreeMap::from([(VIA.to_owned(), Secret::from(server))]);
+    /// `loopback` is where the client listener is reached from this host, and the key that
+    /// vouches for the gateway's own requests.
+    pub fn new(server: &str, members: &[ComposeMember], loopback: &Loopback, client: Client, timeout: Duration) -> Result<ComposeBackend, GatewayError> {
+        let headers = std::collections::BTreeMap::from([(VIA.to_owned(), Secret::from(server)), (VIA_KEY.to_owned(), Secret::from(&*loopback.key))]);
         let members = members
             .iter()
             .map(|m| {
@@ -60,7 +55,7 @@ impl ComposeBackend {
                     Some(v) => format!("{}/{v}", m.server),
                     None => m.server.clone(),
                 };
-                let url = format!("http://{loopback}/{path}/mcp");
+                let url = format!("http://{}/{path}/mcp", loopback.addr);
                 let backend = HttpBackend::new(&m.key(), &url, &headers, false, client.clone(), timeout)?;
                 Ok(Member { spec: m.clone(), key: m.key(), backend: Arc::new(backend) })
             })

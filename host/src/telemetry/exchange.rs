@@ -76,12 +76,11 @@ pub struct Arrival<'a> {
 
 impl Arrival<'_> {
     /// The virtual server this message comes from as one of its members' traffic: named by
-    /// the gateway itself, so believed from a loopback peer only.
+    /// the gateway itself (admission keeps the header only when the gateway's key vouches for it).
     fn via(&self) -> Option<&str> {
-        let local = self.peer.is_some_and(|p| p.ip().is_loopback());
         let v = self.headers.get(crate::mcp::headers::VIA)?.to_str().ok()?;
         let plain = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        (local && plain).then_some(v)
+        plain.then_some(v)
     }
 
     /// The access log's fields for this message.
