@@ -246,3 +246,70 @@ async fn a_member_whose_session_expired_is_opened_again_alone() {
     assert!(tools.contains(&"one_echo".to_owned()) && tools.contains(&"two_echo".to_owned()), "{tools:?}");
     sdk.close().await;
 }
+
+/// A member that pages its tools: `a` and `b`, then `c`.
+fn paging(_: &axum::http::HeaderMap, msg: &Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(id) = msg.get("id").cloned() else { return axum::http::StatusCode::ACCEPTED.into_response() };
+    let result = match msg["method"].as_str() {
+        Some("initialize") => json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": {} }, "serverInfo": { "name": "pages", "version": "1" } }),
+        Some("tools/list") => match msg["params"]["cursor"].as_str() {
+            None => {
+                json!({ "tools": [{ "name": "a", "inputSchema": { "type": "object" } }, { "name": "b", "inputSchema": { "type": "object" } }], "nextCursor": "two" })
+            }
+            Some("two") => json!({ "tools": [{ "name": "c", "inputSchema": { "type": "object" } }] }),
+            Some(_) => return axum::Json(json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32602, "message": "bad cursor" } })).into_response(),
+        },
+        _ => return axum::Json(json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32601, "message": "no such method" } })).into_response(),
+    };
+    axum::Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response()
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["tools"].as_array().unwrap_or_else(|| panic!("a tools page: {page}")).iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_across_members_and_a_collision_hides_the_later_member_s_item() {
+    use tollgate_tests::recorder::Recorder;
+    let pages = Recorder::start_with(paging).await;
+    let first = Recorder::start().await;
+    let second = Recorder::start().await;
+    let rmcp = Backend::rmcp().start().await;
+    let gw = Gateway::new()
+        .server("pages", &pages.url)
+        .server("first", &first.url)
+        .server("second", &second.url)
+        .server("rmcp", rmcp.url())
+        .server_entry(json!({ "name": "workspace", "compose": [
+            { "server": "pages", "prefix": "p_" }, { "server": "first" }, { "server": "second" }, { "server": "rmcp", "prefix": "rmcp_" },
+        ] }))
+        .start()
+        .await;
+    let mut c = Caller::new(&gw.mcp_url("workspace")).initialized().await;
+    let one = c.request("tools/list", json!({})).await.result();
+    let listed = names(&one);
+    for name in ["p_a", "p_b", "echo", "fragile", "broken", "rmcp_echo", "rmcp_progress"] {
+        assert!(listed.contains(&name.to_owned()), "{name} in {listed:?}");
+    }
+    assert_eq!(listed.iter().filter(|n| *n == "echo").count(), 1, "the later member's echo is hidden: {listed:?}");
+    assert!(!listed.contains(&"p_c".to_owned()));
+    let cursor = one["nextCursor"].as_str().expect("more to come from `pages`").to_owned();
+    let two = c.request("tools/list", json!({ "cursor": cursor })).await.result();
+    assert_eq!(names(&two), ["p_c"], "the next page asks only the member with more");
+    assert!(two.get("nextCursor").is_none(), "{two}");
+    let bad = c.request("tools/list", json!({ "cursor": "not-ours" })).await;
+    assert_eq!(bad.code(), Some(-32602), "{bad:?}");
+    assert!(gw.log().contains("collides with the one of an earlier member"), "{}", gw.log());
+
+    // The colliding name goes to the member that shows it.
+    assert_eq!(text(&c.call("echo", json!({ "text": "to the first" })).await), "to the first");
+    assert_eq!((first.calls_of("echo"), second.calls_of("echo")), (1, 0));
+
+    // A member's progress reaches the client on the request's stream, with the client's token.
+    let progressed =
+        c.request("tools/call", json!({ "name": "rmcp_progress", "arguments": { "steps": 3, "label": "step" }, "_meta": { "progressToken": "tok-1" } })).await;
+    assert_eq!(progressed.body.matches("notifications/progress").count(), 3, "{progressed:?}");
+    assert_eq!(progressed.body.matches("\"progressToken\":\"tok-1\"").count(), 3, "{progressed:?}");
+    assert_eq!(progressed.result()["content"][0]["text"], "step: 3 steps");
+}
