@@ -154,3 +154,64 @@ fn known_tools(config: &Config, m: &ComposeMember) -> Option<Vec<String>> {
     let catalog = backend.openapi.as_ref()?.loaded.get()?;
     Some(catalog.tools.iter().map(|t| t.name.clone()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        Config::parse(text).err().unwrap_or_default().iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn members_are_servers_of_the_file_with_a_backend_of_their_own() {
+        let text = "\
+servers:
+  - name: docs
+    versions:
+      - { name: v1, backend: { http: http://127.0.0.1:1/mcp } }
+  - name: inner
+    compose: [{ server: docs }]
+  - name: outer
+    backend: { http: http://127.0.0.1:2/mcp }
+    compose:
+      - { server: inner }
+      - { server: docs, version: v9 }
+      - { server: nowhere, prefix: 'bad prefix' }
+      - { server: docs, rename: { search: 'not ok' } }
+";
+        let shown = problems(text);
+        for expected in [
+            "line 8: servers[2].backend: a virtual server (`compose`) has no backend of its own",
+            "line 10: servers[2].compose[0].server: 'inner' is a virtual server itself",
+            "line 11: servers[2].compose[1].version: server 'docs' has no version 'v9'",
+            "servers[2].compose[2].server: no server is named 'nowhere'",
+            "servers[2].compose[2].prefix: 'bad prefix' is not a valid prefix",
+            "servers[2].compose[3].rename.search: 'not ok' is not a valid name",
+        ] {
+            assert!(shown.iter().any(|p| p.starts_with(expected) || p.contains(expected)), "{expected}\n{shown:#?}");
+        }
+        assert_eq!(shown.len(), 6, "{shown:#?}");
+    }
+
+    #[test]
+    fn a_virtual_server_lists_at_least_one_member() {
+        let empty = problems("servers:\n  - name: w\n    compose: []\n");
+        assert!(empty.iter().any(|p| p.contains("servers[0].compose: list at least one member server")), "{empty:#?}");
+        let ok = Config::parse("servers:\n  - name: a\n    backend: { http: http://127.0.0.1:1/mcp }\n  - name: w\n    compose: [{ server: a, prefix: a_ }]\n");
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn names_go_out_under_the_prefix_or_the_rename_and_come_back() {
+        let m = ComposeMember { server: "s".into(), version: None, prefix: Some("s_".into()), rename: BTreeMap::from([("search".into(), "find".into())]) };
+        assert_eq!(m.outward("echo"), "s_echo");
+        assert_eq!(m.outward("search"), "find");
+        assert_eq!(m.inward("s_echo").as_deref(), Some("echo"));
+        assert_eq!(m.inward("find").as_deref(), Some("search"));
+        assert_eq!(m.inward("s_search"), None, "a renamed item answers to its new name only");
+        assert_eq!(m.inward("echo"), None);
+        let bare = ComposeMember { prefix: None, rename: BTreeMap::new(), ..m };
+        assert_eq!(bare.inward("echo").as_deref(), Some("echo"));
+    }
+}
