@@ -127,6 +127,16 @@ async fn a_virtual_server_serves_every_member_under_its_prefix() {
     assert!(dynamic.result()["contents"].as_array().is_some_and(|c| !c.is_empty()), "{dynamic:?}");
     let templates = c.request("resources/templates/list", json!({})).await.result();
     assert!(templates["resourceTemplates"].as_array().unwrap().iter().all(|t| t["name"].as_str().unwrap().starts_with("everything_")), "{templates}");
+    // Completions by prompt name, translated back to the member's.
+    let completed = c
+        .request(
+            "completion/complete",
+            json!({ "ref": { "type": "ref/prompt", "name": "everything_completable-prompt" }, "argument": { "name": "department", "value": "S" } }),
+        )
+        .await;
+    assert_eq!(completed.result()["completion"]["values"], json!(["Sales", "Support"]), "{completed:?}");
+    let subscribed = c.request("resources/subscribe", json!({ "uri": doc })).await;
+    assert_eq!(subscribed.result(), json!({}), "{subscribed:?}");
     let unknown = c.call("nobody_has_this", json!({})).await;
     assert_eq!(unknown.code(), Some(-32602), "{unknown:?}");
 
