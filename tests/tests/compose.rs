@@ -323,3 +323,41 @@ async fn lists_page_across_members_and_a_collision_hides_the_later_member_s_item
     assert_eq!(progressed.body.matches("\"progressToken\":\"tok-1\"").count(), 3, "{progressed:?}");
     assert_eq!(progressed.result()["content"][0]["text"], "step: 3 steps");
 }
+
+/// A member that answers `tools/list` after 3 s (blocking its thread, as a stuck server would).
+fn slow_list(h: &axum::http::HeaderMap, msg: &Value) -> axum::response::Response {
+    if msg["method"] == "tools/list" {
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    paging(h, msg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_too_slow_to_list_is_left_out_of_the_page() {
+    // On a runtime of its own, so its stuck thread stalls no one else.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        rt.block_on(async {
+            let slow = tollgate_tests::recorder::Recorder::start_with(slow_list).await;
+            tx.send(slow.url.clone()).expect("the test waits");
+            std::future::pending::<()>().await;
+        });
+    });
+    let slow_url = rx.recv().expect("the slow member starts");
+    let rmcp = Backend::rmcp().start().await;
+    let gw = Gateway::new()
+        .server("slow", &slow_url)
+        .server("rmcp", rmcp.url())
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "slow", "prefix": "slow_" }, { "server": "rmcp", "prefix": "rmcp_" }] }))
+        .top("limits", json!({ "request_timeout_ms": 2000 }))
+        .start()
+        .await;
+    let mut c = Caller::new(&gw.mcp_url("workspace")).initialized().await;
+    let started = std::time::Instant::now();
+    let page = c.request("tools/list", json!({})).await.result();
+    let listed = names(&page);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered before the client's request timed out: {:?}", started.elapsed());
+    assert!(listed.contains(&"rmcp_echo".to_owned()) && listed.iter().all(|n| n.starts_with("rmcp_")), "{listed:?}");
+    tollgate_tests::eventually(5, "a warning names the member left out", || gw.log().contains("its items are left out")).await;
+}
