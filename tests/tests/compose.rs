@@ -361,3 +361,26 @@ async fn a_member_too_slow_to_list_is_left_out_of_the_page() {
     assert!(listed.contains(&"rmcp_echo".to_owned()) && listed.iter().all(|n| n.starts_with("rmcp_")), "{listed:?}");
     tollgate_tests::eventually(5, "a warning names the member left out", || gw.log().contains("its items are left out")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_server_made_through_the_api_composes_servers_running_now() {
+    use tollgate_tests::admin::Admin;
+    const TOKEN: &str = "compose-admin-token";
+    let (a, b) = (Backend::rmcp().named("a").start().await, Backend::rmcp().named("b").start().await);
+    let data = write_temp("keep", "").parent().expect("a dir").join("compose-data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let gw = Gateway::new().server("alpha", a.url()).management_with(TOKEN, json!({ "data_dir": data })).start().await;
+    let admin = Admin::new(&gw.management(), TOKEN);
+    let beta = admin.put_if("/api/servers/beta", None, json!({ "name": "beta", "backend": { "http": b.url() } })).await;
+    assert_eq!(beta.status, 201, "{beta:?}");
+    let unknown = admin.put_if("/api/servers/both", None, json!({ "name": "both", "compose": [{ "server": "alpha" }, { "server": "gamma" }] })).await;
+    assert_eq!(unknown.status, 422, "{unknown:?}");
+    assert_eq!(unknown.body["detail"], "server.compose[1].server: no server is named 'gamma'");
+    let body = json!({ "name": "both", "compose": [{ "server": "alpha", "prefix": "a_" }, { "server": "beta", "prefix": "b_" }] });
+    let both = admin.put_if("/api/servers/both", None, body).await;
+    assert_eq!(both.status, 201, "{both:?}");
+    let sdk = Client::connect(&gw.mcp_url("both")).await;
+    assert_eq!(sdk.call_tool("a_whoami", json!({})).await.unwrap(), "a");
+    assert_eq!(sdk.call_tool("b_whoami", json!({})).await.unwrap(), "b");
+    sdk.close().await;
+}

@@ -163,7 +163,11 @@ async fn build(
     base: &std::path::Path,
     places: &crate::policy::Places,
 ) -> Result<Server, Vec<crate::config::Problem>> {
-    let (config, base) = (gw.config.clone(), base.to_owned());
+    let (mut config, base) = (gw.config.clone(), base.to_owned());
+    if next.compose.is_some() {
+        // A virtual server's members are checked against the servers running now.
+        config.servers = gw.server_map().values().map(|s| s.current_config()).collect();
+    }
     // Checking loads `openapi` documents, which may be fetched over the network.
     let (problems, next) =
         tokio::task::spawn_blocking(move || (crate::config::check_server(&config, &mut next, &base), next)).await.map_err(|e| vec![internal(e.to_string())])?;
