@@ -105,6 +105,9 @@ async fn a_virtual_server_serves_every_member_under_its_prefix() {
     // Sampling from a member reaches the client, and its answer goes back to that member.
     assert_eq!(sdk.call_tool("rmcp_ask", json!({ "question": "which colour?" })).await.unwrap(), "answer to: which colour?");
     assert_eq!(sdk.sampling_questions(), ["which colour?"]);
+    // A member's logging reaches the client too.
+    assert_eq!(sdk.call_tool("rmcp_log", json!({ "text": "noted" })).await.unwrap(), "logged noted");
+    tollgate_tests::eventually(5, "the client has the member's log message", || sdk.logs().iter().any(|l| l.contains("noted"))).await;
     sdk.close().await;
 
     // Prompts and resources of a member, through plain JSON-RPC.
