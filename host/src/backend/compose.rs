@@ -280,6 +280,9 @@ impl Shared {
         for member in self.live() {
             match self.ask(member, method, params.clone(), edits).await {
                 Ok(answer) if !is_not_found(&answer) => {
+                    if answer.body.contains_key("result") {
+                        let _ = self.state().learned.uri(&uri, member);
+                    }
                     let mut answer = answer;
                     set_id(&mut answer, &id);
                     self.inbox.deliver(answer, Some(id)).await;

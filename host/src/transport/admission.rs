@@ -40,10 +40,9 @@ pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());
     // `tollgate-via` is the gateway's own word on its members' traffic: kept only with the key
-    // this process drew, from a loopback peer; the key itself goes no further.
+    // this process drew at start; the key itself goes no further.
     let key = headers.get(crate::mcp::headers::VIA_KEY).and_then(|v| v.to_str().ok());
-    let local = peer.is_some_and(|p| p.ip().is_loopback());
-    let vouched = local && gw.config.limits.loopback.as_ref().zip(key).is_some_and(|(l, k)| l.vouches(k));
+    let vouched = gw.config.limits.loopback.as_ref().zip(key).is_some_and(|(l, k)| l.vouches(k));
     headers.remove(crate::mcp::headers::VIA_KEY);
     if !vouched {
         headers.remove(crate::mcp::headers::VIA);
