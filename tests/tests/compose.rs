@@ -387,3 +387,20 @@ async fn a_virtual_server_made_through_the_api_composes_servers_running_now() {
     assert_eq!(sdk.call_tool("b_whoami", json!({})).await.unwrap(), "b");
     sdk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_sells_a_virtual_server_by_its_virtual_names() {
+    let rmcp = Backend::rmcp().named("sold").start().await;
+    let gw = Gateway::new()
+        .server("rmcp", rmcp.url())
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "rmcp", "prefix": "rmcp_" }] }))
+        .top("products", json!([{ "name": "open", "subscription_required": false, "servers": [{ "server": "workspace", "tools": ["rmcp_echo"] }] }]))
+        .start()
+        .await;
+    let mut c = Caller::new(&gw.mcp_url("workspace")).initialized().await;
+    let tools = c.request("tools/list", json!({})).await.result();
+    assert_eq!(names(&tools), ["rmcp_echo"], "the product's tools, by their virtual names");
+    assert_eq!(text(&c.call("rmcp_echo", json!({ "text": "bought" })).await), "bought");
+    let refused = c.call("rmcp_whoami", json!({})).await;
+    assert!(refused.code().is_some(), "a tool outside the product is refused: {refused:?}");
+}
