@@ -404,3 +404,37 @@ async fn a_product_sells_a_virtual_server_by_its_virtual_names() {
     let refused = c.call("rmcp_whoami", json!({})).await;
     assert!(refused.code().is_some(), "a tool outside the product is refused: {refused:?}");
 }
+
+/// Reads an SSE response until `needle` has come; all read so far.
+async fn read_until(sse: &mut reqwest::Response, seen: &mut String, needle: &str) {
+    while !seen.contains(needle) {
+        let chunk = tollgate_tests::within(10, needle, sse.chunk()).await.expect("the stream reads").expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_client_uses_a_virtual_server() {
+    let rmcp = Backend::rmcp().named("legacy-one").start().await;
+    let gw = Gateway::new()
+        .server("rmcp", rmcp.url())
+        .server_entry(json!({ "name": "workspace", "compose": [{ "server": "rmcp", "prefix": "rmcp_" }] }))
+        .start()
+        .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut sse = http.get(gw.url("/workspace/sse")).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(sse.status(), 200);
+    let mut seen = String::new();
+    read_until(&mut sse, &mut seen, "sessionId=").await;
+    let endpoint = seen.lines().find_map(|l| l.strip_prefix("data: ")).expect("the endpoint event").trim().to_owned();
+    let post = |body: Value| http.post(gw.url(&endpoint)).json(&body).send();
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": { "name": "legacy", "version": "1" } } });
+    assert_eq!(post(init).await.unwrap().status(), 202);
+    read_until(&mut sse, &mut seen, "\"serverInfo\"").await;
+    assert!(seen.contains("\"name\":\"workspace\""), "the virtual server names itself: {seen}");
+    assert_eq!(post(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })).await.unwrap().status(), 202);
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "rmcp_whoami", "arguments": {} } });
+    assert_eq!(post(call).await.unwrap().status(), 202);
+    read_until(&mut sse, &mut seen, "legacy-one").await;
+}
