@@ -277,7 +277,7 @@ impl Shared {
         }
         let method = msg.method().unwrap_or_default();
         let mut last = None;
-        for member in self.live() {
+        for member in self.live().into_iter().filter(|i| self.offers(*i, List::Resources)) {
             match self.ask(member, method, params.clone(), edits).await {
                 Ok(answer) if !is_not_found(&answer) => {
                     if answer.body.contains_key("result") {
@@ -449,5 +449,5 @@ fn set_id(msg: &mut Message, id: &Id) {
 fn is_not_found(answer: &Message) -> bool {
     let Some(e) = answer.body.get("error") else { return false };
     let text = e.get("message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
-    e.get("code").and_then(Value::as_i64) == Some(-32002) || text.contains("not found") || text.contains("unknown resource")
+    matches!(e.get("code").and_then(Value::as_i64), Some(-32002 | -32601)) || text.contains("not found") || text.contains("unknown resource")
 }

@@ -51,7 +51,7 @@ impl Shared {
     }
 
     /// Whether member `i` said it has `list`.
-    fn offers(&self, i: usize, list: List) -> bool {
+    pub(super) fn offers(&self, i: usize, list: List) -> bool {
         self.state().capabilities.get(&i).is_some_and(|c| c.get(list.capability()).is_some_and(|v| !v.is_null()))
     }
 
@@ -139,8 +139,12 @@ impl Shared {
         }
     }
 
-    /// Follows `list` through every page, learning what each member shows.
+    /// Follows `list` through every page, learning what each member shows (unless it was
+    /// followed a moment ago).
     async fn walk(&self, list: List, edits: &HeaderEdits) {
+        if !self.state().learned.may_walk(list) {
+            return;
+        }
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let Ok(page) = self.list(list, cursor.as_deref(), edits).await else { return };

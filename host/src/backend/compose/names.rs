@@ -76,7 +76,13 @@ pub struct Learned {
     uris: HashMap<String, usize>,
     /// Resource templates: the URI template and its member, in the order learned.
     templates: Vec<(String, usize)>,
+    /// When each list was last followed to find an owner.
+    walked: HashMap<List, std::time::Instant>,
 }
+
+/// A list is followed again to find an owner at most this often (unless a member says it
+/// changed), so calls naming nothing cost the members little.
+const WALK_AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether an item was taken into a merged list.
 pub enum Taken {
@@ -113,8 +119,18 @@ impl Learned {
         }
     }
 
+    /// Whether `list` may be followed now to find an owner; if so, notes that it is.
+    pub fn may_walk(&mut self, list: List) -> bool {
+        if self.walked.get(&list).is_some_and(|at| at.elapsed() < WALK_AGAIN) {
+            return false;
+        }
+        self.walked.insert(list, std::time::Instant::now());
+        true
+    }
+
     /// Member `member` says its `list` changed: what it showed there is learned again.
     pub fn forget(&mut self, list: List, member: usize) {
+        self.walked.remove(&list);
         self.names.retain(|(l, _), (m, _)| !(*l == list && *m == member));
         match list {
             List::Resources => self.uris.retain(|_, m| *m != member),
@@ -201,6 +217,23 @@ mod tests {
         assert!(!matches_template("repo://{owner}/{name}/readme", "repo://a/b/license"));
         assert!(matches_template("file:///fixed", "file:///fixed"));
         assert!(!matches_template("file:///fixed", "file:///fixed/more"));
+    }
+
+    #[test]
+    fn the_first_member_keeps_a_name_and_a_change_lets_the_list_be_followed_again() {
+        let mut l = Learned::default();
+        assert!(matches!(l.name(List::Tools, "echo", 0, "echo"), Taken::Yes));
+        assert!(matches!(l.name(List::Tools, "echo", 1, "echo"), Taken::Collides(0)));
+        assert_eq!(l.owner(List::Tools, "echo"), Some((0, "echo".to_owned())));
+        assert!(l.may_walk(List::Tools));
+        assert!(!l.may_walk(List::Tools), "not twice in a row");
+        assert!(l.may_walk(List::Prompts), "each list on its own");
+        l.forget(List::Tools, 0);
+        assert_eq!(l.owner(List::Tools, "echo"), None);
+        assert!(matches!(l.name(List::Tools, "echo", 1, "echo"), Taken::Yes), "the other member may show it now");
+        assert!(l.may_walk(List::Tools), "a change lets the list be followed again");
+        l.template("demo://item/{id}", 1);
+        assert_eq!(l.owner_of_uri("demo://item/7"), Some(1));
     }
 
     #[test]
