@@ -17,6 +17,7 @@ use crate::config::{BackendKind, Limits, Secret, ServerConfig, TlsMaterial};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::HeaderEdits;
+use crate::telemetry::Exchange;
 
 pub use stdio::shutdown_all as shutdown_stdio;
 
@@ -151,19 +152,21 @@ impl Upstream {
     /// Sends one message. For a request, the answer comes later through the inbox;
     /// an error here means the request never reached the backend.
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
-        self.send_with(msg, &HeaderEdits::default()).await.map(drop)
+        self.send_with(msg, &HeaderEdits::default(), None).await.map(drop)
     }
 
     /// Sends one message with the headers policies set for it (HTTP backends only: a stdio
     /// or legacy SSE backend has no per-message headers). A request whose answer comes on
     /// a stream of its own returns the [`Pump`] that reads it into the inbox.
-    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    /// `x` is the exchange the message belongs to, for what only the upstream knows (the
+    /// member of a virtual server that serves it).
+    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         match self {
             Upstream::Http(u) => u.send(msg, headers).await,
             Upstream::Sse(u) => u.send(msg).await.map(|()| None),
             Upstream::Stdio(u) => u.send(msg).await.map(|()| None),
             Upstream::OpenApi(u) => u.send(msg).await.map(|()| None),
-            Upstream::Compose(u) => u.send(msg, headers).await,
+            Upstream::Compose(u) => u.send(msg, headers, x).await,
         }
     }
 

@@ -148,7 +148,8 @@ async fn a_virtual_server_serves_every_member_under_its_prefix() {
         let lines = access_log(&log_file);
         let outer = lines.iter().any(|l| l["server"] == "workspace" && l["tool"] == "who_answers" && l["member"] == "rmcp");
         let inner = lines.iter().any(|l| l["server"] == "rmcp" && l["tool"] == "whoami" && l["via"] == "workspace");
-        outer && inner
+        let read = lines.iter().any(|l| l["server"] == "workspace" && l["method"] == "resources/read" && l["member"] == "everything");
+        outer && inner && read
     })
     .await;
     assert!(!access_log(&log_file).iter().any(|l| l["server"] == "workspace" && l.get("via").is_some()), "a client's own traffic has no via");

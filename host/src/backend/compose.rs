@@ -27,6 +27,7 @@ use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::headers::{VIA, VIA_KEY};
 use crate::mcp::jsonrpc::{Id, Kind, Message};
 use crate::policy::HeaderEdits;
+use crate::telemetry::Exchange;
 use names::{Learned, List};
 
 /// A virtual server's members, shared by all its sessions.
@@ -154,10 +155,11 @@ impl Call {
 }
 
 impl ComposeUpstream {
-    pub async fn send(&self, msg: &Message, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    /// `x`, the client's exchange, is told which member serves a request.
+    pub async fn send(&self, msg: &Message, edits: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         let s = &self.shared;
         match msg.kind {
-            Kind::Request => s.request(msg, edits).await,
+            Kind::Request => s.request(msg, edits, x).await,
             Kind::Notification => s.notify(msg, edits).await.map(|()| None),
             Kind::Response => s.answer(msg, edits).await.map(|()| None),
         }
@@ -204,7 +206,7 @@ impl Shared {
         Ok(None)
     }
 
-    async fn request(&self, msg: &Message, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    async fn request(&self, msg: &Message, edits: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         let id = msg.id.clone().expect("a request has an id");
         let method = msg.method().unwrap_or_default();
         let params = msg.params().cloned().unwrap_or_else(|| Value::Object(Default::default()));
@@ -234,32 +236,32 @@ impl Shared {
                 let list = if method == "tools/call" { List::Tools } else { List::Prompts };
                 let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
                 match self.owner(list, name, edits).await {
-                    Some((member, own)) => self.forward(member, msg, |p| p["name"] = Value::from(own), edits).await,
+                    Some((member, own)) => self.forward(member, msg, |p| p["name"] = Value::from(own), edits, x).await,
                     None => self.refuse(&id, GatewayError::InvalidParams(format!("unknown {}: {name}", list.noun()))).await,
                 }
             }
-            "completion/complete" => self.complete(msg, &params, edits).await,
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => self.by_uri(msg, &params, edits).await,
+            "completion/complete" => self.complete(msg, &params, edits, x).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => self.by_uri(msg, &params, edits, x).await,
             _ => self.refuse(&id, GatewayError::MethodNotFound(format!("{method} is not served by the virtual server {}", self.server()))).await,
         }
     }
 
     /// `completion/complete`: by prompt name, or by a resource template's URI.
-    async fn complete(&self, msg: &Message, params: &Value, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    async fn complete(&self, msg: &Message, params: &Value, edits: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         let id = msg.id.clone().expect("a request has an id");
         let reference = params.get("ref").cloned().unwrap_or_default();
         match reference.get("type").and_then(Value::as_str) {
             Some("ref/prompt") => {
                 let name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
                 match self.owner(List::Prompts, name, edits).await {
-                    Some((member, own)) => self.forward(member, msg, |p| p["ref"]["name"] = Value::from(own), edits).await,
+                    Some((member, own)) => self.forward(member, msg, |p| p["ref"]["name"] = Value::from(own), edits, x).await,
                     None => self.refuse(&id, GatewayError::InvalidParams(format!("unknown prompt: {name}"))).await,
                 }
             }
             Some("ref/resource") => {
                 let uri = reference.get("uri").and_then(Value::as_str).unwrap_or_default();
                 match self.uri_owner(uri, edits).await {
-                    Some(member) => self.forward(member, msg, |_| {}, edits).await,
+                    Some(member) => self.forward(member, msg, |_| {}, edits, x).await,
                     None => self.refuse(&id, GatewayError::InvalidParams(format!("unknown resource template: {uri}"))).await,
                 }
             }
@@ -269,11 +271,11 @@ impl Shared {
 
     /// `resources/read`, `subscribe`, `unsubscribe`: to the member whose lists show the URI,
     /// else to each member in order until one does not answer "not found".
-    async fn by_uri(&self, msg: &Message, params: &Value, edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    async fn by_uri(&self, msg: &Message, params: &Value, edits: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         let id = msg.id.clone().expect("a request has an id");
         let uri = params.get("uri").and_then(Value::as_str).unwrap_or_default().to_owned();
         if let Some(member) = self.uri_owner(&uri, edits).await {
-            return self.forward(member, msg, |_| {}, edits).await;
+            return self.forward(member, msg, |_| {}, edits, x).await;
         }
         let method = msg.method().unwrap_or_default();
         let mut last = None;
@@ -282,6 +284,9 @@ impl Shared {
                 Ok(answer) if !is_not_found(&answer) => {
                     if answer.body.contains_key("result") {
                         let _ = self.state().learned.uri(&uri, member);
+                    }
+                    if let Some(x) = x {
+                        x.note_member(&self.member(member).key);
                     }
                     let mut answer = answer;
                     set_id(&mut answer, &id);
@@ -304,10 +309,20 @@ impl Shared {
 
     /// Sends a client request on to `member` under an id of the gateway's, its params as
     /// `edit` leaves them; its answer comes back with the client's id ([`route`]).
-    async fn forward(&self, member: usize, msg: &Message, edit: impl FnOnce(&mut Value), edits: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    async fn forward(
+        &self,
+        member: usize,
+        msg: &Message,
+        edit: impl FnOnce(&mut Value),
+        edits: &HeaderEdits,
+        x: Option<&Exchange>,
+    ) -> Result<Option<Pump>, BackendError> {
         let client_id = msg.id.clone().expect("a request has an id");
         if !self.links[member].live.load(Ordering::Acquire) {
             return Err(BackendError::Unreachable(format!("member {} is not connected", self.member(member).key)));
+        }
+        if let Some(x) = x {
+            x.note_member(&self.member(member).key);
         }
         let mid = self.fresh();
         let mut out = msg.clone();

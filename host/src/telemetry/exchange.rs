@@ -70,8 +70,6 @@ pub struct Arrival<'a> {
     pub client: Option<(String, String)>,
     /// `streamable-http`, `sse` or `stateless-http`.
     pub transport: &'static str,
-    /// The member of a virtual server this message goes to, when its name tells.
-    pub member: Option<String>,
 }
 
 impl Arrival<'_> {
@@ -102,9 +100,6 @@ impl Arrival<'_> {
             log.insert("resource".into(), uri.into());
         }
         log.insert("transport".into(), self.transport.into());
-        if let Some(m) = &self.member {
-            log.insert("member".into(), m.as_str().into());
-        }
         if let Some(v) = self.via() {
             log.insert("via".into(), v.into());
         }
@@ -163,9 +158,6 @@ impl Exchange {
             span.set_attribute("network.protocol.name", "http");
             span.set_attribute("tollgate.server.name", a.server.to_owned());
             span.set_attribute("tollgate.transport", a.transport);
-            if let Some(m) = &a.member {
-                span.set_attribute("tollgate.member", m.clone());
-            }
             if let Some(v) = a.via() {
                 span.set_attribute("tollgate.via", v.to_owned());
             }
@@ -229,6 +221,13 @@ impl Exchange {
     /// itself is handed down as an argument, never looked up.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
         fut.instrument(self.0.span.clone()).await
+    }
+
+    /// Records the member of a virtual server that serves this exchange, as its upstream chose it.
+    pub fn note_member(&self, member: &str) {
+        let i = &self.0;
+        i.state.lock().expect("exchange lock").log.insert("member".into(), member.into());
+        i.span.set_attribute("tollgate.member", member.to_owned());
     }
 
     /// Records what the policies learned of the caller: identity, product, subscription.

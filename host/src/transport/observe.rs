@@ -38,7 +38,6 @@ pub fn exchange(gw: &Gateway, server: &Version, msg: &Message, client: &Client, 
             protocol: protocol.as_deref(),
             client: info,
             transport,
-            member: member_of(server, msg),
         },
     );
     // The product and subscription are known before any policy runs (and with none).
@@ -46,26 +45,4 @@ pub fn exchange(gw: &Gateway, server: &Version, msg: &Message, client: &Client, 
         x.note_attributes(&a.attributes());
     }
     x
-}
-
-/// The member of a virtual server a call or prompt goes to, as its name spells it: a renamed
-/// item, else a name under a member's prefix, else the one member without a prefix.
-fn member_of(server: &Version, msg: &Message) -> Option<String> {
-    let members = server.config.compose.as_ref()?;
-    let name = match msg.method()? {
-        "tools/call" | "prompts/get" => msg.target()?,
-        _ => return None,
-    };
-    if let Some(m) = members.iter().find(|m| m.rename.values().any(|v| v == name)) {
-        return Some(m.key());
-    }
-    let prefixed = members.iter().filter(|m| m.prefix.is_some()).filter(|m| m.inward(name).is_some()).max_by_key(|m| m.prefix.as_ref().map_or(0, String::len));
-    if let Some(m) = prefixed {
-        return Some(m.key());
-    }
-    let mut bare = members.iter().filter(|m| m.prefix.is_none());
-    match (bare.next(), bare.next()) {
-        (Some(m), None) => Some(m.key()),
-        _ => None,
-    }
 }
