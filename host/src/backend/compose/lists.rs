@@ -179,6 +179,9 @@ impl Shared {
     }
 }
 
+/// The capabilities a virtual server has when a member has them.
+const ROUTED: [&str; 5] = ["tools", "prompts", "resources", "completions", "logging"];
+
 /// The virtual server's `initialize` answer: the oldest protocol version the members chose
 /// (each speaks it with the gateway), the union of their capabilities, and its own name.
 fn merged_initialize(server: &str, results: &[Value]) -> Value {
@@ -188,6 +191,11 @@ fn merged_initialize(server: &str, results: &[Value]) -> Value {
         if let Some(c) = r.get("capabilities") {
             union(&mut capabilities, c);
         }
+    }
+    // Only what a virtual session routes: a member's other features (tasks, experimental ones)
+    // have no way through it.
+    if let Value::Object(c) = &mut capabilities {
+        c.retain(|k, _| ROUTED.contains(&k.as_str()));
     }
     let instructions: Vec<&str> = results.iter().filter_map(|r| r.get("instructions").and_then(Value::as_str)).collect();
     let mut answer = json!({
@@ -226,7 +234,7 @@ mod tests {
     #[test]
     fn initialize_answers_with_the_union_of_capabilities_and_the_virtual_name() {
         let a = json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": { "listChanged": false } }, "serverInfo": { "name": "a" } });
-        let b = json!({ "protocolVersion": "2025-03-26", "capabilities": { "tools": { "listChanged": true }, "prompts": {}, "logging": {} }, "serverInfo": { "name": "b" } });
+        let b = json!({ "protocolVersion": "2025-03-26", "capabilities": { "tools": { "listChanged": true }, "prompts": {}, "logging": {}, "tasks": { "list": {} } }, "serverInfo": { "name": "b" } });
         let m = merged_initialize("workspace", &[a, b]);
         assert_eq!(m["protocolVersion"], "2025-03-26");
         assert_eq!(m["capabilities"], json!({ "tools": { "listChanged": true }, "prompts": {}, "logging": {} }));
