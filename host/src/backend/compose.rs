@@ -159,7 +159,20 @@ impl ComposeUpstream {
     pub async fn send(&self, msg: &Message, edits: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         let s = &self.shared;
         match msg.kind {
-            Kind::Request => s.request(msg, edits, x).await,
+            Kind::Request if msg.method() == Some("initialize") => s.request(msg, edits, x).await,
+            // The rest runs in the request's pump: driven by the task that waits for the answer,
+            // or on its own for a legacy SSE client, whose POST is answered at once.
+            Kind::Request => {
+                let (shared, msg, edits, x) = (s.clone(), msg.clone(), edits.clone(), x.cloned());
+                Ok(Some(Pump::new(async move {
+                    let id = msg.id.clone().expect("a request has an id");
+                    match shared.request(&msg, &edits, x.as_ref()).await {
+                        Ok(Some(pump)) => pump.await,
+                        Ok(None) => {}
+                        Err(e) => shared.inbox.deliver(super::failure(shared.server(), &id, e), Some(id)).await,
+                    }
+                })))
+            }
             Kind::Notification => s.notify(msg, edits).await.map(|()| None),
             Kind::Response => s.answer(msg, edits).await.map(|()| None),
         }
