@@ -383,6 +383,9 @@ async fn a_virtual_server_made_through_the_api_composes_servers_running_now() {
     let body = json!({ "name": "both", "compose": [{ "server": "alpha", "prefix": "a_" }, { "server": "beta", "prefix": "b_" }] });
     let both = admin.put_if("/api/servers/both", None, body).await;
     assert_eq!(both.status, 201, "{both:?}");
+    let nested = admin.put_if("/api/servers/beta", beta.etag.as_deref(), json!({ "name": "beta", "compose": [{ "server": "alpha" }] })).await;
+    assert_eq!(nested.status, 422, "a member may not become virtual: {nested:?}");
+    assert_eq!(nested.body["detail"], "server.compose: 'beta' is a member of the virtual server 'both': a member cannot be virtual");
     let sdk = Client::connect(&gw.mcp_url("both")).await;
     assert_eq!(sdk.call_tool("a_whoami", json!({})).await.unwrap(), "a");
     assert_eq!(sdk.call_tool("b_whoami", json!({})).await.unwrap(), "b");

@@ -80,6 +80,10 @@ pub(super) fn check(out: &mut Problems, config: &Config, at: &str, server: &Serv
     }
     for (k, m) in members.iter().enumerate() {
         let here = format!("{place}[{k}]");
+        if m.server == server.name {
+            out.push(&format!("{here}.server"), "a virtual server cannot be its own member");
+            continue;
+        }
         match config.servers.iter().find(|s| s.name == m.server) {
             None => out.push(&format!("{here}.server"), &format!("no server is named '{}'", m.server)),
             Some(s) if s.compose.is_some() => {
@@ -179,6 +183,7 @@ servers:
       - { server: docs, version: v9 }
       - { server: nowhere, prefix: 'bad prefix' }
       - { server: docs, rename: { search: 'not ok' } }
+      - { server: outer }
 ";
         let shown = problems(text);
         for expected in [
@@ -188,10 +193,11 @@ servers:
             "servers[2].compose[2].server: no server is named 'nowhere'",
             "servers[2].compose[2].prefix: 'bad prefix' is not a valid prefix",
             "servers[2].compose[3].rename.search: 'not ok' is not a valid name",
+            "servers[2].compose[4].server: a virtual server cannot be its own member",
         ] {
             assert!(shown.iter().any(|p| p.starts_with(expected) || p.contains(expected)), "{expected}\n{shown:#?}");
         }
-        assert_eq!(shown.len(), 6, "{shown:#?}");
+        assert_eq!(shown.len(), 7, "{shown:#?}");
     }
 
     #[test]
