@@ -112,7 +112,8 @@ struct Shared {
 struct Link {
     /// Replaced when the member lost the session.
     upstream: Mutex<Arc<HttpUpstream>>,
-    /// It answered `initialize` and has not ended since.
+    /// It answered the client's `initialize`: a member left out then stays out of the session
+    /// (one whose session ends later is opened again on its next request).
     live: AtomicBool,
     /// Held while a new session is opened, so concurrent requests open one.
     reopening: tokio::sync::Mutex<()>,
