@@ -37,6 +37,6 @@ else
   token_hint="your TOLLGATE_ADMIN_TOKEN"
 fi
 export TOLLGATE_ADMIN_TOKEN
-say "serving http://127.0.0.1:8080/everything/mcp and http://127.0.0.1:8080/petstore/mcp (Ctrl-C stops)"
+say "serving http://127.0.0.1:8080/everything/mcp, http://127.0.0.1:8080/petstore/mcp and both as one at http://127.0.0.1:8080/workspace/mcp (Ctrl-C stops)"
 say "console: http://127.0.0.1:9090/ui/ (sign in with $token_hint)"
 target/release/tollgate serve --config examples/sample.yaml

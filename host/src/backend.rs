@@ -1,6 +1,7 @@
 //! Backends: the MCP servers behind the gateway. Each client session gets its own upstream
 //! session, and every message the backend sends comes back through the session's [`Deliver`].
 
+pub mod compose;
 mod http;
 mod lanes;
 pub mod openapi;
@@ -16,6 +17,7 @@ use crate::config::{BackendKind, Limits, Secret, ServerConfig, TlsMaterial};
 use crate::mcp::error::{BackendError, GatewayError};
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::policy::HeaderEdits;
+use crate::telemetry::Exchange;
 
 pub use stdio::shutdown_all as shutdown_stdio;
 
@@ -36,6 +38,8 @@ pub enum Backend {
     Sse(Arc<sse::SseBackend>),
     Stdio(Arc<stdio::StdioBackend>),
     OpenApi(Arc<openapi::OpenApiBackend>),
+    /// A virtual server: its members, each reached through the client listener.
+    Compose(Arc<compose::ComposeBackend>),
 }
 
 /// One upstream MCP session, owned by one client session.
@@ -44,6 +48,7 @@ pub enum Upstream {
     Sse(sse::SseUpstream),
     Stdio(stdio::StdioUpstream),
     OpenApi(openapi::OpenApiUpstream),
+    Compose(compose::ComposeUpstream),
 }
 
 impl Backend {
@@ -54,6 +59,12 @@ impl Backend {
             None => TlsMaterial::default(),
         };
         let http = Client { limits: limits.clone(), tls };
+        if let Some(members) = &server.compose {
+            let Some(loopback) = &limits.loopback else {
+                return Err(GatewayError::BadRequest(format!("virtual server {}: the client listener's address is not known yet", server.name)));
+            };
+            return Ok(Backend::Compose(Arc::new(compose::ComposeBackend::new(&server.name, members, loopback, http, timeout)?)));
+        }
         Ok(match server.backend.kind() {
             BackendKind::Http(url) => {
                 Backend::Http(Arc::new(http::HttpBackend::new(&server.name, url, &server.backend.headers, server.backend.http2, http, timeout)?))
@@ -71,6 +82,7 @@ impl Backend {
             Backend::Sse(b) => Ok(Upstream::Sse(b.connect(inbox).await?)),
             Backend::Stdio(b) => Ok(Upstream::Stdio(b.connect(inbox).await?)),
             Backend::OpenApi(b) => Ok(Upstream::OpenApi(b.connect(inbox))),
+            Backend::Compose(b) => Ok(Upstream::Compose(b.connect(inbox))),
         }
     }
 
@@ -87,7 +99,8 @@ impl Backend {
         match self {
             Backend::Http(b) => b.probe().await,
             Backend::Sse(b) => b.probe().await,
-            Backend::Stdio(_) => Ok(()),
+            // Members are probed as the servers they are.
+            Backend::Stdio(_) | Backend::Compose(_) => Ok(()),
             Backend::OpenApi(b) => b.probe().await,
         }
     }
@@ -139,26 +152,31 @@ impl Upstream {
     /// Sends one message. For a request, the answer comes later through the inbox;
     /// an error here means the request never reached the backend.
     pub async fn send(&self, msg: &Message) -> Result<(), BackendError> {
-        self.send_with(msg, &HeaderEdits::default()).await.map(drop)
+        self.send_with(msg, &HeaderEdits::default(), None).await.map(drop)
     }
 
     /// Sends one message with the headers policies set for it (HTTP backends only: a stdio
     /// or legacy SSE backend has no per-message headers). A request whose answer comes on
     /// a stream of its own returns the [`Pump`] that reads it into the inbox.
-    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits) -> Result<Option<Pump>, BackendError> {
+    /// `x` is the exchange the message belongs to, for what only the upstream knows (the
+    /// member of a virtual server that serves it).
+    pub async fn send_with(&self, msg: &Message, headers: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, BackendError> {
         match self {
             Upstream::Http(u) => u.send(msg, headers).await,
             Upstream::Sse(u) => u.send(msg).await.map(|()| None),
             Upstream::Stdio(u) => u.send(msg).await.map(|()| None),
             Upstream::OpenApi(u) => u.send(msg).await.map(|()| None),
+            Upstream::Compose(u) => u.send(msg, headers, x).await,
         }
     }
 
     /// The client now has a stream for what the backend sends unasked: an HTTP backend's
     /// GET stream opens (the other transports always have theirs).
     pub fn want_stream(&self) {
-        if let Upstream::Http(u) = self {
-            u.want_stream();
+        match self {
+            Upstream::Http(u) => u.want_stream(),
+            Upstream::Compose(u) => u.want_stream(),
+            _ => {}
         }
     }
 
@@ -169,6 +187,7 @@ impl Upstream {
             Upstream::Sse(u) => u.close(),
             Upstream::Stdio(u) => u.close().await,
             Upstream::OpenApi(u) => u.close(),
+            Upstream::Compose(u) => u.close().await,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod authorization;
 mod client_address;
 mod client_tls;
+mod compose;
 mod locate;
 mod log;
 pub mod openapi;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use client_address::{ClientAddress, ForwardedHeader, Nets};
 pub use client_tls::{ClientTls, TlsMaterial};
+pub use compose::ComposeMember;
 pub use locate::Locator;
 pub use log::{LogConfig, LogLines};
 pub use openapi::{OpenApiConfig, Operations, ToolOverride};
@@ -215,6 +217,43 @@ pub struct Limits {
     /// Fewer leave cores to what shares the machine. Read at start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_threads: Option<usize>,
+    /// Where the client listener is reached from this host, once it is bound: virtual
+    /// servers reach their members there. Not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub loopback: Option<Loopback>,
+}
+
+/// The client listener as virtual servers reach it: its address from this host, and a key
+/// drawn at start that vouches for the gateway's own requests (`tollgate-via`).
+#[derive(Clone)]
+pub struct Loopback {
+    pub addr: SocketAddr,
+    pub key: std::sync::Arc<str>,
+}
+
+impl Loopback {
+    /// For the listener bound at `bound`: an unspecified address is reached on loopback.
+    pub fn new(bound: SocketAddr) -> Loopback {
+        let addr = match bound.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], bound.port())),
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port())),
+            _ => bound,
+        };
+        Loopback { addr, key: format!("{:032x}", rand::random::<u128>()).into() }
+    }
+
+    /// Whether `presented` is this process's key (compared in constant time).
+    pub fn vouches(&self, presented: &str) -> bool {
+        let (a, b) = (presented.as_bytes(), self.key.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for Loopback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loopback").field("addr", &self.addr).field("key", &"<redacted>").finish()
+    }
 }
 
 impl Default for Limits {
@@ -234,6 +273,7 @@ impl Default for Limits {
             worker_threads: None,
             header_read_timeout_ms: 30_000,
             body_read_timeout_ms: 30_000,
+            loopback: None,
         }
     }
 }
@@ -353,6 +393,10 @@ pub struct ServerConfig {
     /// `sessions.max_per_server`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sessions: Option<usize>,
+    /// A virtual server: the tools, prompts and resources of other servers of this file,
+    /// served as one (in place of `backend`; `docs/configuration.md`, "Virtual servers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<Vec<ComposeMember>>,
 }
 
 /// Where a server's traffic goes. Exactly one of `http`, `sse`, `stdio`, `openapi` is set.
@@ -549,6 +593,9 @@ impl Config {
         }
         let mut problems = validate::check(&config, &locator);
         problems.extend(openapi::check(&config, &locator));
+        if problems.is_empty() {
+            problems.extend(compose::check_names(&config, &locator));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }

@@ -399,6 +399,9 @@ async fn serve(cfg: Config, policies: tollgate::policy::Loaded, file: PathBuf) -
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let mut cfg = cfg;
+    // Virtual servers reach their members through this listener, from this host.
+    cfg.limits.loopback = Some(tollgate::config::Loopback::new(addr));
     let gw = tollgate::gateway::Gateway::new(cfg).await?;
     gw.install(&policies);
     tollgate::reload::watch(gw.clone(), file.clone(), policies.files);

@@ -299,7 +299,7 @@ impl Session {
             self.forget(&id);
             return Err(GatewayError::InvalidRequest(format!("request id {id} is already in use by a request in flight")));
         }
-        match self.send_request(msg, headers).await {
+        match self.send_request(msg, headers, x).await {
             // A request's own stream is read by whoever waits for its answer; a legacy
             // connection's is shared by every request, so the answer's reader runs on its own.
             Ok(pump) if matches!(self.mode, Mode::Streamable) => stream.drive(pump),
@@ -328,23 +328,23 @@ impl Session {
 
     /// Sends upstream a message whose answer (if any) no one waits for here.
     async fn send(&self, msg: &Message, headers: &HeaderEdits) -> Result<(), GatewayError> {
-        self.send_request(msg, headers).await.map(drop)
+        self.send_request(msg, headers, None).await.map(drop)
     }
 
     /// Sends upstream, recovering the upstream session once if the backend lost it; returns
     /// what reads the answer's stream, for the task that waits on it to drive.
-    async fn send_request(&self, msg: &Message, headers: &HeaderEdits) -> Result<Option<Pump>, GatewayError> {
+    async fn send_request(&self, msg: &Message, headers: &HeaderEdits, x: Option<&Exchange>) -> Result<Option<Pump>, GatewayError> {
         if self.lost.load(Ordering::Acquire) {
             self.recover().await?;
         }
         let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
-        match upstream.send_with(msg, headers).await {
+        match upstream.send_with(msg, headers, x).await {
             Err(BackendError::SessionLost) if msg.method() != Some("initialize") => {
                 tracing::info!(server = %self.server.name, session = %self.id, "backend lost the session; opening a new one");
                 self.lost.store(true, Ordering::Release);
                 self.recover().await?;
                 let upstream = self.upstream.read().await.clone().ok_or(GatewayError::SessionNotFound)?;
-                upstream.send_with(msg, headers).await.map_err(|e| self.fail(e))
+                upstream.send_with(msg, headers, x).await.map_err(|e| self.fail(e))
             }
             other => other.map_err(|e| self.fail(e)),
         }

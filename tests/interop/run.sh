@@ -4,7 +4,8 @@
 # Starts server-everything (Streamable HTTP and legacy HTTP+SSE modes) on free
 # loopback ports, runs the TypeScript and Python SDK clients directly against
 # it (baseline), then starts Tollgate in front of it (http, sse and stdio
-# backends) and runs the same clients through the gateway.
+# backends, and a virtual server over the stdio one) and runs the same clients
+# through the gateway.
 #
 # Usage: tests/interop/run.sh [--direct-only] [--gateway-only] [--keep-logs]
 #
@@ -319,6 +320,10 @@ servers:
         args: ["$SE_JS", "stdio", "$RUN_MARK"]
         env:
           TOLLGATE_INTEROP_ENV: "$ENV_TOKEN"
+  # A virtual server over the stdio one, without a prefix: the same names, through compose.
+  - name: workspace
+    compose:
+      - { server: everything-stdio }
   - name: modern-http
     backend:
       http: http://127.0.0.1:$MODERN_PORT/mcp
@@ -381,9 +386,9 @@ EOF
         FAILED=$((FAILED + 1)); GATEWAY_FAILED=$((GATEWAY_FAILED + 1)) ;;
     esac
 
-    for name in everything-http everything-sse everything-stdio; do
+    for name in everything-http everything-sse everything-stdio workspace; do
       extra=()
-      if [[ "$name" == everything-stdio ]]; then
+      if [[ "$name" == everything-stdio || "$name" == workspace ]]; then
         extra=(--expect-env "TOLLGATE_INTEROP_ENV=$ENV_TOKEN")
       fi
       run_pair "gateway $name mcp" streamable "http://127.0.0.1:$GW_PORT/$name/mcp" "${extra[@]}"
@@ -394,7 +399,7 @@ EOF
       fi
     done
     if kill -0 "$PID_gateway" 2>/dev/null; then
-      for name in everything-http everything-stdio; do
+      for name in everything-http everything-stdio workspace; do
         run_parallel "gateway $name mcp parallel" streamable "http://127.0.0.1:$GW_PORT/$name/mcp" 2
       done
       run_parallel "gateway everything-http sse parallel" sse "http://127.0.0.1:$GW_PORT/everything-http/sse" 2

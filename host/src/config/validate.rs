@@ -113,7 +113,9 @@ pub(super) fn check_server(out: &mut Problems, config: &Config, at: &str, server
     if server.max_sessions == Some(0) {
         out.push(&format!("{at}.max_sessions"), "must be greater than zero");
     }
-    if server.versions.is_empty() {
+    if server.compose.is_some() {
+        super::compose::check(out, config, at, server);
+    } else if server.versions.is_empty() {
         check_backend(out, &format!("{at}.backend"), &server.backend);
     }
     super::versions::check(out, at, server);

@@ -138,6 +138,7 @@ impl ServerConfig {
                     default_version: None,
                     preview: None,
                     max_sessions: self.max_sessions,
+                    compose: None,
                 },
             })
             .collect()

@@ -163,7 +163,17 @@ async fn build(
     base: &std::path::Path,
     places: &crate::policy::Places,
 ) -> Result<Server, Vec<crate::config::Problem>> {
-    let (config, base) = (gw.config.clone(), base.to_owned());
+    let (mut config, base) = (gw.config.clone(), base.to_owned());
+    if next.compose.is_some() {
+        // A virtual server's members are checked against the servers running now, and it may
+        // not become one where it is a member itself.
+        config.servers = gw.server_map().values().map(|s| s.current_config()).collect();
+        let within = config.servers.iter().find(|s| s.compose.iter().flatten().any(|m| m.server == next.name));
+        if let Some(v) = within {
+            let message = format!("'{}' is a member of the virtual server '{}': a member cannot be virtual", next.name, v.name);
+            return Err(vec![crate::config::Problem { path: "server.compose".into(), line: None, column: None, message }]);
+        }
+    }
     // Checking loads `openapi` documents, which may be fetched over the network.
     let (problems, next) =
         tokio::task::spawn_blocking(move || (crate::config::check_server(&config, &mut next, &base), next)).await.map_err(|e| vec![internal(e.to_string())])?;

@@ -8,6 +8,12 @@ use crate::mcp::error::GatewayError;
 pub const SESSION_ID: &str = "mcp-session-id";
 pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 pub const LAST_EVENT_ID: &str = "last-event-id";
+/// On a virtual server's request to one of its members: the virtual server's name, believed
+/// only with [`VIA_KEY`].
+pub const VIA: &str = "tollgate-via";
+/// The key this gateway process drew at start, which vouches for [`VIA`]; taken out of the
+/// headers at admission, so no policy sees it.
+pub const VIA_KEY: &str = "tollgate-via-key";
 
 /// Protocol revisions the gateway carries between clients and backends.
 pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];

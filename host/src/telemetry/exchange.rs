@@ -73,6 +73,14 @@ pub struct Arrival<'a> {
 }
 
 impl Arrival<'_> {
+    /// The virtual server this message comes from as one of its members' traffic: named by
+    /// the gateway itself (admission keeps the header only when the gateway's key vouches for it).
+    fn via(&self) -> Option<&str> {
+        let v = self.headers.get(crate::mcp::headers::VIA)?.to_str().ok()?;
+        let plain = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        plain.then_some(v)
+    }
+
     /// The access log's fields for this message.
     fn describe(&self, log: &mut Map<String, Value>, method: &str, id: Option<&str>, target: Option<&str>, conversation: Option<&str>) {
         log.insert("server".into(), self.server.into());
@@ -92,6 +100,9 @@ impl Arrival<'_> {
             log.insert("resource".into(), uri.into());
         }
         log.insert("transport".into(), self.transport.into());
+        if let Some(v) = self.via() {
+            log.insert("via".into(), v.into());
+        }
         if let Some(s) = self.session {
             log.insert("session".into(), s.into());
         }
@@ -147,6 +158,9 @@ impl Exchange {
             span.set_attribute("network.protocol.name", "http");
             span.set_attribute("tollgate.server.name", a.server.to_owned());
             span.set_attribute("tollgate.transport", a.transport);
+            if let Some(v) = a.via() {
+                span.set_attribute("tollgate.via", v.to_owned());
+            }
             if let Some(v) = a.version {
                 span.set_attribute("tollgate.server.version", v.to_owned());
             }
@@ -207,6 +221,13 @@ impl Exchange {
     /// itself is handed down as an argument, never looked up.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
         fut.instrument(self.0.span.clone()).await
+    }
+
+    /// Records the member of a virtual server that serves this exchange, as its upstream chose it.
+    pub fn note_member(&self, member: &str) {
+        let i = &self.0;
+        i.state.lock().expect("exchange lock").log.insert("member".into(), member.into());
+        i.span.set_attribute("tollgate.member", member.to_owned());
     }
 
     /// Records what the policies learned of the caller: identity, product, subscription.

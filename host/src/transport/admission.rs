@@ -39,6 +39,14 @@ pub fn admit(gw: &Gateway, to: &Address, headers: &HeaderMap, query: Option<&str
     let ip = gw.config.client_address.of(peer, headers);
     let mut headers = headers.clone();
     headers.remove(gw.config.subscription_key.header.as_str());
+    // `tollgate-via` is the gateway's own word on its members' traffic: kept only with the key
+    // this process drew at start; the key itself goes no further.
+    let key = headers.get(crate::mcp::headers::VIA_KEY).and_then(|v| v.to_str().ok());
+    let vouched = gw.config.limits.loopback.as_ref().zip(key).is_some_and(|(l, k)| l.vouches(k));
+    headers.remove(crate::mcp::headers::VIA_KEY);
+    if !vouched {
+        headers.remove(crate::mcp::headers::VIA);
+    }
     let resource = crate::config::authorization::resource_url(&gw.config, &to.name).into();
     Ok(Admitted { endpoint, client: Client { caller: Arc::new(Caller { headers, addr: peer, ip }), access, resource } })
 }
