@@ -1,8 +1,9 @@
 // The console's frame: signing in with the admin token, the navigation, and the page the hash names.
 
-import { lazy, Suspense, useEffect, useState, type FormEvent, type MouseEvent } from 'react';
+import { lazy, Suspense, useEffect, useState, type FormEvent, type MouseEvent, type ReactNode } from 'react';
 import { ApiError, request, token, whenUnauthorized } from './api';
 import { Loading, Notice } from './ui';
+import { CanChange } from './role';
 import { Servers } from './pages/Servers';
 import { Products } from './pages/Products';
 import { Subscriptions } from './pages/Subscriptions';
@@ -101,15 +102,17 @@ export function App() {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        <ReadOnlyNotice />
-        <Page route={route} />
+        <Role>
+          <Page route={route} />
+        </Role>
       </main>
     </>
   );
 }
 
-/** Tells an operator signed in with the read-only token that changes will be refused. */
-function ReadOnlyNotice() {
+/** Which token the console holds: with the read-only one, a notice says so and the pages
+ * leave out their changes. */
+function Role({ children }: { children: ReactNode }) {
   const [role, setRole] = useState<string | null>(null);
   useEffect(() => {
     const ctl = new AbortController();
@@ -118,12 +121,17 @@ function ReadOnlyNotice() {
       .catch(() => setRole(null));
     return () => ctl.abort();
   }, []);
-  if (role !== 'read-only') return null;
+  const readOnly = role === 'read-only';
   return (
-    <Notice kind="info">
-      Signed in with the read-only token: everything can be seen, and every change (and playground call) will be refused. Sign in with the admin token to
-      change anything.
-    </Notice>
+    <CanChange.Provider value={!readOnly}>
+      {readOnly && (
+        <Notice kind="info">
+          Signed in with the read-only token: everything can be seen, nothing changed, and the playground cannot call tools. Sign in with the admin token to
+          change anything.
+        </Notice>
+      )}
+      {children}
+    </CanChange.Provider>
   );
 }
 

@@ -262,6 +262,29 @@ await step('read-only', async () => {
     await other.getByLabel('Admin token').fill(readOnlyToken);
     await other.getByRole('button', { name: 'Sign in' }).click();
     await other.getByText(notice).first().waitFor();
+    // What the token would only be refused is not offered.
+    const go = async (name) => {
+      await other.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+      await other.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+    };
+    await go('Servers');
+    await other.getByRole('region', { name: 'docs', exact: true }).getByText('v1').first().waitFor();
+    const none = async (name) => check((await other.getByRole('button', { name, exact: true }).count()) === 0, `no ${name} button for the read-only token`);
+    await none('Reinstate v1');
+    await none('Set preview');
+    await go('Subscriptions');
+    await other.getByText(subscriber).first().waitFor();
+    await none('Subscribe');
+    await none('Suspend');
+    await none('Regenerate');
+    await go('Policies');
+    await other.getByRole('heading', { name: 'Components' }).waitFor();
+    await none('Apply');
+    await none('Upload');
+    await go('Playground');
+    const call = other.getByRole('button', { name: 'Call', exact: true });
+    await call.waitFor();
+    check(await call.isDisabled(), 'Call is disabled for the read-only token');
   } finally {
     await other.close();
   }

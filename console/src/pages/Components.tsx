@@ -4,6 +4,7 @@ import { useId, useRef, useState, type FormEvent } from 'react';
 import { ApiError, get, request } from '../api';
 import type { Component, Uploaded } from '../types';
 import { ErrorNotice, Notice, useLoad } from '../ui';
+import { useCanChange } from '../role';
 
 export function Components({ onUse }: { onUse: (policy: string) => void }) {
   const list = useLoad(
@@ -20,6 +21,7 @@ export function Components({ onUse }: { onUse: (policy: string) => void }) {
   );
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
+  const canChange = useCanChange();
   const [error, setError] = useState<unknown>(null);
   const [uploaded, setUploaded] = useState<(Uploaded & { created: boolean }) | null>(null);
   const input = useRef<HTMLInputElement>(null);
@@ -55,7 +57,7 @@ export function Components({ onUse }: { onUse: (policy: string) => void }) {
         A component of your own, built with <code>tollgate policy build</code>, is compiled and checked when uploaded, then kept under its SHA-256: a binding names it as{' '}
         <code>policy: sha256:…</code>.
       </p>
-      <form className="inline-form" onSubmit={upload}>
+      {canChange && <form className="inline-form" onSubmit={upload}>
         <div className="field grow">
           <label htmlFor={inputId}>Component</label>
           <input
@@ -72,7 +74,7 @@ export function Components({ onUse }: { onUse: (policy: string) => void }) {
         <button type="submit" disabled={busy}>
           {busy ? 'Uploading…' : 'Upload'}
         </button>
-      </form>
+      </form>}
       <ErrorNotice error={error} />
       {uploaded && (
         <Notice kind="ok">

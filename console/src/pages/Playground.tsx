@@ -6,6 +6,7 @@ import { describe, get, request, seg } from '../api';
 import { buildArguments, fieldsOf, initialValues, SchemaFields, type Values } from '../schemaForm';
 import type { PlaygroundAnswer, ServerSummary, ToolList } from '../types';
 import { Choice, ErrorNotice, Loading, PageHeading, useLoad } from '../ui';
+import { useCanChange } from '../role';
 import { CallResult } from './CallResult';
 
 interface Target {
@@ -70,6 +71,7 @@ function ToolCall({ target }: { target: Target }) {
   const [answer, setAnswer] = useState<PlaygroundAnswer | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
   const ids = useId();
+  const canChange = useCanChange();
 
   // A new tool starts from its schema's defaults.
   useEffect(() => {
@@ -165,9 +167,14 @@ function ToolCall({ target }: { target: Target }) {
           </div>
         </fieldset>
         <div className="toolbar">
-          <button type="submit" disabled={busy || !tool}>
+          <button type="submit" disabled={busy || !tool || !canChange} aria-describedby={canChange ? undefined : `${ids}-admin-only`}>
             {busy ? 'Calling…' : 'Call'}
           </button>
+          {!canChange && (
+            <p className="hint" id={`${ids}-admin-only`}>
+              Calling a tool needs the admin token.
+            </p>
+          )}
         </div>
         {Object.keys(errors).length > 0 && (
           <p className="field-error" role="alert">

@@ -7,6 +7,7 @@ import { ApiError, describe, get, request, seg } from '../api';
 import { chainToYaml, lineOf, yamlToChain } from '../chainYaml';
 import type { PolicyBinding, ServerSummary } from '../types';
 import { Badge, Choice, ErrorNotice, Json, Loading, Notice, PageHeading, useLoad } from '../ui';
+import { useCanChange } from '../role';
 import { Components } from './Components';
 
 /** A server without versions (`name`), or one version of a server (`name@version`). */
@@ -63,6 +64,7 @@ function ChainEditor({ target, insert, onInserted }: { target: Target; insert: s
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const fieldId = useId();
   const problemId = useId();
+  const canChange = useCanChange();
 
   // The text follows the chain in force until someone edits it.
   useEffect(() => {
@@ -156,7 +158,7 @@ function ChainEditor({ target, insert, onInserted }: { target: Target; insert: s
           </ol>
         )}
       </section>
-      <form className="card" onSubmit={apply} aria-labelledby={`${fieldId}-edit`}>
+      {canChange && <form className="card" onSubmit={apply} aria-labelledby={`${fieldId}-edit`}>
         <h2 id={`${fieldId}-edit`}>Edit the chain</h2>
         <div className="field">
           <label htmlFor={fieldId}>Chain</label>
@@ -205,7 +207,7 @@ function ChainEditor({ target, insert, onInserted }: { target: Target; insert: s
             Hand back to the config file
           </button>
         </div>
-      </form>
+      </form>}
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { useId, useState, type FormEvent } from 'react';
 import { describe, get, request, seg, type Answer } from '../api';
 import type { BackendConfig, PolicyBinding, ServerConfig, ServerSummary, ToolList, Versions } from '../types';
 import { Badge, ErrorNotice, Loading, Notice, useLoad } from '../ui';
+import { useCanChange } from '../role';
 import type { Rate } from './Servers';
 
 type Tools = Record<string, ToolList | { failed: string }>;
@@ -188,6 +189,7 @@ interface RoutingProps {
 /** The routing of a server with versions, each version, and the changes: ETag in, ETag out. */
 function Routing({ name, versions, error, reload, config, tools }: RoutingProps) {
   const [busy, setBusy] = useState(false);
+  const canChange = useCanChange();
   const [failure, setFailure] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
   const [previewVersion, setPreviewVersion] = useState('');
@@ -283,7 +285,7 @@ function Routing({ name, versions, error, reload, config, tools }: RoutingProps)
                 </div>
               </dl>
               <ToolsOf list={tools?.[v.name]} loading={!tools} label={`Tools of ${name} ${v.name}`} nested />
-              <div className="toolbar">
+              {canChange && <div className="toolbar">
                 {!v.default && !v.retired && (
                   <button type="button" disabled={busy} aria-label={`Promote ${v.name}`} onClick={() => change(`${v.name} is now the default.`, `/versions/${seg(v.name)}/promote`, 'POST')}>
                     Promote
@@ -299,12 +301,12 @@ function Routing({ name, versions, error, reload, config, tools }: RoutingProps)
                     Reinstate
                   </button>
                 )}
-              </div>
+              </div>}
             </li>
           );
         })}
       </ul>
-      <form className="inline-form" onSubmit={setPreview} aria-label={`Preview of ${name}`}>
+      {canChange && <form className="inline-form" onSubmit={setPreview} aria-label={`Preview of ${name}`}>
         <div className="field">
           <label htmlFor={previewId}>Preview version</label>
           <select id={previewId} value={chosen} onChange={(e) => setPreviewVersion(e.target.value)}>
@@ -327,7 +329,7 @@ function Routing({ name, versions, error, reload, config, tools }: RoutingProps)
             End preview
           </button>
         )}
-      </form>
+      </form>}
     </div>
   );
 }

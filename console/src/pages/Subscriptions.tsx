@@ -5,6 +5,7 @@ import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { get, request, seg } from '../api';
 import type { Product, Regenerated, Subscribed, Subscription, SubscriptionState } from '../types';
 import { Badge, CopyButton, ErrorNotice, Loading, Notice, PageHeading, useLoad, when } from '../ui';
+import { useCanChange } from '../role';
 
 const TONE: Record<SubscriptionState, 'good' | 'warn' | 'bad' | 'neutral'> = {
   active: 'good',
@@ -28,13 +29,14 @@ export function Subscriptions({ product }: { product: string | null }) {
   );
   const [shown, setShown] = useState<ShownKeys | null>(null);
   const filterId = useId();
+  const canChange = useCanChange();
   const names = products.data?.body.products.map((p) => p.name) ?? [];
   const list = [...(subs.data?.body.subscriptions ?? [])].sort((a, b) => b.created_at - a.created_at);
 
   return (
     <>
       <PageHeading>Subscriptions</PageHeading>
-      <NewSubscription
+      {canChange && <NewSubscription
         products={names}
         initial={product}
         onCreated={(s) => {
@@ -47,7 +49,7 @@ export function Subscriptions({ product }: { product: string | null }) {
           });
           subs.reload();
         }}
-      />
+      />}
       {shown && <KeysOnce shown={shown} onDone={() => setShown(null)} />}
       <h2>All subscriptions</h2>
       <div className="toolbar">
@@ -175,6 +177,7 @@ function SubscriptionCard({ sub, onChanged, onKey }: { sub: Subscription; onChan
   const [error, setError] = useState<unknown>(null);
   const [confirmCancel, setConfirmCancel] = useState(false);
   const [slot, setSlot] = useState<'primary' | 'secondary'>('primary');
+  const canChange = useCanChange();
 
   const act = async (action: string) => {
     setBusy(true);
@@ -232,7 +235,7 @@ function SubscriptionCard({ sub, onChanged, onKey }: { sub: Subscription; onChan
         </ol>
       </details>
       <ErrorNotice error={error} />
-      <div className="toolbar">
+      {canChange && <div className="toolbar">
         {sub.state === 'pending' && (
           <button type="button" disabled={busy} onClick={() => act('approve')}>
             Approve
@@ -253,7 +256,7 @@ function SubscriptionCard({ sub, onChanged, onKey }: { sub: Subscription; onChan
             Cancel
           </button>
         )}
-      </div>
+      </div>}
       {confirmCancel && (
         <div className="confirm" role="group" aria-label="Confirm cancellation">
           <p>Cancelling is for good: its keys stop working and it cannot be resumed.</p>
@@ -265,7 +268,7 @@ function SubscriptionCard({ sub, onChanged, onKey }: { sub: Subscription; onChan
           </button>
         </div>
       )}
-      {live && (
+      {live && canChange && (
         <div className="toolbar">
           <div className="field inline">
             <label htmlFor={slotId}>Key</label>
