@@ -106,8 +106,14 @@ export interface ToolList {
   tools: Tool[];
 }
 
+export interface Counts {
+  requests: number;
+  errors: number;
+}
+
 export interface Traffic {
-  servers: Record<string, { requests: number; errors: number }>;
+  /** By server; a server with versions also by version. */
+  servers: Record<string, Counts & { versions?: Record<string, Counts> }>;
 }
 
 export interface ProductServer {

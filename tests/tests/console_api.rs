@@ -21,7 +21,7 @@ struct World {
 }
 
 /// `guarded`: behind `jwt`; `sold`: only through product `paid` (its `echo` alone); `down`:
-/// a backend that is not there.
+/// a backend that is not there; `docs`: versions v1 (the default) and v2.
 async fn world() -> World {
     let backend = Backend::rmcp().start().await;
     let idp = Idp::start().await;
@@ -35,6 +35,7 @@ async fn world() -> World {
             { "name": "guarded", "backend": { "http": backend.url() }, "policies": [idp.jwt_binding("tools")] },
             { "name": "sold", "backend": { "http": backend.url() } },
             { "name": "down", "backend": { "http": "http://127.0.0.1:1/mcp" } },
+            { "name": "docs", "versions": [{ "name": "v1", "backend": { "http": backend.url() } }, { "name": "v2", "backend": { "http": backend.url() } }] },
         ],
         "products": [{ "name": "paid", "servers": [{ "server": "sold", "tools": ["echo"] }] }],
     });
@@ -177,4 +178,21 @@ async fn the_console_is_served_from_the_binary() {
 
     let missing = http.get(format!("{base}/ui/assets/nope.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_is_counted_per_server_and_per_version() {
+    let w = world().await;
+    let answered = w.call(json!({ "server": "docs", "version": "v2", "tool": "echo", "arguments": { "text": "v2" } })).await;
+    assert_eq!(answered["response"]["result"]["content"][0]["text"], "v2", "{answered}");
+    let refused = w.call(json!({ "server": "docs", "version": "v2", "tool": "nope" })).await;
+    assert!(refused["response"]["error"].is_object() || refused["response"]["result"]["isError"] == true, "{refused}");
+
+    let a = w.admin.get("/api/traffic").await;
+    let docs = &a.body["servers"]["docs"];
+    let v2 = &docs["versions"]["v2"];
+    assert!(v2["requests"].as_u64().is_some_and(|n| n >= 4), "initialize, initialized and tools/call, twice: {docs}");
+    assert_eq!(docs["requests"], v2["requests"], "every request went to v2: {docs}");
+    assert!(docs["versions"].get("v1").is_none(), "v1 served nothing: {docs}");
+    assert!(a.body["servers"]["guarded"].get("versions").is_none(), "a server without versions has no per-version totals: {}", a.body);
 }

@@ -44,6 +44,12 @@ function chainText(p: PolicyBinding[] | undefined): string {
   return p && p.length > 0 ? p.map((b) => b.policy).join(' → ') : 'none';
 }
 
+/** One version's traffic in a line. */
+function versionRate(r: Rate | undefined): string {
+  if (!r) return 'No requests yet';
+  return `${fmtRate(r.requestRate)} requests/s, ${fmtRate(r.errorRate)} errors/s (${r.requests} requests, ${r.errors} errors in all)`;
+}
+
 function fmtRate(r: number | null): string {
   return r === null ? '…' : r < 10 ? r.toFixed(2) : r.toFixed(1);
 }
@@ -118,7 +124,15 @@ export function ServerCard({ summary, rate, generation }: { summary: ServerSumma
         </>
       )}
       {versionNames && (
-        <Routing name={name} versions={versions.data} error={versions.error} reload={versions.reload} config={config.data?.body ?? null} tools={tools.data} />
+        <Routing
+          name={name}
+          versions={versions.data}
+          error={versions.error}
+          reload={versions.reload}
+          config={config.data?.body ?? null}
+          tools={tools.data}
+          rates={rate?.versions ?? null}
+        />
       )}
       <div className="toolbar">
         <button type="button" className="secondary small" onClick={() => setRefreshes((n) => n + 1)} aria-label={`Ask ${name} for its tools again`}>
@@ -184,10 +198,12 @@ interface RoutingProps {
   reload: () => void;
   config: ServerConfig | null;
   tools: Tools | null;
+  /** Each version's rates; null until traffic is read. */
+  rates: Record<string, Rate> | null;
 }
 
 /** The routing of a server with versions, each version, and the changes: ETag in, ETag out. */
-function Routing({ name, versions, error, reload, config, tools }: RoutingProps) {
+function Routing({ name, versions, error, reload, config, tools, rates }: RoutingProps) {
   const [busy, setBusy] = useState(false);
   const canChange = useCanChange();
   const [failure, setFailure] = useState<unknown>(null);
@@ -266,6 +282,9 @@ function Routing({ name, versions, error, reload, config, tools }: RoutingProps)
                 {v.retired && <Badge tone="warn">retired</Badge>}
                 <ToolStatus list={tools?.[v.name]} />
               </div>
+              <p className="muted" aria-label={`Traffic of ${name} ${v.name}`}>
+                {rates ? versionRate(rates[v.name]) : 'Traffic not read yet'}
+              </p>
               <dl className="facts">
                 <div className="wide">
                   <dt>Backend</dt>

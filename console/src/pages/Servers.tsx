@@ -3,7 +3,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { get, type Answer } from '../api';
-import type { ServerSummary, Traffic } from '../types';
+import type { Counts, ServerSummary, Traffic } from '../types';
 import { ErrorNotice, Loading, PageHeading, useInterval, useLoad } from '../ui';
 import { ServerCard } from './ServerCard';
 
@@ -15,6 +15,8 @@ export interface Rate {
   /** Per second, over the last interval; null until two samples. */
   requestRate: number | null;
   errorRate: number | null;
+  /** Of each version, for a server with versions. */
+  versions: Record<string, Rate>;
 }
 
 interface Sample {
@@ -22,25 +24,34 @@ interface Sample {
   traffic: Traffic;
 }
 
-/** The rates per server, from the last two samples of the totals. */
+/** A rate from two samples of totals, `dt` seconds apart (0: only one sample yet). */
+function rate(now: Counts, before: Counts | undefined, dt: number): Omit<Rate, 'versions'> {
+  const ok = dt > 0;
+  return {
+    requests: now.requests,
+    errors: now.errors,
+    requestRate: ok ? Math.max(0, now.requests - (before?.requests ?? 0)) / dt : null,
+    errorRate: ok ? Math.max(0, now.errors - (before?.errors ?? 0)) / dt : null,
+  };
+}
+
+/** The rates per server (and version), from the last two samples of the totals. */
 function rates(prev: Sample | null, curr: Sample | null): Record<string, Rate> {
   const out: Record<string, Rate> = {};
   if (!curr) return out;
   const dt = prev ? (curr.at - prev.at) / 1000 : 0;
   for (const [name, now] of Object.entries(curr.traffic.servers)) {
     const before = prev?.traffic.servers[name];
-    const ok = prev && dt > 0;
-    out[name] = {
-      requests: now.requests,
-      errors: now.errors,
-      requestRate: ok ? Math.max(0, now.requests - (before?.requests ?? 0)) / dt : null,
-      errorRate: ok ? Math.max(0, now.errors - (before?.errors ?? 0)) / dt : null,
-    };
+    const versions: Record<string, Rate> = {};
+    for (const [v, counts] of Object.entries(now.versions ?? {})) {
+      versions[v] = { ...rate(counts, before?.versions?.[v], dt), versions: {} };
+    }
+    out[name] = { ...rate(now, before, dt), versions };
   }
   return out;
 }
 
-const IDLE: Rate = { requests: 0, errors: 0, requestRate: 0, errorRate: 0 };
+const IDLE: Rate = { requests: 0, errors: 0, requestRate: 0, errorRate: 0, versions: {} };
 
 function useTraffic(): { rates: Record<string, Rate>; loaded: boolean; error: unknown } {
   const samples = useRef<{ prev: Sample | null; curr: Sample | null }>({ prev: null, curr: null });

@@ -36,11 +36,11 @@ pub async fn ready(State(state): State<Shared>) -> (StatusCode, String) {
     crate::listener::readiness(&state.gateway).await
 }
 
-/// Requests and errors per server since start.
+/// Requests and errors per server (and per version) since start.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct TrafficTotals {
     /// By server name; a server that has seen no request yet is absent.
-    servers: std::collections::BTreeMap<String, crate::telemetry::traffic::Counts>,
+    servers: std::collections::BTreeMap<String, crate::telemetry::traffic::ServerCounts>,
 }
 
 /// What the console polls for its live request and error rates.

@@ -362,7 +362,7 @@ impl Inner {
         let tool = m.tool_label(&self.server, self.target.as_deref().filter(|_| self.method == "tools/call"));
         let labels = RequestLabels { server: self.server.clone(), version: self.version.clone(), method: method_label(&self.method).to_owned(), tool, outcome };
         m.requests.get_or_create(&labels).inc();
-        self.tele.traffic.count(&self.server, outcome != "ok");
+        self.tele.traffic.count(&self.server, &self.version, outcome != "ok");
         if let Some(tap) = &self.tap {
             let tapped = super::tap::Tapped { method: self.method.clone(), status, outcome: outcome.to_owned(), code, policies: st.policies.clone() };
             // The playground may have stopped waiting.

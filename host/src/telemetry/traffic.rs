@@ -1,15 +1,18 @@
-//! Requests and errors per server since start, for the console's live rates: the console
-//! polls the totals and shows the difference per second. Kept apart from the Prometheus
-//! families because those cannot be read back by label.
+//! Requests and errors per server (and per version of a versioned server) since start, for
+//! the console's live rates: the console polls the totals and shows the difference per
+//! second. Kept apart from the Prometheus families because those cannot be read back by label.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// Totals per server name. Names come from the config, so the map stays as small as it is.
+/// Totals per server name, and per (server, version). Names come from the config, so the
+/// maps stay as small as it is.
 #[derive(Default)]
 pub struct Traffic {
     servers: RwLock<HashMap<String, Arc<Totals>>>,
+    versions: RwLock<HashMap<(String, String), Arc<Totals>>>,
 }
 
 #[derive(Default)]
@@ -18,7 +21,7 @@ struct Totals {
     errors: AtomicU64,
 }
 
-/// One server's totals, as read.
+/// Totals, as read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Client requests and notifications answered (or refused, or failed).
@@ -27,24 +30,54 @@ pub struct Counts {
     pub errors: u64,
 }
 
-impl Traffic {
-    /// Counts one exchange of `server`.
-    pub fn count(&self, server: &str, failed: bool) {
-        let known = self.servers.read().expect("traffic lock").get(server).cloned();
-        let totals = match known {
-            Some(t) => t,
-            None => self.servers.write().expect("traffic lock").entry(server.to_owned()).or_default().clone(),
-        };
-        totals.requests.fetch_add(1, Ordering::Relaxed);
+/// One server's totals, with those of each of its versions that has served.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct ServerCounts {
+    #[serde(flatten)]
+    pub all: Counts,
+    /// By version name, for a server with versions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, Counts>,
+}
+
+impl Totals {
+    fn add(&self, failed: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         if failed {
-            totals.errors.fetch_add(1, Ordering::Relaxed);
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self) -> Counts {
+        Counts { requests: self.requests.load(Ordering::Relaxed), errors: self.errors.load(Ordering::Relaxed) }
+    }
+}
+
+/// The totals under `key`, made on first use.
+fn totals<K: Hash + Eq + Clone>(map: &RwLock<HashMap<K, Arc<Totals>>>, key: K) -> Arc<Totals> {
+    if let Some(t) = map.read().expect("traffic lock").get(&key) {
+        return t.clone();
+    }
+    map.write().expect("traffic lock").entry(key).or_default().clone()
+}
+
+impl Traffic {
+    /// Counts one exchange of `server`, served by `version` (empty for a server without).
+    pub fn count(&self, server: &str, version: &str, failed: bool) {
+        totals(&self.servers, server.to_owned()).add(failed);
+        if !version.is_empty() {
+            totals(&self.versions, (server.to_owned(), version.to_owned())).add(failed);
         }
     }
 
     /// Every server's totals so far.
-    pub fn read(&self) -> HashMap<String, Counts> {
+    pub fn read(&self) -> HashMap<String, ServerCounts> {
         let servers = self.servers.read().expect("traffic lock");
-        servers.iter().map(|(k, t)| (k.clone(), Counts { requests: t.requests.load(Ordering::Relaxed), errors: t.errors.load(Ordering::Relaxed) })).collect()
+        let mut out: HashMap<String, ServerCounts> = servers.iter().map(|(k, t)| (k.clone(), ServerCounts { all: t.read(), ..Default::default() })).collect();
+        for ((server, version), t) in self.versions.read().expect("traffic lock").iter() {
+            out.entry(server.clone()).or_default().versions.insert(version.clone(), t.read());
+        }
+        out
     }
 }
 
@@ -53,13 +86,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_each_server_apart() {
+    fn counts_each_server_and_version_apart() {
         let t = Traffic::default();
-        t.count("a", false);
-        t.count("a", true);
-        t.count("b", false);
+        t.count("a", "", false);
+        t.count("a", "", true);
+        t.count("b", "v1", false);
+        t.count("b", "v2", true);
         let r = t.read();
-        assert_eq!(r["a"], Counts { requests: 2, errors: 1 });
-        assert_eq!(r["b"], Counts { requests: 1, errors: 0 });
+        assert_eq!(r["a"], ServerCounts { all: Counts { requests: 2, errors: 1 }, versions: BTreeMap::new() });
+        assert_eq!(r["b"].all, Counts { requests: 2, errors: 1 });
+        assert_eq!(r["b"].versions["v1"], Counts { requests: 1, errors: 0 });
+        assert_eq!(r["b"].versions["v2"], Counts { requests: 1, errors: 1 });
     }
 }
