@@ -213,6 +213,11 @@ await step('playground-hidden-tool', async () => {
   await callTool({ server: 'open', tool: 'echo', args: { text: echoed }, key: newKey });
   const result = page.getByRole('region', { name: 'Result', exact: true });
   await waitText(result, 'Code -32003');
+  // Listed as this caller, through its product and the chain, echo is not among the tools.
+  await page.getByRole('button', { name: 'List as this caller', exact: true }).click();
+  await page.getByText(/tool\(s\) this caller is shown/).waitFor();
+  const offered = await page.getByLabel('Tool', { exact: true }).locator('option').allTextContents();
+  check(!offered.some((t) => t.startsWith('echo')) && offered.some((t) => t.startsWith('whoami')), `the caller is shown ${offered.join(', ')}`);
 });
 
 await step('narrow-window', async () => {

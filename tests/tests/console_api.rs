@@ -55,6 +55,12 @@ impl World {
         a.body
     }
 
+    async fn listing(&self, body: Value) -> Value {
+        let a = self.admin.post("/api/playground/tools", body).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.body
+    }
+
     async fn traffic(&self, server: &str) -> (u64, u64) {
         let a = self.admin.get("/api/traffic").await;
         assert_eq!(a.status, 200, "{a:?}");
@@ -195,4 +201,28 @@ async fn traffic_is_counted_per_server_and_per_version() {
     assert_eq!(docs["requests"], v2["requests"], "every request went to v2: {docs}");
     assert!(docs["versions"].get("v1").is_none(), "v1 served nothing: {docs}");
     assert!(a.body["servers"]["guarded"].get("versions").is_none(), "a server without versions has no per-version totals: {}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_lists_the_tools_a_caller_is_shown() {
+    let w = world().await;
+    let names = |a: &Value| -> Vec<String> {
+        a["response"]["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a tool list: {a}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The product sells `echo` alone: its caller is shown that, though the backend has more.
+    let sub = w.admin.subscribe("paid", "lister@example.com").await;
+    let sold = w.listing(json!({ "server": "sold", "subscription_key": sub.primary })).await;
+    assert_eq!(names(&sold), ["echo"], "{sold}");
+    assert_eq!(verdicts(&sold, "tools/list"), Vec::<String>::new(), "{sold}");
+    // The chain refuses a caller without a token, as it would any client.
+    let refused = w.listing(json!({ "server": "guarded" })).await;
+    assert_eq!((&refused["status"], &refused["response"]["error"]["code"]), (&json!(401), &json!(tollgate_vocabulary::code::UNAUTHORIZED)), "{refused}");
+    let shown = w.listing(json!({ "server": "guarded", "bearer_token": w.token() })).await;
+    assert!(names(&shown).contains(&"whoami".to_owned()), "{shown}");
+    assert_eq!(verdicts(&shown, "tools/list"), ["jwt:continue"], "{shown}");
 }

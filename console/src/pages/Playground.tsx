@@ -4,7 +4,7 @@
 import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { describe, get, request, seg } from '../api';
 import { buildArguments, fieldsOf, initialValues, SchemaFields, type Values } from '../schemaForm';
-import type { PlaygroundAnswer, ServerSummary, ToolList } from '../types';
+import type { PlaygroundAnswer, ServerSummary, Tool, ToolList } from '../types';
 import { Choice, ErrorNotice, Loading, PageHeading, useLoad } from '../ui';
 import { useCanChange } from '../role';
 import { CallResult } from './CallResult';
@@ -59,7 +59,9 @@ function ToolCall({ target }: { target: Target }) {
     const qs = q.toString();
     return get<ToolList>(`/api/servers/${seg(target.server)}/tools${qs ? `?${qs}` : ''}`, signal);
   }, [target.server, target.version, refresh]);
-  const list = tools.data?.body.tools ?? [];
+  // The tools as one caller is shown them (after its product's subset and the chain), when asked.
+  const [shown, setShown] = useState<Tool[] | null>(null);
+  const list = shown ?? tools.data?.body.tools ?? [];
   const [toolName, setToolName] = useState('');
   const tool = list.find((t) => t.name === toolName) ?? list[0] ?? null;
   const fields = useMemo(() => fieldsOf(tool?.inputSchema), [tool]);
@@ -79,6 +81,28 @@ function ToolCall({ target }: { target: Target }) {
     setErrors({});
   }, [fields]);
 
+  const caller = () => ({ server: target.server, version: target.version, subscription_key: key.trim() || null, bearer_token: bearer.trim() || null });
+
+  /** Lists the tools through the gateway as this caller; a refusal shows as any answer does. */
+  const listAsCaller = async () => {
+    setBusy(true);
+    setFailure(null);
+    setAnswer(null);
+    try {
+      const a = await request<PlaygroundAnswer>('/api/playground/tools', { method: 'POST', body: caller() });
+      const listed = (a.body.response as { result?: { tools?: Tool[] } }).result?.tools;
+      if (listed) {
+        setShown(listed);
+      } else {
+        setAnswer(a.body);
+      }
+    } catch (err) {
+      setFailure(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const call = async (e: FormEvent) => {
     e.preventDefault();
     if (!tool) return;
@@ -94,14 +118,7 @@ function ToolCall({ target }: { target: Target }) {
     try {
       const a = await request<PlaygroundAnswer>('/api/playground/call', {
         method: 'POST',
-        body: {
-          server: target.server,
-          version: target.version,
-          tool: tool.name,
-          arguments: built.args,
-          subscription_key: key.trim() || null,
-          bearer_token: bearer.trim() || null,
-        },
+        body: { ...caller(), tool: tool.name, arguments: built.args },
       });
       setAnswer(a.body);
     } catch (err) {
@@ -133,10 +150,22 @@ function ToolCall({ target }: { target: Target }) {
               ))}
             </select>
           </div>
-          <button type="button" className="secondary" onClick={() => setRefresh((n) => n + 1)}>
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setShown(null);
+              setRefresh((n) => n + 1);
+            }}
+          >
             Refresh tools
           </button>
         </div>
+        <p className="hint">
+          {shown
+            ? `The ${shown.length} tool(s) this caller is shown, through its product and the chain.`
+            : "Every tool the backend offers; a caller may be shown fewer (List as this caller)."}
+        </p>
         <p className="hint" id={`${ids}-tooldesc`}>
           {tool?.description ?? (tools.data && list.length === 0 ? 'The server lists no tools.' : '')}
         </p>
@@ -165,6 +194,9 @@ function ToolCall({ target }: { target: Target }) {
               Sent as <code>Authorization: Bearer …</code>, for a server behind the <code>jwt</code> policy.
             </p>
           </div>
+          <button type="button" className="secondary" onClick={listAsCaller} disabled={busy || !canChange}>
+            List as this caller
+          </button>
         </fieldset>
         <div className="toolbar">
           <button type="submit" disabled={busy || !tool || !canChange} aria-describedby={canChange ? undefined : `${ids}-admin-only`}>

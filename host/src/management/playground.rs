@@ -66,15 +66,62 @@ pub struct Step {
     tapped: Tapped,
 }
 
+/// The tools a caller with this key and token is shown, listed through the client listener.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// The server, as in `/{server}/mcp`.
+    server: String,
+    /// A version of it, as in `/{server}/{version}/mcp`; the routing picks one when absent.
+    #[serde(default)]
+    version: Option<String>,
+    /// Sent in the subscription key header the gateway reads.
+    #[serde(default)]
+    subscription_key: Option<String>,
+    /// Sent as `Authorization: Bearer`.
+    #[serde(default)]
+    bearer_token: Option<String>,
+}
+
+/// What the playground asks in the session it opens.
+enum Ask {
+    Call {
+        tool: String,
+        arguments: Map<String, Value>,
+    },
+    /// `tools/list`, every page.
+    List,
+}
+
 pub async fn call(State(m): State<Shared>, body: Result<Json<Call>, axum::extract::rejection::JsonRejection>) -> Result<Json<Outcome>, ApiError> {
     let Json(c) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let who = Who { server: c.server, version: c.version, key: c.subscription_key, token: c.bearer_token };
+    run(&m, &who, Ask::Call { tool: c.tool, arguments: c.arguments }).await.map(Json)
+}
+
+pub async fn tools(State(m): State<Shared>, body: Result<Json<Listing>, axum::extract::rejection::JsonRejection>) -> Result<Json<Outcome>, ApiError> {
+    let Json(l) = body.map_err(|e| ApiError::Invalid(e.body_text()))?;
+    let who = Who { server: l.server, version: l.version, key: l.subscription_key, token: l.bearer_token };
+    run(&m, &who, Ask::List).await.map(Json)
+}
+
+/// The caller the playground speaks as.
+struct Who {
+    server: String,
+    version: Option<String>,
+    key: Option<String>,
+    token: Option<String>,
+}
+
+/// Opens a session on the client listener as `who`, asks, and ends the session.
+async fn run(m: &Shared, who: &Who, ask: Ask) -> Result<Outcome, ApiError> {
     let gw = &m.gateway;
-    super::named_server(&m, &c.server)?;
+    super::named_server(m, &who.server)?;
     let tls = gw.config.tls.is_some();
     let base = format!("{}://{}", if tls { "https" } else { "http" }, reachable(m.client));
-    let path = match &c.version {
-        Some(v) => format!("/{}/{v}/mcp", c.server),
-        None => format!("/{}/mcp", c.server),
+    let path = match &who.version {
+        Some(v) => format!("/{}/{v}/mcp", who.server),
+        None => format!("/{}/mcp", who.server),
     };
     // The gateway's own listener: with TLS, its certificate names the public host, not
     // the loopback address this connects to.
@@ -85,7 +132,7 @@ pub async fn call(State(m): State<Shared>, body: Result<Json<Call>, axum::extrac
         .build()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut tap = gw.telemetry.taps.open();
-    let client = Client { http, url: format!("{base}{path}"), key_header: gw.config.subscription_key.header.clone(), call: &c };
+    let client = Client { http, url: format!("{base}{path}"), key_header: gw.config.subscription_key.header.clone(), who };
     let mut steps = Vec::new();
 
     let init = json!({
@@ -96,21 +143,45 @@ pub async fn call(State(m): State<Shared>, body: Result<Json<Call>, axum::extrac
     let first = client.post(&tap, None, &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init })).await?;
     steps.extend(reported(&mut tap).await.map(|tapped| Step { tapped }));
     let Some(session) = first.session.filter(|_| first.response.get("result").is_some()) else {
-        return Ok(Json(Outcome { status: first.status, duration_ms: first.ms, response: first.response, steps }));
+        return Ok(Outcome { status: first.status, duration_ms: first.ms, response: first.response, steps });
     };
     client.post(&tap, Some(&session), &json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })).await?;
     // The notification's own report is not one the playground shows.
     let _ = reported(&mut tap).await;
-    let params = json!({ "name": c.tool, "arguments": c.arguments });
-    let answer = client.post(&tap, Some(&session), &json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params })).await;
-    if let Ok(a) = &answer
-        && a.status < 500
-    {
-        steps.extend(reported(&mut tap).await.map(|tapped| Step { tapped }));
-    }
+    let answer = match ask {
+        Ask::Call { tool, arguments } => {
+            let params = json!({ "name": tool, "arguments": arguments });
+            client.ask(&mut tap, &session, 2, "tools/call", params, &mut steps).await
+        }
+        Ask::List => list(&client, &mut tap, &session, &mut steps).await,
+    };
     client.end(&session).await;
     let answer = answer?;
-    Ok(Json(Outcome { status: answer.status, duration_ms: answer.ms, response: answer.response, steps }))
+    Ok(Outcome { status: answer.status, duration_ms: answer.ms, response: answer.response, steps })
+}
+
+/// Pages of `tools/list` followed at most.
+const MAX_PAGES: i64 = 50;
+
+/// Every page of `tools/list`, as one answer holding all the tools; an error answer as it came.
+async fn list(client: &Client<'_>, tap: &mut Tap, session: &str, steps: &mut Vec<Step>) -> Result<Answer, ApiError> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<Value> = None;
+    let mut ms = 0.0;
+    for page in 0..MAX_PAGES {
+        let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+        let mut a = client.ask(tap, session, 2 + page, "tools/list", params, steps).await?;
+        ms += a.ms;
+        let Some(result) = a.response.get("result") else { return Ok(a) };
+        tools.extend(result.get("tools").and_then(Value::as_array).cloned().unwrap_or_default());
+        cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+        if cursor.is_none() {
+            a.response = json!({ "jsonrpc": "2.0", "id": a.response["id"], "result": { "tools": tools } });
+            a.ms = (ms * 1e3).round() / 1e3;
+            return Ok(a);
+        }
+    }
+    Err(ApiError::Unavailable(format!("the tool list did not end within {MAX_PAGES} pages")))
 }
 
 /// Where to reach a listener bound to `addr` from this host.
@@ -131,7 +202,7 @@ struct Client<'a> {
     http: reqwest::Client,
     url: String,
     key_header: String,
-    call: &'a Call,
+    who: &'a Who,
 }
 
 /// One request's answer as the client saw it.
@@ -149,10 +220,10 @@ impl Client<'_> {
         if let Some(s) = session {
             req = req.header(crate::mcp::headers::SESSION_ID, s).header(crate::mcp::headers::PROTOCOL_VERSION, SUPPORTED_VERSIONS[0]);
         }
-        if let Some(k) = self.call.subscription_key.as_deref().filter(|k| !k.is_empty()) {
+        if let Some(k) = self.who.key.as_deref().filter(|k| !k.is_empty()) {
             req = req.header(self.key_header.as_str(), k);
         }
-        if let Some(t) = self.call.bearer_token.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(t) = self.who.token.as_deref().filter(|t| !t.is_empty()) {
             req = req.bearer_auth(t);
         }
         let started = Instant::now();
@@ -163,6 +234,16 @@ impl Client<'_> {
         let id = body.get("id").cloned();
         let response = if sse { from_stream(resp, id.as_ref()).await? } else { from_body(resp).await };
         Ok(Answer { status, ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3, session, response })
+    }
+
+    /// One request in the session; its exchange's report joins `steps` (not for a 5xx, which
+    /// may have come from before the exchange).
+    async fn ask(&self, tap: &mut Tap, session: &str, id: i64, method: &str, params: Value, steps: &mut Vec<Step>) -> Result<Answer, ApiError> {
+        let a = self.post(tap, Some(session), &json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })).await?;
+        if a.status < 500 {
+            steps.extend(reported(tap).await.map(|tapped| Step { tapped }));
+        }
+        Ok(a)
     }
 
     /// Ends the session, as a client that is done would.

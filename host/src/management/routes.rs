@@ -228,6 +228,12 @@ fn console() -> Vec<Op> {
                      each policy step's verdict. A refusal is an answer like any other (200); 502 only when the listener did not answer.",
                 )
                 .problems(&["not-found", "invalid", "unavailable"]),
+            Op::post("/api/playground/tools", playground::tools, "List the tools a caller is shown, through the gateway's client listener")
+                .describe(
+                    "As `/api/playground/call`, with `tools/list` (every page) in place of the call: the tools this subscription key and \
+                     bearer token are shown after the product's tool subset and the chain (a tool filter, say), with each step's verdict.",
+                )
+                .problems(&["not-found", "invalid", "unavailable"]),
         ],
     )
 }
