@@ -8,6 +8,7 @@ pub mod client;
 pub mod gateway;
 pub mod idp;
 pub mod otlp;
+pub mod petstore;
 pub mod postgres;
 pub mod process;
 pub mod raw;

@@ -2,7 +2,6 @@
 //! `rmcp` Streamable HTTP server and the Petstore REST API (OpenAPI) served as one server, with
 //! the official Rust SDK client and plain JSON-RPC callers.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use tollgate_tests::caller::{Caller, text};
 use tollgate_tests::client::Client;
 use tollgate_tests::gateway::{Gateway, run_tollgate, write_temp};
 use tollgate_tests::idp::{Idp, Key, now};
+use tollgate_tests::petstore::Petstore;
 use tollgate_tests::standard::{UNAUTHORIZED, policy};
 
 fn root() -> PathBuf {
@@ -29,44 +29,11 @@ fn everything() -> Value {
     json!({ "stdio": { "command": "node", "args": [script, "stdio"], "warm": 1 } })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `examples/petstore-backend.py`, stopped when dropped.
-struct Petstore {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Petstore {
-    fn start() -> Petstore {
-        let port = free_port();
-        let mut child = std::process::Command::new("python3")
-            .arg(root().join("examples/petstore-backend.py"))
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 runs the example backend");
-        let mut first = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        assert!(first.starts_with("petstore listening"), "{first}");
-        Petstore { child, port }
-    }
-
-    fn backend(&self) -> Value {
-        json!({ "openapi": {
-            "spec": petstore_spec(), "base_url": format!("http://127.0.0.1:{}/v1", self.port), "operations": "all",
-            "tools": { "showPetById": { "name": "get_pet" } } } })
-    }
-}
-
-impl Drop for Petstore {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The shipped Petstore as a member's OpenAPI backend.
+fn petstore_backend(p: &Petstore) -> Value {
+    json!({ "openapi": {
+        "spec": petstore_spec(), "base_url": format!("http://127.0.0.1:{}/v1", p.port), "operations": "all",
+        "tools": { "showPetById": { "name": "get_pet" } } } })
 }
 
 fn access_log(path: &Path) -> Vec<Value> {
@@ -81,7 +48,7 @@ async fn a_virtual_server_serves_every_member_under_its_prefix() {
     let gw = Gateway::new()
         .server_with("everything", everything())
         .server("rmcp", rmcp.url())
-        .server_with("petstore", petstore.backend())
+        .server_with("petstore", petstore_backend(&petstore))
         .server_entry(json!({ "name": "workspace", "compose": [
             { "server": "everything", "prefix": "everything_" },
             { "server": "rmcp", "prefix": "rmcp_", "rename": { "whoami": "who_answers" } },
@@ -169,7 +136,7 @@ async fn a_member_down_leaves_the_others_working() {
     let rmcp = Backend::rmcp().named("alive").start().await;
     let gw = Gateway::new()
         .server("rmcp", rmcp.url())
-        .server("gone", format!("http://127.0.0.1:{}/mcp", free_port()))
+        .server("gone", format!("http://127.0.0.1:{}/mcp", tollgate_tests::standard::free_port("127.0.0.1")))
         .server_entry(json!({ "name": "workspace", "compose": [{ "server": "gone", "prefix": "gone_" }, { "server": "rmcp", "prefix": "rmcp_" }] }))
         .start()
         .await;

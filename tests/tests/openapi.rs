@@ -325,32 +325,11 @@ async fn validate_reports_an_unreadable_spec_an_unknown_operation_and_a_duplicat
     assert!(out.contains("line 13: servers[1].backend.openapi.spec: cannot read /nonexistent/openapi.yaml"), "{out}");
 }
 
-/// The Python Petstore of `examples/`, stopped when dropped.
-struct PythonPetstore(std::process::Child);
-
-impl Drop for PythonPetstore {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_example_serves_the_petstore() {
-    use std::io::BufRead;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
-    let port = closed_port();
-    let mut child = std::process::Command::new("python3")
-        .arg(root.join("examples/petstore-backend.py"))
-        .arg(port.to_string())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 runs the example backend");
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let _backend = PythonPetstore(child);
-    assert!(first.starts_with("petstore listening"), "{first}");
+    let backend = tollgate_tests::petstore::Petstore::start();
+    let port = backend.port;
     let config = std::fs::read_to_string(root.join("examples/petstore.yaml"))
         .unwrap()
         .replace("127.0.0.1:8080", "127.0.0.1:0")

@@ -159,51 +159,55 @@ async fn jwt_challenges_without_a_token_and_admits_rs256_and_es256_tokens_that_n
     assert_eq!(idp.discovery_fetches(), 1, "the discovery document is fetched once and kept");
 }
 
+/// The audience of the rotation tests' tokens.
+const ROTATING_AUD: &str = "https://tollgate.test/s/mcp";
+
+/// An identity provider publishing `first` alone, and a gateway whose server `s` trusts it with
+/// one early refetch of its keys an hour.
+async fn rotating(first: &Key) -> (Idp, tollgate_tests::backend::RunningBackend, RunningGateway) {
+    let idp = Idp::start().await;
+    idp.publish(&[first]);
+    let backend = Backend::rmcp().start().await;
+    let jwt = jwt_binding(json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": [ROTATING_AUD], "jwks_refresh_interval": "1h" }));
+    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+    (idp, backend, gw)
+}
+
 #[tokio::test]
 async fn jwt_refetches_the_jwks_once_for_an_unknown_kid_after_a_key_rotation() {
-    let idp = Idp::start().await;
     let (old, new, never) = (Key::rsa("old"), Key::rsa_other("new"), Key::ec("never-published"));
-    idp.publish(&[&old]);
-    let backend = Backend::rmcp().start().await;
-    let aud = "https://tollgate.test/s/mcp";
-    let jwt = jwt_binding(json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": [aud], "jwks_refresh_interval": "1h" }));
-    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+    let (idp, _backend, gw) = rotating(&old).await;
 
-    let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, ROTATING_AUD, "mcp"))).initialized().await;
     assert_eq!(text(&c.call("echo", json!({ "text": "old key" })).await), "old key");
     assert_eq!(idp.jwks_fetches(), 1);
 
     // The identity provider rotates: a token signed with the new key names a kid the gateway
     // has not seen, so it fetches the JWKS again and admits the token.
     idp.publish(&[&old, &new]);
-    let mut c = gw.caller("s").bearer(&new.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    let mut c = gw.caller("s").bearer(&new.sign(&claims(&idp.issuer, ROTATING_AUD, "mcp"))).initialized().await;
     assert_eq!(text(&c.call("echo", json!({ "text": "new key" })).await), "new key");
     assert_eq!(idp.jwks_fetches(), 2, "one refetch for the unknown kid");
 
     // Another unknown kid within the refresh interval: refused without another fetch.
-    let r = gw.caller("s").bearer(&never.sign(&claims(&idp.issuer, aud, "mcp"))).initialize().await;
+    let r = gw.caller("s").bearer(&never.sign(&claims(&idp.issuer, ROTATING_AUD, "mcp"))).initialize().await;
     assert_eq!((r.status, r.error_code()), (401, UNAUTHORIZED), "{r:?}");
     assert_eq!(idp.jwks_fetches(), 2, "refetches are bounded by jwks_refresh_interval");
 }
 
 #[tokio::test]
 async fn jwt_stops_honouring_remembered_tokens_of_a_key_the_issuer_removed_once_the_keys_are_renewed() {
-    let idp = Idp::start().await;
     let (old, new) = (Key::rsa("compromised"), Key::rsa_other("replacement"));
-    idp.publish(&[&old]);
-    let backend = Backend::rmcp().start().await;
-    let aud = "https://tollgate.test/s/mcp";
-    let jwt = jwt_binding(json!({ "jwks_url": idp.jwks_url(), "issuers": [idp.issuer], "audiences": [aud], "jwks_refresh_interval": "1h" }));
-    let gw = RunningGateway::from_config(json!({ "listen": "127.0.0.1:0", "servers": [server("s", &backend.url(), json!([jwt]))] }), &[]).await;
+    let (idp, _backend, gw) = rotating(&old).await;
 
     // Verified once, then remembered: the session's next calls skip the signature check.
-    let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    let mut c = gw.caller("s").bearer(&old.sign(&claims(&idp.issuer, ROTATING_AUD, "mcp"))).initialized().await;
     assert_eq!(text(&c.call("echo", json!({ "text": "before" })).await), "before");
     assert_eq!(text(&c.call("echo", json!({ "text": "remembered" })).await), "remembered");
 
     // The issuer removes the key; a token of the replacement makes the gateway fetch the keys.
     idp.publish(&[&new]);
-    let mut fresh = gw.caller("s").bearer(&new.sign(&claims(&idp.issuer, aud, "mcp"))).initialized().await;
+    let mut fresh = gw.caller("s").bearer(&new.sign(&claims(&idp.issuer, ROTATING_AUD, "mcp"))).initialized().await;
     assert_eq!(text(&fresh.call("echo", json!({ "text": "replacement" })).await), "replacement");
     assert_eq!(idp.jwks_fetches(), 2);
 
