@@ -3,16 +3,20 @@
 //! second. Kept apart from the Prometheus families because those cannot be read back by label.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// Totals per server name, and per (server, version). Names come from the config, so the
-/// maps stay as small as it is.
+/// Totals per server name, and per version within it. Names come from the config, so the
+/// maps stay as small as it is; a known name is found without allocating.
 #[derive(Default)]
 pub struct Traffic {
-    servers: RwLock<HashMap<String, Arc<Totals>>>,
-    versions: RwLock<HashMap<(String, String), Arc<Totals>>>,
+    servers: RwLock<HashMap<String, Arc<PerServer>>>,
+}
+
+#[derive(Default)]
+struct PerServer {
+    all: Totals,
+    versions: RwLock<HashMap<String, Arc<Totals>>>,
 }
 
 #[derive(Default)]
@@ -53,31 +57,34 @@ impl Totals {
     }
 }
 
-/// The totals under `key`, made on first use.
-fn totals<K: Hash + Eq + Clone>(map: &RwLock<HashMap<K, Arc<Totals>>>, key: K) -> Arc<Totals> {
-    if let Some(t) = map.read().expect("traffic lock").get(&key) {
+/// The entry under `name`, made on first use.
+fn entry<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, name: &str) -> Arc<T> {
+    if let Some(t) = map.read().expect("traffic lock").get(name) {
         return t.clone();
     }
-    map.write().expect("traffic lock").entry(key).or_default().clone()
+    map.write().expect("traffic lock").entry(name.to_owned()).or_default().clone()
 }
 
 impl Traffic {
     /// Counts one exchange of `server`, served by `version` (empty for a server without).
     pub fn count(&self, server: &str, version: &str, failed: bool) {
-        totals(&self.servers, server.to_owned()).add(failed);
+        let per = entry(&self.servers, server);
+        per.all.add(failed);
         if !version.is_empty() {
-            totals(&self.versions, (server.to_owned(), version.to_owned())).add(failed);
+            entry(&per.versions, version).add(failed);
         }
     }
 
     /// Every server's totals so far.
     pub fn read(&self) -> HashMap<String, ServerCounts> {
         let servers = self.servers.read().expect("traffic lock");
-        let mut out: HashMap<String, ServerCounts> = servers.iter().map(|(k, t)| (k.clone(), ServerCounts { all: t.read(), ..Default::default() })).collect();
-        for ((server, version), t) in self.versions.read().expect("traffic lock").iter() {
-            out.entry(server.clone()).or_default().versions.insert(version.clone(), t.read());
-        }
-        out
+        servers
+            .iter()
+            .map(|(name, per)| {
+                let versions = per.versions.read().expect("traffic lock").iter().map(|(v, t)| (v.clone(), t.read())).collect();
+                (name.clone(), ServerCounts { all: per.all.read(), versions })
+            })
+            .collect()
     }
 }
 
