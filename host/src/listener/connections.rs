@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -54,14 +54,12 @@ impl Settings {
 /// Serves `app` on every connection `listener` accepts until `shutdown` resolves; then stops
 /// accepting and hands back the connections still open, for the caller to drain.
 pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: impl std::future::Future<Output = ()>) -> GracefulShutdown {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(s.max_header_bytes.max(8192)).timer(TokioTimer::new()).header_read_timeout(s.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(H2_PING_INTERVAL)
-        .keep_alive_timeout(H2_PING_TIMEOUT)
-        .max_header_list_size(s.max_header_bytes as u32);
+    // One builder per protocol rather than hyper-util's detecting one, whose per-connection
+    // state is sized for both protocols: most of an idle HTTP/1 connection's memory.
+    let mut h1 = http1::Builder::new();
+    h1.max_buf_size(s.max_header_bytes.max(8192)).timer(TokioTimer::new()).header_read_timeout(s.header_read_timeout);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new()).keep_alive_interval(H2_PING_INTERVAL).keep_alive_timeout(H2_PING_TIMEOUT).max_header_list_size(s.max_header_bytes as u32);
     let graceful = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(s.max_connections));
     let mut full_since: Option<tokio::time::Instant> = None;
@@ -106,7 +104,7 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
             let mut app = app.clone();
             async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
         });
-        let (builder, watcher, tls, first_byte) = (builder.clone(), graceful.watcher(), s.tls.clone(), s.header_read_timeout);
+        let (h1, h2, watcher, tls, first_bytes) = (h1.clone(), h2.clone(), graceful.watcher(), s.tls.clone(), s.header_read_timeout);
         let connection = async move {
             let _permit = permit;
             let stream = match stream {
@@ -116,23 +114,20 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
                     Err(e) => return tracing::warn!(%peer, error = %e, "cannot take the connection on its thread"),
                 },
             };
+            // Each connection's future is boxed apart from the task, at its own protocol's size.
             let result = match tls {
-                None => {
-                    // Telling HTTP/1 from HTTP/2 reads the first bytes with no deadline of its own:
-                    // a connection that sends nothing is closed at the header read timeout.
-                    let mut byte = [0u8; 1];
-                    if !matches!(tokio::time::timeout(first_byte, stream.peek(&mut byte)).await, Ok(Ok(1..))) {
-                        return tracing::debug!(%peer, "connection closed: nothing arrived in time");
-                    }
-                    watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned()).await
-                }
+                None => match tokio::time::timeout(first_bytes, protocol(&stream)).await {
+                    Ok(Ok(Protocol::Http1)) => Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), svc))).await,
+                    Ok(Ok(Protocol::Http2)) => Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc))).await,
+                    _ => return tracing::debug!(%peer, "connection closed: no request began in time"),
+                },
                 // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        // ALPN has chosen the protocol, so nothing is read before HTTP's own timeouts apply.
-                        let builder = if stream.get_ref().1.alpn_protocol() == Some(b"h2") { builder.http2_only() } else { builder.http1_only() };
-                        watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned()).await
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(stream))).await {
+                    // ALPN has chosen the protocol, so nothing is read before HTTP's own timeouts apply.
+                    Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                        Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc))).await
                     }
+                    Ok(Ok(stream)) => Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), svc))).await,
                     Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                 },
@@ -149,6 +144,37 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
         }
     }
     graceful
+}
+
+/// What HTTP/2 without TLS sends first ("prior knowledge"); nothing else starts with it.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How often a connection that sent part of the HTTP/2 preface is looked at again.
+const PREFACE_RECHECK: Duration = Duration::from_millis(2);
+
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Which protocol a plain connection speaks, from the bytes it sent so far, none of them
+/// consumed. HTTP/1 is known from the first byte that differs from the HTTP/2 preface (for
+/// every method but `PRI`, the first or second); only a client still sending the preface
+/// is looked at again. The caller bounds the wait with the header read timeout.
+async fn protocol(stream: &tokio::net::TcpStream) -> std::io::Result<Protocol> {
+    let mut seen = [0u8; 24];
+    loop {
+        let n = stream.peek(&mut seen).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if seen[..n] != H2_PREFACE[..n] {
+            return Ok(Protocol::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Protocol::Http2);
+        }
+        tokio::time::sleep(PREFACE_RECHECK).await;
+    }
 }
 
 /// A connection as accepted: kept on this runtime, or on its way to a shard's.

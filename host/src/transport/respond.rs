@@ -148,7 +148,8 @@ fn stream_body(first: Option<Event>, rx: mpsc::Receiver<Event>, deadline: Option
                         if let Some(d) = p.deadline.take_if(|d| Instant::now() >= d.at) {
                             // The request ran out of time: tell the client, and the backend to stop.
                             let server = d.session.server.name.clone();
-                            d.session.cancel(&d.id, "the gateway's request timeout passed").await;
+                            // Boxed: held inline, its state would size every open stream.
+                            Box::pin(d.session.cancel(&d.id, "the gateway's request timeout passed")).await;
                             let err = GatewayError::backend(&server, crate::mcp::error::BackendError::Timeout(d.session.server.timeout)).wire(true);
                             let msg = Message::error(Some(d.id), err.code, &err.message, None);
                             p.done = true;

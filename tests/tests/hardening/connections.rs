@@ -59,6 +59,31 @@ async fn http2_authority_meets_the_host_check() {
     assert_eq!(r.status(), 200);
 }
 
+/// HTTP/1 connections are told from HTTP/2 by their first byte: whichever way a connection
+/// goes, a request line begun and never finished is cut off at the header read timeout, and
+/// both protocols are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_begun_and_left_is_cut_off_on_either_protocol_path() {
+    let backend = Backend::rmcp().start().await;
+    let gateway = Gateway::new().server("docs", backend.url()).top("limits", json!({ "header_read_timeout_ms": 500 })).start().await;
+    let addr = gateway.addr();
+    for start in ["G", "GET /docs/mcp HTTP/1.1\r\nhost: x", "P", "POST /docs/mcp HTTP/1.1\r\n", "PRI * HTTP/2.0\r\n"] {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(start.as_bytes()).await.unwrap();
+        let end = within(10, "the unfinished head is cut off", until_closed(&mut conn)).await;
+        assert!(!end.contains("200 OK"), "{start:?}: {end}");
+    }
+    let h1 = reqwest::Client::builder().http1_only().build().unwrap();
+    let r = h1.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!((r.version(), r.status().as_u16()), (reqwest::Version::HTTP_11, 200));
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!((r.version(), r.status().as_u16()), (reqwest::Version::HTTP_2, 200));
+    // A session's GET stream over HTTP/1, the connection this path is for.
+    let client = Client::connect(&gateway.mcp_url("docs")).await;
+    assert_eq!(client.echo("after the cut-offs").await, "after the cut-offs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_readyz_says_not_ready_without_naming_anything() {
     let down = nothing_listening();
