@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use tollgate::config::{Config, ConfigError};
 
 /// Every message allocates a few small buffers; mimalloc serves those markedly cheaper than glibc's malloc.
+/// The `system-alloc` feature leaves it out, for heap profilers that hook `malloc` (heaptrack).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use policy_common::{Duration, Patterns};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::jose::{Algorithm, Jwk};
 
@@ -130,6 +131,24 @@ pub struct Settings {
     pub resource_from_gateway: bool,
     /// For `scope=` in challenges.
     pub scopes_supported: Vec<String>,
+    /// The remembered tokens' key, hashed as far as the config fixes it (the key source and
+    /// the algorithms): each call hashes only the token.
+    pub memo: Sha256,
+}
+
+/// The start of every remembered token's key: tokens verified with other keys or algorithms
+/// are someone else's.
+fn memo_prefix(keys: &KeySource, algorithms: &[Algorithm]) -> Sha256 {
+    let source = match keys {
+        KeySource::Inline(k) => format!("inline:{}", serde_json::to_string(k).unwrap_or_default()),
+        KeySource::Jwks(u) | KeySource::Discovery(u) => u.clone(),
+    };
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0]);
+    h.update(format!("{algorithms:?}").as_bytes());
+    h.update([0]);
+    h
 }
 
 /// Accepted names; everything else (HS*, `none`) is refused at load.
@@ -215,6 +234,7 @@ impl Config {
             return Err("attributes: names must not be empty, and auth.* is the policy's own (auth.sub, auth.scopes, auth.iss)".into());
         }
         Ok(Settings {
+            memo: memo_prefix(&keys, &algorithms),
             keys,
             algorithms,
             issuers: self.issuers,

@@ -14,7 +14,7 @@ mod verify;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 use tollgate_policy_sdk::{Exchange, Hooks, Mutation, Policy, Verdict, attr, now_ms, state};
 
 pub use challenge::reject;
@@ -128,15 +128,7 @@ fn remember_for(s: &Settings, exp_ms: u64, now: u64) -> u64 {
 /// of the algorithms accepted, so a change of key source or a narrower `algorithms` forgets
 /// tokens checked under the old settings (the claims are checked again on every call).
 fn memo_key(s: &Settings, token: &str) -> String {
-    let source = match &s.keys {
-        KeySource::Inline(k) => format!("inline:{}", serde_json::to_string(k).unwrap_or_default()),
-        KeySource::Jwks(u) | KeySource::Discovery(u) => u.clone(),
-    };
-    let mut h = Sha256::new();
-    h.update(source.as_bytes());
-    h.update([0]);
-    h.update(format!("{:?}", s.algorithms).as_bytes());
-    h.update([0]);
+    let mut h = s.memo.clone();
     h.update(token.as_bytes());
     format!("verified:{}", policy_common::key::hex(&h.finalize()))
 }
