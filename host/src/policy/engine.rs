@@ -66,8 +66,16 @@ fn config() -> wasmtime::Config {
         .table_keep_resident(table_kept);
     let mut cfg = settings();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `perf` names policies' compiled functions from /tmp/perf-PID.map, which wasmtime writes
+    // as code loads; off by default, since the file grows with every load.
+    if std::env::var_os(PERFMAP_ENV).is_some_and(|v| v == "1") {
+        cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     cfg
 }
+
+/// Set to `1` to have policy code named in `perf` profiles (`docs/performance.md`).
+pub const PERFMAP_ENV: &str = "TOLLGATE_WASM_PERFMAP";
 
 /// Once per process: one engine and one linker, so components compile and link once.
 pub struct Runtime {
