@@ -6,14 +6,18 @@
 //! listener stops accepting until one closes, so such clients cannot exhaust the gateway's
 //! memory or file descriptors while normal traffic goes on.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -98,41 +102,22 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
             },
             None => Accepted::Here(stream),
         };
-        let app = app.clone();
-        let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            let mut app = app.clone();
-            async move { tower::Service::call(&mut app, req.map(axum::body::Body::new)).await }
+        // What a connection needs only to begin (TLS, telling the protocol) is boxed and freed
+        // once it has begun; the task then holds little beside the running connection's box,
+        // which is sized for its own protocol. A held stream keeps its task for its whole life.
+        let start = Box::new(Start {
+            stream,
+            app: App { router: app.clone(), peer },
+            h1: h1.clone(),
+            h2: h2.clone(),
+            watcher: graceful.watcher(),
+            tls: s.tls.clone(),
+            first_bytes: s.header_read_timeout,
         });
-        let (h1, h2, watcher, tls, first_bytes) = (h1.clone(), h2.clone(), graceful.watcher(), s.tls.clone(), s.header_read_timeout);
         let connection = async move {
             let _permit = permit;
-            let stream = match stream {
-                Accepted::Here(s) => s,
-                Accepted::Moving(std) => match tokio::net::TcpStream::from_std(std) {
-                    Ok(s) => s,
-                    Err(e) => return tracing::warn!(%peer, error = %e, "cannot take the connection on its thread"),
-                },
-            };
-            // Each connection's future is boxed apart from the task, at its own protocol's size.
-            let result = match tls {
-                None => match tokio::time::timeout(first_bytes, protocol(&stream)).await {
-                    Ok(Ok(Protocol::Http1)) => Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), svc))).await,
-                    Ok(Ok(Protocol::Http2)) => Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc))).await,
-                    _ => return tracing::debug!(%peer, "connection closed: no request began in time"),
-                },
-                // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(stream))).await {
-                    // ALPN has chosen the protocol, so nothing is read before HTTP's own timeouts apply.
-                    Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                        Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), svc))).await
-                    }
-                    Ok(Ok(stream)) => Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), svc))).await,
-                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                },
-            };
-            if let Err(e) = result {
+            let Some(serving) = Box::pin(start.begin()).await else { return };
+            if let Err(e) = serving.await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         };
@@ -144,6 +129,83 @@ pub async fn accept(listener: TcpListener, app: Router, s: Settings, shutdown: i
         }
     }
     graceful
+}
+
+/// The router as hyper calls it, for one connection: each request learns its peer.
+#[derive(Clone)]
+struct App {
+    router: Router,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for App {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = axum::routing::future::RouteFuture<Infallible>;
+
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
+        tower::Service::call(&mut self.router.clone(), req.map(axum::body::Body::new))
+    }
+}
+
+/// A connection being served, whichever its protocol and transport.
+type Serving = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// A connection accepted and not yet begun.
+struct Start {
+    stream: Accepted,
+    app: App,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    watcher: Watcher,
+    tls: Option<TlsAcceptor>,
+    first_bytes: Duration,
+}
+
+impl Start {
+    /// The TLS handshake, if any, and the protocol: the connection ready to serve, or `None`
+    /// when it ended first (said at debug level).
+    async fn begin(self: Box<Self>) -> Option<Serving> {
+        let Start { stream, app, h1, h2, watcher, tls, first_bytes } = *self;
+        let peer = app.peer;
+        let stream = match stream {
+            Accepted::Here(s) => s,
+            Accepted::Moving(std) => match tokio::net::TcpStream::from_std(std) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot take the connection on its thread");
+                    return None;
+                }
+            },
+        };
+        let Some(acceptor) = tls else {
+            return match tokio::time::timeout(first_bytes, protocol(&stream)).await {
+                Ok(Ok(Protocol::Http1)) => Some(Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), app)))),
+                Ok(Ok(Protocol::Http2)) => Some(Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), app)))),
+                _ => {
+                    tracing::debug!(%peer, "connection closed: no request began in time");
+                    None
+                }
+            };
+        };
+        // The handshake runs in the connection's own task, bounded, so a slow client cannot stall accepts.
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            // ALPN has chosen the protocol, so nothing is read before HTTP's own timeouts apply.
+            Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                Some(Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), app))))
+            }
+            Ok(Ok(stream)) => Some(Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), app)))),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        }
+    }
 }
 
 /// What HTTP/2 without TLS sends first ("prior knowledge"); nothing else starts with it.
