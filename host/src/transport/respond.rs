@@ -9,13 +9,12 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use hyper::StatusCode;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::mcp::error::GatewayError;
 use crate::mcp::jsonrpc::{Id, Message};
 use crate::mcp::sse;
-use crate::session::stream::OutStream;
+use crate::session::stream::{OutStream, Receiver};
 use crate::session::{Event, Session};
 
 /// The HTTP response for an error, with the JSON-RPC error as its body.
@@ -64,7 +63,7 @@ pub struct Deadline {
 /// Answers one request from its stream: plain JSON when the answer is the first thing to
 /// arrive (the fast path), otherwise an SSE stream that carries everything before it too.
 /// Either carries the headers the policies added for the client by then.
-pub async fn answer(stream: &OutStream, deadline: Deadline, keepalive: Duration, session_header: Option<&str>) -> Response {
+pub async fn answer(stream: &Arc<OutStream>, deadline: Deadline, keepalive: Duration, session_header: Option<&str>) -> Response {
     let (mut rx, pump) = stream.attach_driving();
     let first = match pump {
         // Read the backend's answer stream on this task until the first event is in; what is
@@ -111,13 +110,13 @@ pub fn with_headers(mut resp: Response, headers: &[(String, String)]) -> Respons
 }
 
 /// A long-lived SSE stream (the GET stream, a resumed stream, or a legacy connection).
-pub fn stream(rx: mpsc::Receiver<Event>, keepalive: Duration, legacy_endpoint: Option<String>) -> Response {
+pub fn stream(rx: Receiver, keepalive: Duration, legacy_endpoint: Option<String>) -> Response {
     sse_response(stream_body(None, rx, None, keepalive, legacy_endpoint))
 }
 
 struct Pump {
     first: Option<Event>,
-    rx: mpsc::Receiver<Event>,
+    rx: Receiver,
     deadline: Option<Deadline>,
     keepalive: Duration,
     endpoint: Option<String>,
@@ -125,7 +124,7 @@ struct Pump {
     done: bool,
 }
 
-fn stream_body(first: Option<Event>, rx: mpsc::Receiver<Event>, deadline: Option<Deadline>, keepalive: Duration, endpoint: Option<String>) -> Body {
+fn stream_body(first: Option<Event>, rx: Receiver, deadline: Option<Deadline>, keepalive: Duration, endpoint: Option<String>) -> Body {
     let legacy = endpoint.is_some();
     let pump = Pump { first, rx, deadline, keepalive, endpoint, legacy, done: false };
     let s = futures::stream::unfold(pump, |mut p| async move {
