@@ -95,6 +95,10 @@ impl OutStream {
             s.finished = true;
         }
         let reading = s.reader.is_some();
+        // Handed to the connection reading the stream: it goes to the client from there.
+        if reading {
+            s.delivered = seq;
+        }
         drop(s);
         if reading {
             self.wake.notify_waiters();
@@ -142,7 +146,8 @@ impl OutStream {
         self.inner.lock().expect("stream lock").finished
     }
 
-    /// Whether everything on this stream reached a live client.
+    /// Whether everything on this stream was handed to a connected client (a finished stream
+    /// that was need not be kept for resumption).
     pub fn fully_delivered(&self) -> bool {
         let s = self.inner.lock().expect("stream lock");
         s.delivered + 1 == s.next
@@ -293,6 +298,16 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().id, "4-1");
         assert!(rx.recv().await.is_none());
         assert!(s.fully_delivered());
+    }
+
+    #[test]
+    fn an_answer_pushed_to_a_connected_client_counts_as_delivered_and_one_without_does_not() {
+        let s = Arc::new(OutStream::new(5, 8));
+        s.push(Bytes::from_static(b"early"), false);
+        assert!(!s.fully_delivered(), "no client yet: kept for whoever attaches");
+        let _rx = s.attach(None);
+        s.push(Bytes::from_static(b"answer"), true);
+        assert!(s.fully_delivered(), "the session may forget a stream its client is reading");
     }
 
     #[test]
