@@ -135,6 +135,11 @@ struct SessionsArgs {
     /// The gateway's config, as `[LABEL=]FILE[:TOKEN]`, instead of the plain one.
     #[arg(long = "gateway-config", value_name = "[LABEL=]FILE[:TOKEN]")]
     gateway_config: Option<String>,
+    /// How the GET streams reach the gateway: an HTTP/1.1 connection each (as most MCP
+    /// clients do), or HTTP/2 with prior knowledge, many streams to a connection (as a load
+    /// balancer in front of the gateway does).
+    #[arg(long, value_enum, default_value_t = sessions::StreamsOver::Http1)]
+    streams_over: sessions::StreamsOver,
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +376,7 @@ async fn run_sessions(args: &SessionsArgs) -> anyhow::Result<bool> {
         calls: args.calls,
         settle: Duration::from_secs_f64(args.settle),
         request_timeout: Duration::from_secs_f64(common.request_timeout),
+        streams_over: args.streams_over,
     };
     let mut backend = BackendProc::spawn(common.backend_mode, common.backend_threads)?;
     let scratch = gateway::TempDir::new()?;
@@ -404,8 +410,11 @@ async fn run_sessions(args: &SessionsArgs) -> anyhow::Result<bool> {
     println!("- config: `{}` ({}){}", plan.source, plan.label, limits_note.map_or_else(String::new, |n| format!("; {n}")));
     println!("- backend: {}", backend_line(&backend));
     println!(
-        "- driver: {} runtime threads; {} sessions opened {} at a time over shared POST connections, one HTTP/1.1 connection per GET stream",
-        common.threads, spec.count, spec.parallel
+        "- driver: {} runtime threads; {} sessions opened {} at a time over shared POST connections; {}",
+        common.threads,
+        spec.count,
+        spec.parallel,
+        spec.streams_over.describe()
     );
     println!();
     let failed =

@@ -3,9 +3,11 @@
 //! whether the sessions still answer. It checks the aim "10,000 concurrent sessions, each
 //! with an open GET stream, in at most 200 MB of gateway RSS, with no errors".
 //!
-//! Each GET stream needs an HTTP/1.1 connection of its own; the POSTs that open sessions share
-//! a few keep-alive connections, closed once every session is open. So the driver holds about
-//! N + `--open-parallel` sockets, which must fit under its open-files limit.
+//! Over HTTP/1.1 (the default) each GET stream needs a connection of its own; with
+//! `--streams-over http2` they share HTTP/2 connections, [`STREAMS_PER_H2`] to each. The POSTs
+//! that open sessions share a few keep-alive connections, closed once every session is open.
+//! So the driver holds up to N + `--open-parallel` sockets, which must fit under its
+//! open-files limit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,7 +18,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::header::{ACCEPT, AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use crate::backend::BackendProc;
@@ -33,7 +35,32 @@ pub struct Spec {
     pub calls: usize,
     pub settle: Duration,
     pub request_timeout: Duration,
+    pub streams_over: StreamsOver,
 }
+
+/// How the GET streams reach the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamsOver {
+    /// A connection of its own for each stream.
+    Http1,
+    /// HTTP/2 without TLS (prior knowledge), [`STREAMS_PER_H2`] streams to a connection.
+    Http2,
+}
+
+impl StreamsOver {
+    pub fn describe(self) -> String {
+        match self {
+            StreamsOver::Http1 => "one HTTP/1.1 connection per GET stream".into(),
+            StreamsOver::Http2 => format!("GET streams over HTTP/2, {STREAMS_PER_H2} to a connection"),
+        }
+    }
+}
+
+/// Streams to one HTTP/2 connection: under the 200 concurrent streams hyper's server allows.
+pub const STREAMS_PER_H2: usize = 100;
+
+/// An opener's HTTP/2 connection and the streams it carries so far.
+type H2 = Option<(hyper::client::conn::http2::SendRequest<Empty<Bytes>>, usize)>;
 
 /// Bearer tokens for the sessions mode, if the config checks them.
 #[derive(Clone)]
@@ -67,15 +94,23 @@ pub fn fit_limits(config: &str, spec: &Spec) -> (String, Option<String>) {
 
 /// Opens a GET stream for a session on a connection of its own; once its 200 arrives, a task
 /// reads it until it ends and counts it closed then.
-async fn open_stream(target: &Target, session: &Session, bearer: Option<HeaderValue>, open: Arc<AtomicU64>) -> Result<(), CallError> {
+/// With `h2`, on the opener's HTTP/2 connection (a new one once it carries [`STREAMS_PER_H2`]).
+async fn open_stream(target: &Target, session: &Session, bearer: Option<HeaderValue>, open: Arc<AtomicU64>, h2: Option<&mut H2>) -> Result<(), CallError> {
     let conn_err = |e: &dyn std::fmt::Display| CallError::new(ErrorKind::Connection, format!("GET stream: {e}"));
-    let tcp = TcpStream::connect(target.addr).await.map_err(|e| conn_err(&e))?;
-    tcp.set_nodelay(true).map_err(|e| conn_err(&e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| conn_err(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut req = Request::get(target.path.as_str()).header(HOST, target.addr.to_string()).header(ACCEPT, "text/event-stream");
+    let connect = async {
+        let tcp = TcpStream::connect(target.addr).await.map_err(|e| conn_err(&e))?;
+        tcp.set_nodelay(true).map_err(|e| conn_err(&e))?;
+        Ok::<_, CallError>(TokioIo::new(tcp))
+    };
+    // HTTP/2 names the host in `:authority`, from the URI.
+    let uri = match h2 {
+        Some(_) => format!("http://{}{}", target.addr, target.path),
+        None => target.path.clone(),
+    };
+    let mut req = Request::get(uri).header(ACCEPT, "text/event-stream");
+    if h2.is_none() {
+        req = req.header(HOST, target.addr.to_string());
+    }
     if let Some(id) = session.session_id() {
         req = req.header(SESSION_HEADER, id.clone());
     }
@@ -89,7 +124,28 @@ async fn open_stream(target: &Target, session: &Session, bearer: Option<HeaderVa
         req = req.header(name, value);
     }
     let req = req.body(Empty::<Bytes>::new()).map_err(|e| CallError::new(ErrorKind::Wrong, e.to_string()))?;
-    let resp = sender.send_request(req).await.map_err(|e| conn_err(&e))?;
+    // What keeps the connection open while the stream is read.
+    let (resp, held): (_, Box<dyn Send>) = match h2 {
+        None => {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(connect.await?).await.map_err(|e| conn_err(&e))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            (sender.send_request(req).await.map_err(|e| conn_err(&e))?, Box::new(sender))
+        }
+        Some(slot) => {
+            if slot.as_ref().is_none_or(|(_, n)| *n >= STREAMS_PER_H2) {
+                let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), connect.await?).await.map_err(|e| conn_err(&e))?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                *slot = Some((sender, 0));
+            }
+            let (sender, n) = slot.as_mut().expect("set above");
+            *n += 1;
+            (sender.send_request(req).await.map_err(|e| conn_err(&e))?, Box::new(sender.clone()))
+        }
+    };
     if resp.status() != StatusCode::OK {
         let status = resp.status();
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -101,7 +157,7 @@ async fn open_stream(target: &Target, session: &Session, bearer: Option<HeaderVa
         // Keep-alive comments and any server-initiated message: read and dropped.
         while let Some(Ok(_)) = body.frame().await {}
         open.fetch_sub(1, Ordering::Relaxed);
-        drop(sender);
+        drop(held);
     });
     Ok(())
 }
@@ -137,7 +193,7 @@ pub async fn run(target: &Target, gateway_pid: u32, backend: &mut BackendProc, s
     let mut openers = tokio::task::JoinSet::new();
     for _ in 0..spec.parallel.max(1) {
         let (target, next, streams_open, tokens) = (target.clone(), next.clone(), streams_open.clone(), tokens.clone());
-        let (count, timeout) = (spec.count, spec.request_timeout);
+        let (count, timeout, streams_over) = (spec.count, spec.request_timeout, spec.streams_over);
         openers.spawn(async move {
             let mut opened = Vec::new();
             let (mut errors, mut samples) = (ErrorCounts::default(), ErrorSamples::default());
@@ -147,6 +203,8 @@ pub async fn run(target: &Target, gateway_pid: u32, backend: &mut BackendProc, s
             };
             // One keep-alive connection for this opener's POSTs, closed when it is done.
             let mut session = Session::new(target.clone());
+            let mut h2: H2 = None;
+            let over_h2 = streams_over == StreamsOver::Http2;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= count {
@@ -169,7 +227,9 @@ pub async fn run(target: &Target, gateway_pid: u32, backend: &mut BackendProc, s
                         continue;
                     }
                 }
-                match tokio::time::timeout(timeout, open_stream(&target, &session, Tokens::next(&tokens), streams_open.clone())).await {
+                match tokio::time::timeout(timeout, open_stream(&target, &session, Tokens::next(&tokens), streams_open.clone(), over_h2.then_some(&mut h2)))
+                    .await
+                {
                     Ok(Ok(())) => opened.push((session.session_id().cloned(), session.protocol().cloned())),
                     Ok(Err(err)) => fail(err),
                     Err(_) => fail(CallError::new(ErrorKind::Timeout, "GET stream: no response headers in time")),
@@ -265,7 +325,7 @@ mod tests {
     use super::*;
 
     fn spec(count: usize) -> Spec {
-        Spec { count, parallel: 32, calls: 0, settle: Duration::ZERO, request_timeout: Duration::ZERO }
+        Spec { count, parallel: 32, calls: 0, settle: Duration::ZERO, request_timeout: Duration::ZERO, streams_over: StreamsOver::Http1 }
     }
 
     #[test]
