@@ -10,9 +10,10 @@ pub mod stream;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -60,8 +61,11 @@ pub struct Session {
     pub server: Arc<Version>,
     mode: Mode,
     upstream: tokio::sync::RwLock<Option<Arc<Upstream>>>,
-    /// The client's `initialize`, replayed to open a new upstream session when the backend lost ours.
-    init: Mutex<Option<Message>>,
+    /// The client's `initialize`, replayed to open a new upstream session when the backend lost
+    /// ours: kept serialized, since it is read only then.
+    init: Mutex<Option<Bytes>>,
+    /// `clientInfo` (name, version) from the client's `initialize`.
+    client: OnceLock<Option<(String, String)>>,
     pending: Mutex<HashMap<Id, Pending>>,
     progress: Mutex<HashMap<String, Id>>,
     /// Answers to requests the gateway itself sent upstream.
@@ -120,6 +124,7 @@ impl Session {
             mode,
             upstream: tokio::sync::RwLock::new(None),
             init: Mutex::new(None),
+            client: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             internal: Mutex::new(HashMap::new()),
@@ -147,7 +152,19 @@ impl Session {
 
     /// `clientInfo` (name, version) from the client's `initialize`, for logs and spans.
     pub fn client_info(&self) -> Option<(String, String)> {
-        self.init.lock().expect("session lock").as_ref()?.client_info()
+        self.client.get().cloned().flatten()
+    }
+
+    /// Keeps the client's `initialize` (as its chain passed it) for a replay, and its `clientInfo`.
+    fn keep_initialize(&self, msg: &Message) {
+        *self.init.lock().expect("session lock") = Some(msg.to_bytes());
+        let _ = self.client.set(msg.client_info());
+    }
+
+    /// The client's `initialize`, for a replay or the session's record.
+    fn initialize_message(&self) -> Option<Message> {
+        let bytes = self.init.lock().expect("session lock").clone()?;
+        Message::parse(&bytes).ok()
     }
 
     /// Client streams open now: the GET stream and request streams a client is reading.
@@ -197,7 +214,7 @@ impl Session {
                 _ => Err(GatewayError::InvalidRequest("a policy dropped a request".into())),
             };
         };
-        *self.init.lock().expect("session lock") = Some(msg.clone().into_owned());
+        self.keep_initialize(&msg);
         let upstream = match self.server.backend.connect(self.inbox()).await {
             Ok(u) => u,
             Err(e) => {
@@ -360,7 +377,7 @@ impl Session {
         if !self.lost.load(Ordering::Acquire) {
             return Ok(()); // another request recovered while this one waited
         }
-        let Some(init) = self.init.lock().expect("session lock").clone() else {
+        let Some(init) = self.initialize_message() else {
             return Err(GatewayError::SessionNotFound);
         };
         if let Some(old) = slot.take() {

@@ -79,7 +79,7 @@ impl Record {
     /// `None` until the session has an owner and an `initialize` sent upstream.
     fn of(s: &Session) -> Option<Record> {
         let owner = s.owner.lock().expect("session lock").clone()?;
-        let initialize = Value::Object(s.init.lock().expect("session lock").as_ref()?.body.clone());
+        let initialize = Value::Object(s.initialize_message()?.body);
         let protocol = s.protocol_version.lock().expect("session lock").clone();
         Some(Record { server: s.server.name.clone(), version: s.server.version.clone(), owner, protocol, initialize })
     }
@@ -208,7 +208,7 @@ impl Session {
     /// after a backend lost ours.
     fn continue_from(&self, record: Record, initialize: Message) {
         *self.owner.lock().expect("session lock") = Some(record.owner);
-        *self.init.lock().expect("session lock") = Some(initialize);
+        self.keep_initialize(&initialize);
         *self.protocol_version.lock().expect("session lock") = record.protocol;
         self.started.store(true, Ordering::Release);
         self.lost.store(true, Ordering::Release);
