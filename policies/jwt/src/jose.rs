@@ -129,6 +129,9 @@ pub struct Jwk {
     pub alg: Option<KeyAlg>,
     pub kind: Kind,
     json: Map<String, Value>,
+    /// `json` as text, made at the first signature check: a binding's keys outlive the call
+    /// (in its snapshot or its reused instance), so later checks do not serialize them again.
+    text: std::cell::OnceCell<String>,
 }
 
 /// The members any JWK may have, typed as `jsonwebtoken` types them, so a key it refuses (a
@@ -156,6 +159,11 @@ struct Common {
 }
 
 impl Jwk {
+    /// The JWK's JSON, as the gateway's `crypto` import takes it.
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| Value::Object(self.json.clone()).to_string())
+    }
+
     /// Reads a JWK as `jsonwebtoken` does: `Err` (with its message) for what it refuses.
     pub fn from_json(v: Value) -> Result<Jwk, serde_json::Error> {
         let common = Common::deserialize(&v)?;
@@ -170,7 +178,7 @@ impl Jwk {
             Some(Kty::Oct) if has("k") => Kind::Oct,
             _ => Kind::Other,
         };
-        Ok(Jwk { kid: common.kid, key_use: common.key_use, alg: common.alg, kind, json })
+        Ok(Jwk { kid: common.kid, key_use: common.key_use, alg: common.alg, kind, json, text: std::cell::OnceCell::new() })
     }
 }
 

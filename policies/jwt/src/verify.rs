@@ -94,8 +94,7 @@ pub fn verify(token: &str, keys: &[Jwk], allowed: &[Algorithm]) -> Result<Map<St
 #[cfg(target_family = "wasm")]
 fn signed_by(token: &str, key: &Jwk, alg: Algorithm) -> Result<bool, Refusal> {
     let (input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
-    let key = serde_json::to_string(key).map_err(|_| Refusal::Invalid("a signing key cannot be used".into()))?;
-    Ok(tollgate_policy_sdk::crypto::verify_signature(alg.name(), &key, input.as_bytes(), signature).unwrap_or(false))
+    Ok(tollgate_policy_sdk::crypto::verify_signature(alg.name(), key.text(), input.as_bytes(), signature).unwrap_or(false))
 }
 
 /// The same check natively (the unit tests), as the gateway runs it: the key's JSON and the
@@ -103,7 +102,7 @@ fn signed_by(token: &str, key: &Jwk, alg: Algorithm) -> Result<bool, Refusal> {
 #[cfg(not(target_family = "wasm"))]
 fn signed_by(token: &str, key: &Jwk, alg: Algorithm) -> Result<bool, Refusal> {
     let (input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
-    let Ok(jwk) = serde_json::to_string(key).and_then(|k| serde_json::from_str::<jsonwebtoken::jwk::Jwk>(&k)) else { return Ok(false) };
+    let Ok(jwk) = serde_json::from_str::<jsonwebtoken::jwk::Jwk>(key.text()) else { return Ok(false) };
     let (Ok(dk), Ok(alg)) = (jsonwebtoken::DecodingKey::from_jwk(&jwk), alg.name().parse()) else { return Ok(false) };
     Ok(jsonwebtoken::crypto::verify(signature, input.as_bytes(), &dk, alg).unwrap_or(false))
 }
