@@ -1,6 +1,7 @@
 //! The HTTP listener: routes, the checks every request passes first, and graceful shutdown.
 
 pub mod connections;
+mod preface;
 pub mod shards;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use super::preface::{self, Protocol};
 use super::shards::Shards;
 use crate::config::Limits;
 
@@ -180,9 +181,9 @@ impl Start {
             },
         };
         let Some(acceptor) = tls else {
-            return match tokio::time::timeout(first_bytes, protocol(&stream)).await {
-                Ok(Ok(Protocol::Http1)) => Some(Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(stream), app)))),
-                Ok(Ok(Protocol::Http2)) => Some(Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(stream), app)))),
+            return match tokio::time::timeout(first_bytes, preface::protocol(stream)).await {
+                Ok(Ok((Protocol::Http1, io))) => Some(Box::pin(watcher.watch(h1.serve_connection(TokioIo::new(io), app)))),
+                Ok(Ok((Protocol::Http2, io))) => Some(Box::pin(watcher.watch(h2.serve_connection(TokioIo::new(io), app)))),
                 _ => {
                     tracing::debug!(%peer, "connection closed: no request began in time");
                     None
@@ -205,37 +206,6 @@ impl Start {
                 None
             }
         }
-    }
-}
-
-/// What HTTP/2 without TLS sends first ("prior knowledge"); nothing else starts with it.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// How often a connection that sent part of the HTTP/2 preface is looked at again.
-const PREFACE_RECHECK: Duration = Duration::from_millis(2);
-
-enum Protocol {
-    Http1,
-    Http2,
-}
-
-/// Which protocol a plain connection speaks, from the bytes it sent so far, none of them
-/// consumed. HTTP/1 is known from the first byte that differs from the HTTP/2 preface (for
-/// every method but `PRI`, the first or second); only a client still sending the preface
-/// is looked at again. The caller bounds the wait with the header read timeout.
-async fn protocol(stream: &tokio::net::TcpStream) -> std::io::Result<Protocol> {
-    let mut seen = [0u8; 24];
-    loop {
-        let n = stream.peek(&mut seen).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if seen[..n] != H2_PREFACE[..n] {
-            return Ok(Protocol::Http1);
-        }
-        if n == H2_PREFACE.len() {
-            return Ok(Protocol::Http2);
-        }
-        tokio::time::sleep(PREFACE_RECHECK).await;
     }
 }
 
