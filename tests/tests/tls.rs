@@ -26,28 +26,23 @@ async fn a_client_that_trusts_the_certificate_speaks_mcp_over_https() {
     let gateway = Gateway::new().server("echo", backend.url()).tls(&pair.cert, &pair.key).start().await;
     let url = gateway.mcp_url("echo").replacen("http://", "https://", 1);
 
-    let trusted = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap()).build().unwrap();
-    let resp = trusted
-        .post(&url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(initialize_request(1).to_string())
-        .send()
-        .await
-        .expect("an HTTPS exchange");
-    assert_eq!((resp.status().as_u16(), resp.version()), (200, reqwest::Version::HTTP_2), "ALPN offers h2, and it is served");
-    assert!(resp.headers().get("mcp-session-id").is_some(), "the session is issued over TLS");
-    let ca = reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap();
-    let h1 = reqwest::Client::builder().add_root_certificate(ca).http1_only().build().unwrap();
-    let resp = h1
-        .post(&url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .body(initialize_request(1).to_string())
-        .send()
-        .await
-        .expect("an HTTPS exchange over HTTP/1.1");
-    assert_eq!((resp.status().as_u16(), resp.version()), (200, reqwest::Version::HTTP_11));
+    // ALPN offers h2 and HTTP/1.1; a client of either is served.
+    let ca = || reqwest::Certificate::from_pem(pair.cert_pem.as_bytes()).unwrap();
+    for (client, version) in [
+        (reqwest::Client::builder().add_root_certificate(ca()).build().unwrap(), reqwest::Version::HTTP_2),
+        (reqwest::Client::builder().add_root_certificate(ca()).http1_only().build().unwrap(), reqwest::Version::HTTP_11),
+    ] {
+        let resp = client
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(initialize_request(1).to_string())
+            .send()
+            .await
+            .expect("an HTTPS exchange");
+        assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
+        assert!(resp.headers().get("mcp-session-id").is_some(), "the session is issued over TLS");
+    }
 
     let untrusting = reqwest::Client::new();
     assert!(untrusting.post(&url).body("{}").send().await.is_err(), "a client that does not trust the certificate is refused");
