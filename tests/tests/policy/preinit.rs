@@ -93,3 +93,21 @@ async fn a_reused_instance_whose_memory_grows_is_replaced_before_it_fails_a_requ
     assert!(restarted, "a fresh instance took over from the grown one");
     assert!(!gw.log().contains("memory limit"), "no request met the limit:\n{}", gw.log());
 }
+
+/// `TOLLGATE_WASM_PERFMAP=1` has wasmtime name policy code for `perf`; without it, no map is
+/// written.
+#[tokio::test]
+async fn policy_code_is_named_for_perf_only_when_asked() {
+    let up = upstream().await;
+    let yaml = format!("servers:\n{}", server("s", &up, "      - policy: ip-filter\n        config: { allow: [127.0.0.0/8] }\n"));
+    let map = |pid: u32| std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"));
+    let asked = RunningGateway::from_yaml(&yaml, &[("TOLLGATE_WASM_PERFMAP", "1")]).await;
+    let written = std::fs::read_to_string(map(asked.pid())).expect("the perf map of a gateway that asked for it");
+    assert!(written.lines().any(|l| l.contains("wasm[")), "policy functions are named:\n{}", &written[..written.len().min(500)]);
+    let _ = std::fs::remove_file(map(asked.pid()));
+    let started = std::time::SystemTime::now();
+    let plain = RunningGateway::from_yaml(&yaml, &[]).await;
+    // A map left by an earlier process of the same pid is not this one's.
+    let fresh = std::fs::metadata(map(plain.pid())).and_then(|m| m.modified()).is_ok_and(|t| t >= started);
+    assert!(!fresh, "no map unless asked");
+}
