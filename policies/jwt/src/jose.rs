@@ -161,7 +161,8 @@ struct Common {
 impl Jwk {
     /// The JWK's JSON, as the gateway's `crypto` import takes it.
     pub fn text(&self) -> &str {
-        self.text.get_or_init(|| Value::Object(self.json.clone()).to_string())
+        // A map of JSON values always serializes.
+        self.text.get_or_init(|| serde_json::to_string(&self.json).unwrap_or_default())
     }
 
     /// Reads a JWK as `jsonwebtoken` does: `Err` (with its message) for what it refuses.
