@@ -10,6 +10,7 @@ mod client;
 mod driver;
 mod gateway;
 mod procstat;
+mod relay;
 mod report;
 mod rounds;
 mod sessions;
@@ -44,6 +45,9 @@ enum Command {
     /// The backend process (started by loadgen itself).
     #[command(hide = true)]
     Backend(BackendArgs),
+    /// The relay process of `--relay` (started by loadgen itself).
+    #[command(hide = true)]
+    Relay(RelayArgs),
 }
 
 /// Flags of both modes.
@@ -108,6 +112,10 @@ struct RunArgs {
     /// Leave out the plain gateway (the built-in minimal config).
     #[arg(long)]
     no_plain_gateway: bool,
+    /// Also drive the backend through a relay that copies bytes and reads none of them: the
+    /// floor of one hop on this machine, which any proxy pays.
+    #[arg(long)]
+    relay: bool,
     /// Extra bytes of padding in each echoed text.
     #[arg(long, default_value_t = 0)]
     payload_bytes: usize,
@@ -143,6 +151,14 @@ struct SessionsArgs {
 }
 
 #[derive(Args, Debug)]
+struct RelayArgs {
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    #[arg(long)]
+    to: std::net::SocketAddr,
+}
+
+#[derive(Args, Debug)]
 struct BackendArgs {
     #[arg(long, value_enum, default_value_t = BackendMode::Stateful)]
     mode: BackendMode,
@@ -160,6 +176,15 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("backend: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Relay(args)) => {
+            return match relay::serve(args.listen, args.to) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("relay: {err:#}");
                     ExitCode::FAILURE
                 }
             };
@@ -208,6 +233,9 @@ fn main() -> ExitCode {
 
 fn plans(args: &RunArgs) -> anyhow::Result<Vec<Plan>> {
     let mut plans = vec![Plan::direct()];
+    if args.relay {
+        plans.push(Plan::relay());
+    }
     if args.direct_only {
         return Ok(plans);
     }
@@ -285,6 +313,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<bool> {
             _ => None,
         };
         let (target, gw) = match &plan.template {
+            None if plan.relay => {
+                let listen = gateway::free_port()?;
+                let relay = relay::start(listen, backend.addr, scratch.0.join("relay.log"), launch.startup_timeout).await?;
+                eprintln!("relay: pid {} on {}", relay.pid(), relay.addr);
+                (Target { addr: relay.addr, path: "/mcp".into(), headers: Vec::new() }, Some(relay))
+            }
             None => (Target { addr: backend.addr, path: "/mcp".into(), headers: Vec::new() }, None),
             Some(template) => {
                 let listen = gateway::free_port()?;
@@ -343,6 +377,7 @@ fn describe_target(t: &Live) -> String {
         TokenMode::Fresh => format!(", tokens `{}` (a new one for every call)", p.token.name()),
     };
     match &p.template {
+        None if p.relay => format!("`{}`: a byte relay to the backend{pid} (the floor of one hop)", p.label),
         None => format!("`{}`: the backend directly", p.label),
         Some(_) => format!("`{}`: gateway with `{}`{pid}{tokens}", p.label, p.source),
     }

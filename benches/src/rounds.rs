@@ -27,11 +27,22 @@ pub struct Plan {
     pub token: TokenMode,
     /// The built-in minimal config: the baseline policy rows are compared with.
     pub plain: bool,
+    /// A byte relay in front of the backend (`relay.rs`): the floor of one hop.
+    pub relay: bool,
 }
 
 impl Plan {
     pub fn direct() -> Plan {
-        Plan { label: "direct".into(), template: None, source: "backend".into(), token: TokenMode::None, plain: false }
+        Plan { label: "direct".into(), template: None, source: "backend".into(), token: TokenMode::None, plain: false, relay: false }
+    }
+
+    pub fn relay() -> Plan {
+        Plan { label: "relay".into(), template: None, source: "relay".into(), token: TokenMode::None, plain: false, relay: true }
+    }
+
+    /// The backend itself, driven with nothing in between.
+    pub fn is_direct(&self) -> bool {
+        self.template.is_none() && !self.relay
     }
 
     pub fn plain() -> Plan {
@@ -41,6 +52,7 @@ impl Plan {
             source: "built-in".into(),
             token: TokenMode::None,
             plain: true,
+            relay: false,
         }
     }
 
@@ -69,7 +81,7 @@ impl Plan {
         if token != TokenMode::None && !has_key {
             eprintln!("warning: {label}: tokens are sent, but {} has no {{JWT_JWKS_KEY}} for their key", file.display());
         }
-        Ok(Plan { label, template: Some(template), source: file.display().to_string(), token, plain: false })
+        Ok(Plan { label, template: Some(template), source: file.display().to_string(), token, plain: false, relay: false })
     }
 }
 
@@ -139,7 +151,7 @@ pub async fn run(live: &mut [Live], backend: &mut BackendProc, signer: Option<&A
     for t in live.iter() {
         for &concurrency in &schedule.concurrency {
             let p = &t.plan;
-            rows.push(Row { label: p.label.clone(), direct: p.template.is_none(), plain: p.plain, concurrency, samples: Vec::new() });
+            rows.push(Row { label: p.label.clone(), direct: p.is_direct(), plain: p.plain, concurrency, samples: Vec::new() });
         }
     }
     let levels = schedule.concurrency.len();
@@ -232,7 +244,7 @@ fn estimate_rps(rows: &[Row], live: &[Live], ti: usize, ci: usize, levels: usize
         return rps.max(1.0);
     }
     let plain = (0..live.len()).find(|&i| live[i].plan.plain);
-    let direct = (0..live.len()).find(|&i| live[i].plan.template.is_none());
+    let direct = (0..live.len()).find(|&i| live[i].plan.is_direct());
     [plain, direct].into_iter().flatten().find_map(this_round).filter(|&r| r > 0.0).unwrap_or(2000.0)
 }
 

@@ -358,22 +358,9 @@ fn report(e: ConfigError) -> ExitCode {
 /// Logs to stderr as `log:` says (text or JSON lines; which events), the environment
 /// overriding it; spans for the collector go their own way, whatever the log level.
 fn init_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>, log: &tollgate::config::LogConfig) -> tollgate::telemetry::trace::TraceGuard {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    // Checked at load; an environment override that does not parse falls back to `info`.
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level).unwrap_or_else(|_| "info".into());
-    let most = filter.max_level_hint();
-    let not_spans = tracing_subscriber::filter::filter_fn(|m| m.target() != tollgate::telemetry::trace::TARGET);
-    use std::io::IsTerminal;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
-    let fmt = match log.format {
-        tollgate::config::LogLines::Text => fmt.boxed(),
-        tollgate::config::LogLines::Json => fmt.event_format(tollgate::telemetry::log_lines::JsonLines).boxed(),
-    };
-    let fmt = fmt.with_filter(filter).with_filter(not_spans);
-    let (otel, guard) = tollgate::telemetry::trace::layer(provider);
-    tracing_subscriber::registry().with(fmt).with(otel).init();
+    let (dispatch, guard, most) = tollgate::telemetry::subscriber::build(provider, log);
+    dispatch.init();
     // `init` opens the `log` bridge to every level, so each of wasmtime's trace lines (several
     // per policy instance) would be built and offered to the filter only to be dropped. Spans
     // never come through `log`, so the filter's most verbose level is all it needs.

@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod log_lines;
 pub mod metrics;
 pub mod payload;
+pub mod subscriber;
 pub mod tap;
 pub mod trace;
 pub mod traffic;

@@ -253,8 +253,10 @@ impl Exchange {
     /// Starts the timing (and span) of one policy step of this exchange.
     pub fn policy_step(&self, policy: &str, phase: &'static str) -> PolicyStep {
         let span = tracing::info_span!(target: TARGET, parent: &self.0.span, "policy", otel.name = %format!("policy {policy}"), otel.kind = "internal");
-        span.set_attribute("tollgate.policy.name", policy.to_owned());
-        span.set_attribute("tollgate.policy.phase", phase);
+        if !span.is_disabled() {
+            span.set_attribute("tollgate.policy.name", policy.to_owned());
+            span.set_attribute("tollgate.policy.phase", phase);
+        }
         PolicyStep { ex: self.clone(), span, policy: policy.to_owned(), phase, started: Instant::now() }
     }
 

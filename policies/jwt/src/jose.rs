@@ -227,8 +227,8 @@ struct Header {
     _url: Option<String>,
     #[serde(rename = "nonce")]
     _nonce: Option<String>,
-    #[serde(flatten)]
-    _extras: Map<String, Value>,
+    // Other members are skipped unread, as by `jsonwebtoken`. (Collecting them with `flatten`
+    // made serde buffer the whole header first: most of the cost of reading it.)
 }
 
 /// The encoded header and payload of `header.payload.signature`, split as `jsonwebtoken` splits.

@@ -1,0 +1,75 @@
+//! The floor of one hop: a process that relays bytes between the driver and the backend and
+//! reads none of them. Whatever it adds over `direct` is what any proxy in between pays on this
+//! machine (two more loopback writes and two more wake-ups per call), so a gateway row is
+//! best read against it as well as against `direct`.
+//!
+//! It is built the way the gateway serves connections: one single-threaded runtime per core,
+//! each connection (with its backend connection) kept on one of them, `TCP_NODELAY` both ways.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::gateway::Gateway;
+
+/// Serves until killed: accepts on `listen`, and relays each connection to `to`.
+pub fn serve(listen: SocketAddr, to: SocketAddr) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards: Vec<tokio::runtime::Handle> = (0..threads)
+        .map(|i| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let handle = rt.handle().clone();
+            std::thread::Builder::new().name(format!("relay-{i}")).spawn(move || rt.block_on(std::future::pending::<()>()))?;
+            Ok(handle)
+        })
+        .collect::<std::io::Result<_>>()?;
+    let accept = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    accept.block_on(async move {
+        let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        for n in 0usize.. {
+            let (client, _) = listener.accept().await?;
+            shards[n % shards.len()].spawn(async move {
+                let _ = relay(client, to).await;
+            });
+        }
+        Ok(())
+    })
+}
+
+async fn relay(mut client: TcpStream, to: SocketAddr) -> std::io::Result<()> {
+    let mut backend = TcpStream::connect(to).await?;
+    client.set_nodelay(true)?;
+    backend.set_nodelay(true)?;
+    tokio::io::copy_bidirectional(&mut client, &mut backend).await?;
+    Ok(())
+}
+
+/// Starts `loadgen relay` (this binary) from `listen` to `to`, and waits until it accepts.
+pub async fn start(listen: SocketAddr, to: SocketAddr, log: std::path::PathBuf, timeout: Duration) -> anyhow::Result<Gateway> {
+    let exe = std::env::current_exe().context("finding loadgen's own binary")?;
+    let out = std::fs::File::create(&log)?;
+    let child = Command::new(exe)
+        .args(["relay", "--listen", &listen.to_string(), "--to", &to.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("starting the relay")?;
+    let mut relay = Gateway::from_child(child, listen, log);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect(listen).await.is_ok() {
+            return Ok(relay);
+        }
+        if let Some(status) = relay.exited() {
+            bail!("the relay exited during startup ({status}): {}", relay.log_tail());
+        }
+        if Instant::now() > deadline {
+            bail!("the relay did not accept on {listen} within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
