@@ -73,3 +73,48 @@ pub async fn start(listen: SocketAddr, to: SocketAddr, log: std::path::PathBuf, 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Bytes go through both ways unchanged, and the client's close reaches the backend.
+    #[tokio::test]
+    async fn bytes_go_through_both_ways_and_a_close_follows() {
+        tokio::time::timeout(Duration::from_secs(10), through()).await.expect("the relay answers within 10 s");
+    }
+
+    async fn through() {
+        let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = backend.local_addr().unwrap();
+        let echo = tokio::spawn(async move {
+            let (mut s, _) = backend.accept().await.unwrap();
+            let mut all = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return all;
+                }
+                all.extend_from_slice(&buf[..n]);
+                s.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = front.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (client, _) = front.accept().await.unwrap();
+            relay(client, to).await.unwrap();
+        });
+        let mut client = TcpStream::connect(listen).await.unwrap();
+        for word in [&b"POST /mcp"[..], b" HTTP/1.1\r\n"] {
+            client.write_all(word).await.unwrap();
+            let mut back = vec![0u8; word.len()];
+            client.read_exact(&mut back).await.unwrap();
+            assert_eq!(back, word);
+        }
+        client.shutdown().await.unwrap();
+        assert_eq!(echo.await.unwrap(), b"POST /mcp HTTP/1.1\r\n");
+    }
+}
