@@ -144,19 +144,32 @@ pub async fn start(launch: &Launch<'_>, name: &str, config: &str, listen: Socket
 /// Polls `GET /healthz` until it answers 200. A server that answers with another status is
 /// taken as up (the port accepts), with a note.
 async fn wait_ready(gateway: &mut Gateway, timeout: Duration) -> anyhow::Result<()> {
+    wait_up(gateway, "the gateway", timeout, |addr| async move {
+        let code = healthz(addr).await?;
+        if code != 200 {
+            eprintln!("note: GET /healthz answered {code}; the port accepts, going on");
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Polls `ready` until it succeeds; fails when `what` exits first or `timeout` passes, with
+/// the end of its output.
+pub async fn wait_up<F, Fut>(process: &mut Gateway, what: &str, timeout: Duration, mut ready: F) -> anyhow::Result<()>
+where
+    F: FnMut(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = gateway.exited() {
-            bail!("the gateway exited during startup ({status}); its output:\n{}", gateway.log_tail());
+        if let Some(status) = process.exited() {
+            bail!("{what} exited during startup ({status}); its output:\n{}", process.log_tail());
         }
-        match healthz(gateway.addr).await {
-            Ok(200) => return Ok(()),
-            Ok(code) => {
-                eprintln!("note: GET /healthz answered {code}; the port accepts, going on");
-                return Ok(());
-            }
+        match ready(process.addr).await {
+            Ok(()) => return Ok(()),
             Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(err) => bail!("the gateway was not ready on {} after {timeout:?} ({err:#}); its output:\n{}", gateway.addr, gateway.log_tail()),
+            Err(err) => bail!("{what} was not ready on {} after {timeout:?} ({err:#}); its output:\n{}", process.addr, process.log_tail()),
         }
     }
 }

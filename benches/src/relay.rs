@@ -8,9 +8,9 @@
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::gateway::Gateway;
@@ -59,19 +59,12 @@ pub async fn start(listen: SocketAddr, to: SocketAddr, log: std::path::PathBuf, 
         .spawn()
         .context("starting the relay")?;
     let mut relay = Gateway::from_child(child, listen, log);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if TcpStream::connect(listen).await.is_ok() {
-            return Ok(relay);
-        }
-        if let Some(status) = relay.exited() {
-            bail!("the relay exited during startup ({status}): {}", relay.log_tail());
-        }
-        if Instant::now() > deadline {
-            bail!("the relay did not accept on {listen} within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::gateway::wait_up(&mut relay, "the relay", timeout, |addr| async move {
+        TcpStream::connect(addr).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(relay)
 }
 
 #[cfg(test)]
